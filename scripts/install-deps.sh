@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what ebb's demo, tests and benchmarks need on a fresh Debian machine with Rust.
+# Idempotent: does nothing when everything is already there.
+set -euo pipefail
+
+# Debian package → a command it provides (to tell whether it is installed).
+declare -A packages=(
+  [redis-server]=redis-server
+  [redis-tools]=redis-benchmark
+  [prometheus]=prometheus
+  [prometheus-redis-exporter]=prometheus-redis-exporter
+  [shellcheck]=shellcheck
+  [wrk]=wrk
+  [jq]=jq
+  [curl]=curl
+)
+
+missing=()
+for package in "${!packages[@]}"; do
+  command -v "${packages[$package]}" >/dev/null 2>&1 || missing+=("$package")
+done
+
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+done

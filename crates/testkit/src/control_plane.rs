@@ -1,0 +1,1 @@
+//! A real kube-apiserver and kube-controller-manager on loopback (in progress).

@@ -1,0 +1,1 @@
+//! A throwaway redis-server on a free loopback port (in progress).

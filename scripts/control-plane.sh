@@ -1,0 +1,310 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on loopback, as plain processes (no Docker, no kubelet):
+# etcd, kube-apiserver (RBAC, aggregation layer) and kube-controller-manager (HPA every 5 s).
+#
+#   scripts/control-plane.sh build   build the pinned binaries from tools/* into the cache
+#   scripts/control-plane.sh up      generate certificates, start everything, wait until ready
+#   scripts/control-plane.sh env     print KUBECONFIG=… KUBE_BIN=… KUBE_PKI=… (eval it)
+#   scripts/control-plane.sh down    stop everything by PID and delete the state folder
+#
+#   binaries ─▶ ${EBB_CACHE_DIR:-~/.cache/ebb}/kube-v1.37.2/bin    (survives fresh clones)
+#   state    ─▶ ${EBB_CONTROL_PLANE_DIR:-<repo>/.cache/control-plane}
+#                 pki/ (certificates)  kubeconfig  logs/  pids/  ports
+#
+# Settings (environment): EBB_CONTROL_PLANE_OWNER_PID (run `down` when that process exits),
+# EBB_SERVICE_CIDR (default 127.96.0.0/16), EBB_FEATURE_GATES (default HPAScaleToZero=true) goes to both the
+# API server and the controller manager; EBB_KUBE_EXTRA_APISERVER_FLAGS and
+# EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS add flags (space separated).
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+kube_version="v1.37.2"
+helm_version="v3.22.0"
+cache_dir="${EBB_CACHE_DIR:-$HOME/.cache/ebb}"
+bin_dir="$cache_dir/kube-$kube_version/bin"
+state_dir="${EBB_CONTROL_PLANE_DIR:-$repo/.cache/control-plane}"
+pki="$state_dir/pki"
+feature_gates="${EBB_FEATURE_GATES:-HPAScaleToZero=true}"
+
+die() {
+  echo "control-plane: $*" >&2
+  exit 1
+}
+
+# --- build ------------------------------------------------------------------------------
+
+# What the binaries are built from: rebuilding is skipped while this is unchanged.
+build_fingerprint() {
+  cat "$repo"/tools/*/go.mod "$repo"/tools/*/go.sum "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+}
+
+build() {
+  command -v go >/dev/null || die "go is not installed (need go >= 1.26 to build the control plane)"
+  local stamp="$bin_dir/.fingerprint" fingerprint
+  fingerprint="$(build_fingerprint)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+    echo "control-plane: binaries up to date in $bin_dir"
+    return
+  fi
+  mkdir -p "$bin_dir"
+  export GOFLAGS=-mod=readonly
+  local component=k8s.io/component-base/version
+  echo "control-plane: building Kubernetes $kube_version (kube-apiserver, kube-controller-manager, kubectl)"
+  (cd "$repo/tools/kube" && go build -o "$bin_dir/" \
+    -ldflags "-X $component.gitVersion=$kube_version -X $component.gitMajor=1 -X $component.gitMinor=37 -X $component.gitTreeState=clean" \
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
+  echo "control-plane: building etcd"
+  (cd "$repo/tools/etcd" && go build -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3)
+  echo "control-plane: building helm $helm_version"
+  (cd "$repo/tools/helm" && go build -o "$bin_dir/helm" \
+    -ldflags "-X helm.sh/helm/v3/internal/version.version=$helm_version" helm.sh/helm/v3/cmd/helm)
+  echo "control-plane: building prometheus-adapter"
+  (cd "$repo/tools/prometheus-adapter" && go build -o "$bin_dir/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter)
+  echo "control-plane: fetching the prometheus-operator CRDs"
+  local operator_dir
+  operator_dir="$(cd "$repo/tools/prometheus-operator" && go mod download -json github.com/prometheus-operator/prometheus-operator | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [ -d "$operator_dir/example/prometheus-operator-crd" ] || die "prometheus-operator module has no example/prometheus-operator-crd"
+  mkdir -p "$bin_dir/../crds"
+  cp "$operator_dir"/example/prometheus-operator-crd/*.yaml "$bin_dir/../crds/"
+  chmod -R u+w "$bin_dir/../crds"
+  echo "$fingerprint" >"$stamp"
+  echo "control-plane: built into $bin_dir"
+}
+
+# --- certificates --------------------------------------------------------------------
+
+# new_key <name>: an ECDSA P-256 private key (fast to generate, accepted everywhere).
+new_key() {
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$pki/$1.key" 2>/dev/null
+}
+
+# new_ca <name> <common name>
+new_ca() {
+  new_key "$1"
+  openssl req -x509 -new -key "$pki/$1.key" -out "$pki/$1.crt" -days 3650 -subj "/CN=$2" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" 2>/dev/null
+}
+
+# new_cert <name> <ca> <subject> <serverAuth|clientAuth> [subjectAltName]
+new_cert() {
+  local name="$1" ca="$2" subject="$3" usage="$4" san="${5:-}" extensions
+  new_key "$name"
+  extensions="basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=$usage"
+  [ -z "$san" ] || extensions+=$'\n'"subjectAltName=$san"
+  openssl req -new -key "$pki/$name.key" -subj "$subject" 2>/dev/null |
+    openssl x509 -req -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" -CAcreateserial -days 365 \
+      -extfile <(echo "$extensions") -out "$pki/$name.crt" 2>/dev/null
+}
+
+# The first address of the service range: the ClusterIP of the `kubernetes` Service.
+first_service_ip() {
+  local network="${1%/*}"
+  echo "${network%.*}.$((${network##*.} + 1))"
+}
+
+generate_pki() {
+  mkdir -p "$pki"
+  new_ca ca "ebb-kubernetes-ca"
+  new_cert apiserver ca "/CN=kube-apiserver" serverAuth \
+    "IP:127.0.0.1,IP:$(first_service_ip "$service_cidr"),DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  new_cert admin ca "/O=system:masters/CN=kubernetes-admin" clientAuth
+  new_cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
+  new_ca front-proxy-ca "ebb-front-proxy-ca"
+  new_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
+  new_key service-account
+  openssl pkey -in "$pki/service-account.key" -pubout -out "$pki/service-account.pub" 2>/dev/null
+}
+
+# write_kubeconfig <file> <client certificate name>
+write_kubeconfig() {
+  cat >"$1" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters:
+- name: ebb
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority: $pki/ca.crt
+users:
+- name: $2
+  user:
+    client-certificate: $pki/$2.crt
+    client-key: $pki/$2.key
+contexts:
+- name: ebb
+  context: {cluster: ebb, user: $2, namespace: default}
+current-context: ebb
+KUBECONFIG
+}
+
+# --- processes ---------------------------------------------------------------------------
+
+taken_ports=" "
+
+# A TCP port nobody listens on (and not handed out earlier in this run).
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    [[ "$taken_ports" == *" $port "* ]] && continue
+    [ -z "$(ss -Htln "sport = :$port")" ] || continue
+    taken_ports+="$port "
+    echo "$port"
+    return
+  done
+}
+
+# start <name> <command…>: runs it detached, its output in logs/<name>.log, its PID in pids/.
+start() {
+  local name="$1"
+  shift
+  "$@" </dev/null >"$state_dir/logs/$name.log" 2>&1 &
+  echo $! >"$state_dir/pids/$name"
+}
+
+# wait_until <what> <log name> <command…>: retries the command for up to 60 s.
+wait_until() {
+  local what="$1" log="$2" deadline=$((SECONDS + 60))
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if ! kill -0 "$(cat "$state_dir/pids/$log")" 2>/dev/null; then
+      tail -n 20 "$state_dir/logs/$log.log" >&2
+      stop_all
+      die "$log exited before $what (log above, from $state_dir/logs/$log.log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 20 "$state_dir/logs/$log.log" >&2
+      stop_all
+      die "$what: not ready after 60 s (log above)"
+    fi
+    sleep 0.2
+  done
+}
+
+# Our processes only: a PID file whose process still has this state folder in its arguments.
+our_pid() {
+  local pid
+  pid="$(cat "$1")"
+  [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state_dir" && echo "$pid"
+}
+
+stop_all() {
+  local name pid deadline
+  for name in kube-controller-manager kube-apiserver etcd; do
+    [ -f "$state_dir/pids/$name" ] || continue
+    if pid="$(our_pid "$state_dir/pids/$name")"; then
+      kill -TERM "$pid" 2>/dev/null || true
+      deadline=$((SECONDS + 15))
+      while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$state_dir/pids/$name"
+  done
+}
+
+require_binaries() {
+  local binary
+  for binary in etcd kube-apiserver kube-controller-manager kubectl; do
+    [ -x "$bin_dir/$binary" ] || die "$bin_dir/$binary is missing: run '$0 build' first"
+  done
+}
+
+up() {
+  require_binaries
+  [ ! -f "$state_dir/pids/kube-apiserver" ] || die "already up in $state_dir (run '$0 down' first)"
+  service_cidr="${EBB_SERVICE_CIDR:-127.96.0.0/16}"
+  mkdir -p "$state_dir/logs" "$state_dir/pids"
+  local etcd_port etcd_peer_port kcm_port
+  etcd_port="$(free_port)"
+  etcd_peer_port="$(free_port)"
+  apiserver_port="$(free_port)"
+  kcm_port="$(free_port)"
+  generate_pki
+  write_kubeconfig "$state_dir/kubeconfig" admin
+  write_kubeconfig "$state_dir/controller-manager.kubeconfig" controller-manager
+
+  # No fsync: the data is thrown away with the folder, and fsync is slow on shared disks.
+  start etcd "$bin_dir/etcd" --name default --data-dir "$state_dir/etcd" --unsafe-no-fsync \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "default=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls ""
+  wait_until "etcd health" etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
+
+  # Loopback only: the `kubernetes` Service cannot have loopback endpoints (reconciler none),
+  # and with a loopback service range and aggregator routing off, an APIService's Service
+  # ClusterIP is an address a local process can bind.
+  # shellcheck disable=SC2086 # extra flags are a space-separated list on purpose
+  start kube-apiserver "$bin_dir/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
+    --endpoint-reconciler-type none --service-cluster-ip-range "$service_cidr" --enable-aggregator-routing=false \
+    --authorization-mode Node,RBAC --client-ca-file "$pki/ca.crt" \
+    --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$pki/service-account.pub" --service-account-signing-key-file "$pki/service-account.key" \
+    --requestheader-client-ca-file "$pki/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+    --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_APISERVER_FLAGS:-}
+  wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --cacert "$pki/ca.crt" \
+    --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port/readyz"
+
+  # shellcheck disable=SC2086 # extra flags are a space-separated list on purpose
+  start kube-controller-manager "$bin_dir/kube-controller-manager" \
+    --kubeconfig "$state_dir/controller-manager.kubeconfig" \
+    --authentication-kubeconfig "$state_dir/controller-manager.kubeconfig" \
+    --authorization-kubeconfig "$state_dir/controller-manager.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$kcm_port" --leader-elect=false \
+    --use-service-account-credentials --service-account-private-key-file "$pki/service-account.key" \
+    --root-ca-file "$pki/ca.crt" --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+    --horizontal-pod-autoscaler-sync-period 5s --horizontal-pod-autoscaler-downscale-stabilization 20s \
+    --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS:-}
+  wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+
+  # A test that dies without cleaning up must not leave a cluster behind.
+  if [ -n "${EBB_CONTROL_PLANE_OWNER_PID:-}" ]; then
+    (
+      while kill -0 "$EBB_CONTROL_PLANE_OWNER_PID" 2>/dev/null; do sleep 1; done
+      "$repo/scripts/control-plane.sh" down
+    ) </dev/null >/dev/null 2>&1 &
+  fi
+
+  cat >"$state_dir/env" <<ENV
+export KUBECONFIG=$state_dir/kubeconfig
+export KUBE_BIN=$bin_dir
+export KUBE_PKI=$pki
+export KUBE_APISERVER=https://127.0.0.1:$apiserver_port
+export KUBE_SERVICE_CIDR=$service_cidr
+export KUBE_CRDS=$bin_dir/../crds
+ENV
+  echo "control-plane: up (state in $state_dir, logs in $state_dir/logs)" >&2
+  echo "  eval \"\$($0 env)\" && \"\$KUBE_BIN/kubectl\" get --raw /readyz" >&2
+  echo "  $0 down    # stops everything and deletes $state_dir" >&2
+}
+
+env_of() {
+  [ -f "$state_dir/env" ] || die "not up (no $state_dir/env): run '$0 up' first"
+  cat "$state_dir/env"
+}
+
+down() {
+  [ -d "$state_dir" ] || return 0
+  [ -d "$state_dir/pids" ] || die "$state_dir does not look like a control-plane folder (no pids/): not deleting it"
+  stop_all
+  rm -rf "$state_dir"
+}
+
+main() {
+  case "${1:-}" in
+  build) build ;;
+  up) up ;;
+  env) env_of ;;
+  down) down ;;
+  *) die "usage: $0 build|up|down|env" ;;
+  esac
+}
+
+main "$@"

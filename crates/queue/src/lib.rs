@@ -1,1 +1,42 @@
-//! (in progress)
+//! The reliable Redis queue of ebb: at-least-once delivery over a plain Redis list, compatible
+//! with the dojo (default queue `padok`, items pushed with `RPUSH`).
+//!
+//! ```text
+//!  producer                       Redis                                consumer (lease)
+//!  Queue::push ──MULTI RPUSH… EXEC──▶ padok ──BLMOVE──▶ padok:processing:<id> ──LREM──▶ acked
+//!                                      ▲                       │   padok:heartbeat:<id> (TTL)
+//!                                      └─── Queue::reap ◀──────┘   (heartbeat expired)
+//!  Queue::lengths: waiting = LLEN padok, in flight = Σ LLEN of registered processing lists
+//! ```
+//!
+//! The API, in the order a program meets it:
+//! - [`RedisAddress`]: parse `--redis-server` (`host:port`, `redis://[:password@]host:port[/db]`,
+//!   `rediss://…` for TLS); anything else is a one-line [`Error::InvalidAddress`].
+//! - [`Queue::new`]: a cheap, cloneable handle; connects lazily and reconnects by itself, so
+//!   programs start while Redis is down and recover when it is back.
+//! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing.
+//! - [`Queue::lengths`]: [`Lengths`] `{ waiting, in_flight }` read atomically (for scalers).
+//! - [`Queue::reap`]: return the items of dead consumers to the head of the queue; atomic, so
+//!   any number of processes may run it concurrently (every consumer does, periodically).
+//! - [`Queue::consumer_lease`] → [`ConsumerLease`]: [`heartbeat`](ConsumerLease::heartbeat)
+//!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`),
+//!   [`ack`](ConsumerLease::ack), [`leave`](ConsumerLease::leave) (graceful exit).
+//! - [`Item`]: the JSON envelope `{"id", "enqueued_at_ms", "payload"}`; plain strings from other
+//!   tools decode as a payload without id.
+//!
+//! Guarantee: an item is removed only by an ack. A consumer killed mid-item stops heartbeating;
+//! once its lease has expired the next reaper pass puts its items back at the head of the queue,
+//! so they are redelivered (at least once; duplicates only for items of consumers judged dead).
+
+mod address;
+mod error;
+mod item;
+mod keys;
+mod lease;
+mod queue;
+
+pub use address::RedisAddress;
+pub use error::{Error, Result};
+pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
+pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
+pub use queue::{Lengths, Queue, Reaped};

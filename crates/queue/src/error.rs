@@ -1,0 +1,25 @@
+use std::time::Duration;
+
+/// Everything that can go wrong talking to the queue.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The `--redis-server` value is none of the accepted forms.
+    #[error(
+        "invalid Redis server {given:?}: {reason} (expected host:port, redis://[:password@]host:port[/db] or rediss://…)"
+    )]
+    InvalidAddress { given: String, reason: String },
+
+    /// Redis could not be reached or answered with an error.
+    #[error("Redis at {address} is unreachable: {source}")]
+    Redis {
+        address: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
+    /// A lease shorter than Redis' millisecond TTL resolution cannot be kept alive.
+    #[error("lease {0:?} is too short: it must be at least 1ms")]
+    LeaseTooShort(Duration),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,132 @@
+//! The consumer side: leased pop, ack, heartbeat, leaving.
+//!
+//! ```text
+//!   <queue> ──BLMOVE LEFT RIGHT──▶ <queue>:processing:<id> ──LREM (ack)──▶ gone
+//!      ▲                                   │
+//!      └──── reaper / leave (LMOVE RIGHT LEFT, oldest ends first in line) ◀┘
+//! ```
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+
+use crate::{Error, Item, Queue, Reaped, Result};
+
+/// The longest a single [`ConsumerLease::pop`] blocks in Redis. Short, so that a consumer asked
+/// to stop notices within this delay without abandoning a `BLMOVE` that could still move an item.
+pub const MAX_POP_WAIT: Duration = Duration::from_secs(5);
+
+/// An item taken from the queue, held until [`ConsumerLease::ack`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    /// The exact string stored in Redis (needed to acknowledge it).
+    pub raw: String,
+    /// `raw`, decoded.
+    pub item: Item,
+}
+
+/// One consumer's lease on a queue. Call [`heartbeat`](Self::heartbeat) before the first pop
+/// and then more often than the lease (a third of it is a good period).
+pub struct ConsumerLease {
+    queue: Queue,
+    consumer_id: String,
+    processing: String,
+    heartbeat: String,
+    lease_ms: u64,
+    /// `BLMOVE` blocks its connection; it gets one of its own so heartbeats and acks never wait
+    /// behind it.
+    blocking: ConnectionManager,
+}
+
+impl ConsumerLease {
+    pub(crate) fn new(queue: Queue, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX);
+        if lease_ms == 0 {
+            return Err(Error::LeaseTooShort(lease));
+        }
+        let keys = &queue.inner.keys;
+        let blocking = queue
+            .inner
+            .address
+            .connection_manager(MAX_POP_WAIT + Duration::from_secs(5))?;
+        Ok(ConsumerLease {
+            processing: keys.processing(consumer_id),
+            heartbeat: keys.heartbeat(consumer_id),
+            consumer_id: consumer_id.to_owned(),
+            lease_ms,
+            blocking,
+            queue,
+        })
+    }
+
+    /// This consumer's id.
+    pub fn consumer_id(&self) -> &str {
+        &self.consumer_id
+    }
+
+    /// The queue this lease is on.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Registers this consumer (again, if a reaper dropped it) and extends its lease.
+    pub async fn heartbeat(&self) -> Result<()> {
+        let mut connection = self.queue.connection.clone();
+        redis::pipe()
+            .atomic()
+            .cmd("SADD")
+            .arg(&self.queue.inner.keys.consumers)
+            .arg(&self.consumer_id)
+            .ignore()
+            .cmd("SET")
+            .arg(&self.heartbeat)
+            .arg(1)
+            .arg("PX")
+            .arg(self.lease_ms)
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(|error| self.queue.redis_error(error))
+    }
+
+    /// Takes the item at the head of the queue into this consumer's processing list, waiting
+    /// up to `wait` (capped at [`MAX_POP_WAIT`]) for one to arrive. `None` when none came.
+    pub async fn pop(&self, wait: Duration) -> Result<Option<Delivery>> {
+        // BLMOVE's timeout 0 means "forever"; the smallest real wait is 1ms.
+        let wait = wait.clamp(Duration::from_millis(1), MAX_POP_WAIT);
+        let mut connection = self.blocking.clone();
+        let raw = redis::cmd("BLMOVE")
+            .arg(&self.queue.inner.keys.queue)
+            .arg(&self.processing)
+            .arg("LEFT")
+            .arg("RIGHT")
+            .arg(wait.as_secs_f64())
+            .query_async::<Option<String>>(&mut connection)
+            .await
+            .map_err(|error| self.queue.redis_error(error))?;
+        Ok(raw.map(|raw| Delivery {
+            item: Item::decode(&raw),
+            raw,
+        }))
+    }
+
+    /// Acknowledges a finished item: removes it from the processing list. Returns false when it
+    /// was not there any more (a reaper judged this consumer dead and requeued it).
+    pub async fn ack(&self, delivery: &Delivery) -> Result<bool> {
+        let mut connection = self.queue.connection.clone();
+        redis::cmd("LREM")
+            .arg(&self.processing)
+            .arg(1)
+            .arg(&delivery.raw)
+            .query_async::<u64>(&mut connection)
+            .await
+            .map(|removed| removed > 0)
+            .map_err(|error| self.queue.redis_error(error))
+    }
+
+    /// Leaves on purpose: anything still held goes back to the head of the queue, and the
+    /// consumer is unregistered at once instead of after its lease runs out.
+    pub async fn leave(&self) -> Result<Reaped> {
+        self.queue.return_held_items(Some(&self.consumer_id)).await
+    }
+}

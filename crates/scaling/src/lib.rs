@@ -1,1 +1,63 @@
-//! (in progress)
+//! `ebb-scaling`: the decision "how many consumers now?", as a pure library.
+//!
+//! No I/O, no runtime, no clock: the caller observes the queue, passes the observation and
+//! the time in, and applies the answer. The same [`Scaler::decide`] serves `ebb up` (one
+//! call per tick), `ebb simulate` (a simulated clock) and a Kubernetes operator.
+//!
+//! ```text
+//!   read                       decide (this crate)                        apply
+//!  ┌──────────────┐   Input   ┌───────────────────────────────┐ Decision ┌──────────────┐
+//!  │ waiting,     │──────────▶│ recommend → normalize → guard │─────────▶│ processes,   │
+//!  │ in flight,   │   now     │   (ScalerState: windows,      │          │ scale        │
+//!  │ replicas     │──────────▶│    scale events, cooldown)    │          │ subresource  │
+//!  └──────────────┘           └───────────────────────────────┘          └──────────────┘
+//! ```
+//!
+//! Semantics follow the upstream HPA (pkg/controller/podautoscaler) for an AverageValue
+//! target: `desired = ceil(waiting / target)` unless the ratio waiting / (target × current)
+//! is within the tolerance, clamped to [min, max], then autoscaling/v2 `behavior`
+//! (stabilization windows, Pods/Percent policies over periods, selectPolicy). ebb adds:
+//! - scale-to-zero rules: from 0, scale up only when waiting > the activation threshold;
+//!   scale to 0 only when nothing waits or is in flight, for the whole cooldown;
+//! - a drain-time mode that sizes the count from measured rates;
+//! - the per-replica average is `None` at 0 replicas instead of upstream's −2⁶³.
+//!
+//! # Example
+//!
+//! ```
+//! use ebb_scaling::{Input, Instant, Scaler, ScalerConfig};
+//!
+//! let mut scaler = Scaler::new(ScalerConfig::ebb_default()).unwrap();
+//! // 200 items land on an idle queue: 200 / 20 per replica = 10, no rate limit.
+//! let decision = scaler.decide(&Input::new(200, 0, 0), Instant::from_secs(0));
+//! assert_eq!(decision.desired_replicas, 10);
+//! assert_eq!(decision.average_per_replica, None);
+//! // Drained, last items still in flight: never to 0 while anything is in flight.
+//! let decision = scaler.decide(&Input::new(0, 3, 10), Instant::from_secs(30));
+//! assert_eq!(decision.desired_replicas, 1);
+//! // Empty for the whole 20 s cooldown: back to 0.
+//! scaler.decide(&Input::new(0, 0, 1), Instant::from_secs(31));
+//! let decision = scaler.decide(&Input::new(0, 0, 1), Instant::from_secs(51));
+//! assert_eq!(decision.desired_replicas, 0);
+//! println!("{}", decision.reason);
+//! ```
+
+mod behavior;
+mod config;
+mod error;
+mod input;
+mod normalize;
+mod recommend;
+mod scaler;
+mod state;
+mod time;
+pub mod upstream;
+
+pub use behavior::{Behavior, PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy};
+pub use config::{ScalerConfig, Tolerance};
+pub use error::{Direction, Error, Result};
+pub use input::{Change, Decision, Input, Rates};
+pub use recommend::Recommendation;
+pub use scaler::Scaler;
+pub use state::ScalerState;
+pub use time::Instant;

@@ -1,0 +1,170 @@
+//! The decision loop's pure core: read an [`Input`], decide, and leave applying to the caller.
+//!
+//! ```text
+//!  Input ──▶ bounds? ──▶ recommend ──▶ normalize ──────────▶ zero guard ──▶ Decision
+//!            (paused,     (AverageValue  (stabilization      (nothing waits or
+//!             >max, <min)  or drain time) windows, policies)  in flight, cooldown)
+//! ```
+
+use crate::behavior::Behavior;
+use crate::config::ScalerConfig;
+use crate::error::Result;
+use crate::input::{Decision, Input};
+use crate::normalize::{self, Frame, Normalized};
+use crate::recommend::{Recommendation, recommend};
+use crate::state::{ScalerState, Stamped};
+use crate::time::Instant;
+
+/// A validated configuration and the history its decisions depend on.
+#[derive(Debug, Clone)]
+pub struct Scaler {
+    config: ScalerConfig,
+    state: ScalerState,
+}
+
+impl Scaler {
+    pub fn new(config: ScalerConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Scaler {
+            config,
+            state: ScalerState::default(),
+        })
+    }
+
+    pub fn config(&self) -> &ScalerConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> &ScalerState {
+        &self.state
+    }
+
+    /// The raw recommendation for this input, without touching the history.
+    pub fn recommend(&self, input: &Input) -> Recommendation {
+        recommend(&self.config, input)
+    }
+
+    /// Decides the replica count for `input` observed at `now`, and records the decision
+    /// as applied (its recommendation for the windows, its change for the policies).
+    /// Call it once per tick with non-decreasing `now`.
+    pub fn decide(&mut self, input: &Input, now: Instant) -> Decision {
+        let config = &self.config;
+        let state = &mut self.state;
+        let current = input.current_replicas;
+        if !state.started {
+            // Upstream counts the count found at start as a recommendation.
+            state.started = true;
+            state.recommendations.push(Stamped {
+                at: now,
+                replicas: current,
+            });
+        }
+        state.queue_empty_since = match input.backlog() {
+            0 => Some(state.queue_empty_since.unwrap_or(now)),
+            _ => None,
+        };
+
+        let (recommendation, desired, notes) =
+            if current == 0 && config.min_replicas > 0 && config.paused_at_zero {
+                let why = format!(
+                    "autoscaling is paused: the target was set to 0 replicas and min is {}",
+                    config.min_replicas
+                );
+                (0, 0, vec![why])
+            } else if current > config.max_replicas {
+                let why = format!(
+                    "current count is above max replicas {}",
+                    config.max_replicas
+                );
+                (config.max_replicas, config.max_replicas, vec![why])
+            } else if current < config.min_replicas {
+                let why = format!(
+                    "current count is below min replicas {}",
+                    config.min_replicas
+                );
+                (config.min_replicas, config.min_replicas, vec![why])
+            } else {
+                let Recommendation { replicas, basis } = recommend(config, input);
+                let frame = Frame {
+                    min: config.min_replicas,
+                    max: config.max_replicas,
+                    current,
+                };
+                let Normalized {
+                    replicas: normalized,
+                    mut notes,
+                } = match &config.behavior {
+                    Behavior::Unset {
+                        downscale_stabilization,
+                    } => normalize::without_behavior(
+                        state,
+                        *downscale_stabilization,
+                        frame,
+                        replicas,
+                        now,
+                    ),
+                    Behavior::Rules {
+                        scale_up,
+                        scale_down,
+                    } => normalize::with_rules(state, (scale_up, scale_down), frame, replicas, now),
+                };
+                notes.insert(0, basis);
+                let desired = match hold_before_zero(config, state, input, normalized, now) {
+                    Some(why) => {
+                        notes.push(why);
+                        1
+                    }
+                    None => normalized,
+                };
+                (replicas, desired, notes)
+            };
+
+        if desired != current
+            && let Behavior::Rules {
+                scale_up,
+                scale_down,
+            } = &config.behavior
+        {
+            normalize::record_scale_event(state, (scale_up, scale_down), current, desired, now);
+        }
+        let verdict = if desired == current {
+            format!("stay at {current}")
+        } else {
+            format!("scale {current} → {desired}")
+        };
+        Decision {
+            current_replicas: current,
+            desired_replicas: desired,
+            recommendation,
+            average_per_replica: input.average_per_replica(),
+            reason: format!("{verdict}: {}", notes.join("; ")),
+        }
+    }
+}
+
+/// The last step to 0 waits until nothing waits or is in flight, for the whole cooldown.
+fn hold_before_zero(
+    config: &ScalerConfig,
+    state: &ScalerState,
+    input: &Input,
+    normalized: u32,
+    now: Instant,
+) -> Option<String> {
+    if normalized > 0 || input.current_replicas == 0 {
+        return None;
+    }
+    let Some(empty_since) = state.queue_empty_since else {
+        return Some(format!(
+            "holding 1 replica while {} wait and {} are in flight",
+            input.waiting, input.in_flight
+        ));
+    };
+    let empty_for = now.saturating_duration_since(empty_since);
+    (empty_for < config.cooldown).then(|| {
+        format!(
+            "holding 1 replica: queue empty for {:.1} s of the {} s cooldown",
+            empty_for.as_secs_f64(),
+            config.cooldown.as_secs_f64()
+        )
+    })
+}

@@ -1,1 +1,485 @@
-//! A real kube-apiserver and kube-controller-manager on loopback (in progress).
+//! A real Kubernetes control plane on loopback for tests: etcd, kube-apiserver (RBAC,
+//! aggregation layer) and kube-controller-manager (HPA sync 5 s, downscale stabilization
+//! 20 s), no kubelet — pods stay Pending, which is enough for Deployments, scale
+//! subresources, APIServices and the HPA.
+//!
+//! ```text
+//!   ControlPlane::start ──▶ scripts/control-plane.sh build   (cached: seconds when built)
+//!                      ──▶ scripts/control-plane.sh up      (own temp dir, free ports)
+//!                      ◀── scripts/control-plane.sh env     (KUBECONFIG, KUBE_BIN, …)
+//!   kubectl / apply / get / raw / wait_for ──▶ the API server
+//!   Drop ──▶ scripts/control-plane.sh down                 (kills by PID, deletes the dir)
+//! ```
+//!
+//! The script is the one implementation of certificates, flags and readiness: humans run it
+//! by hand, tests run it through this module.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+
+/// What can go wrong starting or talking to the control plane.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The binaries cannot be built here (no Go toolchain): tests skip, loudly.
+    #[error("Kubernetes control plane unavailable: {0}")]
+    Unavailable(String),
+    #[error("building the control plane failed: {0}")]
+    Build(String),
+    #[error("scripts/control-plane.sh {verb} failed ({status}):\n{output}")]
+    Script {
+        verb: &'static str,
+        status: std::process::ExitStatus,
+        output: String,
+    },
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Command {
+        command: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` did not print JSON: {source}")]
+    Json {
+        command: String,
+        source: serde_json::Error,
+    },
+    #[error("scripts/control-plane.sh env did not print {0}")]
+    MissingEnv(&'static str),
+    #[error("timed out after {timeout:?} waiting for {what}; last seen: {last}")]
+    Timeout {
+        what: String,
+        timeout: Duration,
+        last: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to start the control plane.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--feature-gates` of both the API server and the controller manager.
+    pub feature_gates: String,
+    /// Extra kube-apiserver flags.
+    pub apiserver_flags: Vec<String>,
+    /// Extra kube-controller-manager flags.
+    pub controller_manager_flags: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            feature_gates: "HPAScaleToZero=true".into(),
+            apiserver_flags: Vec::new(),
+            controller_manager_flags: Vec::new(),
+        }
+    }
+}
+
+/// A running control plane; stopped (every process, every file) when dropped.
+#[derive(Debug)]
+pub struct ControlPlane {
+    dir: PathBuf,
+    /// The admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// Folder of kube-apiserver, kube-controller-manager, kubectl, etcd, helm, prometheus-adapter.
+    pub bin: PathBuf,
+    /// Folder of the certificates (`ca.crt`, `admin.crt`, `front-proxy-ca.crt`, …).
+    pub pki: PathBuf,
+    /// `https://127.0.0.1:<port>`.
+    pub apiserver_url: String,
+    /// The loopback service range: Services' ClusterIPs are addresses this process can bind.
+    pub service_cidr: String,
+    /// The prometheus-operator CRD manifests.
+    pub crds: PathBuf,
+}
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn script() -> PathBuf {
+    repo_root().join("scripts/control-plane.sh")
+}
+
+fn run_script(verb: &'static str, envs: &[(&str, String)]) -> Result<String> {
+    let output = Command::new(script())
+        .arg(verb)
+        .envs(envs.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: script().display().to_string(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(Error::Script {
+            verb,
+            status: output.status,
+            output: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The exit status of `control-plane.sh build` when Go is missing: the only case tests skip.
+const EXIT_NO_GO: i32 = 3;
+
+/// Builds the binaries once per test process (seconds when Go's caches are warm).
+pub fn ensure_built() -> Result<()> {
+    static BUILT: OnceLock<Result<(), (bool, String)>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            run_script("build", &[]).map(drop).map_err(|error| {
+                let no_go = matches!(&error, Error::Script { status, .. } if status.code() == Some(EXIT_NO_GO));
+                (no_go, error.to_string())
+            })
+        })
+        .clone()
+        .map_err(|(no_go, message)| {
+            if no_go {
+                Error::Unavailable(message)
+            } else {
+                Error::Build(message)
+            }
+        })
+}
+
+/// The folder of the built binaries (kubectl, helm, prometheus-adapter, …), building them
+/// first if needed: for tests that need a binary but no cluster.
+pub fn binaries() -> Result<PathBuf> {
+    ensure_built()?;
+    Ok(PathBuf::from(run_script("bin-dir", &[])?.trim()))
+}
+
+/// A /16 in 127.64.0.0–127.127.255.255 per instance, so that two runs' ClusterIPs differ.
+fn loopback_service_cidr() -> String {
+    let second_octet = 64 + (uuid::Uuid::new_v4().as_u128() % 64) as u8;
+    format!("127.{second_octet}.0.0/16")
+}
+
+impl ControlPlane {
+    /// Starts a control plane with HPAScaleToZero on.
+    pub async fn start() -> Result<Self> {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Result<Self> {
+        tokio::task::spawn_blocking(move || Self::start_blocking(options))
+            .await
+            .expect("control-plane start panicked")
+    }
+
+    fn start_blocking(options: Options) -> Result<Self> {
+        ensure_built()?;
+        let dir = std::env::temp_dir().join(format!("ebb-control-plane-{}", uuid::Uuid::new_v4()));
+        let envs = [
+            ("EBB_CONTROL_PLANE_DIR", dir.display().to_string()),
+            (
+                "EBB_CONTROL_PLANE_OWNER_PID",
+                std::process::id().to_string(),
+            ),
+            ("EBB_SERVICE_CIDR", loopback_service_cidr()),
+            ("EBB_FEATURE_GATES", options.feature_gates),
+            (
+                "EBB_KUBE_EXTRA_APISERVER_FLAGS",
+                options.apiserver_flags.join(" "),
+            ),
+            (
+                "EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS",
+                options.controller_manager_flags.join(" "),
+            ),
+        ];
+        if let Err(error) = run_script("up", &envs) {
+            let _ = run_script("down", &envs[..1]);
+            return Err(error);
+        }
+        let env = parse_env(&run_script("env", &envs[..1])?);
+        let get = |key: &'static str| env.get(key).cloned().ok_or(Error::MissingEnv(key));
+        Ok(Self {
+            kubeconfig: get("KUBECONFIG")?.into(),
+            bin: get("KUBE_BIN")?.into(),
+            pki: get("KUBE_PKI")?.into(),
+            apiserver_url: get("KUBE_APISERVER")?,
+            service_cidr: get("KUBE_SERVICE_CIDR")?,
+            crds: get("KUBE_CRDS")?.into(),
+            dir,
+        })
+    }
+
+    /// The folder holding this instance's state and logs (`logs/<component>.log`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A command for one of the built binaries (`kubectl`, `helm`, …), pointed at this cluster.
+    pub fn command(&self, binary: &str) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(self.bin.join(binary));
+        command
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HELM_CACHE_HOME", self.dir.join("helm/cache"))
+            .env("HELM_CONFIG_HOME", self.dir.join("helm/config"))
+            .env("HELM_DATA_HOME", self.dir.join("helm/data"))
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs a built binary with `args` (and `stdin`), returning its stdout or a clear error.
+    pub async fn run(&self, binary: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
+        let describe = || format!("{binary} {}", args.join(" "));
+        let mut child = self
+            .command(binary)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| Error::Spawn {
+                program: binary.into(),
+                source,
+            })?;
+        if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(input.as_bytes())
+                .await
+                .map_err(|source| Error::Spawn {
+                    program: binary.into(),
+                    source,
+                })?;
+        }
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|source| Error::Spawn {
+                program: binary.into(),
+                source,
+            })?;
+        if !output.status.success() {
+            return Err(Error::Command {
+                command: describe(),
+                status: output.status,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
+    /// `kubectl <args>`.
+    pub async fn kubectl(&self, args: &[&str]) -> Result<String> {
+        self.run("kubectl", args, None).await
+    }
+
+    /// `kubectl <args> -o json`, parsed.
+    pub async fn kubectl_json(&self, args: &[&str]) -> Result<serde_json::Value> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        let text = self.kubectl(&all).await?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            command: format!("kubectl {}", all.join(" ")),
+            source,
+        })
+    }
+
+    /// Applies YAML or JSON manifests (several documents allowed), server-side so that large
+    /// objects such as CRDs fit.
+    pub async fn apply(&self, manifests: &str) -> Result<()> {
+        self.run(
+            "kubectl",
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=ebb-tests",
+                "-f",
+                "-",
+            ],
+            Some(manifests),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// An object as the API server stores it, at the given API version:
+    /// `get("horizontalpodautoscalers.v2.autoscaling", "default", "consumer")`.
+    pub async fn get(
+        &self,
+        resource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value> {
+        self.kubectl_json(&["get", resource, name, "-n", namespace])
+            .await
+    }
+
+    /// `kubectl get --raw <path>`, parsed.
+    pub async fn raw(&self, path: &str) -> Result<serde_json::Value> {
+        let text = self.kubectl(&["get", "--raw", path]).await?;
+        serde_json::from_str(&text).map_err(|source| Error::Json {
+            command: format!("kubectl get --raw {path}"),
+            source,
+        })
+    }
+
+    /// Polls `check` every 250 ms until it returns `Ok(Some(value))`; `Ok(None)` and `Err` mean
+    /// "not yet" and are reported in the timeout error as what was last seen.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, timeout: Duration, check: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Option<T>, String>>,
+    {
+        wait_for(what, timeout, check).await
+    }
+}
+
+/// Polls `check` every 250 ms until it returns `Ok(Some(value))`, or fails after `timeout`
+/// with what `check` last reported.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, String>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut last = String::from("nothing yet");
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(seen) => last = seen,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Timeout {
+                what: what.into(),
+                timeout,
+                last,
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Err(error) = run_script(
+            "down",
+            &[("EBB_CONTROL_PLANE_DIR", self.dir.display().to_string())],
+        ) {
+            eprintln!(
+                "control plane in {} not stopped cleanly: {error}",
+                self.dir.display()
+            );
+        }
+    }
+}
+
+/// `export KEY=value` lines → map.
+fn parse_env(text: &str) -> HashMap<&'static str, String> {
+    const KEYS: [&str; 6] = [
+        "KUBECONFIG",
+        "KUBE_BIN",
+        "KUBE_PKI",
+        "KUBE_APISERVER",
+        "KUBE_SERVICE_CIDR",
+        "KUBE_CRDS",
+    ];
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("export ")?.split_once('='))
+        .filter_map(|(key, value)| {
+            let key = KEYS.into_iter().find(|known| *known == key)?;
+            Some((key, value.to_owned()))
+        })
+        .collect()
+}
+
+/// For tests: the control plane, or `None` after a loud message when it cannot be built here.
+pub async fn start_or_skip(test: &str, options: Options) -> Option<ControlPlane> {
+    match ControlPlane::start_with(options).await {
+        Ok(control_plane) => Some(control_plane),
+        Err(Error::Unavailable(reason)) => {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED {test}: {reason}\n!!!!!!!! .ci/run builds it; run `scripts/control-plane.sh build` locally.\n"
+            );
+            None
+        }
+        Err(error) => panic!("{test}: cannot start the control plane: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines_are_parsed_and_unknown_keys_ignored() {
+        let env = parse_env(
+            "export KUBECONFIG=/a/kubeconfig\nexport KUBE_BIN=/b\nexport OTHER=x\nnoise\n",
+        );
+        assert_eq!(
+            env.get("KUBECONFIG").map(String::as_str),
+            Some("/a/kubeconfig")
+        );
+        assert_eq!(env.get("KUBE_BIN").map(String::as_str), Some("/b"));
+        assert_eq!(env.len(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn wait_for_reports_the_last_observation_on_timeout() {
+        let error = wait_for("the answer", Duration::from_millis(300), || async {
+            Err::<Option<()>, _>("41".to_string())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "timed out after 300ms waiting for the answer; last seen: 41"
+        );
+    }
+
+    /// The harness itself: up, the facts the e2e tests rely on, and nothing left after Drop.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn control_plane_starts_serves_and_leaves_nothing_behind() {
+        let Some(control_plane) = start_or_skip(
+            "control_plane_starts_serves_and_leaves_nothing_behind",
+            Options::default(),
+        )
+        .await
+        else {
+            return;
+        };
+        let version = control_plane.raw("/version").await.unwrap();
+        assert_eq!(version["gitVersion"], "v1.37.2");
+        let ready = control_plane
+            .kubectl(&["get", "--raw", "/readyz"])
+            .await
+            .unwrap();
+        assert_eq!(ready.trim(), "ok");
+        let dir = control_plane.dir().to_owned();
+        let pids: Vec<String> = ["etcd", "kube-apiserver", "kube-controller-manager"]
+            .iter()
+            .map(|name| std::fs::read_to_string(dir.join("pids").join(name)).unwrap())
+            .collect();
+        drop(control_plane);
+        assert!(!dir.exists(), "{} left behind", dir.display());
+        for pid in pids {
+            assert!(
+                !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+                "process {pid} still running"
+            );
+        }
+    }
+}

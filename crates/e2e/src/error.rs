@@ -1,0 +1,45 @@
+//! The one error type of the e2e harness.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    ControlPlane(#[from] ebb_testkit::control_plane::Error),
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{name} exited ({status}) — last lines of {log}:\n{tail}")]
+    Exited {
+        name: String,
+        status: std::process::ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("`{command}` failed: {stderr}")]
+    Command { command: String, stderr: String },
+    #[error("cannot read or write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid YAML: {source}")]
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: expected {what}")]
+    MissingValue { path: PathBuf, what: String },
+    #[error("{what} not ready: {last}; its log ends with:\n{tail}")]
+    NotReady {
+        what: String,
+        last: String,
+        tail: String,
+    },
+    #[error("Prometheus query `{query}` failed: {message}")]
+    Prometheus { query: String, message: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

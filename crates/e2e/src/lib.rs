@@ -1,0 +1,27 @@
+//! End-to-end harness: the dojo's autoscaling pipeline, as real processes around a real
+//! Kubernetes control plane (see `ebb_testkit::control_plane`).
+//!
+//! ```text
+//!  Redis list "padok" ──▶ redis_exporter ──scrape 5s──▶ Prometheus (rule redis_items_in_queue)
+//!                                                            │
+//!   kube-controller-manager (HPA) ──▶ kube-apiserver ──▶ prometheus-adapter (custom.metrics.k8s.io)
+//!          │
+//!          └──▶ Deployment `consumer` scale subresource
+//! ```
+//!
+//! - [`values`]: the dojo's Helm values files, read the way the charts would use them.
+//! - [`charts`]: helm lint / template / install of `helm/charts/*`.
+//! - [`daemon`]: a child process with its log file, killed on drop.
+//! - [`exporter`], [`prometheus`], [`adapter`]: the three hops between Redis and the HPA.
+//! - [`pipeline`]: all of it wired together, for the e2e tests and the `bench/` reaction timer.
+
+pub mod adapter;
+pub mod charts;
+pub mod daemon;
+pub mod error;
+pub mod exporter;
+pub mod pipeline;
+pub mod prometheus;
+pub mod values;
+
+pub use error::{Error, Result};

@@ -1,0 +1,189 @@
+//! The publish endpoints: validate, build the items, push them in one batch, answer.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::post;
+use ebb_queue::{DEFAULT_PAYLOAD, Item, Queue};
+use ebb_runtime::{Health, http};
+use serde_json::json;
+
+use crate::metrics::{ProducerMetrics, RequestLabels};
+
+/// Above this many items, building them is done off the async workers.
+const BUILD_INLINE_UP_TO: u64 = 1_000;
+
+#[derive(Clone)]
+struct Publisher {
+    queue: Queue,
+    health: Health,
+    metrics: ProducerMetrics,
+    max_batch: u64,
+}
+
+/// The producer's whole HTTP surface.
+pub(crate) fn router(queue: Queue, health: Health, max_batch: u64) -> Router {
+    let (metrics, exposition) = ProducerMetrics::register();
+    let publisher = Publisher {
+        queue,
+        health: health.clone(),
+        metrics,
+        max_batch,
+    };
+    let publish = Router::new()
+        .route("/publish", post(publish_one))
+        .route("/publish/{count}", post(publish_many))
+        .with_state(publisher);
+    http::with_error_fallbacks(publish.merge(http::ops_router(health, exposition)))
+}
+
+async fn publish_one(
+    State(publisher): State<Publisher>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let response = publisher.publish(Ok(1), &headers, &body).await;
+    publisher.observe("/publish", &response, started);
+    response
+}
+
+async fn publish_many(
+    State(publisher): State<Publisher>,
+    Path(count): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let count = parse_count(&count, publisher.max_batch);
+    let response = publisher.publish(count, &headers, &body).await;
+    publisher.observe("/publish/{count}", &response, started);
+    response
+}
+
+/// A batch size from the URL: a positive integer no larger than `--max-batch`.
+fn parse_count(given: &str, max_batch: u64) -> Result<u64, String> {
+    match given.parse::<u64>() {
+        Ok(0) | Err(_) => Err(format!(
+            "invalid count {given:?}: expected a positive integer"
+        )),
+        Ok(count) if count > max_batch => Err(format!(
+            "count {count} is above the maximum batch of {max_batch} (--max-batch)"
+        )),
+        Ok(count) => Ok(count),
+    }
+}
+
+impl Publisher {
+    async fn publish(
+        &self,
+        count: Result<u64, String>,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Response {
+        let count = match count {
+            Ok(count) => count,
+            Err(reason) => return http::error(headers, StatusCode::BAD_REQUEST, &reason),
+        };
+        let payload = match std::str::from_utf8(body) {
+            Ok("") => DEFAULT_PAYLOAD.to_owned(),
+            Ok(text) => text.to_owned(),
+            Err(_) => {
+                return http::error(
+                    headers,
+                    StatusCode::BAD_REQUEST,
+                    "the request body is not UTF-8 text",
+                );
+            }
+        };
+        let (first_id, last_id, encoded) = if count <= BUILD_INLINE_UP_TO {
+            build_items(count, &payload)
+        } else {
+            tokio::task::spawn_blocking(move || build_items(count, &payload))
+                .await
+                .expect("building items does not panic")
+        };
+        if let Err(error) = self.queue.push(&encoded).await {
+            let reason = error.to_string();
+            self.health
+                .set_unhealthy(format!("the last attempt to publish failed: {reason}"));
+            return http::error(
+                headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("nothing published: {reason}"),
+            );
+        }
+        self.health.set_healthy();
+        self.metrics.published.inc_by(count);
+        let text = if count == 1 {
+            "Message published 👌".to_owned()
+        } else {
+            format!("{count} messages published 👌")
+        };
+        http::negotiated(
+            headers,
+            StatusCode::OK,
+            &text,
+            json!({
+                "published": count,
+                "queue": self.queue.name(),
+                "first_id": first_id,
+                "last_id": last_id,
+            }),
+        )
+    }
+
+    fn observe(&self, route: &'static str, response: &Response, started: Instant) {
+        self.metrics
+            .request_duration
+            .get_or_create(&RequestLabels {
+                route,
+                code: response.status().as_u16(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// `count` encoded items around `payload`, with the first and last ids (for the JSON answer).
+fn build_items(count: u64, payload: &str) -> (String, String, Vec<String>) {
+    let mut first_id = String::new();
+    let mut last_id = String::new();
+    let mut encoded = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+    for index in 0..count {
+        let item = Item::new(payload);
+        if index == 0 || index + 1 == count {
+            last_id = item.id.clone().unwrap_or_default();
+            if index == 0 {
+                first_id.clone_from(&last_id);
+            }
+        }
+        encoded.push(item.encode());
+    }
+    (first_id, last_id, encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("1", 10), Ok(1));
+        assert_eq!(parse_count("10", 10), Ok(10));
+        for (given, reason) in [
+            ("0", "expected a positive integer"),
+            ("-3", "expected a positive integer"),
+            ("1.5", "expected a positive integer"),
+            ("ten", "expected a positive integer"),
+            ("99999999999999999999999", "expected a positive integer"),
+            ("11", "above the maximum batch of 10"),
+        ] {
+            let error = parse_count(given, 10).unwrap_err();
+            assert!(error.contains(reason), "{given}: {error}");
+        }
+    }
+}

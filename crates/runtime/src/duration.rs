@@ -1,0 +1,84 @@
+use std::time::Duration;
+
+/// Parses a Go `time.Duration` string as the dojo's flags take them: `1s`, `250ms`, `1.5s`,
+/// `1m30s`, `2h`, `0` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`). Negative durations are
+/// refused. The error is one line saying what is wrong.
+pub fn parse_duration(given: &str) -> Result<Duration, String> {
+    let invalid = |reason: &str| format!("invalid duration {given:?}: {reason}");
+    if given == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if given.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if given.starts_with('-') {
+        return Err(invalid("negative"));
+    }
+    let mut rest = given.strip_prefix('+').unwrap_or(given);
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| invalid("missing unit (e.g. 1s, 500ms)"))?;
+        let number: f64 = rest[..number_end]
+            .parse()
+            .map_err(|_| invalid("expected a number before each unit"))?;
+        rest = &rest[number_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_end] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            unit => return Err(invalid(&format!("unknown unit {unit:?}"))),
+        };
+        total += number * seconds_per_unit;
+        rest = &rest[unit_end..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid("too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_go_durations() {
+        for (given, millis) in [
+            ("0", 0),
+            ("1s", 1000),
+            ("250ms", 250),
+            ("1.5s", 1500),
+            ("1m30s", 90_000),
+            ("2h", 7_200_000),
+            ("0s", 0),
+            ("+3s", 3000),
+        ] {
+            assert_eq!(
+                parse_duration(given),
+                Ok(Duration::from_millis(millis)),
+                "{given}"
+            );
+        }
+        assert_eq!(parse_duration("10us"), Ok(Duration::from_micros(10)));
+    }
+
+    #[test]
+    fn refuses_the_rest_in_one_line() {
+        for (given, reason) in [
+            ("", "empty"),
+            ("1", "missing unit"),
+            ("-1s", "negative"),
+            ("1d", "unknown unit \"d\""),
+            ("s", "expected a number"),
+            ("1..2s", "expected a number"),
+        ] {
+            let error = parse_duration(given).unwrap_err();
+            assert!(error.contains(reason), "{given}: {error}");
+        }
+    }
+}

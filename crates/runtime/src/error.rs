@@ -1,0 +1,27 @@
+use std::net::SocketAddr;
+
+/// Errors of the shared process plumbing.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid listen address {given:?}: expected :port or host:port")]
+    InvalidListenAddress { given: String },
+
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("HTTP server on {address} failed: {source}")]
+    Serve {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("cannot install the signal handler: {0}")]
+    Signal(#[source] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,31 @@
+//! What every long-running ebb process shares, so the producer, the consumer and `ebb up` start,
+//! report and stop the same way.
+//!
+//! ```text
+//!   SIGTERM / SIGINT ──▶ Shutdown ──▶ component loops stop taking work, finish, return
+//!                                └──▶ HTTP server stops after in-flight requests
+//!   component ──set──▶ Health ──▶ GET /healthz   (200 healthy / 503 with the reason)
+//!   component ──inc──▶ Registry ─▶ GET /metrics  (Prometheus text format)
+//! ```
+//!
+//! - [`Shutdown`]: a cloneable "stop now" flag, triggered by signals or by a test.
+//! - [`init_logging`]: one-line-per-event logs to stderr, filter from `EBB_LOG` (default info).
+//! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
+//! - [`parse_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for dojo-compatible flags.
+//! - [`Backoff`]: capped exponential retry delay.
+
+mod backoff;
+mod duration;
+mod error;
+mod health;
+pub mod http;
+mod logging;
+mod shutdown;
+
+pub use backoff::Backoff;
+pub use duration::parse_duration;
+pub use error::{Error, Result};
+pub use health::Health;
+pub use http::{Metrics, parse_listen_address};
+pub use logging::init_logging;
+pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -1,0 +1,119 @@
+//! `ebb simulate` flags. Every flag can also come from an `EBB_SIMULATE_*` variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::workload::Scenario;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PolicyName {
+    /// ebb's scaler reading the queue directly.
+    Ebb,
+    /// The dojo's chain: exporter → Prometheus → recording rule → adapter → HPA.
+    HpaPipeline,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Built-in workload (default: burst).
+    #[arg(
+        long,
+        env = "EBB_SIMULATE_SCENARIO",
+        value_enum,
+        conflicts_with = "arrivals"
+    )]
+    pub scenario: Option<Scenario>,
+    /// Workload file: CSV lines `t_seconds,count` in time order (`#` comments allowed).
+    #[arg(long, env = "EBB_SIMULATE_ARRIVALS", value_name = "FILE")]
+    pub arrivals: Option<PathBuf>,
+    /// Seed for the scenario's randomness and the pipeline's phases.
+    #[arg(long, env = "EBB_SIMULATE_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Policies to compare.
+    #[arg(long = "policy", env = "EBB_SIMULATE_POLICIES", value_enum, value_delimiter = ',',
+          default_values_t = [PolicyName::Ebb, PolicyName::HpaPipeline])]
+    pub policies: Vec<PolicyName>,
+    /// Directory for timeline.csv, chart.svg and summary.csv.
+    #[arg(long, env = "EBB_SIMULATE_OUT", default_value = "simulate-out")]
+    pub out: PathBuf,
+
+    /// Simulation step.
+    #[arg(long, env = "EBB_SIMULATE_STEP", default_value = "100ms", value_parser = parse_duration)]
+    pub step: Duration,
+    /// Time a consumer spends on one item.
+    #[arg(long, env = "EBB_SIMULATE_PER_MSG", default_value = "1s", value_parser = parse_duration)]
+    pub per_msg: Duration,
+    /// Time from a replica being requested to its consumer taking items.
+    #[arg(long, env = "EBB_SIMULATE_STARTUP", default_value = "1s", value_parser = parse_duration)]
+    pub startup: Duration,
+    /// Timeline resolution (a multiple of --step).
+    #[arg(long, env = "EBB_SIMULATE_SAMPLE_EVERY", default_value = "1s", value_parser = parse_duration)]
+    pub sample_every: Duration,
+    /// Stop this long after the last arrival even if items remain.
+    #[arg(long, env = "EBB_SIMULATE_GIVE_UP_AFTER", default_value = "1h", value_parser = parse_duration)]
+    pub give_up_after: Duration,
+
+    /// Both policies: fewest replicas.
+    #[arg(long, env = "EBB_SIMULATE_MIN_REPLICAS", default_value_t = 0)]
+    pub min_replicas: u32,
+    /// Both policies: most replicas.
+    #[arg(long, env = "EBB_SIMULATE_MAX_REPLICAS", default_value_t = 20)]
+    pub max_replicas: u32,
+    /// Both policies: AverageValue target, items waiting per replica.
+    #[arg(long, env = "EBB_SIMULATE_TARGET_PER_REPLICA", default_value_t = 20.0)]
+    pub target_per_replica: f64,
+    /// Both policies: tolerance on the ratio waiting / (target × replicas).
+    #[arg(long, env = "EBB_SIMULATE_TOLERANCE", default_value_t = 0.1)]
+    pub tolerance: f64,
+
+    /// ebb: time between two decisions.
+    #[arg(long, env = "EBB_SIMULATE_EBB_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub ebb_interval: Duration,
+    /// ebb: from 0, scale up only when more than this many items wait.
+    #[arg(long, env = "EBB_SIMULATE_ACTIVATION_THRESHOLD", default_value_t = 0)]
+    pub activation_threshold: u64,
+    /// ebb: scale to 0 only after the queue stayed empty this long.
+    #[arg(long, env = "EBB_SIMULATE_COOLDOWN", default_value = "20s", value_parser = parse_duration)]
+    pub cooldown: Duration,
+    /// ebb: scale-down stabilization window.
+    #[arg(long, env = "EBB_SIMULATE_SCALE_DOWN_WINDOW", default_value = "20s", value_parser = parse_duration)]
+    pub scale_down_window: Duration,
+    /// ebb: drain-time mode, sizing replicas to empty the backlog within this time.
+    #[arg(long, env = "EBB_SIMULATE_DRAIN_TIME", value_parser = parse_duration)]
+    pub drain_time: Option<Duration>,
+
+    /// hpa-pipeline: Prometheus scrape interval.
+    #[arg(long, env = "EBB_SIMULATE_SCRAPE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    pub scrape_interval: Duration,
+    /// hpa-pipeline: recording rule evaluation interval.
+    #[arg(long, env = "EBB_SIMULATE_RULE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub rule_interval: Duration,
+    /// hpa-pipeline: HPA sync period.
+    #[arg(long, env = "EBB_SIMULATE_HPA_SYNC_PERIOD", default_value = "5s", value_parser = parse_duration)]
+    pub hpa_sync_period: Duration,
+    /// hpa-pipeline: controller's downscale stabilization.
+    #[arg(long, env = "EBB_SIMULATE_HPA_DOWNSCALE_STABILIZATION", default_value = "20s", value_parser = parse_duration)]
+    pub hpa_downscale_stabilization: Duration,
+}
+
+/// `100ms`, `5s`, `2m`, `1h`, or a bare number of seconds; decimals allowed.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale = match unit.trim() {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 100ms, 5s or 2m"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|error| format!("`{text}`: {error}"))
+}

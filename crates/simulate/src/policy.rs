@@ -1,0 +1,172 @@
+//! Scaling policies under test. Each sees the world through an [`Observation`] every
+//! simulation step and answers with a replica count when it acts; the delays of its own
+//! pipeline (tick interval, scrapes, rule evaluation, sync period) are modelled inside it.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use ebb_scaling::{Input, Instant, Rates, Scaler, ScalerConfig};
+
+/// What could be measured in the world at one instant.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Observation {
+    pub waiting: u64,
+    pub in_flight: u64,
+    /// Replicas last asked for (the Deployment's `spec.replicas`).
+    pub replicas: u32,
+    /// Counters since the start, from which rates are measured.
+    pub arrived: u64,
+    pub completed: u64,
+    pub busy_replica_ms: u64,
+}
+
+pub trait Policy {
+    fn name(&self) -> &'static str;
+    /// Called every step; returns the desired count when the policy acts at `now`.
+    fn observe(&mut self, now: Instant, seen: &Observation) -> Option<u32>;
+}
+
+/// Runs `due` when `now` has reached `next`, then schedules the next occurrence.
+#[derive(Debug, Clone, Copy)]
+struct Every {
+    next: Duration,
+    period: Duration,
+}
+
+impl Every {
+    fn starting_at(phase: Duration, period: Duration) -> Self {
+        Every {
+            next: phase,
+            period,
+        }
+    }
+
+    fn due(&mut self, now: Instant) -> bool {
+        if now.since_epoch() < self.next {
+            return false;
+        }
+        while self.next <= now.since_epoch() {
+            self.next += self.period;
+        }
+        true
+    }
+}
+
+/// ebb: reads the queue directly every `interval` and decides with `ebb-scaling`.
+pub struct Ebb {
+    scaler: Scaler,
+    tick: Every,
+    rate_window: Duration,
+    history: VecDeque<(Instant, Observation)>,
+}
+
+impl Ebb {
+    pub fn new(config: ScalerConfig, interval: Duration) -> ebb_scaling::Result<Self> {
+        Ok(Ebb {
+            scaler: Scaler::new(config)?,
+            tick: Every::starting_at(Duration::ZERO, interval),
+            rate_window: Duration::from_secs(10),
+            history: VecDeque::new(),
+        })
+    }
+
+    /// Arrival and per-replica service rates over the last `rate_window`, once measurable.
+    fn measured_rates(&mut self, now: Instant, seen: &Observation) -> Option<Rates> {
+        self.history.push_back((now, *seen));
+        while self
+            .history
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > self.rate_window)
+        {
+            self.history.pop_front();
+        }
+        let (since, then) = self.history.front()?;
+        let seconds = now.saturating_duration_since(*since).as_secs_f64();
+        let busy_seconds = (seen.busy_replica_ms - then.busy_replica_ms) as f64 / 1000.0;
+        if seconds < 1.0 || busy_seconds <= 0.0 {
+            return None;
+        }
+        let arrival = (seen.arrived - then.arrived) as f64 / seconds;
+        let service = (seen.completed - then.completed) as f64 / busy_seconds;
+        Rates::new(arrival, service).ok()
+    }
+}
+
+impl Policy for Ebb {
+    fn name(&self) -> &'static str {
+        "ebb"
+    }
+
+    fn observe(&mut self, now: Instant, seen: &Observation) -> Option<u32> {
+        if !self.tick.due(now) {
+            return None;
+        }
+        let input = Input::new(seen.waiting, seen.in_flight, seen.replicas);
+        let input = match self.measured_rates(now, seen) {
+            Some(rates) => input.with_rates(rates),
+            None => input,
+        };
+        Some(self.scaler.decide(&input, now).desired_replicas)
+    }
+}
+
+/// The delays of the dojo's chain; the phases say when each loop first runs.
+#[derive(Debug, Clone, Copy)]
+pub struct PipelineTiming {
+    pub scrape_interval: Duration,
+    pub scrape_phase: Duration,
+    pub rule_interval: Duration,
+    pub rule_phase: Duration,
+    pub sync_period: Duration,
+    pub sync_phase: Duration,
+}
+
+/// The dojo's chain: redis_exporter scraped by Prometheus, the `redis_items_in_queue`
+/// recording rule, prometheus-adapter serving the latest sample, the HPA syncing
+/// periodically. The HPA never sees in-flight items: its only metric is the list length.
+pub struct HpaPipeline {
+    scaler: Scaler,
+    scrape: Every,
+    rule: Every,
+    sync: Every,
+    /// `redis_key_size` as of the latest scrape; absent until the first one.
+    scraped: Option<u64>,
+    /// `redis_items_in_queue`: the scraped value, or 0 when absent (the dojo's `or` rule).
+    recorded: Option<u64>,
+}
+
+impl HpaPipeline {
+    pub fn new(config: ScalerConfig, timing: PipelineTiming) -> ebb_scaling::Result<Self> {
+        Ok(HpaPipeline {
+            scaler: Scaler::new(config)?,
+            scrape: Every::starting_at(timing.scrape_phase, timing.scrape_interval),
+            rule: Every::starting_at(timing.rule_phase, timing.rule_interval),
+            sync: Every::starting_at(timing.sync_phase, timing.sync_period),
+            scraped: None,
+            recorded: None,
+        })
+    }
+}
+
+impl Policy for HpaPipeline {
+    fn name(&self) -> &'static str {
+        "hpa-pipeline"
+    }
+
+    fn observe(&mut self, now: Instant, seen: &Observation) -> Option<u32> {
+        if self.scrape.due(now) {
+            // The exporter drops the series of an empty key.
+            self.scraped = (seen.waiting > 0).then_some(seen.waiting);
+        }
+        if self.rule.due(now) {
+            self.recorded = Some(self.scraped.unwrap_or(0));
+        }
+        if !self.sync.due(now) {
+            return None;
+        }
+        // Before the rule's first evaluation the adapter has no value: the HPA skips the sync.
+        let metric = self.recorded?;
+        let input = Input::new(metric, 0, seen.replicas);
+        Some(self.scaler.decide(&input, now).desired_replicas)
+    }
+}

@@ -1,0 +1,123 @@
+//! What a run amounts to: the summary per policy, and the timeline as CSV.
+
+use std::fmt::Write as _;
+
+use crate::engine::Run;
+
+/// The figures compared between policies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub policy: String,
+    pub items: usize,
+    /// From the last arrival to the last completion; `None` if the run never drained.
+    pub drain_seconds: Option<f64>,
+    pub latency_p50_seconds: f64,
+    pub latency_p95_seconds: f64,
+    pub latency_max_seconds: f64,
+    /// Pods × seconds: what the run cost.
+    pub replica_seconds: f64,
+    pub scale_events: u32,
+    pub peak_replicas: u32,
+}
+
+impl Summary {
+    pub fn of(run: &Run) -> Summary {
+        let mut latencies = run.latencies_ms.clone();
+        latencies.sort_unstable();
+        let drain_seconds = run.drained.then(|| {
+            let last = run.last_completion_ms.unwrap_or(run.last_arrival_ms);
+            last.saturating_sub(run.last_arrival_ms) as f64 / 1000.0
+        });
+        Summary {
+            policy: run.policy.clone(),
+            items: latencies.len(),
+            drain_seconds,
+            latency_p50_seconds: percentile(&latencies, 50.0),
+            latency_p95_seconds: percentile(&latencies, 95.0),
+            latency_max_seconds: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+            replica_seconds: run.pod_ms as f64 / 1000.0,
+            scale_events: run.scale_events,
+            peak_replicas: run.peak_replicas,
+        }
+    }
+}
+
+/// Nearest-rank percentile of sorted milliseconds, in seconds.
+fn percentile(sorted_ms: &[u64], percent: f64) -> f64 {
+    if sorted_ms.is_empty() {
+        return 0.0;
+    }
+    let rank = ((percent / 100.0) * sorted_ms.len() as f64).ceil() as usize;
+    sorted_ms[rank.clamp(1, sorted_ms.len()) - 1] as f64 / 1000.0
+}
+
+pub const SUMMARY_CSV_HEADER: &str = "scenario,policy,items,drain_seconds,latency_p50_seconds,latency_p95_seconds,latency_max_seconds,replica_seconds,scale_events,peak_replicas";
+
+pub fn summary_csv(workload: &str, summaries: &[Summary]) -> String {
+    let mut csv = format!("{SUMMARY_CSV_HEADER}\n");
+    for s in summaries {
+        let drain = s
+            .drain_seconds
+            .map_or("not drained".to_owned(), |d| format!("{d:.1}"));
+        let _ = writeln!(
+            csv,
+            "{workload},{},{},{drain},{:.1},{:.1},{:.1},{:.0},{},{}",
+            s.policy,
+            s.items,
+            s.latency_p50_seconds,
+            s.latency_p95_seconds,
+            s.latency_max_seconds,
+            s.replica_seconds,
+            s.scale_events,
+            s.peak_replicas
+        );
+    }
+    csv
+}
+
+/// A table for people, one row per policy.
+pub fn summary_table(workload: &str, summaries: &[Summary]) -> String {
+    let mut table = format!(
+        "workload {workload}\n{:<14} {:>6} {:>9} {:>8} {:>8} {:>8} {:>12} {:>7} {:>5}\n",
+        "policy", "items", "drain s", "p50 s", "p95 s", "max s", "replica·s", "events", "peak"
+    );
+    for s in summaries {
+        let drain = s
+            .drain_seconds
+            .map_or("—".to_owned(), |d| format!("{d:.1}"));
+        let _ = writeln!(
+            table,
+            "{:<14} {:>6} {:>9} {:>8.1} {:>8.1} {:>8.1} {:>12.0} {:>7} {:>5}",
+            s.policy,
+            s.items,
+            drain,
+            s.latency_p50_seconds,
+            s.latency_p95_seconds,
+            s.latency_max_seconds,
+            s.replica_seconds,
+            s.scale_events,
+            s.peak_replicas
+        );
+    }
+    table
+}
+
+/// The timeline in long format: one row per sample per policy.
+pub fn timeline_csv(runs: &[Run]) -> String {
+    let mut csv = String::from("t_seconds,policy,waiting,in_flight,pods,replicas\n");
+    for run in runs {
+        for s in &run.samples {
+            let _ = writeln!(
+                csv,
+                "{:.1},{},{},{},{},{}",
+                s.at_ms as f64 / 1000.0,
+                run.policy,
+                s.waiting,
+                s.in_flight,
+                s.pods,
+                s.replicas
+            );
+        }
+    }
+    csv
+}

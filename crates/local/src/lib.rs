@@ -1,1 +1,334 @@
-//! (in progress)
+//! `ebb up`: the whole system on one machine, autoscaling. The embedded default.
+//!
+//! ```text
+//!   curl POST /publish/200            (this process)                    child processes
+//!  ─────────────────────▶ producer ─RPUSH─▶ Redis ◀─BLMOVE/ack── consumer-1 … consumer-N
+//!                          (child)          (child, unless        ▲ spawn / SIGTERM
+//!                                         --redis-server)         │
+//!                                             │ waiting, in flight│
+//!                                             ▼                   │
+//!                          ControlLoop: RedisSource → Scaler → LocalProcesses (Supervisor)
+//!                                             │ Status
+//!                                             ▼
+//!                              live view (stdout) · /status, /metrics (--admin)
+//! ```
+//!
+//! Every child gets `PR_SET_PDEATHSIG`, so nothing outlives `ebb up`, even SIGKILLed. On
+//! Ctrl-C or SIGTERM the loop stops scaling, the producer stops, consumers finish the item
+//! in hand, then the Redis it started (if any) stops.
+
+mod admin;
+mod error;
+mod orphan;
+mod redis_server;
+pub mod supervisor;
+mod target;
+pub mod view;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ebb_autoscaler::ControlLoop;
+use ebb_autoscaler::sources::redis::RedisSource;
+use ebb_queue::{Queue, RedisAddress};
+use ebb_scaling::{Behavior, Scaler, ScalerConfig, ScalingRules, Tolerance};
+use tokio_util::sync::CancellationToken;
+
+pub use error::{Error, Result};
+pub use redis_server::{LocalRedis, free_loopback_port};
+pub use supervisor::{ReplicaCounts, ReplicaOutput, ReplicaSpec, Supervisor};
+pub use target::LocalProcesses;
+
+/// `ebb up` flags. Defaults are the dojo's (min 0, max 20, 20 items per replica, 1 s per
+/// item) with windows short enough for a demo.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Producer address.
+    #[arg(long, env = "EBB_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+
+    /// The scaler's /status, /metrics and /healthz.
+    #[arg(long, env = "EBB_ADMIN", default_value = "127.0.0.1:9090")]
+    pub admin: SocketAddr,
+
+    /// Redis to use (`host:port`, `redis://`, `rediss://`); without it, `ebb up` starts a
+    /// `redis-server` of its own on a free loopback port.
+    #[arg(long, env = "EBB_REDIS_SERVER")]
+    pub redis_server: Option<RedisAddress>,
+
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
+    pub redis_queue: String,
+
+    /// Work per item, passed to each consumer.
+    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub per_msg: Duration,
+
+    #[arg(long, env = "EBB_MIN_REPLICAS", default_value_t = 0)]
+    pub min_replicas: u32,
+
+    #[arg(long, env = "EBB_MAX_REPLICAS", default_value_t = 20)]
+    pub max_replicas: u32,
+
+    /// Items waiting per replica (the HPA's AverageValue target).
+    #[arg(long, env = "EBB_TARGET_PER_REPLICA", default_value_t = 20.0)]
+    pub target_per_replica: f64,
+
+    /// From 0 replicas, scale up only when more items than this wait.
+    #[arg(long, env = "EBB_ACTIVATION_THRESHOLD", default_value_t = 0)]
+    pub activation_threshold: u64,
+
+    /// Scale to 0 only after the queue (waiting + in flight) stayed empty this long.
+    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub cooldown: Duration,
+
+    /// Scale down to the highest count recommended over this window.
+    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    pub scale_down_stabilization: Duration,
+
+    /// Ratio of usage to target within which the count does not change.
+    #[arg(long, env = "EBB_TOLERANCE", default_value_t = 0.1)]
+    pub tolerance: f64,
+
+    /// Drain-time mode: the smallest count that empties the backlog within this time, from
+    /// the measured arrival and service rates.
+    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = humantime::parse_duration)]
+    pub drain_time: Option<Duration>,
+
+    /// How often the scaler reads the queue.
+    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    pub interval: Duration,
+
+    /// Run this instead of `ebb consumer` for each replica, through `sh -c`; it finds the
+    /// queue in EBB_REDIS_SERVER, EBB_REDIS_QUEUE and EBB_PER_MSG.
+    #[arg(long, env = "EBB_CONSUMER_CMD")]
+    pub consumer_cmd: Option<String>,
+
+    /// How long a consumer may take to stop after SIGTERM before it is killed.
+    #[arg(long, env = "EBB_GRACE_PERIOD", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace_period: Duration,
+
+    /// Live view on a terminal, log lines otherwise; or force one.
+    #[arg(long, env = "EBB_VIEW", value_enum, default_value_t = ViewChoice::Auto)]
+    pub view: ViewChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ViewChoice {
+    Auto,
+    Live,
+    Plain,
+}
+
+impl UpArgs {
+    /// The scaler configuration these flags describe, validated.
+    pub fn scaler_config(&self) -> Result<ScalerConfig> {
+        let config = ScalerConfig {
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            target_per_replica: self.target_per_replica,
+            drain_time: self.drain_time,
+            tolerance: Tolerance::symmetric(self.tolerance),
+            activation_threshold: self.activation_threshold,
+            cooldown: self.cooldown,
+            behavior: Behavior::Rules {
+                scale_up: ScalingRules::unlimited(Duration::ZERO),
+                scale_down: ScalingRules {
+                    stabilization_window: self.scale_down_stabilization,
+                    ..ScalingRules::hpa_scale_down()
+                },
+            },
+            ..ScalerConfig::ebb_default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs `ebb up` until `shutdown` is cancelled.
+pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
+    let scaler = Scaler::new(args.scaler_config()?)?;
+    check_free(args.http, "--http")?;
+    let live = match args.view {
+        ViewChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        ViewChoice::Live => true,
+        ViewChoice::Plain => false,
+    };
+    let run_dir = redis_server::run_dir()?;
+    let (redis, address) = match &args.redis_server {
+        Some(address) => (None, address.clone()),
+        None => {
+            let redis = LocalRedis::start(&run_dir).await?;
+            let address: RedisAddress = redis.address().parse()?;
+            (Some(redis), address)
+        }
+    };
+    let queue = Queue::new(&address, &args.redis_queue)?;
+    let ebb = std::env::current_exe().map_err(|source| Error::Io {
+        what: "finding the ebb executable".into(),
+        source,
+    })?;
+    let output = if live {
+        ReplicaOutput::Files(run_dir.join("logs"))
+    } else {
+        ReplicaOutput::Prefixed
+    };
+    let children = CancellationToken::new();
+    let (producer, producer_done) = Supervisor::start(
+        producer_spec(&ebb, &args, &address, output.clone()),
+        children.clone().cancelled_owned(),
+    )?;
+    producer.scale(1).await?;
+    let (consumers, consumers_done) = Supervisor::start(
+        consumer_spec(&ebb, &args, &address, output)?,
+        children.clone().cancelled_owned(),
+    )?;
+
+    let control = ControlLoop::new(
+        RedisSource::new(queue.clone()),
+        LocalProcesses(consumers.clone()),
+        scaler,
+        args.interval,
+    )?;
+    let status = control.subscribe();
+    let (admin_address, admin) = admin::bind(
+        args.admin,
+        args.redis_queue.clone(),
+        status.clone(),
+        consumers.watch_counts(),
+    )
+    .await?;
+    let admin = tokio::spawn(admin);
+
+    let header = format!(
+        "ebb up · producer http://{} · admin http://{admin_address}/status · redis {address} list {}{}",
+        args.http,
+        args.redis_queue,
+        if live {
+            format!(" · logs {}", run_dir.join("logs").display())
+        } else {
+            String::new()
+        }
+    );
+    let view = tokio::spawn(view::show(
+        if live {
+            view::Mode::Live
+        } else {
+            view::Mode::Plain
+        },
+        header,
+        status,
+        consumers.watch_counts(),
+    ));
+
+    control.run(shutdown.cancelled()).await;
+    tracing::info!("stopping: consumers finish the item in hand");
+    drop(consumers);
+    drop(producer);
+    children.cancel();
+    let _ = tokio::join!(producer_done, consumers_done);
+    view.abort();
+    admin.abort();
+    if let Some(redis) = redis {
+        report_leftovers(&queue).await;
+        redis.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&run_dir);
+    Ok(())
+}
+
+/// `ebb up` owns the ports it announces: fail at once, with the flag's name, when taken.
+fn check_free(address: SocketAddr, flag: &'static str) -> Result<()> {
+    TcpListener::bind(address)
+        .map(drop)
+        .map_err(|source| Error::Listen {
+            what: flag,
+            address: address.to_string(),
+            source,
+        })
+}
+
+fn producer_spec(
+    ebb: &std::path::Path,
+    args: &UpArgs,
+    redis: &RedisAddress,
+    output: ReplicaOutput,
+) -> ReplicaSpec {
+    ReplicaSpec {
+        name: "producer".into(),
+        program: ebb.to_path_buf(),
+        args: vec![
+            "producer".into(),
+            "--http".into(),
+            args.http.to_string(),
+            "--redis-queue".into(),
+            args.redis_queue.clone(),
+        ],
+        env: vec![redis_env(redis)],
+        output,
+        grace_period: Duration::from_secs(5),
+    }
+}
+
+fn consumer_spec(
+    ebb: &std::path::Path,
+    args: &UpArgs,
+    redis: &RedisAddress,
+    output: ReplicaOutput,
+) -> Result<ReplicaSpec> {
+    let per_msg = humantime::format_duration(args.per_msg).to_string();
+    let env = vec![
+        redis_env(redis),
+        ("EBB_REDIS_QUEUE".to_owned(), args.redis_queue.clone()),
+        ("EBB_PER_MSG".to_owned(), per_msg.clone()),
+    ];
+    let (program, argv) = match &args.consumer_cmd {
+        Some(command) if command.trim().is_empty() => return Err(Error::EmptyConsumerCommand),
+        // `exec` so that SIGTERM reaches the program, not the shell.
+        Some(command) => (
+            PathBuf::from("sh"),
+            vec!["-c".into(), format!("exec {command}")],
+        ),
+        None => (
+            ebb.to_path_buf(),
+            vec![
+                "consumer".into(),
+                "--http".into(),
+                "127.0.0.1:0".into(),
+                "--redis-queue".into(),
+                args.redis_queue.clone(),
+                "--per-msg".into(),
+                per_msg,
+            ],
+        ),
+    };
+    Ok(ReplicaSpec {
+        name: "consumer".into(),
+        program,
+        args: argv,
+        env,
+        output,
+        grace_period: args.grace_period,
+    })
+}
+
+/// Children find Redis in their environment: a password stays out of `ps`.
+fn redis_env(redis: &RedisAddress) -> (String, String) {
+    (
+        "EBB_REDIS_SERVER".to_owned(),
+        redis.url_with_secrets().to_owned(),
+    )
+}
+
+/// Items left in a Redis that is about to go away with `ebb up` are worth a word.
+async fn report_leftovers(queue: &Queue) {
+    if let Ok(lengths) = queue.lengths().await
+        && lengths.waiting + lengths.in_flight > 0
+    {
+        tracing::warn!(
+            "{} items were still queued in the temporary Redis; pass --redis-server to keep them across runs",
+            lengths.waiting + lengths.in_flight
+        );
+    }
+}

@@ -18,6 +18,12 @@ pub struct RedisAddress {
 }
 
 impl RedisAddress {
+    /// The full URL, password included: for handing on to a child process through its
+    /// environment (never its command line, which `ps` shows), not for logs.
+    pub fn url_with_secrets(&self) -> &str {
+        &self.url
+    }
+
     pub(crate) fn client(&self) -> Result<redis::Client> {
         redis::Client::open(self.url.as_str()).map_err(|source| self.redis_error(source))
     }

@@ -1,0 +1,29 @@
+//! `ebb-autoscaler`: the control loop that closes the circle, the same for every place ebb
+//! scales (local processes today, a Kubernetes scale subresource in the operator).
+//!
+//! ```text
+//!   read                          decide                          apply
+//!  ┌────────────────────┐ Reading ┌─────────────────────┐ desired ┌───────────────────┐
+//!  │ MetricSource       │────────▶│ ebb_scaling::Scaler │────────▶│ ScaleTarget       │
+//!  │ (sources::redis)   │         │ (+ RateMeter)       │         │ (local processes, │
+//!  └────────────────────┘         └─────────────────────┘         │  scale subresource│
+//!                                           │ Status (watch)      └───────────────────┘
+//!                                           ▼
+//!                                 live view, /status, /metrics
+//! ```
+//!
+//! Each port is one trait: [`MetricSource`] (one source per file under [`sources`]) and
+//! [`ScaleTarget`]. [`ControlLoop::run`] ticks until its shutdown future completes.
+
+mod control_loop;
+mod error;
+mod rates;
+mod source;
+pub mod sources;
+mod target;
+
+pub use control_loop::{ControlLoop, DecisionStatus, Status};
+pub use error::{Error, Result};
+pub use rates::RateMeter;
+pub use source::{MetricSource, Reading};
+pub use target::ScaleTarget;

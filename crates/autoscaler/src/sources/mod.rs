@@ -1,0 +1,3 @@
+//! Metric sources, one per file.
+
+pub mod redis;

@@ -1,0 +1,51 @@
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "redis-server is not installed: install it (Debian: `sudo apt-get install redis-server`) or pass --redis-server HOST:PORT"
+    )]
+    RedisNotInstalled,
+
+    #[error("redis-server exited at start-up ({0})")]
+    RedisExited(String),
+
+    #[error("redis-server did not answer PING within {0:?}")]
+    RedisNotReady(Duration),
+
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+
+    #[error("the replica supervisor has stopped")]
+    SupervisorGone,
+
+    #[error("--consumer-cmd is empty: give a program and its arguments")]
+    EmptyConsumerCommand,
+
+    #[error("cannot listen on {what} {address}: {source}")]
+    Listen {
+        what: &'static str,
+        address: String,
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Queue(#[from] ebb_queue::Error),
+
+    #[error(transparent)]
+    Autoscaler(#[from] ebb_autoscaler::Error),
+
+    #[error(transparent)]
+    Scaling(#[from] ebb_scaling::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

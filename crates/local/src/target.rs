@@ -1,0 +1,25 @@
+//! Local consumer processes as a [`ScaleTarget`]: the supervisor's desired count is the
+//! replica count, like a Deployment's `spec.replicas`.
+
+use ebb_autoscaler::{Error, Result, ScaleTarget};
+
+use crate::supervisor::Supervisor;
+
+pub struct LocalProcesses(pub Supervisor);
+
+impl ScaleTarget for LocalProcesses {
+    fn describe(&self) -> String {
+        "local consumer processes".to_owned()
+    }
+
+    async fn replicas(&self) -> Result<u32> {
+        Ok(self.0.counts().desired)
+    }
+
+    async fn scale(&self, replicas: u32) -> Result<()> {
+        self.0.scale(replicas).await.map_err(|error| Error::Apply {
+            target: self.describe(),
+            reason: error.to_string(),
+        })
+    }
+}

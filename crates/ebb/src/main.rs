@@ -18,6 +18,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the dojo's producer API: HTTP requests become queue items.
+    Producer(ebb_producer::Args),
+    /// Work through queue items, at least once, with a lease and graceful shutdown.
+    Consumer(ebb_consumer::Args),
     /// Replay a workload through scaling policies on a simulated clock and compare them.
     Simulate(ebb_simulate::SimulateArgs),
 }
@@ -25,6 +29,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        // Two workers: request handling overlaps Redis round trips; still a small footprint.
+        Command::Producer(args) => {
+            ebb_runtime::run_service(2, |shutdown| ebb_producer::run(args, shutdown))
+                .map_err(Into::into)
+        }
+        // One thread: the consumer waits on Redis and timers; --cpu-burn uses blocking threads.
+        Command::Consumer(args) => {
+            ebb_runtime::run_service(0, |shutdown| ebb_consumer::run(args, shutdown))
+                .map_err(Into::into)
+        }
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
     };
     match result {

@@ -22,6 +22,9 @@ pub enum Error {
 
     #[error("cannot install the signal handler: {0}")]
     Signal(#[source] std::io::Error),
+
+    #[error("cannot start the async runtime: {0}")]
+    AsyncRuntime(#[source] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,6 +13,7 @@
 //! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
 //! - [`parse_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for dojo-compatible flags.
 //! - [`Backoff`]: capped exponential retry delay.
+//! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
 
 mod backoff;
 mod duration;
@@ -20,6 +21,7 @@ mod error;
 mod health;
 pub mod http;
 mod logging;
+mod service;
 mod shutdown;
 
 pub use backoff::Backoff;
@@ -28,4 +30,5 @@ pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
+pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -136,7 +136,7 @@ pub fn simulate(workload: &Workload, policy: &mut dyn Policy, world: &WorldSetti
             .filter(|c| matches!(c.work, Work::Busy { .. }))
             .count() as u64;
         seen.busy_replica_ms += busy * world.step_ms;
-        if now_ms % world.sample_every_ms == 0 {
+        if now_ms.is_multiple_of(world.sample_every_ms) {
             run.samples.push(Sample {
                 at_ms: now_ms,
                 waiting: seen.waiting,

@@ -82,7 +82,7 @@ fn world_settings(args: &SimulateArgs) -> Result<WorldSettings> {
         )));
     }
     let sample_every_ms = args.sample_every.as_millis() as u64;
-    if sample_every_ms == 0 || sample_every_ms % step_ms != 0 {
+    if sample_every_ms == 0 || !sample_every_ms.is_multiple_of(step_ms) {
         return Err(Error::InvalidSettings(format!(
             "--sample-every ({:?}) must be a multiple of --step ({:?})",
             args.sample_every, args.step

@@ -1,0 +1,215 @@
+//! The simulator end to end: workloads, the world's arithmetic, each policy's delays,
+//! determinism, and the files it writes.
+
+use std::time::Duration;
+
+use clap::Parser;
+use ebb_simulate::{
+    Error, PolicyName, Scenario, SimulateArgs, Summary, Workload, compare, parse_arrivals,
+    parse_duration, write_outputs,
+};
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: SimulateArgs,
+}
+
+fn args(flags: &[&str]) -> SimulateArgs {
+    let argv = std::iter::once("simulate").chain(flags.iter().copied());
+    Cli::try_parse_from(argv).unwrap().args
+}
+
+fn summary<'a>(summaries: &'a [Summary], policy: &str) -> &'a Summary {
+    summaries.iter().find(|s| s.policy == policy).unwrap()
+}
+
+#[test]
+fn arrivals_file_errors_name_the_file_line_and_problem() {
+    let cases = [
+        (
+            "0,10\n5\n",
+            "in.csv:2: expected 2 fields `t_seconds,count`, got 1: `5`",
+        ),
+        (
+            "t_seconds,count\n1,ten\n",
+            "in.csv:2: count `ten` is not a whole number ≥ 0",
+        ),
+        (
+            "# c\n\n-1,3\n",
+            "in.csv:3: time `-1` is not a number of seconds ≥ 0",
+        ),
+        (
+            "4,1\n3,1\n",
+            "in.csv:2: time 3 s is before the previous line's 4 s (lines must be in time order)",
+        ),
+        (
+            "# nothing\n",
+            "in.csv: no arrivals (expected lines `t_seconds,count`)",
+        ),
+    ];
+    for (text, message) in cases {
+        let error = parse_arrivals(text, "in.csv").unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+    let arrivals = parse_arrivals("t_seconds,count\n0,200\n12.5, 40\n", "in.csv").unwrap();
+    assert_eq!(arrivals.len(), 2);
+    assert_eq!((arrivals[1].at_ms, arrivals[1].count), (12_500, 40));
+}
+
+#[test]
+fn a_missing_arrivals_file_is_a_one_line_error() {
+    let error = compare(&args(&["--arrivals", "/nonexistent/arrivals.csv"]))
+        .err()
+        .unwrap();
+    assert!(matches!(error, Error::Read { .. }));
+    assert!(
+        error
+            .to_string()
+            .starts_with("cannot read /nonexistent/arrivals.csv: ")
+    );
+}
+
+#[test]
+fn bad_flags_are_rejected_with_what_is_wrong() {
+    assert_eq!(parse_duration("150ms"), Ok(Duration::from_millis(150)));
+    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+    assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+    assert!(
+        parse_duration("5 parsecs")
+            .unwrap_err()
+            .contains("unknown unit `parsecs`")
+    );
+    let error = compare(&args(&["--sample-every", "150ms"])).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--sample-every (150ms) must be a multiple of --step (100ms)"
+    );
+    let error = compare(&args(&["--min-replicas", "5", "--max-replicas", "2"]))
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "invalid scaler settings: min replicas (5) is above max replicas (2)"
+    );
+    let cli = Cli::try_parse_from(["simulate", "--scenario", "tsunami"]);
+    assert!(cli.is_err());
+}
+
+#[test]
+fn scenarios_are_deterministic_for_a_seed_and_differ_across_seeds() {
+    for scenario in Scenario::ALL {
+        assert_eq!(
+            Workload::scenario(scenario, 7),
+            Workload::scenario(scenario, 7)
+        );
+    }
+    assert_ne!(
+        Workload::scenario(Scenario::Ramp, 1),
+        Workload::scenario(Scenario::Ramp, 2)
+    );
+    // The ramp's mean is ∫ 16 t / 120 dt over 120 s = 960 items.
+    let total = Workload::scenario(Scenario::Ramp, 1).total_items();
+    assert!((860..1060).contains(&total), "{total}");
+
+    let first = compare(&args(&["--scenario", "spiky", "--seed", "3"])).unwrap();
+    let second = compare(&args(&["--scenario", "spiky", "--seed", "3"])).unwrap();
+    assert_eq!(first.summaries, second.summaries);
+    assert_eq!(first.runs[1].samples, second.runs[1].samples);
+}
+
+#[test]
+fn burst_under_ebb_drains_at_the_physical_limit() {
+    // 200 items at t = 10 s; ebb ticks at 10 s, asks for 200 / 20 = 10 replicas at once,
+    // they start 1 s later and take 10 items per second: 20 rounds, last done at 31 s.
+    let comparison = compare(&args(&["--scenario", "burst", "--policy", "ebb"])).unwrap();
+    let ebb = summary(&comparison.summaries, "ebb");
+    assert_eq!(ebb.items, 200);
+    assert_eq!(ebb.drain_seconds, Some(21.0));
+    assert_eq!(ebb.latency_max_seconds, 21.0);
+    assert_eq!(ebb.peak_replicas, 10);
+    let last = comparison.runs[0].samples.last().unwrap();
+    assert_eq!((last.waiting, last.in_flight, last.replicas), (0, 0, 0));
+}
+
+#[test]
+fn the_hpa_pipeline_reacts_only_after_scrape_rule_and_sync() {
+    let flags = [
+        "--scenario",
+        "burst",
+        "--policy",
+        "hpa-pipeline",
+        "--seed",
+        "1",
+    ];
+    let comparison = compare(&args(&flags)).unwrap();
+    let run = &comparison.runs[0];
+    let first_scale = run.samples.iter().find(|s| s.replicas > 0).unwrap();
+    // The earliest possible reaction is the next scrape after 10 s; a sync must follow.
+    assert!(
+        first_scale.at_ms > 10_000,
+        "scaled at {} ms",
+        first_scale.at_ms
+    );
+    // Without `behavior` the first step is at most max(2 × 0, 4) = 4 replicas.
+    assert_eq!(first_scale.replicas, 4);
+    let hpa = summary(&comparison.summaries, "hpa-pipeline");
+    assert_eq!(hpa.items, 200);
+    assert!(hpa.drain_seconds.unwrap() > 21.0);
+}
+
+#[test]
+fn ebb_needs_fewer_replica_seconds_and_less_latency_than_the_pipeline_on_a_burst() {
+    let comparison = compare(&args(&["--scenario", "burst"])).unwrap();
+    let (ebb, hpa) = (
+        summary(&comparison.summaries, "ebb"),
+        summary(&comparison.summaries, "hpa-pipeline"),
+    );
+    assert!(ebb.latency_p95_seconds < hpa.latency_p95_seconds);
+    assert!(ebb.replica_seconds < hpa.replica_seconds);
+}
+
+#[test]
+fn writes_timeline_chart_and_summary() {
+    let out = std::env::temp_dir().join(format!("ebb-simulate-test-{}", std::process::id()));
+    let arrivals = out.join("arrivals.csv");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(&arrivals, "t_seconds,count\n0,30\n20,50\n").unwrap();
+    let flags = [
+        "--arrivals",
+        arrivals.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let parsed = args(&flags);
+    assert_eq!(parsed.policies, [PolicyName::Ebb, PolicyName::HpaPipeline]);
+    let comparison = compare(&parsed).unwrap();
+    write_outputs(&parsed, &comparison).unwrap();
+
+    let timeline = std::fs::read_to_string(out.join("timeline.csv")).unwrap();
+    assert!(timeline.starts_with("t_seconds,policy,waiting,in_flight,pods,replicas\n"));
+    let at_20s = timeline
+        .lines()
+        .find(|l| l.starts_with("20.0,ebb,"))
+        .unwrap();
+    let waiting: u64 = at_20s.split(',').nth(2).unwrap().parse().unwrap();
+    assert!(
+        (40..=50).contains(&waiting),
+        "50 arrive at 20 s, a few taken at once: {at_20s}"
+    );
+    let svg = std::fs::read_to_string(out.join("chart.svg")).unwrap();
+    assert_eq!(svg.matches("<polyline").count(), 4, "2 panels × 2 policies");
+    for text in [
+        "items waiting",
+        "replicas",
+        "time (s)",
+        ">ebb<",
+        ">hpa-pipeline<",
+    ] {
+        assert!(svg.contains(text), "chart lacks {text}");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    assert_eq!(summary.lines().count(), 3);
+    assert!(summary.lines().nth(1).unwrap().contains(",ebb,80,"));
+    std::fs::remove_dir_all(&out).unwrap();
+}

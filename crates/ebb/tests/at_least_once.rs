@@ -1,0 +1,121 @@
+//! The at-least-once guarantee with real processes: 3 consumers share 200 items; one is
+//! SIGKILLed in the middle of an item, one is SIGTERMed. Every item is processed, and only the
+//! killed consumer's item may be processed twice.
+
+mod common;
+
+use common::{Ebb, http, tally, wait_until};
+use ebb_testkit::redis::RedisServer;
+
+#[test]
+fn every_item_is_processed_despite_a_kill_and_a_term() {
+    let redis = RedisServer::start();
+    let server = redis.address();
+    let producer = Ebb::start("producer", &["producer", "--redis-server", &server]);
+    let (status, body) = http("POST", &producer.url("/publish/200"));
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "200 messages published 👌\n")
+    );
+    let all_ids: Vec<String> = redis
+        .cli(&["LRANGE", "padok", "0", "-1"])
+        .lines()
+        .map(|raw| ebb_queue::Item::decode(raw).id.unwrap())
+        .collect();
+    assert_eq!(all_ids.len(), 200);
+
+    let consumer = |name: &str, per_msg: &str| {
+        let args = [
+            "consumer",
+            "--redis-server",
+            &server,
+            "--per-msg",
+            per_msg,
+            "--lease",
+            "1s",
+            "--consumer-id",
+            name,
+        ];
+        Ebb::start(name, &args)
+    };
+    // The victim works slowly, so it is certainly in the middle of an item when killed.
+    let mut killed = consumer("killed", "30s");
+    let mut terminated = consumer("terminated", "100ms");
+    let mut survivor = consumer("survivor", "20ms");
+
+    wait_until("the victim to take an item", || {
+        !killed.received().is_empty()
+    });
+    killed.signal("KILL");
+    assert!(!killed.wait_for_exit().success());
+    let killed_in_hand = killed.received();
+    assert!(killed.processed().is_empty());
+
+    wait_until("the terminated consumer to be mid-item", || {
+        terminated.received().len() > terminated.processed().len()
+            && terminated.received().len() >= 3
+    });
+    terminated.signal("TERM");
+    let status = terminated.wait_for_exit();
+    assert!(status.success(), "SIGTERM exits 0, got {status}");
+    assert_eq!(
+        terminated.received(),
+        terminated.processed(),
+        "the terminated consumer finished every item it took"
+    );
+    assert!(
+        terminated
+            .logs()
+            .iter()
+            .any(|line| line.contains("left the queue"))
+    );
+
+    wait_until("every item to be processed", || {
+        let processed = [terminated.processed(), survivor.processed()].concat();
+        let seen = tally(&processed);
+        all_ids.iter().all(|id| seen.contains_key(id))
+    });
+    let processed = [terminated.processed(), survivor.processed()].concat();
+    for (id, times) in tally(&processed) {
+        assert!(
+            times == 1 || killed_in_hand.contains(&id),
+            "{id} processed {times} times but was not the killed consumer's"
+        );
+    }
+    for id in &killed_in_hand {
+        assert!(
+            survivor.processed().contains(id),
+            "the killed consumer's {id} was redelivered"
+        );
+    }
+    assert!(
+        survivor
+            .logs()
+            .iter()
+            .any(|line| line.contains("reaped 1 dead consumer(s): 1 item(s)"))
+    );
+
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "0");
+    assert_eq!(redis.cli(&["SMEMBERS", "padok:consumers"]), "survivor");
+    assert_eq!(redis.cli(&["LLEN", "padok:processing:survivor"]), "0");
+    let (_, metrics) = http("GET", &survivor.url("/metrics"));
+    let consumed = survivor.processed().len();
+    assert!(
+        metrics.contains(&format!("consumer_messages_consumed_total {consumed}\n")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "consumer_queue_latency_seconds_count {consumed}\n"
+        )),
+        "{metrics}"
+    );
+
+    survivor.signal("INT");
+    assert!(survivor.wait_for_exit().success(), "SIGINT exits 0 too");
+    assert_eq!(
+        redis.cli(&["EXISTS", "padok:consumers"]),
+        "0",
+        "everyone left"
+    );
+}

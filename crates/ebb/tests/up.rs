@@ -1,0 +1,368 @@
+//! `ebb up` as a user runs it: the real binary, real child processes, a real Redis.
+//!
+//! Phases as in KEDA's e2e tests: activation and scale-out on a burst, every item processed,
+//! scale-in to zero after the cooldown, and nothing left running however `ebb up` ends.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ebb_testkit::redis::RedisServer;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+/// A running `ebb up --view plain`, its output collected line by line.
+struct Up {
+    child: Child,
+    http: u16,
+    admin: u16,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+fn free_port() -> u16 {
+    ebb_local::free_loopback_port().expect("a free port")
+}
+
+impl Up {
+    fn start(redis: Option<&RedisServer>, extra: &[&str]) -> Up {
+        let (http, admin) = (free_port(), free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+        command
+            .args(["up", "--view", "plain"])
+            .args(["--http", &format!("127.0.0.1:{http}")])
+            .args(["--admin", &format!("127.0.0.1:{admin}")])
+            .args(extra)
+            .env_remove("EBB_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(redis) = redis {
+            command.args(["--redis-server", &redis.address()]);
+        }
+        let mut child = command.spawn().expect("ebb up starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        let up = Up {
+            child,
+            http,
+            admin,
+            lines,
+        };
+        up.wait_for("the admin endpoint to answer", Duration::from_secs(20), |up| {
+            up.try_status().is_some()
+        });
+        up.wait_for("the producer to answer", Duration::from_secs(20), |up| {
+            reqwest_blocking_get(up.http, "/healthz").is_some()
+        });
+        up
+    }
+
+    fn try_status(&self) -> Option<Value> {
+        reqwest_blocking_get(self.admin, "/status").and_then(|body| serde_json::from_str(&body).ok())
+    }
+
+    fn status(&self) -> Value {
+        self.try_status().expect("/status answers")
+    }
+
+    fn publish(&self, count: u32) {
+        let output = Command::new("curl")
+            .args(["-sf", "-X", "POST"])
+            .arg(format!("http://127.0.0.1:{}/publish/{count}", self.http))
+            .output()
+            .expect("curl runs");
+        assert!(output.status.success(), "publish failed: {output:?}");
+    }
+
+    /// Ids of the items the consumers logged as processed.
+    fn processed_ids(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| line.contains("Message processed."))
+            .filter_map(|line| line.split("id=\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn wait_for(&self, what: &str, within: Duration, mut done: impl FnMut(&Up) -> bool) {
+        let deadline = Instant::now() + within;
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {within:?} waiting for {what}; last status: {:?}\nlast output:\n{}",
+                self.try_status(),
+                self.tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn tail(&self, count: usize) -> String {
+        let lines = self.lines.lock().unwrap();
+        lines[lines.len().saturating_sub(count)..].join("\n")
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ebb up still running after {within:?}\n{}",
+                self.tail(40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP GET on loopback, body as text; `None` when nothing answers 2xx.
+fn reqwest_blocking_get(port: u16, path: &str) -> Option<String> {
+    let output = Command::new("curl")
+        .args(["-sf", "--max-time", "2"])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Every live (not zombie) descendant of `root`, read from /proc.
+fn descendants(root: u32) -> BTreeSet<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if let Some((ppid, state)) = parent_and_state(pid)
+            && state != 'Z'
+        {
+            parents.push((pid, ppid));
+        }
+    }
+    let mut found = BTreeSet::new();
+    let mut frontier = vec![root];
+    while let Some(parent) = frontier.pop() {
+        for &(pid, ppid) in &parents {
+            if ppid == parent && found.insert(pid) {
+                frontier.push(pid);
+            }
+        }
+    }
+    found
+}
+
+fn parent_and_state(pid: u32) -> Option<(u32, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name is in parentheses and may contain spaces: split after the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some((ppid, state))
+}
+
+fn alive(pid: u32) -> bool {
+    parent_and_state(pid).is_some_and(|(_, state)| state != 'Z')
+}
+
+fn command_line(pid: u32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// The name `ebb up` gave a replica, from its environment.
+fn replica_name(pid: u32) -> String {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("readable environ");
+    String::from_utf8_lossy(&environ)
+        .split('\0')
+        .find_map(|entry| entry.strip_prefix("EBB_REPLICA_NAME="))
+        .expect("EBB_REPLICA_NAME is set")
+        .to_owned()
+}
+
+fn number(status: &Value, field: &str) -> u64 {
+    status[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} in {status}"))
+}
+
+#[test]
+fn up_scales_a_burst_out_to_ten_processes_it_all_and_back_to_zero() {
+    let redis = RedisServer::start();
+    let mut up = Up::start(
+        Some(&redis),
+        &[
+            "--per-msg",
+            "200ms",
+            "--cooldown",
+            "3s",
+            "--scale-down-stabilization",
+            "3s",
+        ],
+    );
+    assert_eq!(number(&up.status(), "replicas"), 0, "idle at start");
+
+    // Activation and scale-out: 200 items / 20 per replica = 10.
+    up.publish(200);
+    let mut highest = 0;
+    up.wait_for("10 running consumers", Duration::from_secs(10), |up| {
+        let status = up.status();
+        highest = highest.max(number(&status, "running_replicas"));
+        highest == 10
+    });
+
+    // Every item processed, once each (nobody was killed).
+    up.wait_for("200 items processed", Duration::from_secs(30), |up| {
+        let status = up.status();
+        highest = highest.max(number(&status, "running_replicas"));
+        up.processed_ids().len() >= 200
+    });
+    let processed = up.processed_ids();
+    let distinct: HashSet<_> = processed.iter().collect();
+    assert_eq!((processed.len(), distinct.len()), (200, 200));
+    assert_eq!(highest, 10, "never above 200 / 20");
+
+    // Scale-in: empty for the 3 s cooldown, then 0, and the processes are gone.
+    up.wait_for("scale to zero", Duration::from_secs(20), |up| {
+        let status = up.status();
+        number(&status, "replicas") == 0 && number(&status, "running_replicas") == 0
+    });
+    let children = descendants(up.child.id());
+    let consumers: Vec<_> = children
+        .iter()
+        .filter(|pid| command_line(**pid).contains(" consumer"))
+        .collect();
+    assert!(consumers.is_empty(), "consumers still running: {consumers:?}");
+
+    // SIGTERM: everything stops, exit 0.
+    let tree = descendants(up.child.id());
+    kill(up.pid(), Signal::SIGTERM).unwrap();
+    let status = up.wait_exit(Duration::from_secs(15));
+    assert!(status.success(), "ebb up exited with {status}\n{}", up.tail(20));
+    let left: Vec<_> = tree.into_iter().filter(|pid| alive(*pid)).collect();
+    assert!(left.is_empty(), "left running: {left:?}");
+}
+
+#[test]
+fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
+    let redis = RedisServer::start();
+    let up = Up::start(
+        Some(&redis),
+        &["--per-msg", "1s", "--lease", "2s", "--cooldown", "30s"],
+    );
+    up.publish(40);
+    up.wait_for("2 consumers at work", Duration::from_secs(10), |up| {
+        let status = up.status();
+        number(&status, "running_replicas") == 2 && number(&status, "in_flight") == 2
+    });
+    let victim = descendants(up.child.id())
+        .into_iter()
+        .find(|pid| command_line(*pid).contains(" consumer"))
+        .expect("a consumer process");
+    let victim_name = replica_name(victim);
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
+    // The item it held: received by it, never processed by it.
+    let prefix = format!("[{victim_name}] ");
+    let held = {
+        let lines = up.lines.lock().unwrap();
+        let mine: Vec<&String> = lines.iter().filter(|l| l.starts_with(&prefix)).collect();
+        let received = mine
+            .iter()
+            .rev()
+            .find(|line| line.contains("Received a message"))
+            .and_then(|line| line.split("id=\"").nth(1))
+            .and_then(|rest| rest.split('"').next())
+            .expect("the victim received an item")
+            .to_owned();
+        let finished = mine
+            .iter()
+            .any(|line| line.contains("Message processed.") && line.contains(&received));
+        assert!(!finished, "the victim had finished {received} before the kill");
+        received
+    };
+
+    up.wait_for("the killed consumer replaced", Duration::from_secs(10), |up| {
+        let status = up.status();
+        number(&status, "replica_restarts") == 1 && number(&status, "running_replicas") == 2
+    });
+    assert!(!alive(victim));
+    up.wait_for("all 40 items processed", Duration::from_secs(60), |up| {
+        let ids: HashSet<_> = up.processed_ids().into_iter().collect();
+        ids.len() == 40
+    });
+    assert!(
+        up.processed_ids().contains(&held),
+        "the killed consumer's item {held} was not redelivered"
+    );
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "0");
+    up.wait_for("nothing in flight", Duration::from_secs(10), |up| {
+        number(&up.status(), "in_flight") == 0
+    });
+}
+
+#[test]
+fn up_killed_with_sigkill_leaves_no_process_behind() {
+    // No --redis-server: ebb up starts its own redis-server, which must die too.
+    let mut up = Up::start(None, &["--per-msg", "5s"]);
+    up.publish(60);
+    up.wait_for("3 consumers running", Duration::from_secs(10), |up| {
+        number(&up.status(), "running_replicas") == 3
+    });
+    let tree = descendants(up.child.id());
+    let names: Vec<String> = tree.iter().map(|pid| command_line(*pid)).collect();
+    assert!(names.iter().any(|name| name.contains("redis-server")), "{names:?}");
+    assert!(names.iter().any(|name| name.contains(" producer")), "{names:?}");
+    assert_eq!(
+        names.iter().filter(|name| name.contains(" consumer")).count(),
+        3
+    );
+
+    kill(up.pid(), Signal::SIGKILL).unwrap();
+    up.wait_exit(Duration::from_secs(5));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let left: Vec<_> = tree.iter().copied().filter(|pid| alive(*pid)).collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running 15 s after ebb up was killed: {:?}",
+            left.iter().map(|pid| command_line(*pid)).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

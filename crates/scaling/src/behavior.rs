@@ -152,10 +152,15 @@ impl Behavior {
     /// ebb's default: scale up at once (a backlog is an exact signal, not a noisy one),
     /// scale down as the HPA does but after a 20 s window instead of 300 s.
     pub fn ebb_default() -> Self {
+        Behavior::ebb(Duration::from_secs(20))
+    }
+
+    /// ebb's rules with another scale-down stabilization window.
+    pub fn ebb(scale_down_window: Duration) -> Self {
         Behavior::Rules {
             scale_up: ScalingRules::unlimited(Duration::ZERO),
             scale_down: ScalingRules {
-                stabilization_window: Duration::from_secs(20),
+                stabilization_window: scale_down_window,
                 ..ScalingRules::hpa_scale_down()
             },
         }

@@ -8,6 +8,17 @@
 //!                                       ▼
 //!                        timeline.csv, chart.svg, summary.csv + table
 //! ```
+//!
+//! - Workload: `--scenario burst|ramp|diurnal|spiky` (seeded), or `--arrivals FILE` with
+//!   CSV lines `t_seconds,count` in time order (see [`parse_arrivals`]).
+//! - Policies: `ebb` (the `ebb-scaling` crate, reading the queue every `--ebb-interval`)
+//!   and `hpa-pipeline` (the dojo: 5 s scrape, 1 s recording rule, adapter serving the
+//!   latest sample, HPA sync every 5 s without `behavior`, 20 s downscale stabilization).
+//! - Consumers take one item at a time for `--per-msg` and start `--startup` after being
+//!   requested; scaled-down busy consumers finish their item first.
+//! - Summary: drain time (last arrival → last completion), p50/p95/max item latency
+//!   (arrival → completion), replica-seconds (consumers alive × time, until the run
+//!   settles at min replicas), scale events (changes of the requested count).
 
 mod args;
 mod engine;
@@ -21,7 +32,7 @@ mod workload;
 use std::path::Path;
 use std::time::Duration;
 
-use ebb_scaling::{Behavior, ScalerConfig, ScalingRules, Tolerance};
+use ebb_scaling::{Behavior, ScalerConfig, Tolerance};
 
 pub use args::{PolicyName, SimulateArgs, parse_duration};
 pub use engine::{Run, Sample, WorldSettings, simulate};
@@ -118,13 +129,7 @@ fn build_policy(name: PolicyName, args: &SimulateArgs) -> Result<Box<dyn Policy>
                 cooldown: args.cooldown,
                 drain_time: args.drain_time,
                 paused_at_zero: false,
-                behavior: Behavior::Rules {
-                    scale_up: ScalingRules::unlimited(Duration::ZERO),
-                    scale_down: ScalingRules {
-                        stabilization_window: args.scale_down_window,
-                        ..ScalingRules::hpa_scale_down()
-                    },
-                },
+                behavior: Behavior::ebb(args.scale_down_window),
                 ..shared
             };
             Box::new(Ebb::new(config, args.ebb_interval)?)

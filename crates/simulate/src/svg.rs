@@ -38,7 +38,9 @@ pub fn chart(title: &str, runs: &[Run]) -> String {
         .filter_map(|run| run.samples.last())
         .map(|sample| sample.at_ms as f64 / 1000.0)
         .fold(1.0, f64::max);
-    let max_seconds = nice_ceiling(max_seconds);
+    // A finer rounding than the grid's, so a 625 s run ends the axis at 700 s, not 800 s.
+    let max_seconds =
+        (max_seconds / nice_step(max_seconds / 2.0)).ceil() * nice_step(max_seconds / 2.0);
     let peak = |value: fn(&Sample) -> u64| {
         runs.iter()
             .flat_map(|run| &run.samples)

@@ -22,6 +22,9 @@ enum Command {
     Producer(ebb_producer::Args),
     /// Work through queue items, at least once, with a lease and graceful shutdown.
     Consumer(ebb_consumer::Args),
+    /// Run the whole system on this machine: Redis, the producer, and consumers scaled to
+    /// the queue.
+    Up(ebb_local::UpArgs),
     /// Replay a workload through scaling policies on a simulated clock and compare them.
     Simulate(ebb_simulate::SimulateArgs),
 }
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
             ebb_runtime::run_service(0, |shutdown| ebb_consumer::run(args, shutdown))
                 .map_err(Into::into)
         }
+        Command::Up(args) => ebb_local::main(args).map_err(Into::into),
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
     };
     match result {

@@ -61,9 +61,11 @@ impl Up {
             admin,
             lines,
         };
-        up.wait_for("the admin endpoint to answer", Duration::from_secs(20), |up| {
-            up.try_status().is_some()
-        });
+        up.wait_for(
+            "the admin endpoint to answer",
+            Duration::from_secs(20),
+            |up| up.try_status().is_some(),
+        );
         up.wait_for("the producer to answer", Duration::from_secs(20), |up| {
             reqwest_blocking_get(up.http, "/healthz").is_some()
         });
@@ -71,7 +73,8 @@ impl Up {
     }
 
     fn try_status(&self) -> Option<Value> {
-        reqwest_blocking_get(self.admin, "/status").and_then(|body| serde_json::from_str(&body).ok())
+        reqwest_blocking_get(self.admin, "/status")
+            .and_then(|body| serde_json::from_str(&body).ok())
     }
 
     fn status(&self) -> Value {
@@ -265,13 +268,20 @@ fn up_scales_a_burst_out_to_ten_processes_it_all_and_back_to_zero() {
         .iter()
         .filter(|pid| command_line(**pid).contains(" consumer"))
         .collect();
-    assert!(consumers.is_empty(), "consumers still running: {consumers:?}");
+    assert!(
+        consumers.is_empty(),
+        "consumers still running: {consumers:?}"
+    );
 
     // SIGTERM: everything stops, exit 0.
     let tree = descendants(up.child.id());
     kill(up.pid(), Signal::SIGTERM).unwrap();
     let status = up.wait_exit(Duration::from_secs(15));
-    assert!(status.success(), "ebb up exited with {status}\n{}", up.tail(20));
+    assert!(
+        status.success(),
+        "ebb up exited with {status}\n{}",
+        up.tail(20)
+    );
     let left: Vec<_> = tree.into_iter().filter(|pid| alive(*pid)).collect();
     assert!(left.is_empty(), "left running: {left:?}");
 }
@@ -310,14 +320,21 @@ fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
         let finished = mine
             .iter()
             .any(|line| line.contains("Message processed.") && line.contains(&received));
-        assert!(!finished, "the victim had finished {received} before the kill");
+        assert!(
+            !finished,
+            "the victim had finished {received} before the kill"
+        );
         received
     };
 
-    up.wait_for("the killed consumer replaced", Duration::from_secs(10), |up| {
-        let status = up.status();
-        number(&status, "replica_restarts") == 1 && number(&status, "running_replicas") == 2
-    });
+    up.wait_for(
+        "the killed consumer replaced",
+        Duration::from_secs(10),
+        |up| {
+            let status = up.status();
+            number(&status, "replica_restarts") == 1 && number(&status, "running_replicas") == 2
+        },
+    );
     assert!(!alive(victim));
     up.wait_for("all 40 items processed", Duration::from_secs(60), |up| {
         let ids: HashSet<_> = up.processed_ids().into_iter().collect();
@@ -343,10 +360,19 @@ fn up_killed_with_sigkill_leaves_no_process_behind() {
     });
     let tree = descendants(up.child.id());
     let names: Vec<String> = tree.iter().map(|pid| command_line(*pid)).collect();
-    assert!(names.iter().any(|name| name.contains("redis-server")), "{names:?}");
-    assert!(names.iter().any(|name| name.contains(" producer")), "{names:?}");
+    assert!(
+        names.iter().any(|name| name.contains("redis-server")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|name| name.contains(" producer")),
+        "{names:?}"
+    );
     assert_eq!(
-        names.iter().filter(|name| name.contains(" consumer")).count(),
+        names
+            .iter()
+            .filter(|name| name.contains(" consumer"))
+            .count(),
         3
     );
 
@@ -361,7 +387,9 @@ fn up_killed_with_sigkill_leaves_no_process_behind() {
         assert!(
             Instant::now() < deadline,
             "still running 15 s after ebb up was killed: {:?}",
-            left.iter().map(|pid| command_line(*pid)).collect::<Vec<_>>()
+            left.iter()
+                .map(|pid| command_line(*pid))
+                .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -1,16 +1,13 @@
 //! The scaler's own HTTP endpoints on `--admin`: `/status` (JSON), `/metrics` (Prometheus
-//! text), `/healthz`.
+//! text), `/healthz` (503 with the reason while the queue cannot be read).
 
-use std::net::SocketAddr;
-use std::sync::Arc;
-
+use axum::Json;
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use ebb_autoscaler::Status;
-use prometheus_client::encoding::text::encode;
+use ebb_runtime::http::{Metrics, ops_router, with_error_fallbacks};
+use ebb_runtime::{Health, Shutdown};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -18,99 +15,14 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::error::{Error, Result};
 use crate::supervisor::ReplicaCounts;
 
+/// What `/status` and `/metrics` are made of.
 #[derive(Clone)]
-struct Sources {
-    status: watch::Receiver<Status>,
-    replicas: watch::Receiver<ReplicaCounts>,
-    queue: String,
-    metrics: Arc<Metrics>,
-}
-
-/// Gauges refreshed from the latest status at each scrape, so they never lag a tick behind.
-struct Metrics {
-    registry: Registry,
-    waiting: Gauge,
-    in_flight: Gauge,
-    replicas: Gauge,
-    running: Gauge,
-    desired: Gauge,
-    scale_events: Counter,
-    restarts: Counter,
-}
-
-impl Metrics {
-    fn new() -> Self {
-        let metrics = Metrics {
-            registry: Registry::with_prefix("ebb"),
-            waiting: Gauge::default(),
-            in_flight: Gauge::default(),
-            replicas: Gauge::default(),
-            running: Gauge::default(),
-            desired: Gauge::default(),
-            scale_events: Counter::default(),
-            restarts: Counter::default(),
-        };
-        let Metrics { mut registry, .. } = metrics;
-        registry.register(
-            "queue_waiting_items",
-            "Items waiting in the queue",
-            metrics.waiting.clone(),
-        );
-        registry.register(
-            "queue_in_flight_items",
-            "Items taken by a consumer and not yet acknowledged",
-            metrics.in_flight.clone(),
-        );
-        registry.register(
-            "replicas",
-            "Consumer replicas asked for",
-            metrics.replicas.clone(),
-        );
-        registry.register(
-            "running_replicas",
-            "Consumer processes running and not stopping",
-            metrics.running.clone(),
-        );
-        registry.register(
-            "desired_replicas",
-            "Replicas the last decision asked for",
-            metrics.desired.clone(),
-        );
-        registry.register(
-            "scale_events",
-            "Times the scaler changed the replica count",
-            metrics.scale_events.clone(),
-        );
-        registry.register(
-            "replica_restarts",
-            "Consumer processes that exited on their own and were replaced",
-            metrics.restarts.clone(),
-        );
-        Metrics {
-            registry,
-            ..metrics
-        }
-    }
-
-    fn refresh(&self, status: &Status, replicas: &ReplicaCounts) {
-        self.waiting.set(saturating_i64(status.waiting));
-        self.in_flight.set(saturating_i64(status.in_flight));
-        self.replicas.set(i64::from(replicas.desired));
-        self.running.set(i64::from(replicas.running));
-        self.desired.set(i64::from(status.desired_replicas));
-        // Counters only go up: add what happened since the last scrape.
-        self.scale_events
-            .inc_by(status.scale_events.saturating_sub(self.scale_events.get()));
-        self.restarts
-            .inc_by(replicas.restarts.saturating_sub(self.restarts.get()));
-    }
-}
-
-fn saturating_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
+pub struct Observed {
+    pub queue: String,
+    pub status: watch::Receiver<Status>,
+    pub replicas: watch::Receiver<ReplicaCounts>,
 }
 
 /// `/status`: the control loop's status plus the processes behind it.
@@ -124,70 +36,119 @@ struct StatusBody<'a> {
     replica_restarts: u64,
 }
 
-/// Binds `address` now (so a taken port fails `ebb up` at once) and returns the server future.
-pub async fn bind(
-    address: SocketAddr,
-    queue: String,
-    status: watch::Receiver<Status>,
-    replicas: watch::Receiver<ReplicaCounts>,
-) -> Result<(SocketAddr, impl Future<Output = ()> + Send + 'static)> {
-    let listener = TcpListener::bind(address)
-        .await
-        .map_err(|source| Error::Listen {
-            what: "--admin",
-            address: address.to_string(),
-            source,
-        })?;
-    let bound = listener.local_addr().map_err(|source| Error::Io {
-        what: "reading the admin address".into(),
-        source,
-    })?;
-    let sources = Sources {
-        status,
-        replicas,
-        queue,
-        metrics: Arc::new(Metrics::new()),
-    };
-    let app = Router::new()
-        .route("/status", get(status_json))
-        .route("/metrics", get(metrics_text))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(sources);
-    let serve = async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!("admin server stopped: {error}");
-        }
-    };
-    Ok((bound, serve))
+/// Serves the admin endpoints on `listener` until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    observed: Observed,
+    shutdown: Shutdown,
+) -> ebb_runtime::Result<()> {
+    let health = Health::new();
+    let gauges = Gauges::default();
+    let mut registry = Registry::with_prefix("ebb");
+    gauges.register(&mut registry);
+    tokio::spawn(follow(observed.clone(), gauges, health.clone()));
+    let router = ops_router(health, Metrics::new(registry)).merge(
+        Router::new()
+            .route("/status", get(status_json))
+            .with_state(observed),
+    );
+    ebb_runtime::http::serve(listener, with_error_fallbacks(router), shutdown).await
 }
 
-async fn status_json(State(sources): State<Sources>) -> Response {
-    let status = sources.status.borrow().clone();
-    let replicas = *sources.replicas.borrow();
-    Json(StatusBody {
-        queue: &sources.queue,
-        status: &status,
-        running_replicas: replicas.running,
-        stopping_replicas: replicas.stopping,
-        replica_restarts: replicas.restarts,
-    })
-    .into_response()
-}
-
-async fn metrics_text(State(sources): State<Sources>) -> Response {
-    let status = sources.status.borrow().clone();
-    let replicas = *sources.replicas.borrow();
-    sources.metrics.refresh(&status, &replicas);
-    let mut body = String::new();
-    if let Err(error) = encode(&mut body, &sources.metrics.registry) {
-        return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
+async fn status_json(State(observed): State<Observed>) -> Json<serde_json::Value> {
+    let status = observed.status.borrow().clone();
+    let replicas = *observed.replicas.borrow();
+    Json(
+        serde_json::to_value(StatusBody {
+            queue: &observed.queue,
+            status: &status,
+            running_replicas: replicas.running,
+            stopping_replicas: replicas.stopping,
+            replica_restarts: replicas.restarts,
+        })
+        .expect("the status serializes"),
     )
-        .into_response()
+}
+
+#[derive(Clone, Default)]
+struct Gauges {
+    waiting: Gauge,
+    in_flight: Gauge,
+    replicas: Gauge,
+    running: Gauge,
+    desired: Gauge,
+    scale_events: Counter,
+    restarts: Counter,
+}
+
+impl Gauges {
+    fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "queue_waiting_items",
+            "Items waiting in the queue",
+            self.waiting.clone(),
+        );
+        registry.register(
+            "queue_in_flight_items",
+            "Items taken by a consumer and not yet acknowledged",
+            self.in_flight.clone(),
+        );
+        registry.register(
+            "replicas",
+            "Consumer replicas asked for",
+            self.replicas.clone(),
+        );
+        registry.register(
+            "running_replicas",
+            "Consumer processes running and not stopping",
+            self.running.clone(),
+        );
+        registry.register(
+            "desired_replicas",
+            "Replicas the last decision asked for",
+            self.desired.clone(),
+        );
+        registry.register(
+            "scale_events",
+            "Times the scaler changed the replica count",
+            self.scale_events.clone(),
+        );
+        registry.register(
+            "replica_restarts",
+            "Consumer processes that exited on their own and were replaced",
+            self.restarts.clone(),
+        );
+    }
+
+    fn update(&self, status: &Status, replicas: &ReplicaCounts) {
+        let saturating = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+        self.waiting.set(saturating(status.waiting));
+        self.in_flight.set(saturating(status.in_flight));
+        self.replicas.set(i64::from(replicas.desired));
+        self.running.set(i64::from(replicas.running));
+        self.desired.set(i64::from(status.desired_replicas));
+        // The sources count from the start; counters only take what is new.
+        self.scale_events
+            .inc_by(status.scale_events.saturating_sub(self.scale_events.get()));
+        self.restarts
+            .inc_by(replicas.restarts.saturating_sub(self.restarts.get()));
+    }
+}
+
+/// Keeps the gauges and health in step with the control loop and the supervisor.
+async fn follow(mut observed: Observed, gauges: Gauges, health: Health) {
+    loop {
+        {
+            let status = observed.status.borrow_and_update();
+            gauges.update(&status, &observed.replicas.borrow_and_update());
+            match &status.last_error {
+                Some(error) => health.set_unhealthy(error.clone()),
+                None => health.set_healthy(),
+            }
+        }
+        tokio::select! {
+            changed = observed.status.changed() => if changed.is_err() { return },
+            changed = observed.replicas.changed() => if changed.is_err() { return },
+        }
+    }
 }

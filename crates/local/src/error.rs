@@ -31,12 +31,8 @@ pub enum Error {
     #[error("--consumer-cmd is empty: give a program and its arguments")]
     EmptyConsumerCommand,
 
-    #[error("cannot listen on {what} {address}: {source}")]
-    Listen {
-        what: &'static str,
-        address: String,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Runtime(#[from] ebb_runtime::Error),
 
     #[error(transparent)]
     Queue(#[from] ebb_queue::Error),

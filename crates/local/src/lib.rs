@@ -19,24 +19,25 @@
 
 mod admin;
 mod error;
+mod event_log;
 mod orphan;
 mod redis_server;
 pub mod supervisor;
 mod target;
 pub mod view;
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
 use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
+use ebb_runtime::{Shutdown, parse_duration, parse_listen_address};
 use ebb_scaling::{Behavior, Scaler, ScalerConfig, ScalingRules, Tolerance};
-use tokio_util::sync::CancellationToken;
 
 pub use error::{Error, Result};
+pub use event_log::EventLog;
 pub use redis_server::{LocalRedis, free_loopback_port};
 pub use supervisor::{ReplicaCounts, ReplicaOutput, ReplicaSpec, Supervisor};
 pub use target::LocalProcesses;
@@ -45,13 +46,13 @@ pub use target::LocalProcesses;
 /// item) with windows short enough for a demo.
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
-    /// Producer address.
-    #[arg(long, env = "EBB_HTTP", default_value = "127.0.0.1:8080")]
-    pub http: SocketAddr,
+    /// Producer address (`host:port`, or `:port` for every interface).
+    #[arg(long, env = "EBB_HTTP", default_value = "127.0.0.1:8080", value_parser = listen_address)]
+    pub http: String,
 
     /// The scaler's /status, /metrics and /healthz.
-    #[arg(long, env = "EBB_ADMIN", default_value = "127.0.0.1:9090")]
-    pub admin: SocketAddr,
+    #[arg(long, env = "EBB_ADMIN", default_value = "127.0.0.1:9090", value_parser = listen_address)]
+    pub admin: String,
 
     /// Redis to use (`host:port`, `redis://`, `rediss://`); without it, `ebb up` starts a
     /// `redis-server` of its own on a free loopback port.
@@ -62,7 +63,7 @@ pub struct UpArgs {
     pub redis_queue: String,
 
     /// Work per item, passed to each consumer.
-    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration)]
     pub per_msg: Duration,
 
     #[arg(long, env = "EBB_MIN_REPLICAS", default_value_t = 0)]
@@ -80,11 +81,11 @@ pub struct UpArgs {
     pub activation_threshold: u64,
 
     /// Scale to 0 only after the queue (waiting + in flight) stayed empty this long.
-    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = parse_duration)]
     pub cooldown: Duration,
 
     /// Scale down to the highest count recommended over this window.
-    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = parse_duration)]
     pub scale_down_stabilization: Duration,
 
     /// Ratio of usage to target within which the count does not change.
@@ -93,20 +94,24 @@ pub struct UpArgs {
 
     /// Drain-time mode: the smallest count that empties the backlog within this time, from
     /// the measured arrival and service rates.
-    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = parse_duration)]
     pub drain_time: Option<Duration>,
 
     /// How often the scaler reads the queue.
-    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
     pub interval: Duration,
 
     /// Run this instead of `ebb consumer` for each replica, through `sh -c`; it finds the
-    /// queue in EBB_REDIS_SERVER, EBB_REDIS_QUEUE and EBB_PER_MSG.
+    /// queue in EBB_REDIS_SERVER, EBB_REDIS_QUEUE, EBB_PER_MSG and EBB_LEASE.
     #[arg(long, env = "EBB_CONSUMER_CMD")]
     pub consumer_cmd: Option<String>,
 
+    /// A consumer silent for this long is presumed dead and its items go back to the queue.
+    #[arg(long, env = "EBB_LEASE", default_value = "10s", value_parser = parse_duration)]
+    pub lease: Duration,
+
     /// How long a consumer may take to stop after SIGTERM before it is killed.
-    #[arg(long, env = "EBB_GRACE_PERIOD", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "EBB_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
     pub grace_period: Duration,
 
     /// Live view on a terminal, log lines otherwise; or force one.
@@ -146,15 +151,43 @@ impl UpArgs {
     }
 }
 
-/// Runs `ebb up` until `shutdown` is cancelled.
-pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
-    let scaler = Scaler::new(args.scaler_config()?)?;
-    check_free(args.http, "--http")?;
+fn listen_address(given: &str) -> std::result::Result<String, String> {
+    parse_listen_address(given)
+        .map(|_| given.to_owned())
+        .map_err(|error| error.to_string())
+}
+
+/// `ebb up` as a command: logging where the view wants it, a runtime, signals.
+pub fn main(args: UpArgs) -> Result<()> {
     let live = match args.view {
         ViewChoice::Auto => std::io::IsTerminal::is_terminal(&std::io::stdout()),
         ViewChoice::Live => true,
         ViewChoice::Plain => false,
     };
+    let mode = if live {
+        let events = EventLog::new(6);
+        events.install();
+        view::Mode::Live(events)
+    } else {
+        view::Mode::Plain
+    };
+    // Two workers: the producer and the consumers are separate processes, this one only
+    // reads the queue, decides and supervises.
+    ebb_runtime::run_service(2, |shutdown| run(args, mode, shutdown))
+}
+
+/// Runs `ebb up` until `shutdown` is requested, then stops everything it started.
+pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
+    let scaler = Scaler::new(args.scaler_config()?)?;
+    // Bind what this process serves and check what the producer will, before starting
+    // anything: a taken port fails at once, naming its flag.
+    let admin = ebb_runtime::http::bind(&args.admin).await?;
+    let admin_address = admin.local_addr().map_err(|source| Error::Io {
+        what: "reading the --admin address".into(),
+        source,
+    })?;
+    drop(ebb_runtime::http::bind(&args.http).await?);
+
     let run_dir = redis_server::run_dir()?;
     let (redis, address) = match &args.redis_server {
         Some(address) => (None, address.clone()),
@@ -169,20 +202,24 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
         what: "finding the ebb executable".into(),
         source,
     })?;
-    let output = if live {
-        ReplicaOutput::Files(run_dir.join("logs"))
-    } else {
-        ReplicaOutput::Prefixed
+    let log_dir = run_dir.join("logs");
+    let output = match mode {
+        view::Mode::Live(_) => ReplicaOutput::Files(log_dir.clone()),
+        view::Mode::Plain => ReplicaOutput::Prefixed,
     };
-    let children = CancellationToken::new();
+    let (stop_children, children) = Shutdown::new();
+    let stopped = |children: &Shutdown| {
+        let children = children.clone();
+        async move { children.requested().await }
+    };
     let (producer, producer_done) = Supervisor::start(
         producer_spec(&ebb, &args, &address, output.clone()),
-        children.clone().cancelled_owned(),
+        stopped(&children),
     )?;
     producer.scale(1).await?;
     let (consumers, consumers_done) = Supervisor::start(
         consumer_spec(&ebb, &args, &address, output)?,
-        children.clone().cancelled_owned(),
+        stopped(&children),
     )?;
 
     let control = ControlLoop::new(
@@ -191,45 +228,28 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
         scaler,
         args.interval,
     )?;
-    let status = control.subscribe();
-    let (admin_address, admin) = admin::bind(
-        args.admin,
-        args.redis_queue.clone(),
-        status.clone(),
-        consumers.watch_counts(),
-    )
-    .await?;
-    let admin = tokio::spawn(admin);
+    let observed = admin::Observed {
+        queue: args.redis_queue.clone(),
+        status: control.subscribe(),
+        replicas: consumers.watch_counts(),
+    };
+    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children.clone()));
 
-    let header = format!(
-        "ebb up · producer http://{} · admin http://{admin_address}/status · redis {address} list {}{}",
-        args.http,
-        args.redis_queue,
-        if live {
-            format!(" · logs {}", run_dir.join("logs").display())
-        } else {
-            String::new()
-        }
+    let mut header = format!(
+        "ebb up · producer http://{} · status http://{admin_address}/status · redis {address} list {}",
+        args.http, args.redis_queue,
     );
-    let view = tokio::spawn(view::show(
-        if live {
-            view::Mode::Live
-        } else {
-            view::Mode::Plain
-        },
-        header,
-        status,
-        consumers.watch_counts(),
-    ));
+    if matches!(mode, view::Mode::Live(_)) {
+        header.push_str(&format!(" · consumer logs in {}", log_dir.display()));
+    }
+    let view = tokio::spawn(view::show(mode, header, observed.status, observed.replicas));
 
-    control.run(shutdown.cancelled()).await;
+    control.run(shutdown.requested()).await;
     tracing::info!("stopping: consumers finish the item in hand");
-    drop(consumers);
-    drop(producer);
-    children.cancel();
+    stop_children.trigger();
     let _ = tokio::join!(producer_done, consumers_done);
     view.abort();
-    admin.abort();
+    let _ = admin.await;
     if let Some(redis) = redis {
         report_leftovers(&queue).await;
         redis.stop().await;
@@ -238,19 +258,8 @@ pub async fn run(args: UpArgs, shutdown: CancellationToken) -> Result<()> {
     Ok(())
 }
 
-/// `ebb up` owns the ports it announces: fail at once, with the flag's name, when taken.
-fn check_free(address: SocketAddr, flag: &'static str) -> Result<()> {
-    TcpListener::bind(address)
-        .map(drop)
-        .map_err(|source| Error::Listen {
-            what: flag,
-            address: address.to_string(),
-            source,
-        })
-}
-
 fn producer_spec(
-    ebb: &std::path::Path,
+    ebb: &Path,
     args: &UpArgs,
     redis: &RedisAddress,
     output: ReplicaOutput,
@@ -261,7 +270,7 @@ fn producer_spec(
         args: vec![
             "producer".into(),
             "--http".into(),
-            args.http.to_string(),
+            args.http.clone(),
             "--redis-queue".into(),
             args.redis_queue.clone(),
         ],
@@ -272,16 +281,17 @@ fn producer_spec(
 }
 
 fn consumer_spec(
-    ebb: &std::path::Path,
+    ebb: &Path,
     args: &UpArgs,
     redis: &RedisAddress,
     output: ReplicaOutput,
 ) -> Result<ReplicaSpec> {
-    let per_msg = humantime::format_duration(args.per_msg).to_string();
+    let per_msg = go_duration(args.per_msg);
     let env = vec![
         redis_env(redis),
         ("EBB_REDIS_QUEUE".to_owned(), args.redis_queue.clone()),
         ("EBB_PER_MSG".to_owned(), per_msg.clone()),
+        ("EBB_LEASE".to_owned(), go_duration(args.lease)),
     ];
     let (program, argv) = match &args.consumer_cmd {
         Some(command) if command.trim().is_empty() => return Err(Error::EmptyConsumerCommand),
@@ -311,6 +321,15 @@ fn consumer_spec(
         output,
         grace_period: args.grace_period,
     })
+}
+
+/// A duration as the consumer's `--per-msg` reads it back.
+fn go_duration(duration: Duration) -> String {
+    if duration.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}ns", duration.as_nanos())
+    }
 }
 
 /// Children find Redis in their environment: a password stays out of `ps`.

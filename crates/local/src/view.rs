@@ -22,6 +22,8 @@ pub struct Frame {
     pub status: Status,
     pub replicas: ReplicaCounts,
     pub drain: Option<DrainProgress>,
+    /// `ebb up`'s latest log lines (live view only).
+    pub events: Vec<String>,
 }
 
 /// How far the current backlog has drained since it peaked.
@@ -121,6 +123,10 @@ pub fn render(frame: &Frame) -> Vec<String> {
     if let Some(error) = &status.last_error {
         lines.push(format!("error    {error}"));
     }
+    if !frame.events.is_empty() {
+        lines.push(String::new());
+        lines.extend(frame.events.iter().map(|event| format!("  {event}")));
+    }
     lines
 }
 
@@ -157,11 +163,12 @@ fn worth_logging(previous: &Frame, next: &Frame) -> bool {
 }
 
 pub enum Mode {
-    Live,
+    /// Redrawn in place, with the process's log events shown below.
+    Live(crate::event_log::EventLog),
     Plain,
 }
 
-/// Shows frames until both senders are gone.
+/// Shows frames until a sender is gone.
 pub async fn show(
     mode: Mode,
     header: String,
@@ -171,9 +178,13 @@ pub async fn show(
     let mut drain = Drain::default();
     let mut drawn_lines = 0;
     let mut last_logged: Option<Frame> = None;
-    let mut heartbeat = tokio::time::interval(Duration::from_secs(5));
+    let mut heartbeat = tokio::time::interval(match mode {
+        Mode::Live(_) => Duration::from_millis(500),
+        Mode::Plain => Duration::from_secs(5),
+    });
     println!("{header}");
     loop {
+        // The heartbeat also redraws the live view, for log events that came in between.
         let periodic = tokio::select! {
             changed = status.changed() => { if changed.is_err() { break; } false }
             changed = replicas.changed() => { if changed.is_err() { break; } false }
@@ -184,9 +195,13 @@ pub async fn show(
             drain: drain.observe(&current),
             status: current,
             replicas: *replicas.borrow_and_update(),
+            events: match &mode {
+                Mode::Live(events) => events.recent(),
+                Mode::Plain => Vec::new(),
+            },
         };
         match mode {
-            Mode::Live => {
+            Mode::Live(_) => {
                 let mut out = String::new();
                 if drawn_lines > 0 {
                     let _ = write!(out, "\x1b[{drawn_lines}A");
@@ -265,6 +280,7 @@ mod tests {
         let frame = Frame {
             drain: drain.observe(&status),
             status,
+            events: Vec::new(),
             replicas: ReplicaCounts {
                 desired: 10,
                 running: 10,

@@ -38,7 +38,7 @@ pub use args::{PolicyName, SimulateArgs, parse_duration};
 pub use engine::{Run, Sample, WorldSettings, simulate};
 pub use error::{Error, Result};
 pub use policy::{Ebb, HpaPipeline, Observation, PipelineTiming, Policy};
-pub use report::{Summary, summary_csv, summary_table, timeline_csv};
+pub use report::{SUMMARY_COLUMNS, Summary, summary_csv, summary_table, timeline_csv};
 pub use rng::SplitMix64;
 pub use svg::chart;
 pub use workload::{Arrival, Scenario, Workload, parse_arrivals};

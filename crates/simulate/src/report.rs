@@ -51,53 +51,70 @@ fn percentile(sorted_ms: &[u64], percent: f64) -> f64 {
     sorted_ms[rank.clamp(1, sorted_ms.len()) - 1] as f64 / 1000.0
 }
 
-pub const SUMMARY_CSV_HEADER: &str = "scenario,policy,items,drain_seconds,latency_p50_seconds,latency_p95_seconds,latency_max_seconds,replica_seconds,scale_events,peak_replicas";
+impl Summary {
+    /// The summary's figures as text, in [`SUMMARY_COLUMNS`] order after the workload.
+    fn cells(&self, not_drained: &str) -> [String; 9] {
+        [
+            self.policy.clone(),
+            self.items.to_string(),
+            self.drain_seconds
+                .map_or(not_drained.to_owned(), |seconds| format!("{seconds:.1}")),
+            format!("{:.1}", self.latency_p50_seconds),
+            format!("{:.1}", self.latency_p95_seconds),
+            format!("{:.1}", self.latency_max_seconds),
+            format!("{:.0}", self.replica_seconds),
+            self.scale_events.to_string(),
+            self.peak_replicas.to_string(),
+        ]
+    }
+}
 
+pub const SUMMARY_COLUMNS: [&str; 9] = [
+    "policy",
+    "items",
+    "drain_seconds",
+    "latency_p50_seconds",
+    "latency_p95_seconds",
+    "latency_max_seconds",
+    "replica_seconds",
+    "scale_events",
+    "peak_replicas",
+];
+
+/// `summary.csv`: a `scenario` column, then [`SUMMARY_COLUMNS`].
 pub fn summary_csv(workload: &str, summaries: &[Summary]) -> String {
-    let mut csv = format!("{SUMMARY_CSV_HEADER}\n");
-    for s in summaries {
-        let drain = s
-            .drain_seconds
-            .map_or("not drained".to_owned(), |d| format!("{d:.1}"));
-        let _ = writeln!(
-            csv,
-            "{workload},{},{},{drain},{:.1},{:.1},{:.1},{:.0},{},{}",
-            s.policy,
-            s.items,
-            s.latency_p50_seconds,
-            s.latency_p95_seconds,
-            s.latency_max_seconds,
-            s.replica_seconds,
-            s.scale_events,
-            s.peak_replicas
-        );
+    let mut csv = format!("scenario,{}\n", SUMMARY_COLUMNS.join(","));
+    for summary in summaries {
+        let _ = writeln!(csv, "{workload},{}", summary.cells("not drained").join(","));
     }
     csv
 }
 
 /// A table for people, one row per policy.
 pub fn summary_table(workload: &str, summaries: &[Summary]) -> String {
-    let mut table = format!(
-        "workload {workload}\n{:<14} {:>6} {:>9} {:>8} {:>8} {:>8} {:>12} {:>7} {:>5}\n",
-        "policy", "items", "drain s", "p50 s", "p95 s", "max s", "replica·s", "events", "peak"
-    );
-    for s in summaries {
-        let drain = s
-            .drain_seconds
-            .map_or("—".to_owned(), |d| format!("{d:.1}"));
-        let _ = writeln!(
-            table,
-            "{:<14} {:>6} {:>9} {:>8.1} {:>8.1} {:>8.1} {:>12.0} {:>7} {:>5}",
-            s.policy,
-            s.items,
-            drain,
-            s.latency_p50_seconds,
-            s.latency_p95_seconds,
-            s.latency_max_seconds,
-            s.replica_seconds,
-            s.scale_events,
-            s.peak_replicas
-        );
+    const HEADINGS: [&str; 9] = [
+        "policy",
+        "items",
+        "drain s",
+        "p50 s",
+        "p95 s",
+        "max s",
+        "replica·s",
+        "events",
+        "peak",
+    ];
+    const WIDTHS: [usize; 9] = [14, 6, 9, 8, 8, 8, 11, 7, 5];
+    let row = |cells: &[String]| {
+        let mut line = format!("{:<width$}", cells[0], width = WIDTHS[0]);
+        for (cell, width) in cells.iter().zip(WIDTHS).skip(1) {
+            let _ = write!(line, " {cell:>width$}");
+        }
+        line + "\n"
+    };
+    let mut table = format!("workload {workload}\n");
+    table += &row(&HEADINGS.map(str::to_owned));
+    for summary in summaries {
+        table += &row(&summary.cells("—"));
     }
     table
 }

@@ -109,10 +109,14 @@ impl Scaler {
                     } => normalize::with_rules(state, (scale_up, scale_down), frame, replicas, now),
                 };
                 notes.insert(0, basis);
-                let desired = match hold_before_zero(config, state, input, normalized, now) {
-                    Some(why) => {
+                let desired = match step_to_zero(config, state, input, normalized, now) {
+                    Some(StepToZero::Hold(why)) => {
                         notes.push(why);
                         1
+                    }
+                    Some(StepToZero::Allowed(why)) => {
+                        notes.push(why);
+                        0
                     }
                     None => normalized,
                 };
@@ -142,29 +146,40 @@ impl Scaler {
     }
 }
 
+/// Whether the last step to 0 may happen now, and why.
+enum StepToZero {
+    Hold(String),
+    Allowed(String),
+}
+
 /// The last step to 0 waits until nothing waits or is in flight, for the whole cooldown.
-fn hold_before_zero(
+fn step_to_zero(
     config: &ScalerConfig,
     state: &ScalerState,
     input: &Input,
     normalized: u32,
     now: Instant,
-) -> Option<String> {
+) -> Option<StepToZero> {
     if normalized > 0 || input.current_replicas == 0 {
         return None;
     }
     let Some(empty_since) = state.queue_empty_since else {
-        return Some(format!(
+        return Some(StepToZero::Hold(format!(
             "holding 1 replica while {} wait and {} are in flight",
             input.waiting, input.in_flight
-        ));
+        )));
     };
-    let empty_for = now.saturating_duration_since(empty_since);
-    (empty_for < config.cooldown).then(|| {
-        format!(
-            "holding 1 replica: queue empty for {:.1} s of the {} s cooldown",
-            empty_for.as_secs_f64(),
-            config.cooldown.as_secs_f64()
-        )
+    let empty_for = now.saturating_duration_since(empty_since).as_secs_f64();
+    let cooldown = config.cooldown.as_secs_f64();
+    Some(if empty_for < cooldown {
+        StepToZero::Hold(format!(
+            "holding 1 replica: queue empty for {empty_for:.1} s of the {cooldown} s cooldown"
+        ))
+    } else if config.cooldown.is_zero() {
+        StepToZero::Allowed("queue empty".to_owned())
+    } else {
+        StepToZero::Allowed(format!(
+            "queue empty for {empty_for:.1} s, cooldown of {cooldown} s over"
+        ))
     })
 }

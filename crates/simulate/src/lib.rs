@@ -88,8 +88,8 @@ fn world_settings(args: &SimulateArgs) -> Result<WorldSettings> {
     let step_ms = args.step.as_millis() as u64;
     if step_ms == 0 {
         return Err(Error::InvalidSettings(format!(
-            "--step must be at least 1ms, got {:?}",
-            args.step
+            "--step must be at least 1ms, got {}ms",
+            args.step.as_secs_f64() * 1000.0
         )));
     }
     let sample_every_ms = args.sample_every.as_millis() as u64;

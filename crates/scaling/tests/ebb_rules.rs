@@ -122,7 +122,9 @@ fn scales_to_zero_only_after_the_whole_cooldown_with_an_empty_queue() {
     let decision = scaler.decide(&Input::new(0, 0, 1), at(131));
     assert_eq!(decision.desired_replicas, 0, "{}", decision.reason);
     assert!(
-        decision.reason.ends_with("queue empty for 20.0 s, cooldown of 20 s over"),
+        decision
+            .reason
+            .ends_with("queue empty for 20.0 s, cooldown of 20 s over"),
         "{}",
         decision.reason
     );

@@ -167,10 +167,7 @@ async fn fetch(worker: &work::Worker, concurrency: u32, shutdown: &Shutdown) {
                 worker.health.set_healthy();
                 backoff.reset();
                 let worker = worker.clone();
-                workers.spawn(async move {
-                    worker.handle(delivery).await;
-                    drop(permit);
-                });
+                workers.spawn(async move { worker.handle(delivery, permit).await });
             }
             Ok(None) => {
                 worker.health.set_healthy();

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use ebb_queue::{ConsumerLease, Delivery, unix_ms_now};
 use ebb_runtime::{Backoff, Health, Shutdown};
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::metrics::ConsumerMetrics;
 use crate::{RETRY_CAP, RETRY_FIRST};
@@ -24,7 +25,9 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    pub(crate) async fn handle(&self, delivery: Delivery) {
+    /// Works on one item. `permit` is a concurrency slot, released once the work is done:
+    /// the acknowledgement then overlaps the next pop instead of adding a round trip to it.
+    pub(crate) async fn handle(&self, delivery: Delivery, permit: OwnedSemaphorePermit) {
         let started = Instant::now();
         let item = &delivery.item;
         if let Some(enqueued_at_ms) = item.enqueued_at_ms {
@@ -37,6 +40,7 @@ impl Worker {
         tracing::info!(id, "Received a message: {:?}.", item.payload);
         tracing::info!(id, "Processing message...");
         self.work().await;
+        drop(permit);
         if self.ack(&delivery).await {
             self.metrics.consumed.inc();
             self.metrics

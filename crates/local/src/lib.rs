@@ -34,7 +34,7 @@ use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
 use ebb_runtime::{Shutdown, parse_duration, parse_listen_address};
-use ebb_scaling::{Behavior, Scaler, ScalerConfig, ScalingRules, Tolerance};
+use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
 
 pub use error::{Error, Result};
 pub use event_log::EventLog;
@@ -137,13 +137,7 @@ impl UpArgs {
             tolerance: Tolerance::symmetric(self.tolerance),
             activation_threshold: self.activation_threshold,
             cooldown: self.cooldown,
-            behavior: Behavior::Rules {
-                scale_up: ScalingRules::unlimited(Duration::ZERO),
-                scale_down: ScalingRules {
-                    stabilization_window: self.scale_down_stabilization,
-                    ..ScalingRules::hpa_scale_down()
-                },
-            },
+            behavior: Behavior::ebb(self.scale_down_stabilization),
             ..ScalerConfig::ebb_default()
         };
         config.validate()?;

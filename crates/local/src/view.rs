@@ -130,6 +130,14 @@ pub fn render(frame: &Frame) -> Vec<String> {
     lines
 }
 
+/// `line`, cut to `width` columns (one column per char: the view prints no wide glyphs).
+fn fit(line: &str, width: usize) -> &str {
+    match line.char_indices().nth(width.saturating_sub(1)) {
+        Some((cut, _)) => &line[..cut],
+        None => line,
+    }
+}
+
 /// One plain log line: printed when something a reader cares about changed.
 pub fn log_line(frame: &Frame) -> String {
     let status = &frame.status;
@@ -190,6 +198,11 @@ pub async fn show(
             changed = replicas.changed() => { if changed.is_err() { break; } false }
             _ = heartbeat.tick() => true,
         };
+        if !periodic {
+            // A scale shows up in the replica counts a moment before the loop's status:
+            // let both land so one frame shows them together.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let current = status.borrow_and_update().clone();
         let frame = Frame {
             drain: drain.observe(&current),
@@ -207,8 +220,10 @@ pub async fn show(
                     let _ = write!(out, "\x1b[{drawn_lines}A");
                 }
                 let lines = render(&frame);
+                // A wrapped line would throw the cursor arithmetic off: cut at the width.
+                let width = terminal_size::terminal_size().map_or(80, |(width, _)| width.0);
                 for line in &lines {
-                    let _ = writeln!(out, "\x1b[2K{line}");
+                    let _ = writeln!(out, "\x1b[2K{}", fit(line, usize::from(width)));
                 }
                 // A shorter frame than the last leaves stale lines below: clear them.
                 let _ = write!(out, "\x1b[J");
@@ -299,6 +314,13 @@ mod tests {
             lines[3]
                 .starts_with("draining [███████████████░░░░░░░░░░░░░░░]  50% · 100 left · ~10s")
         );
+    }
+
+    #[test]
+    fn lines_are_cut_to_the_terminal_width() {
+        assert_eq!(fit("draining [██░░]", 12), "draining [█");
+        assert_eq!(fit("short", 80), "short");
+        assert_eq!(fit("", 0), "");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!   <queue>:consumers               set: ids of consumers that may hold items
 //!   <queue>:processing:<consumer>   list: items a consumer holds (its leases)
 //!   <queue>:heartbeat:<consumer>    string with TTL = lease: "this consumer is alive"
+//!   <queue>:completed               counter: items acknowledged (for service rates)
 //! ```
 //!
 //! The registry set lets the reaper and the in-flight count find processing lists without
@@ -15,6 +16,7 @@
 pub(crate) struct Keys {
     pub(crate) queue: String,
     pub(crate) consumers: String,
+    pub(crate) completed: String,
 }
 
 impl Keys {
@@ -22,6 +24,7 @@ impl Keys {
         Keys {
             queue: queue.to_owned(),
             consumers: format!("{queue}:consumers"),
+            completed: format!("{queue}:completed"),
         }
     }
 
@@ -71,4 +74,16 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   in_flight = in_flight + redis.call('LLEN', ARGV[1] .. ':processing:' .. id)
 end
 return { redis.call('LLEN', KEYS[1]), in_flight }
+";
+
+/// Acknowledges one item: removes it from the processing list and, when it was still there,
+/// counts it as completed. KEYS: processing list, completed counter. ARGV[1]: the raw item.
+/// Returns how many were removed (0 when a reaper requeued it first: not counted, since the
+/// redelivered copy will be).
+pub(crate) const ACK: &str = r"
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
+if removed > 0 then
+  redis.call('INCR', KEYS[2])
+end
+return removed
 ";

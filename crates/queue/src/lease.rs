@@ -110,15 +110,18 @@ impl ConsumerLease {
         }))
     }
 
-    /// Acknowledges a finished item: removes it from the processing list. Returns false when it
-    /// was not there any more (a reaper judged this consumer dead and requeued it).
+    /// Acknowledges a finished item: removes it from the processing list and counts it in
+    /// [`Queue::completed`]. Returns false when it was not there any more (a reaper judged this
+    /// consumer dead and requeued it).
     pub async fn ack(&self, delivery: &Delivery) -> Result<bool> {
         let mut connection = self.queue.connection.clone();
-        redis::cmd("LREM")
-            .arg(&self.processing)
-            .arg(1)
+        self.queue
+            .inner
+            .ack
+            .key(&self.processing)
+            .key(&self.queue.inner.keys.completed)
             .arg(&delivery.raw)
-            .query_async::<u64>(&mut connection)
+            .invoke_async::<u64>(&mut connection)
             .await
             .map(|removed| removed > 0)
             .map_err(|error| self.queue.redis_error(error))

@@ -48,6 +48,7 @@ pub(crate) struct Shared {
     pub(crate) keys: Keys,
     return_held_items: redis::Script,
     lengths: redis::Script,
+    pub(crate) ack: redis::Script,
 }
 
 impl Queue {
@@ -61,6 +62,7 @@ impl Queue {
                 keys: Keys::new(name),
                 return_held_items: redis::Script::new(keys::RETURN_HELD_ITEMS),
                 lengths: redis::Script::new(keys::LENGTHS),
+                ack: redis::Script::new(keys::ACK),
             }),
             connection,
         })
@@ -122,6 +124,18 @@ impl Queue {
             .await
             .map_err(|error| self.redis_error(error))?;
         Ok(Lengths { waiting, in_flight })
+    }
+
+    /// Items acknowledged on this queue since its counter was created (0 before the first
+    /// ack). Two readings apart give the service rate.
+    pub async fn completed(&self) -> Result<u64> {
+        let mut connection = self.connection.clone();
+        redis::cmd("GET")
+            .arg(&self.inner.keys.completed)
+            .query_async::<Option<u64>>(&mut connection)
+            .await
+            .map(Option::unwrap_or_default)
+            .map_err(|error| self.redis_error(error))
     }
 
     /// Returns the items of every consumer whose heartbeat has expired to the head of the queue,

@@ -21,14 +21,18 @@ impl MetricSource for RedisSource {
     }
 
     async fn read(&self) -> Result<Reading> {
-        let lengths = self.queue.lengths().await.map_err(|error| Error::Read {
+        let failed = |error: ebb_queue::Error| Error::Read {
             source_name: self.describe(),
             reason: error.to_string(),
-        })?;
+        };
+        // Two round trips on one connection, not atomic: an ack in between moves one item
+        // from the backlog to the counter for one reading, which the rate window absorbs.
+        let (lengths, completed) =
+            tokio::try_join!(self.queue.lengths(), self.queue.completed()).map_err(failed)?;
         Ok(Reading {
             waiting: lengths.waiting,
             in_flight: lengths.in_flight,
-            completed_total: None,
+            completed_total: Some(completed),
         })
     }
 }

@@ -1,0 +1,50 @@
+# Shared by the bench scripts: source it, don't run it.
+# shellcheck shell=bash
+
+# Background processes to stop on exit, and the scratch folder to remove.
+bench_pids=()
+bench_work=$(mktemp -d)
+bench_cleanup() {
+  for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$bench_work"
+}
+trap bench_cleanup EXIT
+
+# A loopback port nobody answers on.
+free_port() {
+  local port
+  while :; do
+    port=$((20000 + RANDOM % 40000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+}
+
+wait_http() { # url
+  for _ in $(seq 200); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return
+    sleep 0.05
+  done
+  echo "bench: $1 never answered" >&2
+  exit 1
+}
+
+# Starts a throwaway redis-server; sets redis_port.
+start_redis() {
+  redis_port=$(free_port)
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$bench_work" \
+    --daemonize no >"$bench_work/redis-$redis_port.log" 2>&1 &
+  bench_pids+=($!)
+  for _ in $(seq 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && return; sleep 0.05; done
+  echo "bench: redis-server did not start" >&2
+  exit 1
+}
+
+# Seconds since the epoch, with nanoseconds.
+now() { date +%s.%N; }
+
+# a / b with 2 decimals.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "n/a"; else printf "%.2f", a / b }'; }

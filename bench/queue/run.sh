@@ -17,42 +17,11 @@ echo "== building ebb (release)"
 cargo build --release --locked -p ebb --quiet
 ebb=target/release/ebb
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-# A loopback port nobody answers on.
-free_port() {
-  local port
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
-
-wait_http() { # url
-  for _ in $(seq 100); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return
-    sleep 0.05
-  done
-  echo "bench: $1 never answered" >&2
-  exit 1
-}
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" \
-  --daemonize no >"$work/redis.log" 2>&1 &
-pids+=($!)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+work=$bench_work
+start_redis
 rcli() { redis-cli -p "$redis_port" "$@"; }
-for _ in $(seq 100); do rcli PING >/dev/null 2>&1 && break; sleep 0.05; done
 
 # redis-benchmark's requests per second for RPUSH with extra options.
 redis_rpush_rps() {
@@ -61,7 +30,6 @@ redis_rpush_rps() {
 }
 
 # Median of numbers, one per line.
-median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
@@ -70,7 +38,7 @@ start_ebb() { # name, subcommand args… ; sets $port and $pid
   EBB_LOG=warn "$ebb" "${@:2}" --redis-server "127.0.0.1:$redis_port" --http "127.0.0.1:$port" \
     >"$work/$1.log" 2>&1 &
   pid=$!
-  pids+=("$pid")
+  bench_pids+=("$pid")
   wait_http "http://127.0.0.1:$port/healthz"
 }
 

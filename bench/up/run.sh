@@ -63,7 +63,7 @@ for round in $(seq "$ROUNDS"); do
   echo "   round $round: ${seconds} s"
   stop_up
 done
-reaction=$(printf '%s\n' "${reactions[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+reaction=$(printf '%s\n' "${reactions[@]}" | median)
 
 drain=""
 if [ -z "${SKIP_DRAIN:-}" ]; then

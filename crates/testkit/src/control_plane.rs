@@ -476,9 +476,12 @@ mod tests {
         drop(control_plane);
         assert!(!dir.exists(), "{} left behind", dir.display());
         for pid in pids {
+            // Gone, or a zombie waiting for init to reap it.
+            let stat =
+                std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
             assert!(
-                !Path::new(&format!("/proc/{}", pid.trim())).exists(),
-                "process {pid} still running"
+                stat.is_empty() || stat.contains(") Z"),
+                "process {pid} still running: {stat}"
             );
         }
     }

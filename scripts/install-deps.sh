@@ -13,6 +13,8 @@ declare -A packages=(
   [wrk]=wrk
   [jq]=jq
   [curl]=curl
+  [openssl]=openssl
+  [iproute2]=ss
 )
 
 missing=()

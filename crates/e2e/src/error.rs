@@ -38,6 +38,8 @@ pub enum Error {
         last: String,
         tail: String,
     },
+    #[error("unexpected answer: {0}")]
+    Unexpected(String),
     #[error("Prometheus query `{query}` failed: {message}")]
     Prometheus { query: String, message: String },
 }

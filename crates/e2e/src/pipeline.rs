@@ -119,6 +119,15 @@ impl DojoPipeline {
         Ok(self.control_plane.raw(METRIC_PATH).await?)
     }
 
+    /// The queue length the custom metrics API reports (`items[0].value`, a quantity string).
+    pub async fn metric_value(&self) -> Result<String> {
+        let metric = self.metric().await?;
+        metric["items"][0]["value"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| crate::Error::Unexpected(format!("no items[0].value in {metric}")))
+    }
+
     /// The consumer HPA at autoscaling/v2.
     pub async fn hpa(&self) -> Result<Value> {
         Ok(self

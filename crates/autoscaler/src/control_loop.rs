@@ -110,12 +110,8 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         let changed = decision.desired_replicas != replicas;
         if changed {
             self.target.scale(decision.desired_replicas).await?;
-            tracing::info!(
-                "scaled {} from {replicas} to {}: {}",
-                self.target.describe(),
-                decision.desired_replicas,
-                decision.reason
-            );
+            // The reason already says "scale 3 → 5".
+            tracing::info!("{}: {}", self.target.describe(), decision.reason);
         }
         let processed_per_sec = self.rates.completion_rate();
         self.status.send_modify(|status| {

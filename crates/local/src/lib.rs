@@ -230,7 +230,7 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
     let admin = tokio::spawn(admin::serve(admin, observed.clone(), children.clone()));
 
     let mut header = format!(
-        "ebb up · producer http://{} · status http://{admin_address}/status · redis {address} list {}",
+        "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",
         args.http, args.redis_queue,
     );
     if matches!(mode, view::Mode::Live(_)) {

@@ -9,7 +9,7 @@ pub struct LocalProcesses(pub Supervisor);
 
 impl ScaleTarget for LocalProcesses {
     fn describe(&self) -> String {
-        "local consumer processes".to_owned()
+        "local consumers".to_owned()
     }
 
     async fn replicas(&self) -> Result<u32> {

@@ -54,10 +54,13 @@ build() {
   fi
   mkdir -p "$bin_dir"
   export GOFLAGS=-mod=readonly
-  local component=k8s.io/component-base/version
+  # The version stamps Kubernetes' own build sets (hack/lib/version.sh): /version, user agents.
+  local ldflags="" package
+  for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $package.gitVersion=$kube_version -X $package.gitMajor=1 -X $package.gitMinor=37 -X $package.gitTreeState=clean"
+  done
   echo "control-plane: building Kubernetes $kube_version (kube-apiserver, kube-controller-manager, kubectl)"
-  (cd "$repo/tools/kube" && go build -o "$bin_dir/" \
-    -ldflags "-X $component.gitVersion=$kube_version -X $component.gitMajor=1 -X $component.gitMinor=37 -X $component.gitTreeState=clean" \
+  (cd "$repo/tools/kube" && go build -o "$bin_dir/" -ldflags "$ldflags" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
   echo "control-plane: building etcd"
   (cd "$repo/tools/etcd" && go build -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3)

@@ -8,14 +8,17 @@
 #   scripts/control-plane.sh env     print KUBECONFIG=… KUBE_BIN=… KUBE_PKI=… (eval it)
 #   scripts/control-plane.sh down    stop everything by PID and delete the state folder
 #
-#   binaries ─▶ ${EBB_CACHE_DIR:-~/.cache/ebb}/kube-v1.37.2/bin    (survives fresh clones)
+#   binaries ─▶ ${EBB_CACHE_DIR:-~/.cache/ebb}/kube-v1.37.2/{bin,crds}   (survive fresh clones)
 #   state    ─▶ ${EBB_CONTROL_PLANE_DIR:-<repo>/.cache/control-plane}
-#                 pki/ (certificates)  kubeconfig  logs/  pids/  ports
+#                 pki/  kubeconfig  controller-manager.kubeconfig  etcd/  logs/  pids/  env
 #
-# Settings (environment): EBB_CONTROL_PLANE_OWNER_PID (run `down` when that process exits),
-# EBB_SERVICE_CIDR (default 127.96.0.0/16), EBB_FEATURE_GATES (default HPAScaleToZero=true) goes to both the
-# API server and the controller manager; EBB_KUBE_EXTRA_APISERVER_FLAGS and
-# EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS add flags (space separated).
+# Settings (environment):
+#   EBB_FEATURE_GATES        --feature-gates of the API server and the controller manager
+#                            (default HPAScaleToZero=true)
+#   EBB_SERVICE_CIDR         loopback service range (default 127.96.0.0/16)
+#   EBB_KUBE_EXTRA_APISERVER_FLAGS, EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS
+#                            extra flags, space separated
+#   EBB_CONTROL_PLANE_OWNER_PID   run `down` by itself once that process has exited
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -2,7 +2,6 @@
 //! dies early), and it is killed when dropped, so nothing outlives the test.
 
 use std::fs::File;
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -75,13 +74,7 @@ impl Drop for Daemon {
     }
 }
 
-/// A loopback port the kernel just handed out; free unless someone races us for it.
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("cannot bind a loopback port")
-}
+pub use ebb_testkit::free_port;
 
 /// A fresh folder under the system temp dir for one test's files, removed by [`TempDir`]'s drop.
 #[derive(Debug)]

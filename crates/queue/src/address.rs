@@ -1,11 +1,19 @@
 //! Parsing `--redis-server`: the dojo's `host:port`, or a `redis://` / `rediss://` URL carrying
 //! a password, a database number or TLS. Anything else is refused up front so a typo fails at
 //! start-up with one clear line instead of as a connection error later.
+//!
+//! TLS: `rediss://` checks the server's certificate against the public web roots, or against
+//! the CA given with [`RedisAddress::trusting`]; `rediss://…#insecure` checks nothing (tests,
+//! self-signed set-ups). rustls' crypto provider (`ring`) is installed before the first client.
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::{Arc, Once};
 
 use redis::IntoConnectionInfo;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::{Error, Result};
 
@@ -15,6 +23,8 @@ use crate::{Error, Result};
 pub struct RedisAddress {
     url: String,
     shown: String,
+    /// PEM certificates of the CAs trusted for a `rediss://` server, when not the public roots.
+    trusted_ca: Option<Arc<Vec<u8>>>,
 }
 
 impl RedisAddress {
@@ -24,8 +34,47 @@ impl RedisAddress {
         &self.url
     }
 
+    /// Trusts the CA certificates in the PEM file `ca_file` (instead of the public roots) for
+    /// this `rediss://` server. Fails, with one line, when the file cannot be read, holds no
+    /// certificate, or the address is not `rediss://`.
+    pub fn trusting(mut self, ca_file: &Path) -> Result<RedisAddress> {
+        let invalid = |reason: String| Error::InvalidCa {
+            file: ca_file.display().to_string(),
+            reason,
+        };
+        if !self.is_tls() {
+            return Err(invalid(format!("{self} is not a rediss:// (TLS) address")));
+        }
+        let pem = std::fs::read(ca_file).map_err(|error| invalid(error.to_string()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| invalid(format!("not PEM: {error}")))?;
+        if certificates.is_empty() {
+            return Err(invalid("no PEM certificate in it".to_owned()));
+        }
+        self.trusted_ca = Some(Arc::new(pem));
+        // Builds once so that a certificate rustls refuses is reported now, not on each call.
+        self.client().map_err(|error| invalid(error.to_string()))?;
+        Ok(self)
+    }
+
+    fn is_tls(&self) -> bool {
+        self.url.starts_with("rediss://")
+    }
+
     pub(crate) fn client(&self) -> Result<redis::Client> {
-        redis::Client::open(self.url.as_str()).map_err(|source| self.redis_error(source))
+        install_crypto_provider();
+        match &self.trusted_ca {
+            None => redis::Client::open(self.url.as_str()),
+            Some(pem) => redis::Client::build_with_tls(
+                self.url.as_str(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+        }
+        .map_err(|source| self.redis_error(source))
     }
 
     pub(crate) fn redis_error(&self, source: redis::RedisError) -> Error {
@@ -74,8 +123,21 @@ impl FromStr for RedisAddress {
             redis::ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),
             _ => return Err(invalid("not a TCP address")),
         };
-        Ok(RedisAddress { url, shown })
+        Ok(RedisAddress {
+            url,
+            shown,
+            trusted_ca: None,
+        })
     }
+}
+
+/// rustls needs a process-wide crypto provider; `#insecure` connections even look it up without
+/// installing one. Installing fails only when one is already there, which is just as good.
+fn install_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
 }
 
 impl fmt::Display for RedisAddress {

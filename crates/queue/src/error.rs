@@ -17,6 +17,22 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// Redis accepted the connection but did not answer in time (overloaded, or frozen).
+    #[error("Redis at {address} did not answer within {within:?}")]
+    NoAnswer { address: String, within: Duration },
+
+    /// The `--redis-ca` file cannot serve as trusted CA.
+    #[error("invalid --redis-ca {file:?}: {reason}")]
+    InvalidCa { file: String, reason: String },
+
+    /// A queue or consumer name that cannot make a Redis key.
+    #[error("invalid {what} {given:?}: {reason}")]
+    InvalidName {
+        what: &'static str,
+        given: String,
+        reason: String,
+    },
+
     /// A lease shorter than Redis' millisecond TTL resolution cannot be kept alive.
     #[error("lease {0:?} is too short: it must be at least 1ms")]
     LeaseTooShort(Duration),

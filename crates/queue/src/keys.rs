@@ -12,6 +12,27 @@
 //! `KEYS`/`SCAN`. The scripts build per-consumer key names from the queue name, so they only run
 //! on a standalone Redis (not Redis Cluster), like the dojo's.
 
+/// Checks a queue or consumer name before it becomes part of Redis keys: an empty or blank name
+/// is always a mistake (an unset variable), never a queue anyone meant. As a clap value parser
+/// it makes `--redis-queue ''` a one-line error naming the flag.
+pub fn key_name(given: &str) -> Result<String, String> {
+    if given.trim().is_empty() {
+        Err("must not be empty".to_owned())
+    } else {
+        Ok(given.to_owned())
+    }
+}
+
+pub(crate) fn checked_name(what: &'static str, given: &str) -> crate::Result<()> {
+    key_name(given)
+        .map(drop)
+        .map_err(|reason| crate::Error::InvalidName {
+            what,
+            given: given.to_owned(),
+            reason,
+        })
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Keys {
     pub(crate) queue: String,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
+use crate::queue::COMMAND_TIMEOUT;
 use crate::{Error, Item, Queue, Reaped, Result};
 
 /// The longest a single [`ConsumerLease::pop`] blocks in Redis. Short, so that a consumer asked
@@ -72,7 +73,8 @@ impl ConsumerLease {
     /// Registers this consumer (again, if a reaper dropped it) and extends its lease.
     pub async fn heartbeat(&self) -> Result<()> {
         let mut connection = self.queue.connection.clone();
-        redis::pipe()
+        let mut registration = redis::pipe();
+        registration
             .atomic()
             .cmd("SADD")
             .arg(&self.queue.inner.keys.consumers)
@@ -83,10 +85,13 @@ impl ConsumerLease {
             .arg(1)
             .arg("PX")
             .arg(self.lease_ms)
-            .ignore()
-            .query_async::<()>(&mut connection)
+            .ignore();
+        self.queue
+            .answer(
+                COMMAND_TIMEOUT,
+                registration.query_async::<()>(&mut connection),
+            )
             .await
-            .map_err(|error| self.queue.redis_error(error))
     }
 
     /// Takes the item at the head of the queue into this consumer's processing list, waiting
@@ -95,15 +100,19 @@ impl ConsumerLease {
         // BLMOVE's timeout 0 means "forever"; the smallest real wait is 1ms.
         let wait = wait.clamp(Duration::from_millis(1), MAX_POP_WAIT);
         let mut connection = self.blocking.clone();
-        let raw = redis::cmd("BLMOVE")
-            .arg(&self.queue.inner.keys.queue)
-            .arg(&self.processing)
-            .arg("LEFT")
-            .arg("RIGHT")
-            .arg(wait.as_secs_f64())
-            .query_async::<Option<String>>(&mut connection)
-            .await
-            .map_err(|error| self.queue.redis_error(error))?;
+        let raw = self
+            .queue
+            .answer(
+                wait + COMMAND_TIMEOUT,
+                redis::cmd("BLMOVE")
+                    .arg(&self.queue.inner.keys.queue)
+                    .arg(&self.processing)
+                    .arg("LEFT")
+                    .arg("RIGHT")
+                    .arg(wait.as_secs_f64())
+                    .query_async::<Option<String>>(&mut connection),
+            )
+            .await?;
         Ok(raw.map(|raw| Delivery {
             item: Item::decode(&raw),
             raw,
@@ -116,15 +125,18 @@ impl ConsumerLease {
     pub async fn ack(&self, delivery: &Delivery) -> Result<bool> {
         let mut connection = self.queue.connection.clone();
         self.queue
-            .inner
-            .ack
-            .key(&self.processing)
-            .key(&self.queue.inner.keys.completed)
-            .arg(&delivery.raw)
-            .invoke_async::<u64>(&mut connection)
+            .answer(
+                COMMAND_TIMEOUT,
+                self.queue
+                    .inner
+                    .ack
+                    .key(&self.processing)
+                    .key(&self.queue.inner.keys.completed)
+                    .arg(&delivery.raw)
+                    .invoke_async::<u64>(&mut connection),
+            )
             .await
             .map(|removed| removed > 0)
-            .map_err(|error| self.queue.redis_error(error))
     }
 
     /// Leaves on purpose: anything still held goes back to the head of the queue, and the

@@ -11,10 +11,15 @@
 //!
 //! The API, in the order a program meets it:
 //! - [`RedisAddress`]: parse `--redis-server` (`host:port`, `redis://[:password@]host:port[/db]`,
-//!   `rediss://…` for TLS); anything else is a one-line [`Error::InvalidAddress`].
+//!   `rediss://…` for TLS, `#insecure` to skip certificate checks); anything else is a one-line
+//!   [`Error::InvalidAddress`]. [`RedisAddress::trusting`] adds a private CA.
+//! - [`QueueArgs`]: the `--redis-server`, `--redis-ca`, `--redis-queue` flags, shared by every
+//!   command that talks to a queue.
 //! - [`Queue::new`]: a cheap, cloneable handle; connects lazily and reconnects by itself, so
 //!   programs start while Redis is down and recover when it is back.
 //! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing.
+//! - Every call is bounded in time ([`PING_TIMEOUT`], [`COMMAND_TIMEOUT`],
+//!   [`Queue::push_timeout`]): a frozen Redis gives [`Error::NoAnswer`], not a hang.
 //! - [`Queue::lengths`]: [`Lengths`] `{ waiting, in_flight }` read atomically (for scalers).
 //! - [`Queue::reap`]: return the items of dead consumers to the head of the queue; atomic, so
 //!   any number of processes may run it concurrently (every consumer does, periodically).
@@ -29,6 +34,7 @@
 //! so they are redelivered (at least once; duplicates only for items of consumers judged dead).
 
 mod address;
+mod args;
 mod error;
 mod item;
 mod keys;
@@ -36,7 +42,9 @@ mod lease;
 mod queue;
 
 pub use address::RedisAddress;
+pub use args::QueueArgs;
 pub use error::{Error, Result};
 pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
+pub use keys::key_name;
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
-pub use queue::{Lengths, Queue, Reaped};
+pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

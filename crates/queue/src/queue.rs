@@ -5,16 +5,22 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::keys::{self, Keys};
-use crate::{ConsumerLease, RedisAddress, Result};
+use crate::keys::{self, Keys, checked_name};
+use crate::{ConsumerLease, Error, RedisAddress, Result};
 
 /// Items per `RPUSH` inside one batch: keeps each command a few MB at most while the whole batch
 /// still travels in one round trip and applies in one `MULTI`/`EXEC`.
 const RPUSH_CHUNK: usize = 10_000;
 
-/// How long a command may take before the call gives up. Generous because a million-item batch
-/// is one round trip.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long [`Queue::ping`] waits: a health probe must notice a frozen Redis quickly.
+pub const PING_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long any other small command waits for its answer.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// A push may take [`COMMAND_TIMEOUT`] plus one second per this many bytes sent: a rate far
+/// below what even a busy Redis ingests, so only a Redis that stopped answering hits it.
+const PUSH_BYTES_PER_SECOND: usize = 8 << 20;
+/// The connections' own limit, a backstop behind the per-call bounds above.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Waiting and in-flight counts, read atomically.
@@ -36,7 +42,11 @@ pub struct Reaped {
 }
 
 /// A handle on one named queue. Cheap to clone; all clones share one multiplexed connection
-/// that reconnects by itself after Redis comes back.
+/// that reconnects by itself after Redis comes back, plus one for [`Queue::ping`] alone, so a
+/// health probe never waits behind a big batch.
+///
+/// Every call is bounded in time: a Redis that accepts connections but does not answer
+/// (frozen, overloaded) gives [`Error::NoAnswer`] instead of a hang.
 #[derive(Clone)]
 pub struct Queue {
     pub(crate) inner: Arc<Shared>,
@@ -46,6 +56,7 @@ pub struct Queue {
 pub(crate) struct Shared {
     pub(crate) address: RedisAddress,
     pub(crate) keys: Keys,
+    probe: ConnectionManager,
     return_held_items: redis::Script,
     lengths: redis::Script,
     pub(crate) ack: redis::Script,
@@ -55,11 +66,13 @@ impl Queue {
     /// A handle on queue `name` at `address`. Does not touch the network: Redis may be down now
     /// and come up later; each call reports its own error until then.
     pub fn new(address: &RedisAddress, name: &str) -> Result<Queue> {
+        checked_name("queue name", name)?;
         let connection = address.connection_manager(RESPONSE_TIMEOUT)?;
         Ok(Queue {
             inner: Arc::new(Shared {
                 address: address.clone(),
                 keys: Keys::new(name),
+                probe: address.connection_manager(PING_TIMEOUT * 2)?,
                 return_held_items: redis::Script::new(keys::RETURN_HELD_ITEMS),
                 lengths: redis::Script::new(keys::LENGTHS),
                 ack: redis::Script::new(keys::ACK),
@@ -78,22 +91,25 @@ impl Queue {
         &self.inner.address
     }
 
-    /// Checks that Redis answers.
+    /// Checks that Redis answers within [`PING_TIMEOUT`], on a connection of its own.
     pub async fn ping(&self) -> Result<()> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-            .map(drop)
-            .map_err(|error| self.redis_error(error))
+        let mut connection = self.inner.probe.clone();
+        self.answer(
+            PING_TIMEOUT,
+            redis::cmd("PING").query_async::<String>(&mut connection),
+        )
+        .await
+        .map(drop)
     }
 
     /// Appends `items` (already encoded, see [`crate::Item::encode`]) at the tail of the queue:
-    /// one round trip, all or nothing.
+    /// one round trip, all or nothing. Waits at most [`Queue::push_timeout`]; after that
+    /// [`Error::NoAnswer`] means the outcome is unknown (Redis may still apply the batch).
     pub async fn push(&self, items: &[String]) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
+        let bytes = items.iter().map(String::len).sum();
         let mut batch = redis::pipe();
         batch.atomic();
         for chunk in items.chunks(RPUSH_CHUNK) {
@@ -104,10 +120,16 @@ impl Queue {
                 .ignore();
         }
         let mut connection = self.connection.clone();
-        batch
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))
+        self.answer(
+            Queue::push_timeout(bytes),
+            batch.query_async::<()>(&mut connection),
+        )
+        .await
+    }
+
+    /// How long a push of `bytes` (encoded items) may wait for Redis' answer.
+    pub fn push_timeout(bytes: usize) -> Duration {
+        COMMAND_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PUSH_BYTES_PER_SECOND as f64)
     }
 
     /// Waiting and in-flight counts at one instant.
@@ -115,14 +137,16 @@ impl Queue {
         let keys = &self.inner.keys;
         let mut connection = self.connection.clone();
         let (waiting, in_flight) = self
-            .inner
-            .lengths
-            .key(&keys.queue)
-            .key(&keys.consumers)
-            .arg(&keys.queue)
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+            .answer(
+                COMMAND_TIMEOUT,
+                self.inner
+                    .lengths
+                    .key(&keys.queue)
+                    .key(&keys.consumers)
+                    .arg(&keys.queue)
+                    .invoke_async::<(u64, u64)>(&mut connection),
+            )
+            .await?;
         Ok(Lengths { waiting, in_flight })
     }
 
@@ -130,12 +154,14 @@ impl Queue {
     /// ack). Two readings apart give the service rate.
     pub async fn completed(&self) -> Result<u64> {
         let mut connection = self.connection.clone();
-        redis::cmd("GET")
-            .arg(&self.inner.keys.completed)
-            .query_async::<Option<u64>>(&mut connection)
-            .await
-            .map(Option::unwrap_or_default)
-            .map_err(|error| self.redis_error(error))
+        self.answer(
+            COMMAND_TIMEOUT,
+            redis::cmd("GET")
+                .arg(&self.inner.keys.completed)
+                .query_async::<Option<u64>>(&mut connection),
+        )
+        .await
+        .map(Option::unwrap_or_default)
     }
 
     /// Returns the items of every consumer whose heartbeat has expired to the head of the queue,
@@ -148,6 +174,7 @@ impl Queue {
     /// consumer that stops heartbeating for `lease` is considered dead and its items are reaped.
     /// `consumer_id` must be unique among live consumers of this queue.
     pub fn consumer_lease(&self, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
+        checked_name("consumer id", consumer_id)?;
         ConsumerLease::new(self.clone(), consumer_id, lease)
     }
 
@@ -159,15 +186,28 @@ impl Queue {
             invocation.arg(consumer);
         }
         let mut connection = self.connection.clone();
-        let (consumers, items) = invocation
-            .invoke_async::<(u64, u64)>(&mut connection)
-            .await
-            .map_err(|error| self.redis_error(error))?;
+        let (consumers, items) = self
+            .answer(
+                COMMAND_TIMEOUT,
+                invocation.invoke_async::<(u64, u64)>(&mut connection),
+            )
+            .await?;
         Ok(Reaped { consumers, items })
     }
 
-    pub(crate) fn redis_error(&self, error: redis::RedisError) -> crate::Error {
-        self.inner.address.redis_error(error)
+    /// Waits up to `within` for Redis' answer to `call`.
+    pub(crate) async fn answer<T>(
+        &self,
+        within: Duration,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(within, call).await {
+            Ok(answer) => answer.map_err(|error| self.inner.address.redis_error(error)),
+            Err(_) => Err(Error::NoAnswer {
+                address: self.inner.address.to_string(),
+                within,
+            }),
+        }
     }
 }
 

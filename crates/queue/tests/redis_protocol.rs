@@ -334,3 +334,56 @@ async fn calls_fail_fast_while_redis_is_down_and_work_again_after() {
         }
     );
 }
+
+#[tokio::test]
+async fn a_frozen_redis_gives_a_bounded_no_answer_and_recovers() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server, "padok");
+    // Both connections (the probe's and the commands') are up when Redis freezes.
+    queue.ping().await.unwrap();
+    queue.push(&items(1)).await.unwrap();
+    server.pause();
+    let error = queue.ping().await.unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!("Redis at {} did not answer within 1s", server.address())
+    );
+    let error = queue.push(&items(1)).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!(
+            "Redis at {} did not answer within 5",
+            server.address()
+        )),
+        "{error}"
+    );
+    server.unpause();
+    queue.ping().await.unwrap();
+    // The timed-out push was sent: Redis applies it once it runs again (at least once).
+    assert_eq!(queue.lengths().await.unwrap().waiting, 2);
+}
+
+#[test]
+fn push_timeouts_grow_with_the_batch() {
+    assert_eq!(Queue::push_timeout(0), Duration::from_secs(5));
+    assert_eq!(Queue::push_timeout(8 << 20), Duration::from_secs(6));
+    assert_eq!(Queue::push_timeout(80 << 20), Duration::from_secs(15));
+}
+
+#[tokio::test]
+async fn blank_queue_and_consumer_names_are_refused() {
+    let address: RedisAddress = "127.0.0.1:6379".parse().unwrap();
+    for name in ["", "  "] {
+        let error = Queue::new(&address, name).err().unwrap().to_string();
+        assert_eq!(
+            error,
+            format!("invalid queue name {name:?}: must not be empty")
+        );
+    }
+    let queue = Queue::new(&address, "padok").unwrap();
+    let error = queue
+        .consumer_lease("", Duration::from_secs(1))
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(error, "invalid consumer id \"\": must not be empty");
+}

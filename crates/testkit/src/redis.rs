@@ -4,18 +4,26 @@
 //! SIGKILL) brings back exactly what was acknowledged: tests of "Redis went away and came
 //! back" then check recovery, not data loss. The process is killed and the directory removed
 //! on drop.
+//!
+//! [`RedisServer::start_tls`] adds a TLS port with a certificate from a throwaway CA made with
+//! `openssl` in that directory; the plain port stays open for [`RedisServer::cli`] and the
+//! readiness check. [`RedisServer::pause`] freezes the process (SIGSTOP): connections stay open
+//! but nothing answers, the outage a timeout has to catch.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::free_port;
 
 const READY_WITHIN: Duration = Duration::from_secs(10);
 
 /// A running `redis-server` owned by a test.
 pub struct RedisServer {
     port: u16,
+    tls_port: Option<u16>,
     dir: PathBuf,
     extra_args: Vec<String>,
     child: Option<Child>,
@@ -31,6 +39,39 @@ impl RedisServer {
     /// Like [`start`](Self::start) with extra `redis-server` arguments, e.g.
     /// `["--requirepass", "secret"]`.
     pub fn start_with(extra_args: &[&str]) -> RedisServer {
+        let mut server = RedisServer::prepare(extra_args);
+        server.start_process();
+        server
+    }
+
+    /// Like [`start_with`](Self::start_with), plus a TLS port ([`tls_url`](Self::tls_url))
+    /// serving a certificate for `127.0.0.1` and `localhost` signed by a fresh CA
+    /// ([`ca_file`](Self::ca_file)). Clients need no certificate of their own.
+    pub fn start_tls(extra_args: &[&str]) -> RedisServer {
+        let mut server = RedisServer::prepare(extra_args);
+        make_certificates(&server.dir);
+        let tls_port = free_port();
+        let dir = &server.dir;
+        let file = |name: &str| dir.join(name).display().to_string();
+        let tls_args = [
+            "--tls-port".to_owned(),
+            tls_port.to_string(),
+            "--tls-cert-file".to_owned(),
+            file("server.crt"),
+            "--tls-key-file".to_owned(),
+            file("server.key"),
+            "--tls-ca-cert-file".to_owned(),
+            file("ca.crt"),
+            "--tls-auth-clients".to_owned(),
+            "no".to_owned(),
+        ];
+        server.extra_args.extend(tls_args);
+        server.tls_port = Some(tls_port);
+        server.start_process();
+        server
+    }
+
+    fn prepare(extra_args: &[&str]) -> RedisServer {
         let port = free_port();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -39,14 +80,24 @@ impl RedisServer {
             std::env::temp_dir().join(format!("ebb-redis-{}-{port}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
-        let mut server = RedisServer {
+        RedisServer {
             port,
+            tls_port: None,
             dir,
             extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
             child: None,
-        };
-        server.start_process();
-        server
+        }
+    }
+
+    /// `rediss://127.0.0.1:<TLS port>`. Panics unless started with [`start_tls`](Self::start_tls).
+    pub fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("started without TLS: use start_tls");
+        format!("rediss://127.0.0.1:{port}")
+    }
+
+    /// The PEM file of the CA that signed the server's certificate (TLS servers only).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
     }
 
     /// The port it listens on.
@@ -77,6 +128,26 @@ impl RedisServer {
         if self.child.is_none() {
             self.start_process();
         }
+    }
+
+    /// Freezes the server (SIGSTOP): it keeps its connections but answers nothing until
+    /// [`unpause`](Self::unpause).
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a [`pause`](Self::pause)d server run again (SIGCONT).
+    pub fn unpause(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("redis-server is not running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap_or_else(|error| panic!("cannot run kill: {error}"));
+        assert!(status.success(), "kill {signal} redis-server failed");
     }
 
     /// [`stop`](Self::stop) then [`resume`](Self::resume).
@@ -165,12 +236,88 @@ impl Drop for RedisServer {
     }
 }
 
-/// A port the kernel just handed out on loopback; free unless someone races us for it.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("cannot bind a loopback port")
+/// A CA (`ca.crt`) and a server certificate it signed (`server.crt`, `server.key`) for
+/// `127.0.0.1` and `localhost`, written into `dir`. P-256 keys: quick to make.
+fn make_certificates(dir: &Path) {
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
+         basicConstraints=critical,CA:FALSE\n\
+         keyUsage=critical,digitalSignature\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap_or_else(|error| panic!("cannot write in {}: {error}", dir.display()));
+    let new_key = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for args in [
+        &[
+            &["req", "-x509"][..],
+            &new_key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=ebb test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat(),
+        &[
+            &["req"][..],
+            &new_key,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+        ]
+        .concat(),
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ][..]
+            .to_vec(),
+    ] {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run openssl (is it installed?): {error}"));
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }
 
 /// True once the server answers PING (`-NOAUTH` counts: it is up, just password-protected).

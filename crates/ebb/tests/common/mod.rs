@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -117,13 +116,7 @@ fn logged_id(line: &str) -> Option<String> {
     Some(line[start..end].to_owned())
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use ebb_testkit::free_port;
 
 /// Polls `done` every 50 ms for up to 30 s.
 pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -1,0 +1,36 @@
+//! The flags of every process that talks to a queue (`ebb producer`, `ebb consumer`), defined
+//! once and flattened into each command, so names, variables, defaults and checks agree.
+
+use std::path::PathBuf;
+
+use crate::keys::key_name;
+use crate::{Queue, RedisAddress, Result};
+
+/// `--redis-server`, `--redis-ca`, `--redis-queue`; each also reads its `EBB_…` variable.
+#[derive(Clone, Debug, clap::Args)]
+pub struct QueueArgs {
+    /// Redis server: host:port, redis://[:password@]host:port[/db], rediss://… (TLS) or
+    /// rediss://…/#insecure (TLS without certificate checks).
+    #[arg(long, env = "EBB_REDIS_SERVER", default_value = "redis-master:6379")]
+    pub redis_server: RedisAddress,
+
+    /// PEM file of the CA that signed a rediss:// server's certificate (default: the public
+    /// web roots).
+    #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
+
+    /// Redis list of the queue.
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = key_name)]
+    pub redis_queue: String,
+}
+
+impl QueueArgs {
+    /// The queue these flags name, trusting `--redis-ca` when given. Touches no network.
+    pub fn queue(&self) -> Result<Queue> {
+        let address = match &self.redis_ca {
+            Some(ca_file) => self.redis_server.clone().trusting(ca_file)?,
+            None => self.redis_server.clone(),
+        };
+        Queue::new(&address, &self.redis_queue)
+    }
+}

@@ -1,9 +1,12 @@
 //! `ebb simulate` flags. Every flag can also come from an `EBB_SIMULATE_*` variable.
+//! Durations are Go-style, read by the same [`parse_duration`] as every other ebb command
+//! (`100ms`, `1m30s`); the simulated clock counts whole milliseconds.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use ebb_runtime::parse_duration;
 
 use crate::workload::Scenario;
 
@@ -96,24 +99,4 @@ pub struct SimulateArgs {
     /// hpa-pipeline: controller's downscale stabilization.
     #[arg(long, env = "EBB_SIMULATE_HPA_DOWNSCALE_STABILIZATION", default_value = "20s", value_parser = parse_duration)]
     pub hpa_downscale_stabilization: Duration,
-}
-
-/// `100ms`, `5s`, `2m`, `1h`, or a bare number of seconds; decimals allowed.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 100ms, 5s or 2m"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|error| format!("`{text}`: {error}"))
 }

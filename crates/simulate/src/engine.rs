@@ -11,7 +11,7 @@
 //! Scaling down removes starting consumers first, then idle ones; a busy consumer finishes
 //! its item before it leaves, as a consumer does on SIGTERM.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 use ebb_scaling::Instant;
 
@@ -51,7 +51,10 @@ pub struct Sample {
 pub struct Run {
     pub policy: String,
     pub samples: Vec<Sample>,
-    pub latencies_ms: Vec<u64>,
+    /// How many items were completed with each latency (arrival → completion), in ms. Items
+    /// of one batch finishing in one step share a latency, so this stays small however
+    /// many items run.
+    pub latency_counts_ms: BTreeMap<u64, u64>,
     /// Sum of pods × time, in pod-milliseconds.
     pub pod_ms: u64,
     pub scale_events: u32,
@@ -77,14 +80,14 @@ struct Consumer {
 }
 
 pub fn simulate(workload: &Workload, policy: &mut dyn Policy, world: &WorldSettings) -> Run {
-    let mut pending = workload.arrivals.iter().copied().peekable();
+    let mut pending = workload.batches().peekable();
     let mut queue: VecDeque<Arrival> = VecDeque::new();
     let mut consumers: Vec<Consumer> = Vec::new();
     let mut seen = Observation::default();
     let mut run = Run {
         policy: policy.name().to_owned(),
         samples: Vec::new(),
-        latencies_ms: Vec::with_capacity(workload.total_items() as usize),
+        latency_counts_ms: BTreeMap::new(),
         pod_ms: 0,
         scale_events: 0,
         peak_replicas: 0,
@@ -174,7 +177,9 @@ fn finish_and_start(
                 done_at_ms,
                 arrived_at_ms,
             } if done_at_ms <= now_ms => {
-                run.latencies_ms.push(done_at_ms - arrived_at_ms);
+                *run.latency_counts_ms
+                    .entry(done_at_ms - arrived_at_ms)
+                    .or_default() += 1;
                 run.last_completion_ms = Some(done_at_ms);
                 seen.in_flight -= 1;
                 seen.completed += 1;

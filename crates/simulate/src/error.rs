@@ -24,6 +24,8 @@ pub enum Error {
     },
     #[error("invalid scaler settings: {0}")]
     Scaling(#[from] ebb_scaling::Error),
+    #[error("{flag} must be above 0")]
+    ZeroDuration { flag: &'static str },
     #[error("{0}")]
     InvalidSettings(String),
 }

@@ -23,6 +23,7 @@
 mod args;
 mod engine;
 mod error;
+pub mod limits;
 mod policy;
 mod report;
 mod rng;
@@ -34,7 +35,9 @@ use std::time::Duration;
 
 use ebb_scaling::{Behavior, ScalerConfig, Tolerance};
 
-pub use args::{PolicyName, SimulateArgs, parse_duration};
+use crate::limits::{MAX_HORIZON, MAX_SAMPLES, MAX_STEPS, past_horizon};
+
+pub use args::{PolicyName, SimulateArgs};
 pub use engine::{Run, Sample, WorldSettings, simulate};
 pub use error::{Error, Result};
 pub use policy::{Ebb, HpaPipeline, Observation, PipelineTiming, Policy};
@@ -66,14 +69,14 @@ pub fn run(args: &SimulateArgs) -> Result<()> {
 }
 
 pub fn compare(args: &SimulateArgs) -> Result<Comparison> {
-    let world = world_settings(args)?;
     let workload = match &args.arrivals {
         Some(path) => Workload::from_file(path)?,
         None => Workload::scenario(args.scenario.unwrap_or(Scenario::Burst), args.seed),
     };
+    let world = world_settings(args, &workload)?;
     let mut runs = Vec::new();
     for name in &args.policies {
-        let mut policy = build_policy(*name, args)?;
+        let mut policy = build_policy(*name, args, &world)?;
         runs.push(simulate(&workload, policy.as_mut(), &world));
     }
     let summaries = runs.iter().map(Summary::of).collect();
@@ -84,37 +87,85 @@ pub fn compare(args: &SimulateArgs) -> Result<Comparison> {
     })
 }
 
-fn world_settings(args: &SimulateArgs) -> Result<WorldSettings> {
-    let step_ms = args.step.as_millis() as u64;
+/// The world's flags on the simulated clock, checked: whole milliseconds, every consumer
+/// time a whole number of steps (else it would silently round up to one), a run of bounded
+/// size.
+fn world_settings(args: &SimulateArgs, workload: &Workload) -> Result<WorldSettings> {
+    let step_ms = clock_millis("--step", args.step)?;
     if step_ms == 0 {
-        return Err(Error::InvalidSettings(format!(
-            "--step must be at least 1ms, got {}ms",
-            args.step.as_secs_f64() * 1000.0
-        )));
+        return Err(Error::ZeroDuration { flag: "--step" });
     }
-    let sample_every_ms = args.sample_every.as_millis() as u64;
-    if sample_every_ms == 0 || !sample_every_ms.is_multiple_of(step_ms) {
-        return Err(Error::InvalidSettings(format!(
-            "--sample-every ({:?}) must be a multiple of --step ({:?})",
-            args.sample_every, args.step
-        )));
+    let whole_steps = |flag: &'static str, duration: Duration| {
+        let ms = clock_millis(flag, duration)?;
+        if !ms.is_multiple_of(step_ms) {
+            return Err(Error::InvalidSettings(format!(
+                "{flag} ({duration:?}) must be a multiple of --step ({:?}): give a --step that divides it",
+                args.step
+            )));
+        }
+        Ok(ms)
+    };
+    let per_msg_ms = whole_steps("--per-msg", args.per_msg)?;
+    let sample_every_ms = whole_steps("--sample-every", args.sample_every)?;
+    for (flag, ms) in [
+        ("--per-msg", per_msg_ms),
+        ("--sample-every", sample_every_ms),
+    ] {
+        if ms == 0 {
+            return Err(Error::ZeroDuration { flag });
+        }
     }
-    if args.per_msg.is_zero() {
-        return Err(Error::InvalidSettings(
-            "--per-msg must be above 0".to_owned(),
-        ));
-    }
-    Ok(WorldSettings {
+    let world = WorldSettings {
         step_ms,
-        service_ms: args.per_msg.as_millis() as u64,
-        startup_ms: args.startup.as_millis() as u64,
+        service_ms: per_msg_ms,
+        startup_ms: whole_steps("--startup", args.startup)?,
         sample_every_ms,
-        give_up_after_ms: args.give_up_after.as_millis() as u64,
+        give_up_after_ms: clock_millis("--give-up-after", args.give_up_after)?,
         settled_replicas: args.min_replicas,
-    })
+    };
+    let horizon_ms = workload.last_arrival_ms() + world.give_up_after_ms;
+    for (flag, every, every_ms, what, limit) in [
+        ("--step", args.step, step_ms, "steps", MAX_STEPS),
+        (
+            "--sample-every",
+            args.sample_every,
+            sample_every_ms,
+            "samples per policy",
+            MAX_SAMPLES,
+        ),
+    ] {
+        let count = horizon_ms / every_ms;
+        if count > limit {
+            return Err(Error::InvalidSettings(format!(
+                "{flag} ({every:?}) over the {} s simulated is {count} {what}, above the limit of {limit}: use a longer {flag} or a shorter --give-up-after",
+                horizon_ms / 1000
+            )));
+        }
+    }
+    Ok(world)
 }
 
-fn build_policy(name: PolicyName, args: &SimulateArgs) -> Result<Box<dyn Policy>> {
+/// A duration flag as milliseconds of the simulated clock, which counts nothing smaller.
+fn clock_millis(flag: &'static str, duration: Duration) -> Result<u64> {
+    if duration > MAX_HORIZON {
+        return Err(Error::InvalidSettings(past_horizon(&format!(
+            "{flag} ({duration:?})"
+        ))));
+    }
+    if !duration.subsec_nanos().is_multiple_of(1_000_000) {
+        return Err(Error::InvalidSettings(format!(
+            "{flag} ({duration:?}) must be a whole number of milliseconds"
+        )));
+    }
+    // At most MAX_HORIZON: fits.
+    Ok(duration.as_millis() as u64)
+}
+
+fn build_policy(
+    name: PolicyName,
+    args: &SimulateArgs,
+    world: &WorldSettings,
+) -> Result<Box<dyn Policy>> {
     let shared = ScalerConfig {
         min_replicas: args.min_replicas,
         max_replicas: args.max_replicas,
@@ -141,18 +192,21 @@ fn build_policy(name: PolicyName, args: &SimulateArgs) -> Result<Box<dyn Policy>
                 },
                 ..shared
             };
-            Box::new(HpaPipeline::new(config, pipeline_timing(args))?)
+            Box::new(HpaPipeline::new(
+                config,
+                pipeline_timing(args, world.step_ms),
+            )?)
         }
     })
 }
 
 /// The loops of a real cluster start at unrelated moments; the seed picks their phases.
-fn pipeline_timing(args: &SimulateArgs) -> PipelineTiming {
+fn pipeline_timing(args: &SimulateArgs, step_ms: u64) -> PipelineTiming {
     let mut rng = SplitMix64::new(args.seed ^ 0x00C0_FFEE_D0C5_5EED);
-    let step_ms = (args.step.as_millis() as u64).max(1);
     let mut phase = |period: Duration| {
-        let period_steps = (period.as_millis() as u64 / step_ms).max(1);
-        Duration::from_millis(rng.range(0, period_steps) * step_ms)
+        let period_steps = (period.as_millis() / u128::from(step_ms)).max(1);
+        let period_steps = u64::try_from(period_steps).unwrap_or(u64::MAX);
+        Duration::from_millis(rng.range(0, period_steps).saturating_mul(step_ms))
     };
     PipelineTiming {
         scrape_interval: args.scrape_interval,

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use ebb_scaling::{Input, Instant, Rates, Scaler, ScalerConfig};
 
+use crate::error::{Error, Result};
+
 /// What could be measured in the world at one instant.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Observation {
@@ -26,7 +28,7 @@ pub trait Policy {
     fn observe(&mut self, now: Instant, seen: &Observation) -> Option<u32>;
 }
 
-/// Runs `due` when `now` has reached `next`, then schedules the next occurrence.
+/// A loop with a period (a tick, a scrape, a sync): due once `now` reaches its next run.
 #[derive(Debug, Clone, Copy)]
 struct Every {
     next: Duration,
@@ -34,20 +36,27 @@ struct Every {
 }
 
 impl Every {
-    fn starting_at(phase: Duration, period: Duration) -> Self {
-        Every {
+    /// `flag` names the period in the error: a zero period would be due forever.
+    fn starting_at(phase: Duration, period: Duration, flag: &'static str) -> Result<Self> {
+        if period.is_zero() {
+            return Err(Error::ZeroDuration { flag });
+        }
+        Ok(Every {
             next: phase,
             period,
-        }
+        })
     }
 
     fn due(&mut self, now: Instant) -> bool {
-        if now.since_epoch() < self.next {
+        let now = now.since_epoch();
+        if now < self.next {
             return false;
         }
-        while self.next <= now.since_epoch() {
-            self.next += self.period;
-        }
+        // Runs missed between two steps collapse into this one, in one division: a period
+        // far below the step must not cost a loop per missed run.
+        let missed = (now - self.next).as_nanos() / self.period.as_nanos();
+        let runs = u32::try_from(missed + 1).unwrap_or(u32::MAX);
+        self.next = self.next.saturating_add(self.period.saturating_mul(runs));
         true
     }
 }
@@ -61,10 +70,10 @@ pub struct Ebb {
 }
 
 impl Ebb {
-    pub fn new(config: ScalerConfig, interval: Duration) -> ebb_scaling::Result<Self> {
+    pub fn new(config: ScalerConfig, interval: Duration) -> Result<Self> {
         Ok(Ebb {
             scaler: Scaler::new(config)?,
-            tick: Every::starting_at(Duration::ZERO, interval),
+            tick: Every::starting_at(Duration::ZERO, interval, "--ebb-interval")?,
             rate_window: Duration::from_secs(10),
             history: VecDeque::new(),
         })
@@ -110,7 +119,8 @@ impl Policy for Ebb {
     }
 }
 
-/// The delays of the dojo's chain; the phases say when each loop first runs.
+/// The delays of the dojo's chain (`--scrape-interval`, `--rule-interval`,
+/// `--hpa-sync-period`); the phases say when each loop first runs.
 #[derive(Debug, Clone, Copy)]
 pub struct PipelineTiming {
     pub scrape_interval: Duration,
@@ -136,12 +146,13 @@ pub struct HpaPipeline {
 }
 
 impl HpaPipeline {
-    pub fn new(config: ScalerConfig, timing: PipelineTiming) -> ebb_scaling::Result<Self> {
+    pub fn new(config: ScalerConfig, timing: PipelineTiming) -> Result<Self> {
+        let t = timing;
         Ok(HpaPipeline {
             scaler: Scaler::new(config)?,
-            scrape: Every::starting_at(timing.scrape_phase, timing.scrape_interval),
-            rule: Every::starting_at(timing.rule_phase, timing.rule_interval),
-            sync: Every::starting_at(timing.sync_phase, timing.sync_period),
+            scrape: Every::starting_at(t.scrape_phase, t.scrape_interval, "--scrape-interval")?,
+            rule: Every::starting_at(t.rule_phase, t.rule_interval, "--rule-interval")?,
+            sync: Every::starting_at(t.sync_phase, t.sync_period, "--hpa-sync-period")?,
             scraped: None,
             recorded: None,
         })

@@ -1,5 +1,6 @@
 //! What a run amounts to: the summary per policy, and the timeline as CSV.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::engine::Run;
@@ -8,12 +9,14 @@ use crate::engine::Run;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub policy: String,
-    pub items: usize,
+    /// Items processed.
+    pub items: u64,
     /// From the last arrival to the last completion; `None` if the run never drained.
     pub drain_seconds: Option<f64>,
-    pub latency_p50_seconds: f64,
-    pub latency_p95_seconds: f64,
-    pub latency_max_seconds: f64,
+    /// Item latencies (arrival → completion); `None` when nothing was processed.
+    pub latency_p50_seconds: Option<f64>,
+    pub latency_p95_seconds: Option<f64>,
+    pub latency_max_seconds: Option<f64>,
     /// Pods × seconds: what the run cost.
     pub replica_seconds: f64,
     pub scale_events: u32,
@@ -22,19 +25,18 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(run: &Run) -> Summary {
-        let mut latencies = run.latencies_ms.clone();
-        latencies.sort_unstable();
+        let latencies = &run.latency_counts_ms;
         let drain_seconds = run.drained.then(|| {
             let last = run.last_completion_ms.unwrap_or(run.last_arrival_ms);
             last.saturating_sub(run.last_arrival_ms) as f64 / 1000.0
         });
         Summary {
             policy: run.policy.clone(),
-            items: latencies.len(),
+            items: latencies.values().sum(),
             drain_seconds,
-            latency_p50_seconds: percentile(&latencies, 50.0),
-            latency_p95_seconds: percentile(&latencies, 95.0),
-            latency_max_seconds: latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+            latency_p50_seconds: percentile(latencies, 50.0),
+            latency_p95_seconds: percentile(latencies, 95.0),
+            latency_max_seconds: latencies.keys().next_back().map(|&ms| seconds(ms)),
             replica_seconds: run.pod_ms as f64 / 1000.0,
             scale_events: run.scale_events,
             peak_replicas: run.peak_replicas,
@@ -42,26 +44,35 @@ impl Summary {
     }
 }
 
-/// Nearest-rank percentile of sorted milliseconds, in seconds.
-fn percentile(sorted_ms: &[u64], percent: f64) -> f64 {
-    if sorted_ms.is_empty() {
-        return 0.0;
-    }
-    let rank = ((percent / 100.0) * sorted_ms.len() as f64).ceil() as usize;
-    sorted_ms[rank.clamp(1, sorted_ms.len()) - 1] as f64 / 1000.0
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+/// Nearest-rank percentile of the latency counts, in seconds; `None` without any item.
+fn percentile(counts_ms: &BTreeMap<u64, u64>, percent: f64) -> Option<f64> {
+    let total: u64 = counts_ms.values().sum();
+    let rank = ((percent / 100.0) * total as f64).ceil().max(1.0) as u64;
+    let mut below = 0;
+    counts_ms.iter().find_map(|(&ms, &count)| {
+        below += count;
+        (below >= rank).then(|| seconds(ms))
+    })
 }
 
 impl Summary {
-    /// The summary's figures as text, in [`SUMMARY_COLUMNS`] order after the workload.
-    fn cells(&self, not_drained: &str) -> [String; 9] {
+    /// The summary's figures as text, in [`SUMMARY_COLUMNS`] order after the workload;
+    /// `missing` stands for a latency of no item, `not_drained` for a drain that never was.
+    fn cells(&self, missing: &str, not_drained: &str) -> [String; 9] {
+        let figure = |value: Option<f64>, absent: &str| {
+            value.map_or(absent.to_owned(), |seconds| format!("{seconds:.1}"))
+        };
         [
             self.policy.clone(),
             self.items.to_string(),
-            self.drain_seconds
-                .map_or(not_drained.to_owned(), |seconds| format!("{seconds:.1}")),
-            format!("{:.1}", self.latency_p50_seconds),
-            format!("{:.1}", self.latency_p95_seconds),
-            format!("{:.1}", self.latency_max_seconds),
+            figure(self.drain_seconds, not_drained),
+            figure(self.latency_p50_seconds, missing),
+            figure(self.latency_p95_seconds, missing),
+            figure(self.latency_max_seconds, missing),
             format!("{:.0}", self.replica_seconds),
             self.scale_events.to_string(),
             self.peak_replicas.to_string(),
@@ -81,16 +92,21 @@ pub const SUMMARY_COLUMNS: [&str; 9] = [
     "peak_replicas",
 ];
 
-/// `summary.csv`: a `scenario` column, then [`SUMMARY_COLUMNS`].
+/// `summary.csv`: a `scenario` column, then [`SUMMARY_COLUMNS`]. Latencies are empty when
+/// nothing was processed; the drain time reads `not drained` when the run gave up.
 pub fn summary_csv(workload: &str, summaries: &[Summary]) -> String {
     let mut csv = format!("scenario,{}\n", SUMMARY_COLUMNS.join(","));
     for summary in summaries {
-        let _ = writeln!(csv, "{workload},{}", summary.cells("not drained").join(","));
+        let _ = writeln!(
+            csv,
+            "{workload},{}",
+            summary.cells("", "not drained").join(",")
+        );
     }
     csv
 }
 
-/// A table for people, one row per policy.
+/// A table for people, one row per policy; `-` where there is no figure.
 pub fn summary_table(workload: &str, summaries: &[Summary]) -> String {
     const HEADINGS: [&str; 9] = [
         "policy",
@@ -114,7 +130,7 @@ pub fn summary_table(workload: &str, summaries: &[Summary]) -> String {
     let mut table = format!("workload {workload}\n");
     table += &row(&HEADINGS.map(str::to_owned));
     for summary in summaries {
-        table += &row(&summary.cells("—"));
+        table += &row(&summary.cells("-", "-"));
     }
     table
 }

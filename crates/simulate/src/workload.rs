@@ -7,12 +7,17 @@
 //! # comments and blank lines are ignored; a `t_seconds,count` header is optional
 //! t_seconds,count
 //! 0,200
+//! 1,0
 //! 12.5,40
 //! ```
+//!
+//! A count of 0 means nothing arrives then, so a per-second trace can be given as is. Times
+//! go up to 24 h and counts add up to 10⁸ items at most ([`crate::limits`]).
 
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_HORIZON, MAX_ITEMS, past_horizon};
 use crate::rng::SplitMix64;
 
 /// `count` items land at `at_ms` after the start.
@@ -105,12 +110,25 @@ impl Workload {
         Ok(Workload { name, arrivals })
     }
 
-    pub fn total_items(&self) -> u64 {
-        self.arrivals.iter().map(|arrival| arrival.count).sum()
+    /// The arrivals that bring items: lines with a count of 0 bring nothing.
+    pub fn batches(&self) -> impl DoubleEndedIterator<Item = Arrival> + '_ {
+        self.arrivals
+            .iter()
+            .copied()
+            .filter(|arrival| arrival.count > 0)
     }
 
+    pub fn total_items(&self) -> u64 {
+        self.batches()
+            .map(|arrival| arrival.count)
+            .fold(0, u64::saturating_add)
+    }
+
+    /// When the last item arrives; 0 when none does.
     pub fn last_arrival_ms(&self) -> u64 {
-        self.arrivals.last().map_or(0, |arrival| arrival.at_ms)
+        self.batches()
+            .next_back()
+            .map_or(0, |arrival| arrival.at_ms)
     }
 }
 
@@ -130,6 +148,7 @@ fn poisson(rng: &mut SplitMix64, length_ms: u64, rate: impl Fn(f64) -> f64) -> V
 pub fn parse_arrivals(text: &str, source: &str) -> Result<Vec<Arrival>> {
     let mut arrivals: Vec<Arrival> = Vec::new();
     let mut previous_seconds = 0.0;
+    let mut total_items: u64 = 0;
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let bad = |what: String| Error::BadArrivalLine {
@@ -141,20 +160,35 @@ pub fn parse_arrivals(text: &str, source: &str) -> Result<Vec<Arrival>> {
             continue;
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [seconds, count] = fields[..] else {
+        let [seconds_text, count_text] = fields[..] else {
             return Err(bad(format!(
                 "expected 2 fields `t_seconds,count`, got {}: `{line}`",
                 fields.len()
             )));
         };
-        let seconds: f64 = seconds
+        let seconds: f64 = seconds_text
             .parse()
             .ok()
             .filter(|s: &f64| s.is_finite() && *s >= 0.0)
-            .ok_or_else(|| bad(format!("time `{seconds}` is not a number of seconds ≥ 0")))?;
-        let count: u64 = count
-            .parse()
-            .map_err(|_| bad(format!("count `{count}` is not a whole number ≥ 0")))?;
+            .ok_or_else(|| {
+                bad(format!(
+                    "time `{seconds_text}` is not a number of seconds ≥ 0"
+                ))
+            })?;
+        if seconds > MAX_HORIZON.as_secs_f64() {
+            return Err(bad(past_horizon(&format!("time {seconds_text} s"))));
+        }
+        let count: u64 = count_text.parse().map_err(|_| {
+            bad(format!(
+                "count `{count_text}` is not a whole number from 0 to {MAX_ITEMS}"
+            ))
+        })?;
+        total_items = total_items.saturating_add(count);
+        if total_items > MAX_ITEMS {
+            return Err(bad(format!(
+                "{total_items} items in all by this line, above the limit of {MAX_ITEMS}"
+            )));
+        }
         if seconds < previous_seconds {
             return Err(bad(format!(
                 "time {seconds} s is before the previous line's {previous_seconds} s (lines must be in time order)"

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use ebb_simulate::{
     Error, PolicyName, Scenario, SimulateArgs, Summary, Workload, compare, parse_arrivals,
-    parse_duration, write_outputs,
+    summary_csv, summary_table, write_outputs,
 };
 
 #[derive(Parser)]
@@ -33,7 +33,7 @@ fn arrivals_file_errors_name_the_file_line_and_problem() {
         ),
         (
             "t_seconds,count\n1,ten\n",
-            "in.csv:2: count `ten` is not a whole number ≥ 0",
+            "in.csv:2: count `ten` is not a whole number from 0 to 100000000",
         ),
         (
             "# c\n\n-1,3\n",
@@ -72,18 +72,17 @@ fn a_missing_arrivals_file_is_a_one_line_error() {
 
 #[test]
 fn bad_flags_are_rejected_with_what_is_wrong() {
-    assert_eq!(parse_duration("150ms"), Ok(Duration::from_millis(150)));
-    assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-    assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+    let unit = Cli::try_parse_from(["simulate", "--step", "5parsecs"])
+        .err()
+        .unwrap();
     assert!(
-        parse_duration("5 parsecs")
-            .unwrap_err()
-            .contains("unknown unit `parsecs`")
+        unit.to_string().contains("unknown unit \"parsecs\""),
+        "{unit}"
     );
     let error = compare(&args(&["--sample-every", "150ms"])).err().unwrap();
     assert_eq!(
         error.to_string(),
-        "--sample-every (150ms) must be a multiple of --step (100ms)"
+        "--sample-every (150ms) must be a multiple of --step (100ms): give a --step that divides it"
     );
     let error = compare(&args(&["--min-replicas", "5", "--max-replicas", "2"]))
         .err()
@@ -126,7 +125,7 @@ fn burst_under_ebb_drains_at_the_physical_limit() {
     let ebb = summary(&comparison.summaries, "ebb");
     assert_eq!(ebb.items, 200);
     assert_eq!(ebb.drain_seconds, Some(21.0));
-    assert_eq!(ebb.latency_max_seconds, 21.0);
+    assert_eq!(ebb.latency_max_seconds, Some(21.0));
     assert_eq!(ebb.peak_replicas, 10);
     let last = comparison.runs[0].samples.last().unwrap();
     assert_eq!((last.waiting, last.in_flight, last.replicas), (0, 0, 0));
@@ -165,7 +164,7 @@ fn ebb_needs_fewer_replica_seconds_and_less_latency_than_the_pipeline_on_a_burst
         summary(&comparison.summaries, "ebb"),
         summary(&comparison.summaries, "hpa-pipeline"),
     );
-    assert!(ebb.latency_p95_seconds < hpa.latency_p95_seconds);
+    assert!(ebb.latency_p95_seconds.unwrap() < hpa.latency_p95_seconds.unwrap());
     assert!(ebb.replica_seconds < hpa.replica_seconds);
 }
 
@@ -212,4 +211,190 @@ fn writes_timeline_chart_and_summary() {
     assert_eq!(summary.lines().count(), 3);
     assert!(summary.lines().nth(1).unwrap().contains(",ebb,80,"));
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// Writes `text` to a fresh arrivals file for one test.
+fn arrivals_file(test: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ebb-simulate-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("arrivals.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn a_zero_count_means_nothing_arrives_that_second() {
+    let path = arrivals_file("zero-count", "0,5\n1,0\n2,3\n");
+    let comparison = compare(&args(&["--arrivals", path.to_str().unwrap()])).unwrap();
+    for summary in &comparison.summaries {
+        assert_eq!(summary.items, 8, "{}", summary.policy);
+        assert!(summary.drain_seconds.is_some(), "{}", summary.policy);
+    }
+    // Trailing zeros do not move the last arrival, from which drain time is measured.
+    let trailing = parse_arrivals("0,5\n60,0\n", "in.csv").unwrap();
+    assert_eq!(
+        Workload {
+            name: "t".into(),
+            arrivals: trailing
+        }
+        .last_arrival_ms(),
+        0
+    );
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn zero_periods_are_rejected_naming_the_flag() {
+    for flag in [
+        "--ebb-interval",
+        "--hpa-sync-period",
+        "--scrape-interval",
+        "--rule-interval",
+        "--step",
+        "--sample-every",
+    ] {
+        let error = compare(&args(&[flag, "0s"])).err().unwrap();
+        assert_eq!(error.to_string(), format!("{flag} must be above 0"));
+    }
+}
+
+#[test]
+fn far_times_and_huge_counts_are_refused_with_the_limit() {
+    let cases = [
+        (
+            "0,1\n1e12,5\n",
+            "in.csv:2: time 1e12 s is past the 86400 s (24h) a simulation covers",
+        ),
+        (
+            "0,99999999999\n",
+            "in.csv:1: 99999999999 items in all by this line, above the limit of 100000000",
+        ),
+        (
+            "0,60000000\n5,60000000\n",
+            "in.csv:2: 120000000 items in all by this line, above the limit of 100000000",
+        ),
+        (
+            "0,99999999999999999999999\n",
+            "in.csv:1: count `99999999999999999999999` is not a whole number from 0 to 100000000",
+        ),
+    ];
+    for (text, message) in cases {
+        let error = parse_arrivals(text, "in.csv").unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+    let error = compare(&args(&["--give-up-after", "25h"])).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--give-up-after (90000s) is past the 86400 s (24h) a simulation covers"
+    );
+    let error = compare(&args(&[
+        "--step",
+        "1ms",
+        "--sample-every",
+        "1ms",
+        "--give-up-after",
+        "12h",
+    ]))
+    .err()
+    .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--step (1ms) over the 43210 s simulated is 43210000 steps, above the limit of 10000000: use a longer --step or a shorter --give-up-after"
+    );
+    let error = compare(&args(&[
+        "--sample-every",
+        "100ms",
+        "--give-up-after",
+        "24h",
+    ]))
+    .err()
+    .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--sample-every (100ms) over the 86410 s simulated is 864100 samples per policy, above the limit of 500000: use a longer --sample-every or a shorter --give-up-after"
+    );
+
+    // The largest workload allowed runs without holding anything per item.
+    let path = arrivals_file("huge", "0,100000000\n");
+    let flags = [
+        "--arrivals",
+        path.to_str().unwrap(),
+        "--give-up-after",
+        "10m",
+    ];
+    let comparison = compare(&args(&flags)).unwrap();
+    let ebb = summary(&comparison.summaries, "ebb");
+    assert_eq!(ebb.drain_seconds, None);
+    assert_eq!(ebb.items, 20 * 599, "20 replicas at 1 item/s from t = 1 s");
+    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn durations_read_like_every_other_ebb_command() {
+    let parsed = args(&[
+        "--cooldown",
+        "1m30s",
+        "--give-up-after",
+        "1h30m",
+        "--step",
+        "50ms",
+    ]);
+    assert_eq!(parsed.cooldown, Duration::from_secs(90));
+    assert_eq!(parsed.give_up_after, Duration::from_secs(5400));
+    let bare = Cli::try_parse_from(["simulate", "--per-msg", "2"])
+        .err()
+        .unwrap();
+    assert!(bare.to_string().contains("missing unit"), "{bare}");
+    // Go's units parse; the simulated clock counts whole milliseconds and says so.
+    let parsed = args(&["--startup", "10us"]);
+    assert_eq!(parsed.startup, Duration::from_micros(10));
+    let error = compare(&parsed).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--startup (10µs) must be a whole number of milliseconds"
+    );
+}
+
+#[test]
+fn with_nothing_processed_latencies_are_dashes_not_zeros() {
+    let comparison = compare(&args(&["--scenario", "burst", "--give-up-after", "0s"])).unwrap();
+    let table = summary_table(&comparison.workload.name, &comparison.summaries);
+    let ebb_row: Vec<&str> = table
+        .lines()
+        .find(|line| line.starts_with("ebb "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(ebb_row[..6], ["ebb", "0", "-", "-", "-", "-"], "{table}");
+    let csv = summary_csv(&comparison.workload.name, &comparison.summaries);
+    let ebb_line = csv
+        .lines()
+        .find(|line| line.starts_with("burst,ebb,"))
+        .unwrap();
+    let fields: Vec<&str> = ebb_line.split(',').collect();
+    assert_eq!(fields[2..7], ["0", "not drained", "", "", ""], "{csv}");
+}
+
+#[test]
+fn per_msg_must_be_a_whole_number_of_steps() {
+    let error = compare(&args(&["--per-msg", "50ms"])).err().unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--per-msg (50ms) must be a multiple of --step (100ms): give a --step that divides it"
+    );
+    let error = compare(&args(&["--per-msg", "250ms"])).err().unwrap();
+    assert!(
+        error
+            .to_string()
+            .starts_with("--per-msg (250ms) must be a multiple of --step (100ms)")
+    );
+    let comparison = compare(&args(&[
+        "--per-msg",
+        "50ms",
+        "--step",
+        "50ms",
+        "--sample-every",
+        "1s",
+    ]));
+    assert!(comparison.is_ok());
 }

@@ -19,8 +19,8 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ebb_queue::{ConsumerLease, Queue, RedisAddress};
-use ebb_runtime::{Backoff, Health, Shutdown, http, parse_duration};
+use ebb_queue::{ConsumerLease, QueueArgs, key_name};
+use ebb_runtime::{Backoff, Health, Shutdown, http, parse_duration, parse_positive};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -41,16 +41,12 @@ pub struct Args {
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 
-    /// Redis server to consume from: host:port, redis://[:password@]host:port[/db] or rediss://….
-    #[arg(long, env = "EBB_REDIS_SERVER", default_value = "redis-master:6379")]
-    pub redis_server: RedisAddress,
-
-    /// Redis list to consume from.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
-    pub redis_queue: String,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 
     /// Time spent on each item (Go duration: 1s, 250ms, 0).
-    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_PER_MSG", default_value = "1s",
+          value_parser = parse_duration, allow_hyphen_values = true)]
     pub per_msg: Duration,
 
     /// Burn CPU for --per-msg instead of sleeping.
@@ -59,16 +55,18 @@ pub struct Args {
     pub cpu_burn: bool,
 
     /// Items worked on at the same time.
-    #[arg(long, env = "EBB_CONCURRENCY", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "EBB_CONCURRENCY", default_value = "1",
+          value_parser = parse_positive::<u32>, allow_hyphen_values = true)]
     pub concurrency: u32,
 
-    /// A consumer silent for this long is presumed dead and its items are redelivered.
-    #[arg(long, env = "EBB_LEASE", default_value = "10s", value_parser = parse_duration)]
+    /// A consumer silent for this long is presumed dead and its items are redelivered (at
+    /// least 30ms).
+    #[arg(long, env = "EBB_LEASE", default_value = "10s",
+          value_parser = parse_duration, allow_hyphen_values = true)]
     pub lease: Duration,
 
     /// Unique name of this consumer in Redis (default: host name plus a random suffix).
-    #[arg(long, env = "EBB_CONSUMER_ID")]
+    #[arg(long, env = "EBB_CONSUMER_ID", value_parser = key_name)]
     pub consumer_id: Option<String>,
 }
 
@@ -85,7 +83,7 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
         return Err(Error::LeaseTooShort(args.lease));
     }
     let consumer_id = args.consumer_id.clone().unwrap_or_else(default_consumer_id);
-    let queue = Queue::new(&args.redis_server, &args.redis_queue)?;
+    let queue = args.queue.queue()?;
     let lease = Arc::new(queue.consumer_lease(&consumer_id, args.lease)?);
     tracing::info!(
         "consumer {consumer_id} taking items from Redis list {:?} at {}",

@@ -3,11 +3,25 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use ebb_consumer::Args;
 use ebb_queue::{Item, Lengths, Queue};
 use ebb_runtime::{Shutdown, ShutdownTrigger};
 use ebb_testkit::redis::RedisServer;
 use tokio::task::JoinHandle;
+
+/// `ebb consumer`'s command line, parsed the way the binary parses it.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: Args,
+}
+
+fn parse(flags: &[&str]) -> Result<Args, String> {
+    Cli::try_parse_from([&["consumer"], flags].concat())
+        .map(|cli| cli.args)
+        .map_err(|error| error.to_string())
+}
 
 struct Consumer {
     base: String,
@@ -16,16 +30,22 @@ struct Consumer {
 }
 
 async fn start(redis: &RedisServer, per_msg: Duration, concurrency: u32) -> Consumer {
-    let args = Args {
-        http: "127.0.0.1:0".into(),
-        redis_server: redis.address().parse().unwrap(),
-        redis_queue: "padok".into(),
-        per_msg,
-        cpu_burn: false,
-        concurrency,
-        lease: Duration::from_secs(2),
-        consumer_id: Some("c1".into()),
-    };
+    let per_msg = format!("{}ms", per_msg.as_millis());
+    let concurrency = concurrency.to_string();
+    start_with(&[
+        "--redis-server",
+        &redis.address(),
+        "--per-msg",
+        &per_msg,
+        "--concurrency",
+        &concurrency,
+    ])
+    .await
+}
+
+/// A consumer `c1` with a 2 s lease and these flags.
+async fn start_with(flags: &[&str]) -> Consumer {
+    let args = parse(&[&["--lease", "2s", "--consumer-id", "c1"], flags].concat()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = Shutdown::new();
@@ -179,4 +199,112 @@ async fn reports_unhealthy_while_redis_is_down_and_resumes_alone() {
     .await;
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn consumes_over_tls_with_a_private_ca() {
+    let redis = RedisServer::start_tls(&["--requirepass", "pw"]);
+    let url = redis.tls_url().replace("rediss://", "rediss://:pw@");
+    let ca = redis.ca_file().display().to_string();
+    redis.cli(&["RPUSH", "padok", "over TLS"]);
+    let consumer = start_with(&["--redis-server", &url, "--redis-ca", &ca, "--per-msg", "0"]).await;
+    eventually("the item consumed over TLS", || async {
+        get(format!("{}/metrics", consumer.base))
+            .await
+            .1
+            .contains("consumer_messages_consumed_total 1\n")
+    })
+    .await;
+    assert_eq!(redis.cli(&["EXISTS", "padok"]), "0");
+    consumer.stop.trigger();
+    consumer.running.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_frozen_redis_is_reported_and_the_consumer_resumes() {
+    let redis = RedisServer::start();
+    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let consumer = start(&redis, Duration::ZERO, 1).await;
+    eventually("healthy", || async {
+        get(format!("{}/healthz", consumer.base)).await.0 == 200
+    })
+    .await;
+
+    redis.pause();
+    eventually("unhealthy", || async {
+        get(format!("{}/healthz", consumer.base)).await.0 == 503
+    })
+    .await;
+    let (_, body) = get(format!("{}/healthz", consumer.base)).await;
+    let expected = format!(
+        "The server is unhealthy: Redis at {} did not answer within",
+        redis.address()
+    );
+    assert!(body.starts_with(&expected), "{body}");
+
+    redis.unpause();
+    queue
+        .push(&[Item::new("after the freeze").encode()])
+        .await
+        .unwrap();
+    eventually("healthy again and the item consumed", || async {
+        get(format!("{}/healthz", consumer.base)).await.0 == 200
+            && queue
+                .lengths()
+                .await
+                .is_ok_and(|lengths| lengths == Lengths::default())
+    })
+    .await;
+    consumer.stop.trigger();
+    consumer.running.await.unwrap().unwrap();
+}
+
+#[test]
+fn flags_refuse_blank_names_and_non_positive_numbers_in_one_line() {
+    let args = parse(&[]).unwrap();
+    assert_eq!((args.concurrency, args.lease), (1, Duration::from_secs(10)));
+    for (flags, first_line) in [
+        (
+            &["--consumer-id", ""][..],
+            "error: invalid value '' for '--consumer-id <CONSUMER_ID>': must not be empty",
+        ),
+        (
+            &["--redis-queue", " "],
+            "error: invalid value ' ' for '--redis-queue <REDIS_QUEUE>': must not be empty",
+        ),
+        (
+            &["--concurrency", "0"],
+            "error: invalid value '0' for '--concurrency <CONCURRENCY>': must be a positive integer (digits only)",
+        ),
+        (
+            &["--concurrency", "-3"],
+            "error: invalid value '-3' for '--concurrency <CONCURRENCY>': must be a positive integer (digits only)",
+        ),
+        (
+            &["--lease", "-1s"],
+            "error: invalid value '-1s' for '--lease <LEASE>': invalid duration \"-1s\": negative",
+        ),
+        (
+            &["--per-msg", "-250ms"],
+            "error: invalid value '-250ms' for '--per-msg <PER_MSG>': invalid duration \"-250ms\": negative",
+        ),
+    ] {
+        let error = parse(flags).err().unwrap();
+        assert_eq!(error.lines().next(), Some(first_line), "{flags:?}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn a_lease_under_30ms_is_refused_naming_the_flag() {
+    let args = parse(&["--lease", "10ms", "--http", "127.0.0.1:0"]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_stop, shutdown) = Shutdown::new();
+    let error = ebb_consumer::serve(args, listener, shutdown)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "--lease 10ms is too short: use at least 30ms (heartbeats go every third of it)"
+    );
 }

@@ -1,14 +1,17 @@
 //! `ebb producer`: HTTP in, queue items out. Dojo-compatible endpoints, flags and answers.
 //!
 //! ```text
-//!   POST /publish          ─┐  validate ─▶ encode items ─▶ Queue::push (one MULTI/EXEC)
-//!   POST /publish/{count}  ─┘        │ 400 bad count          │ 503 Redis unreachable
-//!   GET  /healthz  ◀── Health ◀── push results + Redis probe every second
+//!   POST /publish          ─┐  validate ──────▶ encode items ─▶ Queue::push (one MULTI/EXEC)
+//!   POST /publish/{count}  ─┘   │ 400 bad count                  │ 503 Redis unreachable or
+//!                               │ 413 body > --max-body-bytes    │     silent past its bound
+//!                               │ 413 count × body > --max-batch-bytes
+//!   GET  /healthz  ◀── Health ◀── push results + Redis probe every second (1 s timeout)
 //!   GET  /metrics  ◀── producer_messages_published_total, producer_request_duration_seconds
 //! ```
 //!
 //! Each item is an [`ebb_queue::Item`] envelope (id + enqueue time) around the request body,
-//! or around the dojo's `From Padok, with love 💜` when the body is empty.
+//! or around the dojo's `From Padok, with love 💜` when the body is empty. The limits are
+//! checked before any item is built, so a refused request costs no memory and pushes nothing.
 
 mod error;
 mod metrics;
@@ -16,8 +19,8 @@ mod publish;
 
 use std::time::Duration;
 
-use ebb_queue::{Queue, RedisAddress};
-use ebb_runtime::{Health, Shutdown, http};
+use ebb_queue::{Queue, QueueArgs};
+use ebb_runtime::{Health, Shutdown, http, parse_bytes, parse_positive};
 use tokio::net::TcpListener;
 
 pub use error::{Error, Result};
@@ -28,21 +31,28 @@ const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// `ebb producer` flags; each also reads the `EBB_…` environment variable.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen for requests on (`:8080` = every interface).
+    /// Address to serve the publish API, /healthz and /metrics on (`:8080` = every interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 
-    /// Redis server to publish to: host:port, redis://[:password@]host:port[/db] or rediss://….
-    #[arg(long, env = "EBB_REDIS_SERVER", default_value = "redis-master:6379")]
-    pub redis_server: RedisAddress,
-
-    /// Redis list to publish to.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
-    pub redis_queue: String,
+    #[command(flatten)]
+    pub queue: QueueArgs,
 
     /// Largest count accepted by POST /publish/{count}.
-    #[arg(long, env = "EBB_MAX_BATCH", default_value_t = 1_000_000)]
+    #[arg(long, env = "EBB_MAX_BATCH", default_value = "1000000",
+          value_parser = parse_positive::<u64>, allow_hyphen_values = true)]
     pub max_batch: u64,
+
+    /// Largest batch in payload bytes (count × body size), checked before building items: it
+    /// bounds the memory one request takes. Bytes, or with KiB, MiB, GiB.
+    #[arg(long, env = "EBB_MAX_BATCH_BYTES", default_value = "64MiB",
+          value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub max_batch_bytes: u64,
+
+    /// Largest request body (the payload of each item). Bytes, or with KiB, MiB, GiB.
+    #[arg(long, env = "EBB_MAX_BODY_BYTES", default_value = "2MiB",
+          value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub max_body_bytes: u64,
 }
 
 /// Binds `--http` and serves until `shutdown`.
@@ -53,7 +63,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<()> {
 
 /// Serves on an already bound listener (tests bind `127.0.0.1:0`) until `shutdown`.
 pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    let queue = Queue::new(&args.redis_server, &args.redis_queue)?;
+    let queue = args.queue.queue()?;
     tracing::info!(
         "publishing to Redis list {:?} at {}",
         queue.name(),
@@ -61,7 +71,12 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
     );
     let health = Health::new();
     let probe = tokio::spawn(probe_redis(queue.clone(), health.clone(), shutdown.clone()));
-    let router = publish::router(queue, health, args.max_batch);
+    let limits = publish::Limits {
+        max_batch: args.max_batch,
+        max_batch_bytes: args.max_batch_bytes,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let router = publish::router(queue, health, limits);
     let served = http::serve(listener, router, shutdown).await;
     probe.abort();
     Ok(served?)

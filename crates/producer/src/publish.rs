@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
 use ebb_queue::{DEFAULT_PAYLOAD, Item, Queue};
-use ebb_runtime::{Health, http};
+use ebb_runtime::{Health, http, parse_positive};
 use serde_json::json;
 
 use crate::metrics::{ProducerMetrics, RequestLabels};
@@ -17,37 +18,54 @@ use crate::metrics::{ProducerMetrics, RequestLabels};
 /// Above this many items, building them is done off the async workers.
 const BUILD_INLINE_UP_TO: u64 = 1_000;
 
+/// What one request may ask for.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Items per request (`--max-batch`).
+    pub(crate) max_batch: u64,
+    /// Items × payload bytes per request (`--max-batch-bytes`).
+    pub(crate) max_batch_bytes: u64,
+    /// Request body bytes (`--max-body-bytes`).
+    pub(crate) max_body_bytes: u64,
+}
+
 #[derive(Clone)]
 struct Publisher {
     queue: Queue,
     health: Health,
     metrics: ProducerMetrics,
-    max_batch: u64,
+    limits: Limits,
 }
 
 /// The producer's whole HTTP surface.
-pub(crate) fn router(queue: Queue, health: Health, max_batch: u64) -> Router {
+pub(crate) fn router(queue: Queue, health: Health, limits: Limits) -> Router {
     let (metrics, exposition) = ProducerMetrics::register();
     let publisher = Publisher {
         queue,
         health: health.clone(),
         metrics,
-        max_batch,
+        limits,
     };
     let publish = Router::new()
         .route("/publish", post(publish_one))
         .route("/publish/{count}", post(publish_many))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+        ))
         .with_state(publisher);
     http::with_error_fallbacks(publish.merge(http::ops_router(health, exposition)))
 }
 
+// The body is taken as a `Result` so that a refused body (too large, cut short) gets the same
+// one-line, negotiated answer as every other error, and is counted in the latency metric.
+
 async fn publish_one(
     State(publisher): State<Publisher>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let response = publisher.publish(Ok(1), &headers, &body).await;
+    let response = publisher.publish(Ok(1), &headers, body).await;
     publisher.observe("/publish", &response, started);
     response
 }
@@ -56,21 +74,19 @@ async fn publish_many(
     State(publisher): State<Publisher>,
     Path(count): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let started = Instant::now();
-    let count = parse_count(&count, publisher.max_batch);
-    let response = publisher.publish(count, &headers, &body).await;
+    let count = parse_count(&count, publisher.limits.max_batch);
+    let response = publisher.publish(count, &headers, body).await;
     publisher.observe("/publish/{count}", &response, started);
     response
 }
 
-/// A batch size from the URL: a positive integer no larger than `--max-batch`.
+/// A batch size from the URL: plain digits, positive, no larger than `--max-batch`.
 fn parse_count(given: &str, max_batch: u64) -> Result<u64, String> {
-    match given.parse::<u64>() {
-        Ok(0) | Err(_) => Err(format!(
-            "invalid count {given:?}: expected a positive integer"
-        )),
+    match parse_positive::<u64>(given) {
+        Err(reason) => Err(format!("invalid count {given:?}: {reason}")),
         Ok(count) if count > max_batch => Err(format!(
             "count {count} is above the maximum batch of {max_batch} (--max-batch)"
         )),
@@ -83,13 +99,17 @@ impl Publisher {
         &self,
         count: Result<u64, String>,
         headers: &HeaderMap,
-        body: &[u8],
+        body: Result<Bytes, BytesRejection>,
     ) -> Response {
         let count = match count {
             Ok(count) => count,
             Err(reason) => return http::error(headers, StatusCode::BAD_REQUEST, &reason),
         };
-        let payload = match std::str::from_utf8(body) {
+        let body = match body {
+            Ok(body) => body,
+            Err(rejection) => return self.refused_body(headers, &rejection),
+        };
+        let payload = match std::str::from_utf8(&body) {
             Ok("") => DEFAULT_PAYLOAD.to_owned(),
             Ok(text) => text.to_owned(),
             Err(_) => {
@@ -100,6 +120,15 @@ impl Publisher {
                 );
             }
         };
+        let batch_bytes = count.saturating_mul(payload.len() as u64);
+        if batch_bytes > self.limits.max_batch_bytes {
+            let reason = format!(
+                "batch of {count} × {} bytes = {batch_bytes} bytes is above the maximum of {} bytes (--max-batch-bytes)",
+                payload.len(),
+                self.limits.max_batch_bytes
+            );
+            return http::error(headers, StatusCode::PAYLOAD_TOO_LARGE, &reason);
+        }
         let (first_id, last_id, encoded) = if count <= BUILD_INLINE_UP_TO {
             build_items(count, &payload)
         } else {
@@ -111,11 +140,14 @@ impl Publisher {
             let reason = error.to_string();
             self.health
                 .set_unhealthy(format!("the last attempt to publish failed: {reason}"));
-            return http::error(
-                headers,
-                StatusCode::SERVICE_UNAVAILABLE,
-                &format!("nothing published: {reason}"),
-            );
+            let answer = match error {
+                // Sent but unanswered: Redis may still apply the batch, so say so.
+                ebb_queue::Error::NoAnswer { .. } => {
+                    format!("{reason}: the {count} item(s) may or may not be published")
+                }
+                _ => format!("nothing published: {reason}"),
+            };
+            return http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer);
         }
         self.health.set_healthy();
         self.metrics.published.inc_by(count);
@@ -135,6 +167,20 @@ impl Publisher {
                 "last_id": last_id,
             }),
         )
+    }
+
+    /// The answer to a body axum would not read: too large, or broken off.
+    fn refused_body(&self, headers: &HeaderMap, rejection: &BytesRejection) -> Response {
+        let status = rejection.status();
+        let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "the request body is above the maximum of {} bytes (--max-body-bytes)",
+                self.limits.max_body_bytes
+            )
+        } else {
+            rejection.body_text().replace('\n', " ")
+        };
+        http::error(headers, status, &reason)
     }
 
     fn observe(&self, route: &'static str, response: &Response, started: Instant) {
@@ -175,11 +221,12 @@ mod tests {
         assert_eq!(parse_count("1", 10), Ok(1));
         assert_eq!(parse_count("10", 10), Ok(10));
         for (given, reason) in [
-            ("0", "expected a positive integer"),
-            ("-3", "expected a positive integer"),
-            ("1.5", "expected a positive integer"),
-            ("ten", "expected a positive integer"),
-            ("99999999999999999999999", "expected a positive integer"),
+            ("0", "must be a positive integer"),
+            ("-3", "must be a positive integer"),
+            ("+5", "must be a positive integer"),
+            ("1.5", "must be a positive integer"),
+            ("ten", "must be a positive integer"),
+            ("99999999999999999999999", "is too large"),
             ("11", "above the maximum batch of 10"),
         ] {
             let error = parse_count(given, 10).unwrap_err();

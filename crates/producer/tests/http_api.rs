@@ -2,11 +2,25 @@
 
 use std::time::Duration;
 
+use clap::Parser;
 use ebb_producer::Args;
 use ebb_queue::{DEFAULT_PAYLOAD, Item};
 use ebb_runtime::{Shutdown, ShutdownTrigger};
 use ebb_testkit::redis::RedisServer;
 use reqwest::{Client, StatusCode};
+
+/// `ebb producer`'s command line, parsed the way the binary parses it.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: Args,
+}
+
+fn parse(flags: &[&str]) -> Result<Args, String> {
+    Cli::try_parse_from([&["producer"], flags].concat())
+        .map(|cli| cli.args)
+        .map_err(|error| error.to_string())
+}
 
 struct Producer {
     base: String,
@@ -16,12 +30,19 @@ struct Producer {
 
 impl Producer {
     async fn start(redis: &RedisServer, max_batch: u64) -> Producer {
-        let args = Args {
-            http: "127.0.0.1:0".into(),
-            redis_server: redis.address().parse().unwrap(),
-            redis_queue: "padok".into(),
-            max_batch,
-        };
+        let max_batch = max_batch.to_string();
+        Producer::start_with(&[
+            "--redis-server",
+            &redis.address(),
+            "--max-batch",
+            &max_batch,
+        ])
+        .await
+    }
+
+    /// A producer on a free port with these flags.
+    async fn start_with(flags: &[&str]) -> Producer {
+        let args = parse(flags).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, shutdown) = Shutdown::new();
@@ -124,19 +145,23 @@ async fn bad_input_gets_a_one_line_400_and_pushes_nothing() {
     for (path, reason) in [
         (
             "/publish/0",
-            "invalid count \"0\": expected a positive integer",
+            "invalid count \"0\": must be a positive integer (digits only)",
         ),
         (
             "/publish/-1",
-            "invalid count \"-1\": expected a positive integer",
+            "invalid count \"-1\": must be a positive integer (digits only)",
+        ),
+        (
+            "/publish/+5",
+            "invalid count \"+5\": must be a positive integer (digits only)",
         ),
         (
             "/publish/abc",
-            "invalid count \"abc\": expected a positive integer",
+            "invalid count \"abc\": must be a positive integer (digits only)",
         ),
         (
             "/publish/2.5",
-            "invalid count \"2.5\": expected a positive integer",
+            "invalid count \"2.5\": must be a positive integer (digits only)",
         ),
         (
             "/publish/101",
@@ -255,4 +280,171 @@ async fn redis_down_gives_503_and_both_recover_on_their_own() {
         "3",
         "1 before the outage + 2 after"
     );
+}
+
+#[tokio::test]
+async fn a_batch_above_max_batch_bytes_is_413_before_anything_is_built() {
+    let redis = RedisServer::start();
+    let producer = Producer::start_with(&[
+        "--redis-server",
+        &redis.address(),
+        "--max-batch-bytes",
+        "1KiB",
+    ])
+    .await;
+    let body = "x".repeat(100);
+    let reason = "batch of 11 × 100 bytes = 1100 bytes is above the maximum of 1024 bytes (--max-batch-bytes)";
+    assert_eq!(
+        producer.post("/publish/11", &body, false).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n"))
+    );
+    assert_eq!(
+        producer.post("/publish/11", &body, true).await,
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::json!({ "error": reason }).to_string()
+        )
+    );
+    assert_eq!(redis.cli(&["EXISTS", "padok"]), "0", "nothing pushed");
+    assert_eq!(
+        producer.post("/publish/10", &body, false).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "10");
+}
+
+#[tokio::test]
+async fn a_body_above_max_body_bytes_is_a_one_line_413_and_is_measured() {
+    let redis = RedisServer::start();
+    let producer = Producer::start_with(&[
+        "--redis-server",
+        &redis.address(),
+        "--max-body-bytes",
+        "1KiB",
+    ])
+    .await;
+    let reason = "the request body is above the maximum of 1024 bytes (--max-body-bytes)";
+    let body = "x".repeat(1025);
+    assert_eq!(
+        producer.post("/publish", &body, false).await,
+        (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n"))
+    );
+    assert_eq!(
+        producer.post("/publish/2", &body, true).await,
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            serde_json::json!({ "error": reason }).to_string()
+        )
+    );
+    assert_eq!(redis.cli(&["EXISTS", "padok"]), "0", "nothing pushed");
+    assert_eq!(
+        producer.post("/publish", &body[..1024], false).await.0,
+        StatusCode::OK,
+        "the maximum itself is fine"
+    );
+    let (_, metrics) = producer.get("/metrics").await;
+    for route in ["/publish", "/publish/{count}"] {
+        let line = format!(
+            "producer_request_duration_seconds_count{{route=\"{route}\",code=\"413\"}} 1\n"
+        );
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_redis_gives_503_within_the_bound_and_unhealthy() {
+    let redis = RedisServer::start();
+    let producer = Producer::start(&redis, 100).await;
+    assert_eq!(producer.post("/publish", "", false).await.0, StatusCode::OK);
+
+    redis.pause();
+    let (status, body) = producer.post("/publish/3", "", false).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let expected = format!("Redis at {} did not answer within 5", redis.address());
+    assert!(body.starts_with(&expected), "{body}");
+    assert!(
+        body.ends_with("s: the 3 item(s) may or may not be published\n"),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), 1, "{body}");
+    // The probe's own 1 s bound, not the publish failure, is what /healthz reports.
+    let unhealthy = producer
+        .wait_for_health(StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+    assert!(
+        unhealthy.starts_with("The server is unhealthy: "),
+        "{unhealthy}"
+    );
+    let probe = format!(
+        "The server is unhealthy: Redis at {} did not answer within 1s\n",
+        redis.address()
+    );
+    for _ in 0..50 {
+        if producer.get("/healthz").await.1 == probe {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(producer.get("/healthz").await.1, probe);
+
+    redis.unpause();
+    producer.wait_for_health(StatusCode::OK).await;
+    assert_eq!(producer.post("/publish", "", false).await.0, StatusCode::OK);
+    // 1 before, 3 sent while frozen (applied once Redis ran again), 1 after.
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "5");
+}
+
+#[tokio::test]
+async fn publishes_over_tls_with_a_private_ca_and_a_password() {
+    let redis = RedisServer::start_tls(&["--requirepass", "pw"]);
+    let url = redis.tls_url().replace("rediss://", "rediss://:pw@");
+    let ca = redis.ca_file().display().to_string();
+    let producer = Producer::start_with(&["--redis-server", &url, "--redis-ca", &ca]).await;
+    assert_eq!(
+        producer.post("/publish/2", "over TLS", false).await,
+        (StatusCode::OK, "2 messages published 👌\n".into())
+    );
+    // The probe runs over TLS too: healthy means it pinged, not that it died.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        producer.get("/healthz").await,
+        (StatusCode::OK, "The server is healthy\n".into())
+    );
+    let insecure = Producer::start_with(&["--redis-server", &format!("{url}/#insecure")]).await;
+    assert_eq!(insecure.post("/publish", "", false).await.0, StatusCode::OK);
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "3");
+}
+
+#[test]
+fn flags_have_sane_defaults_and_one_line_errors_naming_the_flag() {
+    let args = parse(&[]).unwrap();
+    assert_eq!(args.max_batch, 1_000_000);
+    assert_eq!(args.max_batch_bytes, 64 << 20);
+    assert_eq!(args.max_body_bytes, 2 << 20);
+    assert_eq!(args.queue.redis_queue, "padok");
+    for (flags, first_line) in [
+        (
+            &["--redis-queue", ""][..],
+            "error: invalid value '' for '--redis-queue <REDIS_QUEUE>': must not be empty",
+        ),
+        (
+            &["--max-batch", "0"],
+            "error: invalid value '0' for '--max-batch <MAX_BATCH>': must be a positive integer (digits only)",
+        ),
+        (
+            &["--max-batch", "-3"],
+            "error: invalid value '-3' for '--max-batch <MAX_BATCH>': must be a positive integer (digits only)",
+        ),
+        (
+            &["--max-batch-bytes", "-1"],
+            "error: invalid value '-1' for '--max-batch-bytes <MAX_BATCH_BYTES>': must be a positive size in bytes: digits, optionally followed by KiB, MiB or GiB",
+        ),
+        (
+            &["--max-body-bytes", "2MB"],
+            "error: invalid value '2MB' for '--max-body-bytes <MAX_BODY_BYTES>': must be a positive size in bytes: digits, optionally followed by KiB, MiB or GiB",
+        ),
+    ] {
+        let error = parse(flags).err().unwrap();
+        assert_eq!(error.lines().next(), Some(first_line), "{flags:?}: {error}");
+    }
 }

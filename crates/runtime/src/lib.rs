@@ -12,6 +12,7 @@
 //! - [`init_logging`]: one-line-per-event logs to stderr, filter from `EBB_LOG` (default info).
 //! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
 //! - [`parse_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for dojo-compatible flags.
+//! - [`parse_positive`], [`parse_bytes`]: counts and sizes for flags and URLs, digits only.
 //! - [`Backoff`]: capped exponential retry delay.
 //! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
 
@@ -21,6 +22,7 @@ mod error;
 mod health;
 pub mod http;
 mod logging;
+mod number;
 mod service;
 mod shutdown;
 
@@ -30,5 +32,6 @@ pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
+pub use number::{Bounded, parse_bytes, parse_positive};
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -156,11 +156,25 @@ impl RedisServer {
         self.resume();
     }
 
+    /// The `--requirepass` it was started with, if any.
+    fn password(&self) -> Option<&str> {
+        let at = self
+            .extra_args
+            .iter()
+            .position(|arg| arg == "--requirepass")?;
+        self.extra_args.get(at + 1).map(String::as_str)
+    }
+
     /// Runs one command with `redis-cli` and returns its raw output, trimmed, e.g.
-    /// `server.cli(&["LLEN", "padok"]) == "3"`. Panics when the command fails.
+    /// `server.cli(&["LLEN", "padok"]) == "3"`; authenticated when started with
+    /// `--requirepass`. Panics when the command fails.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw"])
+        let mut command = Command::new("redis-cli");
+        command.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw"]);
+        if let Some(password) = self.password() {
+            command.args(["--no-auth-warning", "-a", password]);
+        }
+        let output = command
             .args(args)
             .stdin(Stdio::null())
             .output()

@@ -1,0 +1,97 @@
+//! Numbers as flags and URLs take them: plain decimal digits only, so `+5`, `-3`, `0x10` and
+//! `1e3` are refused with a reason instead of being read some surprising way. The errors are
+//! reasons without the value: clap prefixes them with the flag and the value it refused.
+
+use std::fmt::Display;
+use std::str::FromStr;
+
+const POSITIVE: &str = "must be a positive integer (digits only)";
+const SIZE: &str =
+    "must be a positive size in bytes: digits, optionally followed by KiB, MiB or GiB";
+
+/// A positive integer: one or more ASCII digits, not zero, and within `T`.
+pub fn parse_positive<T>(given: &str) -> Result<T, String>
+where
+    T: FromStr + Default + PartialEq + Display + Bounded,
+{
+    if given.is_empty() || !given.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(POSITIVE.to_owned());
+    }
+    match given.parse::<T>() {
+        Ok(zero) if zero == T::default() => Err(POSITIVE.to_owned()),
+        Ok(number) => Ok(number),
+        Err(_) => Err(format!("is too large (at most {})", T::MAX)),
+    }
+}
+
+/// A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB`; positive.
+pub fn parse_bytes(given: &str) -> Result<u64, String> {
+    let (digits, unit) = given.split_at(
+        given
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(given.len()),
+    );
+    let multiplier: u64 = match unit {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(SIZE.to_owned()),
+    };
+    let number = parse_positive::<u64>(digits).map_err(|_| SIZE.to_owned())?;
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("is too large (at most {} bytes)", u64::MAX))
+}
+
+/// The largest value of an integer type, for "too large" messages.
+pub trait Bounded {
+    const MAX: Self;
+}
+
+macro_rules! bounded {
+    ($($type:ty),*) => { $(impl Bounded for $type { const MAX: Self = <$type>::MAX; })* };
+}
+bounded!(u16, u32, u64, usize);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positive_integers_are_plain_digits() {
+        assert_eq!(parse_positive::<u64>("1"), Ok(1));
+        assert_eq!(parse_positive::<u32>("007"), Ok(7));
+        for given in [
+            "", "0", "000", "-3", "+5", " 5", "5 ", "1.5", "1e3", "0x10", "ten",
+        ] {
+            assert_eq!(
+                parse_positive::<u64>(given),
+                Err(POSITIVE.to_owned()),
+                "{given:?}"
+            );
+        }
+        assert_eq!(
+            parse_positive::<u32>("4294967296"),
+            Err("is too large (at most 4294967295)".to_owned())
+        );
+    }
+
+    #[test]
+    fn sizes_take_binary_units() {
+        assert_eq!(parse_bytes("1048576"), Ok(1 << 20));
+        assert_eq!(parse_bytes("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_bytes("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1GiB"), Ok(1 << 30));
+        for given in [
+            "", "0", "0MiB", "-1", "+1", "MiB", "64MB", "64 MiB", "1.5MiB", "64mib",
+        ] {
+            assert_eq!(parse_bytes(given), Err(SIZE.to_owned()), "{given:?}");
+        }
+        assert!(
+            parse_bytes("99999999999GiB")
+                .unwrap_err()
+                .starts_with("is too large")
+        );
+    }
+}

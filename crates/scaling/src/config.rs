@@ -59,8 +59,11 @@ pub struct ScalerConfig {
     /// Scale to 0 only after the queue (waiting + in flight) stayed empty this long.
     pub cooldown: Duration,
     pub behavior: Behavior,
-    /// Upstream treats a target at 0 replicas with min > 0 as "autoscaling disabled" and
-    /// leaves it there; when false, such a target is brought up to min.
+    /// Upstream (1.37, `shouldComputeMetricsForZeroReplicas`) leaves a target at 0 replicas
+    /// alone, "scaling disabled", unless the HPA took it there itself (its `ScaledToZero`
+    /// condition, see [`crate::Scaler::with_scaled_to_zero`]); scaling from 0 then brings it
+    /// to at least min. When false, a target at 0 is scaled like any other and brought up to
+    /// min.
     pub paused_at_zero: bool,
 }
 

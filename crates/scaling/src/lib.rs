@@ -16,7 +16,10 @@
 //! Semantics follow the upstream HPA (pkg/controller/podautoscaler) for an AverageValue
 //! target: `desired = ceil(waiting / target)` unless the ratio waiting / (target × current)
 //! is within the tolerance, clamped to [min, max], then autoscaling/v2 `behavior`
-//! (stabilization windows, Pods/Percent policies over periods, selectPolicy). ebb adds:
+//! (stabilization windows, Pods/Percent policies over periods, selectPolicy). At 0 replicas
+//! the 1.37 HPA scales only a target it took to 0 itself (its `ScaledToZero` condition,
+//! [`ScalerState::scaled_to_zero`]); [`ScalerConfig::paused_at_zero`] chooses that rule.
+//! Checked row by row against the v1.37.2 source in `tests/upstream_table.rs`. ebb adds:
 //! - scale-to-zero rules: from 0, scale up only when waiting > the activation threshold;
 //!   scale to 0 only when nothing waits or is in flight, for the whole cooldown;
 //! - a drain-time mode that sizes the count from measured rates;

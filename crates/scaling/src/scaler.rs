@@ -39,6 +39,14 @@ impl Scaler {
         &self.state
     }
 
+    /// As if this scaler had taken its target to 0 replicas itself (upstream's `ScaledToZero`
+    /// condition True): the state of the dojo's HPA once its queue first drained. With
+    /// [`ScalerConfig::paused_at_zero`], only then does a target at 0 scale up again.
+    pub fn with_scaled_to_zero(mut self) -> Self {
+        self.state.scaled_to_zero = true;
+        self
+    }
+
     /// The raw recommendation for this input, without touching the history.
     pub fn recommend(&self, input: &Input) -> Recommendation {
         recommend(&self.config, input)
@@ -64,65 +72,77 @@ impl Scaler {
             _ => None,
         };
 
-        let (recommendation, desired, notes) =
-            if current == 0 && config.min_replicas > 0 && config.paused_at_zero {
-                let why = format!(
-                    "autoscaling is paused: the target was set to 0 replicas and min is {}",
-                    config.min_replicas
-                );
-                (0, 0, vec![why])
-            } else if current > config.max_replicas {
-                let why = format!(
-                    "current count is above max replicas {}",
-                    config.max_replicas
-                );
-                (config.max_replicas, config.max_replicas, vec![why])
-            } else if current < config.min_replicas {
-                let why = format!(
-                    "current count is below min replicas {}",
-                    config.min_replicas
-                );
-                (config.min_replicas, config.min_replicas, vec![why])
-            } else {
-                let Recommendation { replicas, basis } = recommend(config, input);
-                let frame = Frame {
-                    min: config.min_replicas,
-                    max: config.max_replicas,
-                    current,
-                };
-                let Normalized {
-                    replicas: normalized,
-                    mut notes,
-                } = match &config.behavior {
-                    Behavior::Unset {
-                        downscale_stabilization,
-                    } => normalize::without_behavior(
-                        state,
-                        *downscale_stabilization,
-                        frame,
-                        replicas,
-                        now,
-                    ),
-                    Behavior::Rules {
-                        scale_up,
-                        scale_down,
-                    } => normalize::with_rules(state, (scale_up, scale_down), frame, replicas, now),
-                };
-                notes.insert(0, basis);
-                let desired = match step_to_zero(config, state, input, normalized, now) {
-                    Some(StepToZero::Hold(why)) => {
-                        notes.push(why);
-                        1
-                    }
-                    Some(StepToZero::Allowed(why)) => {
-                        notes.push(why);
-                        0
-                    }
-                    None => normalized,
-                };
-                (replicas, desired, notes)
+        // Upstream's order (`reconcileAutoscaler`): 0 replicas first, then above max, below min.
+        let upstream_from_zero = current == 0 && config.paused_at_zero;
+        let (recommendation, desired, notes) = if upstream_from_zero && !state.scaled_to_zero {
+            let why = "scaling is disabled: the target is at 0 replicas and this scaler \
+                           did not take it there (no ScaledToZero condition)"
+                .to_owned();
+            (0, 0, vec![why])
+        } else if current > config.max_replicas {
+            let why = format!(
+                "current count is above max replicas {}",
+                config.max_replicas
+            );
+            (config.max_replicas, config.max_replicas, vec![why])
+        } else if current < config.min_replicas && !upstream_from_zero {
+            let why = format!(
+                "current count is below min replicas {}",
+                config.min_replicas
+            );
+            (config.min_replicas, config.min_replicas, vec![why])
+        } else {
+            let Recommendation { replicas, basis } = recommend(config, input);
+            let frame = Frame {
+                min: config.min_replicas,
+                max: config.max_replicas,
+                current,
             };
+            let Normalized {
+                replicas: normalized,
+                mut notes,
+            } = match &config.behavior {
+                Behavior::Unset {
+                    downscale_stabilization,
+                } => normalize::without_behavior(
+                    state,
+                    *downscale_stabilization,
+                    frame,
+                    replicas,
+                    now,
+                ),
+                Behavior::Rules {
+                    scale_up,
+                    scale_down,
+                } => normalize::with_rules(state, (scale_up, scale_down), frame, replicas, now),
+            };
+            notes.insert(0, basis);
+            let desired = match step_to_zero(config, state, input, normalized, now) {
+                Some(StepToZero::Hold(why)) => {
+                    notes.push(why);
+                    1
+                }
+                Some(StepToZero::Allowed(why)) => {
+                    notes.push(why);
+                    0
+                }
+                None => normalized,
+            };
+            let desired = if current == 0 && desired < config.min_replicas {
+                notes.push(format!(
+                    "raised to min replicas {} from 0",
+                    config.min_replicas
+                ));
+                config.min_replicas
+            } else {
+                desired
+            };
+            (replicas, desired, notes)
+        };
 
+        if desired != current {
+            state.scaled_to_zero = current > 0 && desired == 0 && config.min_replicas == 0;
+        }
         if desired != current
             && let Behavior::Rules {
                 scale_up,

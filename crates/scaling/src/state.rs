@@ -19,6 +19,9 @@ pub struct ScalerState {
     pub(crate) scale_ups: Vec<Stamped>,
     pub(crate) scale_downs: Vec<Stamped>,
     pub(crate) queue_empty_since: Option<Instant>,
+    /// Upstream's `ScaledToZero` condition: the last change was this scaler taking the target
+    /// from some replicas to 0 with min 0. Set on every change, as `reconcileAutoscaler` does.
+    pub(crate) scaled_to_zero: bool,
 }
 
 impl ScalerState {
@@ -30,5 +33,10 @@ impl ScalerState {
     /// Since when waiting + in flight has been 0, if it is 0 now.
     pub fn queue_empty_since(&self) -> Option<Instant> {
         self.queue_empty_since
+    }
+
+    /// Whether the scaler itself took the target to 0 (upstream's `ScaledToZero` condition).
+    pub fn scaled_to_zero(&self) -> bool {
+        self.scaled_to_zero
     }
 }

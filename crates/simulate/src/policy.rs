@@ -149,7 +149,9 @@ impl HpaPipeline {
     pub fn new(config: ScalerConfig, timing: PipelineTiming) -> Result<Self> {
         let t = timing;
         Ok(HpaPipeline {
-            scaler: Scaler::new(config)?,
+            // The run starts at 0 replicas as the dojo's HPA left them once the queue first
+            // drained; only from there does a 1.37 HPA scale up from 0 again.
+            scaler: Scaler::new(config)?.with_scaled_to_zero(),
             scrape: Every::starting_at(t.scrape_phase, t.scrape_interval, "--scrape-interval")?,
             rule: Every::starting_at(t.rule_phase, t.rule_interval, "--rule-interval")?,
             sync: Every::starting_at(t.sync_phase, t.sync_period, "--hpa-sync-period")?,

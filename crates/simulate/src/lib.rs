@@ -17,8 +17,12 @@
 //! - Consumers take one item at a time for `--per-msg` and start `--startup` after being
 //!   requested; scaled-down busy consumers finish their item first.
 //! - Summary: drain time (last arrival → last completion), p50/p95/max item latency
-//!   (arrival → completion), replica-seconds (consumers alive × time, until the run
-//!   settles at min replicas), scale events (changes of the requested count).
+//!   (arrival → completion; `-` in the table and empty in CSV when nothing was processed),
+//!   replica-seconds (consumers alive × time, until the run settles at min replicas), scale
+//!   events (changes of the requested count).
+//! - Durations are Go-style (`500ms`, `1m30s`) in whole milliseconds; `--per-msg`,
+//!   `--startup` and `--sample-every` are whole numbers of `--step`, periods are above 0,
+//!   and a run stays within the [`limits`] (24 h, 10⁸ items, 10⁷ steps, 5·10⁵ samples).
 
 mod args;
 mod engine;

@@ -31,6 +31,9 @@ state_dir="${EBB_CONTROL_PLANE_DIR:-$repo/.cache/control-plane}"
 pki="$state_dir/pki"
 feature_gates="${EBB_FEATURE_GATES:-HPAScaleToZero=true}"
 
+# shellcheck source=scripts/lib/go.sh
+source "$repo/scripts/lib/go.sh"
+
 die() {
   echo "control-plane: $*" >&2
   exit 1
@@ -44,11 +47,13 @@ build_fingerprint() {
 }
 
 build() {
-  PATH="$PATH:/usr/local/go/bin"
-  if ! command -v go >/dev/null; then
-    echo "control-plane: go is not installed (need go >= 1.26 to build the control plane)" >&2
+  local go
+  go=$(ebb_go)
+  if [ -z "$go" ]; then
+    echo "control-plane: go >= 1.26 is not installed: scripts/install-deps.sh installs it" >&2
     exit 3 # tests skip on this status only
   fi
+  PATH="$(dirname "$go"):$PATH"
   local stamp="$bin_dir/.fingerprint" fingerprint
   fingerprint="$(build_fingerprint)"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then

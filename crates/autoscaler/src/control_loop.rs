@@ -49,6 +49,8 @@ pub struct ControlLoop<S, T> {
 /// Rates are measured over this window: long enough to smooth one-at-a-time completions,
 /// short enough to follow a burst.
 const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// `processed_per_sec` follows the last few seconds, as a person watching expects.
+const DISPLAYED_RATE_WINDOW: Duration = Duration::from_secs(3);
 
 impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     pub fn new(source: S, target: T, scaler: Scaler, interval: Duration) -> Result<Self> {
@@ -113,7 +115,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             // The reason already says "scale 3 → 5".
             tracing::info!("{}: {}", self.target.describe(), decision.reason);
         }
-        let processed_per_sec = self.rates.completion_rate();
+        let processed_per_sec = self.rates.completion_rate(DISPLAYED_RATE_WINDOW);
         self.status.send_modify(|status| {
             *status = Status {
                 waiting: reading.waiting,

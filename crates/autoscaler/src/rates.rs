@@ -83,9 +83,14 @@ impl RateMeter {
         Rates::new(arrived as f64 / seconds, self.service_per_replica?).ok()
     }
 
-    /// Items finished per second over the window, whatever the replicas did.
-    pub fn completion_rate(&self) -> Option<f64> {
-        let (first, last) = (self.samples.front()?, self.samples.back()?);
+    /// Items finished per second over the last `recent` (at most the window), whatever the
+    /// replicas did: what a person watching expects, so shorter than the rate window.
+    pub fn completion_rate(&self, recent: Duration) -> Option<f64> {
+        let last = self.samples.back()?;
+        let first = self
+            .samples
+            .iter()
+            .find(|sample| last.at.saturating_duration_since(sample.at) <= recent)?;
         let seconds = last.at.saturating_duration_since(first.at).as_secs_f64();
         (seconds > 0.0).then(|| (last.completed - first.completed) as f64 / seconds)
     }
@@ -141,6 +146,18 @@ mod tests {
             .expect("rates known");
         assert_eq!(rates.service_per_replica_per_sec(), 2.0);
         assert_eq!(rates.arrival_per_sec(), 0.0);
+    }
+
+    #[test]
+    fn the_completion_rate_looks_at_the_recent_past_only() {
+        let mut meter = RateMeter::new(Duration::from_secs(10));
+        // Idle for 6 s, then 10 items/s for 4 s: the last 3 s say 10/s, the window 4/s.
+        meter.observe(Instant::from_secs(0), &reading(0, 0, 0), 0);
+        meter.observe(Instant::from_secs(6), &reading(100, 10, 0), 10);
+        meter.observe(Instant::from_secs(7), &reading(90, 10, 10), 10);
+        meter.observe(Instant::from_secs(10), &reading(60, 10, 40), 10);
+        assert_eq!(meter.completion_rate(Duration::from_secs(3)), Some(10.0));
+        assert_eq!(meter.completion_rate(Duration::from_secs(10)), Some(4.0));
     }
 
     #[test]

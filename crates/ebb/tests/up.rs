@@ -261,7 +261,9 @@ fn up_scales_a_burst_out_to_ten_processes_it_all_and_back_to_zero() {
     // Scale-in: empty for the 3 s cooldown, then 0, and the processes are gone.
     up.wait_for("scale to zero", Duration::from_secs(20), |up| {
         let status = up.status();
-        number(&status, "replicas") == 0 && number(&status, "running_replicas") == 0
+        number(&status, "replicas") == 0
+            && number(&status, "running_replicas") == 0
+            && number(&status, "stopping_replicas") == 0
     });
     let children = descendants(up.child.id());
     let consumers: Vec<_> = children
@@ -393,4 +395,96 @@ fn up_killed_with_sigkill_leaves_no_process_behind() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Runs `ebb up` expecting it to refuse at once; returns its stderr.
+fn refused(args: &[&str], path: Option<&std::path::Path>) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    command
+        .args(["up", "--view", "plain"])
+        .args(["--http", &format!("127.0.0.1:{}", free_port())])
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .args(args)
+        .stdin(Stdio::null());
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let output = command.output().expect("ebb up runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn up_without_redis_installed_says_how_to_get_it() {
+    let empty = std::env::temp_dir().join(format!("ebb-empty-path-{}", std::process::id()));
+    std::fs::create_dir_all(&empty).unwrap();
+    let stderr = refused(&[], Some(&empty));
+    assert!(
+        stderr.contains("redis-server is not installed")
+            && stderr.contains("apt-get install redis-server")
+            && stderr.contains("--redis-server"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&empty);
+}
+
+#[test]
+fn up_refuses_inconsistent_bounds_and_taken_ports_with_one_line() {
+    let stderr = refused(&["--min-replicas", "5", "--max-replicas", "2"], None);
+    assert!(stderr.contains("5") && stderr.contains("2"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["up", "--view", "plain", "--http"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--admin", &format!("127.0.0.1:{}", free_port())])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+}
+
+#[test]
+fn up_returns_the_item_of_a_consumer_that_died_while_nothing_ran() {
+    let redis = RedisServer::start();
+    // A consumer from an earlier run takes an item and dies holding it.
+    let mut orphan = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["consumer", "--redis-server", &redis.address()])
+        .args(["--http", "127.0.0.1:0", "--lease", "1s", "--per-msg", "1h"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    redis.cli(&["RPUSH", "padok", "left behind"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.cli(&["LLEN", "padok"]) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "the consumer never took the item"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    orphan.kill().unwrap();
+    orphan.wait().unwrap();
+
+    // Nobody is left to reap it but ebb up itself: it must come back and be processed.
+    let up = Up::start(Some(&redis), &["--per-msg", "100ms"]);
+    up.wait_for(
+        "the orphaned item processed",
+        Duration::from_secs(20),
+        |up| {
+            up.lines
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|line| line.contains("Message processed."))
+        },
+    );
+    up.wait_for("nothing in flight", Duration::from_secs(10), |up| {
+        number(&up.status(), "in_flight") == 0
+    });
 }

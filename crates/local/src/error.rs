@@ -28,8 +28,14 @@ pub enum Error {
     #[error("the replica supervisor has stopped")]
     SupervisorGone,
 
-    #[error("--consumer-cmd is empty: give a program and its arguments")]
-    EmptyConsumerCommand,
+    #[error("{flag} {reason}")]
+    InvalidFlag { flag: &'static str, reason: String },
+
+    #[error("{flag}: {source}")]
+    Listen {
+        flag: &'static str,
+        source: ebb_runtime::Error,
+    },
 
     #[error(transparent)]
     Runtime(#[from] ebb_runtime::Error),

@@ -38,7 +38,7 @@ use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
 
 pub use error::{Error, Result};
 pub use event_log::EventLog;
-pub use redis_server::{LocalRedis, free_loopback_port};
+pub use redis_server::{LocalRedis, RunDir, free_loopback_port};
 pub use supervisor::{ReplicaCounts, ReplicaOutput, ReplicaSpec, Supervisor};
 pub use target::LocalProcesses;
 
@@ -59,6 +59,7 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_REDIS_SERVER")]
     pub redis_server: Option<RedisAddress>,
 
+    /// Redis list of the queue.
     #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
     pub redis_queue: String,
 
@@ -66,9 +67,11 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration)]
     pub per_msg: Duration,
 
+    /// Fewest consumer replicas; 0 lets the system scale to zero.
     #[arg(long, env = "EBB_MIN_REPLICAS", default_value_t = 0)]
     pub min_replicas: u32,
 
+    /// Most consumer replicas.
     #[arg(long, env = "EBB_MAX_REPLICAS", default_value_t = 20)]
     pub max_replicas: u32,
 
@@ -126,7 +129,42 @@ pub enum ViewChoice {
     Plain,
 }
 
+/// Consumers heartbeat every third of their lease; below this the heartbeats would flood Redis.
+const SHORTEST_LEASE: Duration = Duration::from_millis(30);
+
 impl UpArgs {
+    /// Checks every flag before anything starts, so a bad one costs nothing and leaves
+    /// nothing behind.
+    pub fn validate(&self) -> Result<ScalerConfig> {
+        let invalid = |flag: &'static str, reason: String| Err(Error::InvalidFlag { flag, reason });
+        if self.redis_queue.is_empty() {
+            return invalid("--redis-queue", "must not be empty".into());
+        }
+        if self.interval.is_zero() {
+            return invalid("--interval", "must be above 0".into());
+        }
+        if self.lease < SHORTEST_LEASE {
+            return invalid(
+                "--lease",
+                format!(
+                    "{:?} is too short: use at least {SHORTEST_LEASE:?}",
+                    self.lease
+                ),
+            );
+        }
+        if self
+            .consumer_cmd
+            .as_deref()
+            .is_some_and(|cmd| cmd.trim().is_empty())
+        {
+            return invalid(
+                "--consumer-cmd",
+                "is empty: give a program and its arguments".into(),
+            );
+        }
+        self.scaler_config()
+    }
+
     /// The scaler configuration these flags describe, validated.
     pub fn scaler_config(&self) -> Result<ScalerConfig> {
         let config = ScalerConfig {
@@ -172,21 +210,21 @@ pub fn main(args: UpArgs) -> Result<()> {
 
 /// Runs `ebb up` until `shutdown` is requested, then stops everything it started.
 pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
-    let scaler = Scaler::new(args.scaler_config()?)?;
+    let scaler = Scaler::new(args.validate()?)?;
     // Bind what this process serves and check what the producer will, before starting
     // anything: a taken port fails at once, naming its flag.
-    let admin = ebb_runtime::http::bind(&args.admin).await?;
+    let admin = bind("--admin", &args.admin).await?;
     let admin_address = admin.local_addr().map_err(|source| Error::Io {
         what: "reading the --admin address".into(),
         source,
     })?;
-    drop(ebb_runtime::http::bind(&args.http).await?);
+    drop(bind("--http", &args.http).await?);
 
-    let run_dir = redis_server::run_dir()?;
+    let run_dir = RunDir::create()?;
     let (redis, address) = match &args.redis_server {
         Some(address) => (None, address.clone()),
         None => {
-            let redis = LocalRedis::start(&run_dir).await?;
+            let redis = LocalRedis::start(run_dir.path()).await?;
             let address: RedisAddress = redis.address().parse()?;
             (Some(redis), address)
         }
@@ -196,7 +234,7 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
         what: "finding the ebb executable".into(),
         source,
     })?;
-    let log_dir = run_dir.join("logs");
+    let log_dir = run_dir.path().join("logs");
     let output = match mode {
         view::Mode::Live(_) => ReplicaOutput::Files(log_dir.clone()),
         view::Mode::Plain => ReplicaOutput::Prefixed,
@@ -212,7 +250,7 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
     )?;
     producer.scale(1).await?;
     let (consumers, consumers_done) = Supervisor::start(
-        consumer_spec(&ebb, &args, &address, output)?,
+        consumer_spec(&ebb, &args, &address, output),
         stopped(&children),
     )?;
 
@@ -248,8 +286,13 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
         report_leftovers(&queue).await;
         redis.stop().await;
     }
-    let _ = std::fs::remove_dir_all(&run_dir);
     Ok(())
+}
+
+async fn bind(flag: &'static str, address: &str) -> Result<tokio::net::TcpListener> {
+    ebb_runtime::http::bind(address)
+        .await
+        .map_err(|source| Error::Listen { flag, source })
 }
 
 fn producer_spec(
@@ -279,16 +322,17 @@ fn consumer_spec(
     args: &UpArgs,
     redis: &RedisAddress,
     output: ReplicaOutput,
-) -> Result<ReplicaSpec> {
+) -> ReplicaSpec {
     let per_msg = go_duration(args.per_msg);
     let env = vec![
         redis_env(redis),
         ("EBB_REDIS_QUEUE".to_owned(), args.redis_queue.clone()),
         ("EBB_PER_MSG".to_owned(), per_msg.clone()),
         ("EBB_LEASE".to_owned(), go_duration(args.lease)),
+        // Every replica serves /healthz and /metrics: each on a port of its own.
+        ("EBB_HTTP".to_owned(), "127.0.0.1:0".to_owned()),
     ];
     let (program, argv) = match &args.consumer_cmd {
-        Some(command) if command.trim().is_empty() => return Err(Error::EmptyConsumerCommand),
         // `exec` so that SIGTERM reaches the program, not the shell.
         Some(command) => (
             PathBuf::from("sh"),
@@ -298,8 +342,6 @@ fn consumer_spec(
             ebb.to_path_buf(),
             vec![
                 "consumer".into(),
-                "--http".into(),
-                "127.0.0.1:0".into(),
                 "--redis-queue".into(),
                 args.redis_queue.clone(),
                 "--per-msg".into(),
@@ -307,14 +349,14 @@ fn consumer_spec(
             ],
         ),
     };
-    Ok(ReplicaSpec {
+    ReplicaSpec {
         name: "consumer".into(),
         program,
         args: argv,
         env,
         output,
         grace_period: args.grace_period,
-    })
+    }
 }
 
 /// A duration as the consumer's `--per-msg` reads it back.

@@ -115,12 +115,49 @@ async fn answers_ping(port: u16) -> bool {
             .is_ok_and(|read| read.is_ok() && &reply == b"+PONG")
 }
 
-/// A fresh folder for this run's files (Redis data, replica logs).
-pub fn run_dir() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("ebb-up-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-        what: format!("creating {}", dir.display()),
-        source,
-    })?;
-    Ok(dir)
+/// This run's files (Redis data, replica logs): a folder removed when dropped. A run that was
+/// killed cannot remove its own; the next run sweeps those whose process is gone.
+pub struct RunDir(PathBuf);
+
+const RUN_DIR_PREFIX: &str = "ebb-up-";
+
+impl RunDir {
+    pub fn create() -> Result<Self> {
+        sweep_abandoned_run_dirs();
+        let dir = std::env::temp_dir().join(format!("{RUN_DIR_PREFIX}{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+            what: format!("creating {}", dir.display()),
+            source,
+        })?;
+        Ok(RunDir(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sweep_abandoned_run_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix(RUN_DIR_PREFIX))
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -1,5 +1,8 @@
 //! Reads the queue straight from Redis: waiting and in-flight counts in one atomic call,
 //! 0 when the list does not exist (no recording-rule trick needed).
+//!
+//! Each read first runs the reaper: consumers reap each other, but at 0 replicas nobody is
+//! left to return a dead consumer's items, which would then count as in flight forever.
 
 use ebb_queue::Queue;
 
@@ -25,6 +28,14 @@ impl MetricSource for RedisSource {
             source_name: self.describe(),
             reason: error.to_string(),
         };
+        let reaped = self.queue.reap().await.map_err(failed)?;
+        if reaped.items > 0 {
+            tracing::info!(
+                "{} items of {} dead consumers back in the queue",
+                reaped.items,
+                reaped.consumers
+            );
+        }
         // Two round trips on one connection, not atomic: an ack in between moves one item
         // from the backlog to the counter for one reading, which the rate window absorbs.
         let (lengths, completed) =

@@ -74,7 +74,9 @@ impl ScalingRules {
         }
     }
 
-    /// Upstream default scale-down: 100 % per 15 s, 300 s window.
+    /// Upstream default scale-down: 100 % per 15 s, 300 s window. API defaulting leaves the
+    /// window unset and the controller fills in its `--horizontal-pod-autoscaler-downscale-stabilization`
+    /// (`maybeInitScaleDownStabilizationWindow`): 300 s by default, 20 s in the dojo's cluster.
     pub fn hpa_scale_down() -> Self {
         ScalingRules {
             stabilization_window: Duration::from_secs(300),

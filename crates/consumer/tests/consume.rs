@@ -158,33 +158,66 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
     assert_eq!(redis.cli(&["LINDEX", "padok", "0"]), items[4]);
 }
 
-#[tokio::test]
-async fn reports_unhealthy_while_redis_is_down_and_resumes_alone() {
+/// How Redis fails in an outage test.
+#[derive(Clone, Copy)]
+enum Outage {
+    /// Killed: connections refused.
+    Down,
+    /// Stopped (SIGSTOP): connections open, nothing answers.
+    Frozen,
+}
+
+/// Breaks Redis, checks that /healthz says why, mends it, and checks that the consumer
+/// recovers by itself and takes an item pushed after the outage.
+async fn reports_the_outage_and_resumes_alone(outage: Outage) {
     let mut redis = RedisServer::start();
     let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
     let consumer = start(&redis, Duration::ZERO, 1).await;
-    eventually("healthy", || async {
-        get(format!("{}/healthz", consumer.base)).await.0 == 200
+    // An item consumed before the outage: the consumer's connections are up when it starts.
+    queue
+        .push(&[Item::new("before the outage").encode()])
+        .await
+        .unwrap();
+    eventually("the first item consumed", || async {
+        get(format!("{}/metrics", consumer.base))
+            .await
+            .1
+            .contains("consumer_messages_consumed_total 1\n")
     })
     .await;
 
-    redis.stop();
+    let reason = match outage {
+        Outage::Down => {
+            redis.stop();
+            "is unreachable"
+        }
+        Outage::Frozen => {
+            redis.pause();
+            "did not answer within"
+        }
+    };
     eventually("unhealthy", || async {
         get(format!("{}/healthz", consumer.base)).await.0 == 503
     })
     .await;
     let (_, body) = get(format!("{}/healthz", consumer.base)).await;
     let expected = format!(
-        "The server is unhealthy: Redis at {} is unreachable",
+        "The server is unhealthy: Redis at {} {reason}",
         redis.address()
     );
     assert!(body.starts_with(&expected), "{body}");
 
-    redis.resume();
-    queue
-        .push(&[Item::new("after the outage").encode()])
-        .await
-        .ok();
+    match outage {
+        Outage::Down => redis.resume(),
+        Outage::Frozen => redis.unpause(),
+    }
+    eventually("the item pushed after the outage queued", || async {
+        queue
+            .push(&[Item::new("after the outage").encode()])
+            .await
+            .is_ok()
+    })
+    .await;
     eventually("healthy again", || async {
         get(format!("{}/healthz", consumer.base)).await.0 == 200
     })
@@ -202,6 +235,16 @@ async fn reports_unhealthy_while_redis_is_down_and_resumes_alone() {
 }
 
 #[tokio::test]
+async fn reports_unhealthy_while_redis_is_down_and_resumes_alone() {
+    reports_the_outage_and_resumes_alone(Outage::Down).await;
+}
+
+#[tokio::test]
+async fn reports_a_frozen_redis_and_resumes_alone() {
+    reports_the_outage_and_resumes_alone(Outage::Frozen).await;
+}
+
+#[tokio::test]
 async fn consumes_over_tls_with_a_private_ca() {
     let redis = RedisServer::start_tls(&["--requirepass", "pw"]);
     let url = redis.tls_url().replace("rediss://", "rediss://:pw@");
@@ -216,45 +259,6 @@ async fn consumes_over_tls_with_a_private_ca() {
     })
     .await;
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0");
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
-}
-
-#[tokio::test]
-async fn a_frozen_redis_is_reported_and_the_consumer_resumes() {
-    let redis = RedisServer::start();
-    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
-    let consumer = start(&redis, Duration::ZERO, 1).await;
-    eventually("healthy", || async {
-        get(format!("{}/healthz", consumer.base)).await.0 == 200
-    })
-    .await;
-
-    redis.pause();
-    eventually("unhealthy", || async {
-        get(format!("{}/healthz", consumer.base)).await.0 == 503
-    })
-    .await;
-    let (_, body) = get(format!("{}/healthz", consumer.base)).await;
-    let expected = format!(
-        "The server is unhealthy: Redis at {} did not answer within",
-        redis.address()
-    );
-    assert!(body.starts_with(&expected), "{body}");
-
-    redis.unpause();
-    queue
-        .push(&[Item::new("after the freeze").encode()])
-        .await
-        .unwrap();
-    eventually("healthy again and the item consumed", || async {
-        get(format!("{}/healthz", consumer.base)).await.0 == 200
-            && queue
-                .lengths()
-                .await
-                .is_ok_and(|lengths| lengths == Lengths::default())
-    })
-    .await;
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
 }

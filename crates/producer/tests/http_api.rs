@@ -66,6 +66,21 @@ impl Producer {
         (response.status(), response.text().await.unwrap())
     }
 
+    /// Posts `body` to `path` twice, as a text and as a JSON client, and checks that both are
+    /// refused with `status` and `reason`: one line of text, or `{"error": reason}`.
+    async fn assert_refused(&self, path: &str, body: &str, status: StatusCode, reason: &str) {
+        assert_eq!(
+            self.post(path, body, false).await,
+            (status, format!("{reason}\n")),
+            "{path}"
+        );
+        assert_eq!(
+            self.post(path, body, true).await,
+            (status, serde_json::json!({ "error": reason }).to_string()),
+            "{path} as JSON"
+        );
+    }
+
     async fn get(&self, path: &str) -> (StatusCode, String) {
         let response = self
             .client
@@ -168,18 +183,10 @@ async fn bad_input_gets_a_one_line_400_and_pushes_nothing() {
             "count 101 is above the maximum batch of 100 (--max-batch)",
         ),
     ] {
-        assert_eq!(
-            producer.post(path, "", false).await,
-            (StatusCode::BAD_REQUEST, format!("{reason}\n")),
-            "{path}"
-        );
+        producer
+            .assert_refused(path, "", StatusCode::BAD_REQUEST, reason)
+            .await;
     }
-    let (status, body) = producer.post("/publish/101", "", true).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(
-        body,
-        r#"{"error":"count 101 is above the maximum batch of 100 (--max-batch)"}"#
-    );
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0");
     assert_eq!(
         producer.post("/publish/100", "", false).await.0,
@@ -294,17 +301,9 @@ async fn a_batch_above_max_batch_bytes_is_413_before_anything_is_built() {
     .await;
     let body = "x".repeat(100);
     let reason = "batch of 11 × 100 bytes = 1100 bytes is above the maximum of 1024 bytes (--max-batch-bytes)";
-    assert_eq!(
-        producer.post("/publish/11", &body, false).await,
-        (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n"))
-    );
-    assert_eq!(
-        producer.post("/publish/11", &body, true).await,
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            serde_json::json!({ "error": reason }).to_string()
-        )
-    );
+    producer
+        .assert_refused("/publish/11", &body, StatusCode::PAYLOAD_TOO_LARGE, reason)
+        .await;
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0", "nothing pushed");
     assert_eq!(
         producer.post("/publish/10", &body, false).await.0,
@@ -325,27 +324,22 @@ async fn a_body_above_max_body_bytes_is_a_one_line_413_and_is_measured() {
     .await;
     let reason = "the request body is above the maximum of 1024 bytes (--max-body-bytes)";
     let body = "x".repeat(1025);
-    assert_eq!(
-        producer.post("/publish", &body, false).await,
-        (StatusCode::PAYLOAD_TOO_LARGE, format!("{reason}\n"))
-    );
-    assert_eq!(
-        producer.post("/publish/2", &body, true).await,
-        (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            serde_json::json!({ "error": reason }).to_string()
-        )
-    );
+    for path in ["/publish", "/publish/2"] {
+        producer
+            .assert_refused(path, &body, StatusCode::PAYLOAD_TOO_LARGE, reason)
+            .await;
+    }
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0", "nothing pushed");
     assert_eq!(
         producer.post("/publish", &body[..1024], false).await.0,
         StatusCode::OK,
         "the maximum itself is fine"
     );
+    // Refused bodies are measured like every other answer (text + JSON, on each route).
     let (_, metrics) = producer.get("/metrics").await;
     for route in ["/publish", "/publish/{count}"] {
         let line = format!(
-            "producer_request_duration_seconds_count{{route=\"{route}\",code=\"413\"}} 1\n"
+            "producer_request_duration_seconds_count{{route=\"{route}\",code=\"413\"}} 2\n"
         );
         assert!(metrics.contains(&line), "{line} in {metrics}");
     }

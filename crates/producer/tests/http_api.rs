@@ -29,15 +29,9 @@ struct Producer {
 }
 
 impl Producer {
-    async fn start(redis: &RedisServer, max_batch: u64) -> Producer {
-        let max_batch = max_batch.to_string();
-        Producer::start_with(&[
-            "--redis-server",
-            &redis.address(),
-            "--max-batch",
-            &max_batch,
-        ])
-        .await
+    /// A producer of `redis` with these extra flags.
+    async fn start(redis: &RedisServer, flags: &[&str]) -> Producer {
+        Producer::start_with(&[&["--redis-server", &redis.address()], flags].concat()).await
     }
 
     /// A producer on a free port with these flags.
@@ -114,7 +108,7 @@ fn queued(redis: &RedisServer) -> Vec<Item> {
 #[tokio::test]
 async fn publishes_like_the_dojo_with_ids_and_enqueue_times() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 1_000_000).await;
+    let producer = Producer::start(&redis, &[]).await;
 
     assert_eq!(
         producer.post("/publish", "", false).await,
@@ -141,7 +135,7 @@ async fn publishes_like_the_dojo_with_ids_and_enqueue_times() {
 #[tokio::test]
 async fn the_body_is_the_payload_and_json_is_negotiated() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 1_000_000).await;
+    let producer = Producer::start(&redis, &[]).await;
     let (status, body) = producer.post("/publish/3", "resize photo 42", true).await;
     assert_eq!(status, StatusCode::OK);
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -156,7 +150,7 @@ async fn the_body_is_the_payload_and_json_is_negotiated() {
 #[tokio::test]
 async fn bad_input_gets_a_one_line_400_and_pushes_nothing() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 100).await;
+    let producer = Producer::start(&redis, &["--max-batch", "100"]).await;
     for (path, reason) in [
         (
             "/publish/0",
@@ -198,7 +192,7 @@ async fn bad_input_gets_a_one_line_400_and_pushes_nothing() {
 #[tokio::test]
 async fn wrong_methods_and_paths_are_refused() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 100).await;
+    let producer = Producer::start(&redis, &["--max-batch", "100"]).await;
     assert_eq!(
         producer.get("/publish").await,
         (
@@ -224,7 +218,7 @@ async fn wrong_methods_and_paths_are_refused() {
 #[tokio::test]
 async fn health_and_metrics() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 100).await;
+    let producer = Producer::start(&redis, &["--max-batch", "100"]).await;
     assert_eq!(
         producer.get("/healthz").await,
         (StatusCode::OK, "The server is healthy\n".into())
@@ -255,7 +249,7 @@ async fn health_and_metrics() {
 #[tokio::test]
 async fn redis_down_gives_503_and_both_recover_on_their_own() {
     let mut redis = RedisServer::start();
-    let producer = Producer::start(&redis, 100).await;
+    let producer = Producer::start(&redis, &["--max-batch", "100"]).await;
     producer.post("/publish", "", false).await;
 
     redis.stop();
@@ -292,13 +286,7 @@ async fn redis_down_gives_503_and_both_recover_on_their_own() {
 #[tokio::test]
 async fn a_batch_above_max_batch_bytes_is_413_before_anything_is_built() {
     let redis = RedisServer::start();
-    let producer = Producer::start_with(&[
-        "--redis-server",
-        &redis.address(),
-        "--max-batch-bytes",
-        "1KiB",
-    ])
-    .await;
+    let producer = Producer::start(&redis, &["--max-batch-bytes", "1KiB"]).await;
     let body = "x".repeat(100);
     let reason = "batch of 11 × 100 bytes = 1100 bytes is above the maximum of 1024 bytes (--max-batch-bytes)";
     producer
@@ -315,13 +303,7 @@ async fn a_batch_above_max_batch_bytes_is_413_before_anything_is_built() {
 #[tokio::test]
 async fn a_body_above_max_body_bytes_is_a_one_line_413_and_is_measured() {
     let redis = RedisServer::start();
-    let producer = Producer::start_with(&[
-        "--redis-server",
-        &redis.address(),
-        "--max-body-bytes",
-        "1KiB",
-    ])
-    .await;
+    let producer = Producer::start(&redis, &["--max-body-bytes", "1KiB"]).await;
     let reason = "the request body is above the maximum of 1024 bytes (--max-body-bytes)";
     let body = "x".repeat(1025);
     for path in ["/publish", "/publish/2"] {
@@ -348,7 +330,7 @@ async fn a_body_above_max_body_bytes_is_a_one_line_413_and_is_measured() {
 #[tokio::test]
 async fn a_frozen_redis_gives_503_within_the_bound_and_unhealthy() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, 100).await;
+    let producer = Producer::start(&redis, &["--max-batch", "100"]).await;
     assert_eq!(producer.post("/publish", "", false).await.0, StatusCode::OK);
 
     redis.pause();

@@ -1,8 +1,9 @@
 //! Test harness: the real services ebb's tests run against, started on free loopback ports
 //! and stopped when dropped, so two test runs can coexist and nothing is left behind.
 //!
-//! - [`redis`]: a throwaway `redis-server`.
+//! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
+//! - [`free_port`]: a loopback port for anything else a test starts.
 
 pub mod control_plane;
 pub mod redis;

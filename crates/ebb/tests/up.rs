@@ -22,9 +22,7 @@ struct Up {
     lines: Arc<Mutex<Vec<String>>>,
 }
 
-fn free_port() -> u16 {
-    ebb_local::free_loopback_port().expect("a free port")
-}
+use ebb_testkit::free_port;
 
 impl Up {
     fn start(redis: Option<&RedisServer>, extra: &[&str]) -> Up {
@@ -487,4 +485,28 @@ fn up_returns_the_item_of_a_consumer_that_died_while_nothing_ran() {
     up.wait_for("nothing in flight", Duration::from_secs(10), |up| {
         number(&up.status(), "in_flight") == 0
     });
+}
+
+#[test]
+fn up_scales_consumers_of_a_tls_redis_trusting_a_private_ca() {
+    let redis = RedisServer::start_tls(&[]);
+    let ca = redis.ca_file();
+    let up = Up::start(
+        None,
+        &[
+            "--redis-server",
+            &redis.tls_url(),
+            "--redis-ca",
+            ca.to_str().unwrap(),
+            "--per-msg",
+            "50ms",
+        ],
+    );
+    up.publish(40);
+    up.wait_for(
+        "40 items processed over TLS",
+        Duration::from_secs(20),
+        |up| up.processed_ids().len() >= 40,
+    );
+    assert!(number(&up.status(), "scale_events") >= 1);
 }

@@ -59,6 +59,11 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_REDIS_SERVER")]
     pub redis_server: Option<RedisAddress>,
 
+    /// PEM file of the CA that signed a rediss:// server's certificate; handed on to every
+    /// child.
+    #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
+    pub redis_ca: Option<PathBuf>,
+
     /// Redis list of the queue.
     #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
     pub redis_queue: String,
@@ -137,6 +142,12 @@ impl UpArgs {
     /// nothing behind.
     pub fn validate(&self) -> Result<ScalerConfig> {
         let invalid = |flag: &'static str, reason: String| Err(Error::InvalidFlag { flag, reason });
+        if self.redis_ca.is_some() && self.redis_server.is_none() {
+            return invalid(
+                "--redis-ca",
+                "needs --redis-server: the Redis ebb up starts itself speaks no TLS".into(),
+            );
+        }
         if self.redis_queue.is_empty() {
             return invalid("--redis-queue", "must not be empty".into());
         }
@@ -222,7 +233,10 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
 
     let run_dir = RunDir::create()?;
     let (redis, address) = match &args.redis_server {
-        Some(address) => (None, address.clone()),
+        Some(address) => match &args.redis_ca {
+            Some(ca_file) => (None, address.clone().trusting(ca_file)?),
+            None => (None, address.clone()),
+        },
         None => {
             let redis = LocalRedis::start(run_dir.path()).await?;
             let address: RedisAddress = redis.address().parse()?;
@@ -311,7 +325,7 @@ fn producer_spec(
             "--redis-queue".into(),
             args.redis_queue.clone(),
         ],
-        env: vec![redis_env(redis)],
+        env: redis_env(redis, args),
         output,
         grace_period: Duration::from_secs(5),
     }
@@ -324,14 +338,14 @@ fn consumer_spec(
     output: ReplicaOutput,
 ) -> ReplicaSpec {
     let per_msg = go_duration(args.per_msg);
-    let env = vec![
-        redis_env(redis),
+    let mut env = redis_env(redis, args);
+    env.extend([
         ("EBB_REDIS_QUEUE".to_owned(), args.redis_queue.clone()),
         ("EBB_PER_MSG".to_owned(), per_msg.clone()),
         ("EBB_LEASE".to_owned(), go_duration(args.lease)),
         // Every replica serves /healthz and /metrics: each on a port of its own.
         ("EBB_HTTP".to_owned(), "127.0.0.1:0".to_owned()),
-    ];
+    ]);
     let (program, argv) = match &args.consumer_cmd {
         // `exec` so that SIGTERM reaches the program, not the shell.
         Some(command) => (
@@ -369,11 +383,16 @@ fn go_duration(duration: Duration) -> String {
 }
 
 /// Children find Redis in their environment: a password stays out of `ps`.
-fn redis_env(redis: &RedisAddress) -> (String, String) {
-    (
+fn redis_env(redis: &RedisAddress, args: &UpArgs) -> Vec<(String, String)> {
+    let mut env = vec![(
         "EBB_REDIS_SERVER".to_owned(),
         redis.url_with_secrets().to_owned(),
-    )
+    )];
+    if let Some(ca_file) = &args.redis_ca {
+        let ca_file = std::path::absolute(ca_file).unwrap_or_else(|_| ca_file.clone());
+        env.push(("EBB_REDIS_CA".to_owned(), ca_file.display().to_string()));
+    }
+    env
 }
 
 /// Items left in a Redis that is about to go away with `ebb up` are worth a word.

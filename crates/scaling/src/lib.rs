@@ -2,7 +2,9 @@
 //!
 //! No I/O, no runtime, no clock: the caller observes the queue, passes the observation and
 //! the time in, and applies the answer. The same [`Scaler::decide`] serves `ebb up` (one
-//! call per tick), `ebb simulate` (a simulated clock) and a Kubernetes operator.
+//! call per tick), `ebb simulate` (a simulated clock) and a Kubernetes operator. A caller
+//! whose apply can fail splits it: [`Scaler::propose`] decides without recording, and
+//! [`Scaler::commit`] records once the target accepted the change.
 //!
 //! ```text
 //!   read                       decide (this crate)                        apply
@@ -61,6 +63,6 @@ pub use config::{ScalerConfig, Tolerance};
 pub use error::{Direction, Error, Result};
 pub use input::{Change, Decision, Input, Rates};
 pub use recommend::Recommendation;
-pub use scaler::Scaler;
+pub use scaler::{Proposal, Scaler};
 pub use state::ScalerState;
 pub use time::Instant;

@@ -21,9 +21,10 @@ pub struct Status {
     pub last_decision: Option<DecisionStatus>,
     /// Items finished per second, when the source counts completions.
     pub processed_per_sec: Option<f64>,
-    /// Times the loop changed the replica count.
+    /// Changes of the replica count the target accepted.
     pub scale_events: u64,
-    /// The last error, until a tick succeeds again.
+    /// The last error, until a tick succeeds again. The place to read an outage: the loop
+    /// logs it once per new message, callers should not log it again.
     pub last_error: Option<String>,
 }
 
@@ -55,7 +56,7 @@ const DISPLAYED_RATE_WINDOW: Duration = Duration::from_secs(3);
 impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     pub fn new(source: S, target: T, scaler: Scaler, interval: Duration) -> Result<Self> {
         if interval.is_zero() {
-            return Err(Error::ZeroInterval(interval));
+            return Err(Error::ZeroInterval);
         }
         Ok(ControlLoop {
             source,
@@ -72,8 +73,8 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         self.status.subscribe()
     }
 
-    /// Ticks until `shutdown` completes. Errors of one tick are logged and published, and the
-    /// next tick tries again: a loop that gave up would leave the target wherever it was.
+    /// Ticks until `shutdown` completes. A failed tick is not the end: the next one tries
+    /// again, since a loop that gave up would leave the target wherever it was.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let started = tokio::time::Instant::now();
@@ -84,34 +85,50 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 () = &mut shutdown => return,
                 _ = ticks.tick() => {}
             }
-            let now = Instant::from(started.elapsed());
-            if let Err(error) = self.tick(now).await {
-                let message = error.to_string();
-                let repeated = self.status.borrow().last_error.as_deref() == Some(&message);
-                if !repeated {
-                    tracing::warn!("{message}; trying again every {:?}", self.interval);
-                }
-                self.status
-                    .send_modify(|status| status.last_error = Some(message));
-            }
+            // `tick` has already logged and published the error.
+            let _ = self.tick(Instant::from(started.elapsed())).await;
         }
     }
 
-    /// One pass: read, decide, apply. Public so tests can drive the loop tick by tick.
+    /// One pass: read, decide, apply, publish. The scaler records the decision only once the
+    /// target accepted it, so a refused change leaves no trace in its rate-limit history.
+    ///
+    /// An error is published as [`Status::last_error`] until a tick succeeds, and logged at
+    /// warn only when its message differs from the one already published: an outage is one
+    /// line, not one per tick.
     pub async fn tick(&mut self, now: Instant) -> Result<Decision> {
+        let outcome = self.read_decide_apply(now).await;
+        if let Err(error) = &outcome {
+            let message = error.to_string();
+            let repeated = self.status.borrow().last_error.as_deref() == Some(&message);
+            if !repeated {
+                tracing::warn!("{message}; trying again every {:?}", self.interval);
+            }
+            self.status
+                .send_modify(|status| status.last_error = Some(message));
+        }
+        outcome
+    }
+
+    async fn read_decide_apply(&mut self, now: Instant) -> Result<Decision> {
         let reading = self.source.read().await?;
         let replicas = self.target.replicas().await?;
-        let rates = self.rates.observe(now, &reading, replicas);
+        let ready = self.target.ready_replicas().await?;
+        let rates = self.rates.observe(now, &reading, ready);
         let input = Input {
             waiting: reading.waiting,
             in_flight: reading.in_flight,
             current_replicas: replicas,
             rates,
         };
-        let decision = self.scaler.decide(&input, now);
-        let changed = decision.desired_replicas != replicas;
+        let proposal = self.scaler.propose(&input, now);
+        let desired = proposal.decision().desired_replicas;
+        let changed = desired != replicas;
         if changed {
-            self.target.scale(decision.desired_replicas).await?;
+            self.target.scale(desired).await?;
+        }
+        let decision = self.scaler.commit(proposal);
+        if changed {
             // The reason already says "scale 3 → 5".
             tracing::info!("{}: {}", self.target.describe(), decision.reason);
         }

@@ -1,5 +1,3 @@
-use std::time::Duration;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("reading {source_name}: {reason}")]
@@ -8,11 +6,8 @@ pub enum Error {
     #[error("scaling {target}: {reason}")]
     Apply { target: String, reason: String },
 
-    #[error("invalid scaling configuration: {0}")]
-    Config(#[from] ebb_scaling::Error),
-
-    #[error("the tick interval must be above zero, got {0:?}")]
-    ZeroInterval(Duration),
+    #[error("the tick interval must be above 0")]
+    ZeroInterval,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,7 +1,7 @@
 //! Arrival and service rates, measured from successive readings for drain-time mode.
 //!
 //! Arrivals are what the backlog gained plus what was finished; the service rate of one
-//! replica is measured only while every replica was busy (items waited throughout), since
+//! ready replica is measured only while every one was busy (items waited throughout), since
 //! an idle replica says nothing about how fast a busy one works. The last saturated figure
 //! is kept until a new one is measured.
 
@@ -17,7 +17,7 @@ struct Sample {
     at: Instant,
     backlog: u64,
     completed: u64,
-    replicas: u32,
+    ready_replicas: u32,
     waiting: u64,
 }
 
@@ -37,9 +37,15 @@ impl RateMeter {
         }
     }
 
-    /// Records a reading taken at `at` while `replicas` were asked for; returns the rates
-    /// once both can be told, `None` before (or when the source counts no completions).
-    pub fn observe(&mut self, at: Instant, reading: &Reading, replicas: u32) -> Option<Rates> {
+    /// Records a reading taken at `at` while `ready_replicas` were running (not those asked
+    /// for and still starting: they finish nothing); returns the rates once both can be told,
+    /// `None` before (or when the source counts no completions).
+    pub fn observe(
+        &mut self,
+        at: Instant,
+        reading: &Reading,
+        ready_replicas: u32,
+    ) -> Option<Rates> {
         let completed = reading.completed_total?;
         // A counter that went back (Redis restarted, key flushed) starts a new series.
         if self
@@ -53,7 +59,7 @@ impl RateMeter {
             at,
             backlog: reading.waiting.saturating_add(reading.in_flight),
             completed,
-            replicas,
+            ready_replicas,
             waiting: reading.waiting,
         });
         while self
@@ -70,12 +76,15 @@ impl RateMeter {
         }
         let finished = last.completed - first.completed;
         let arrived = (last.backlog + finished).saturating_sub(first.backlog);
-        let saturated = self.samples.iter().all(|s| s.waiting > 0 && s.replicas > 0);
+        let saturated = self
+            .samples
+            .iter()
+            .all(|s| s.waiting > 0 && s.ready_replicas > 0);
         if saturated && finished > 0 {
             let mean_replicas = self
                 .samples
                 .iter()
-                .map(|s| f64::from(s.replicas))
+                .map(|s| f64::from(s.ready_replicas))
                 .sum::<f64>()
                 / self.samples.len() as f64;
             self.service_per_replica = Some(finished as f64 / seconds / mean_replicas);

@@ -1,0 +1,295 @@
+//! The control loop driven tick by tick against an in-memory queue and target: what it
+//! publishes, what it counts, what it logs and what it records when the target refuses.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ebb_autoscaler::{ControlLoop, Error, MetricSource, Reading, Result, ScaleTarget, Status};
+use ebb_scaling::{Instant, Scaler, ScalerConfig};
+
+/// What the next read returns; the test changes it between ticks.
+#[derive(Clone)]
+struct InMemorySource(Arc<Mutex<Result<Reading, String>>>);
+
+impl Default for InMemorySource {
+    fn default() -> Self {
+        InMemorySource(Arc::new(Mutex::new(Ok(Reading::default()))))
+    }
+}
+
+impl InMemorySource {
+    fn set(&self, next: Result<Reading, &str>) {
+        *self.0.lock().unwrap() = next.map_err(str::to_owned);
+    }
+}
+
+impl MetricSource for InMemorySource {
+    fn describe(&self) -> String {
+        "in-memory queue".to_owned()
+    }
+
+    async fn read(&self) -> Result<Reading> {
+        self.0
+            .lock()
+            .unwrap()
+            .clone()
+            .map_err(|reason| Error::Read {
+                source_name: self.describe(),
+                reason,
+            })
+    }
+}
+
+#[derive(Default)]
+struct Replicas {
+    asked: u32,
+    /// `None`: as many as asked.
+    ready: Option<u32>,
+    /// Why the next `scale` calls fail, while set.
+    refusal: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct InMemoryTarget(Arc<Mutex<Replicas>>);
+
+impl InMemoryTarget {
+    fn at(asked: u32) -> Self {
+        let target = InMemoryTarget::default();
+        target.0.lock().unwrap().asked = asked;
+        target
+    }
+
+    fn asked(&self) -> u32 {
+        self.0.lock().unwrap().asked
+    }
+
+    fn refuse(&self, reason: Option<&str>) {
+        self.0.lock().unwrap().refusal = reason.map(str::to_owned);
+    }
+}
+
+impl ScaleTarget for InMemoryTarget {
+    fn describe(&self) -> String {
+        "in-memory target".to_owned()
+    }
+
+    async fn replicas(&self) -> Result<u32> {
+        Ok(self.asked())
+    }
+
+    async fn ready_replicas(&self) -> Result<u32> {
+        let replicas = self.0.lock().unwrap();
+        Ok(replicas.ready.unwrap_or(replicas.asked))
+    }
+
+    async fn scale(&self, replicas: u32) -> Result<()> {
+        let mut state = self.0.lock().unwrap();
+        if let Some(reason) = &state.refusal {
+            return Err(Error::Apply {
+                target: "in-memory target".to_owned(),
+                reason: reason.clone(),
+            });
+        }
+        state.asked = replicas;
+        Ok(())
+    }
+}
+
+fn queue(waiting: u64, in_flight: u64, completed: u64) -> Result<Reading, &'static str> {
+    Ok(Reading {
+        waiting,
+        in_flight,
+        completed_total: Some(completed),
+    })
+}
+
+fn at(secs: u64) -> Instant {
+    Instant::from_secs(secs)
+}
+
+fn control_loop(
+    config: ScalerConfig,
+    source: &InMemorySource,
+    target: &InMemoryTarget,
+) -> ControlLoop<InMemorySource, InMemoryTarget> {
+    let scaler = Scaler::new(config).unwrap();
+    ControlLoop::new(
+        source.clone(),
+        target.clone(),
+        scaler,
+        Duration::from_secs(1),
+    )
+    .unwrap()
+}
+
+fn status(control: &ControlLoop<InMemorySource, InMemoryTarget>) -> Status {
+    control.subscribe().borrow().clone()
+}
+
+#[tokio::test]
+async fn a_read_error_is_published_until_a_tick_succeeds() {
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(ScalerConfig::ebb_default(), &source, &target);
+
+    source.set(Err("connection refused"));
+    let error = control.tick(at(0)).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "reading in-memory queue: connection refused"
+    );
+    assert_eq!(
+        status(&control).last_error.as_deref(),
+        Some("reading in-memory queue: connection refused")
+    );
+
+    source.set(queue(20, 0, 0));
+    control.tick(at(1)).await.unwrap();
+    let status = status(&control);
+    assert_eq!(status.last_error, None);
+    assert_eq!((status.waiting, status.replicas), (20, 1));
+}
+
+#[tokio::test]
+async fn scale_events_count_only_applied_changes() {
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(ScalerConfig::ebb_default(), &source, &target);
+    source.set(queue(100, 0, 0));
+
+    target.refuse(Some("quota exceeded"));
+    let error = control.tick(at(0)).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "scaling in-memory target: quota exceeded"
+    );
+    assert_eq!(status(&control).scale_events, 0);
+    assert_eq!(target.asked(), 1);
+
+    target.refuse(None);
+    let decision = control.tick(at(1)).await.unwrap();
+    assert_eq!(decision.desired_replicas, 5, "{}", decision.reason);
+    assert_eq!(target.asked(), 5);
+    assert_eq!(status(&control).scale_events, 1);
+
+    control.tick(at(2)).await.unwrap();
+    assert_eq!(status(&control).scale_events, 1, "staying is no event");
+}
+
+#[tokio::test]
+async fn a_refused_change_is_not_recorded_by_the_scaler() {
+    // The HPA's scale-up policy allows 4 pods per 15 s: a refused 1 → 5 that the scaler
+    // recorded anyway would spend that allowance and pin the target at 1.
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(ScalerConfig::hpa_default(), &source, &target);
+    source.set(queue(20, 0, 0));
+    control.tick(at(0)).await.unwrap();
+
+    source.set(queue(400, 0, 0));
+    target.refuse(Some("apiserver unavailable"));
+    control.tick(at(1)).await.unwrap_err();
+
+    target.refuse(None);
+    let decision = control.tick(at(2)).await.unwrap();
+    assert_eq!(decision.desired_replicas, 5, "{}", decision.reason);
+    assert_eq!(target.asked(), 5);
+}
+
+#[tokio::test]
+async fn the_service_rate_is_measured_over_ready_replicas() {
+    // 4 replicas asked, 2 still starting: the 2 ready ones finish 4 items/s, 2/s each.
+    // Over the 4 asked that would read 1/s and double the count drain time asks for.
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(4));
+    target.0.lock().unwrap().ready = Some(2);
+    let config = ScalerConfig {
+        drain_time: Some(Duration::from_secs(60)),
+        ..ScalerConfig::ebb_default()
+    };
+    let mut control = control_loop(config, &source, &target);
+
+    // 80 waiting is the 20 per replica target at 4: no change before the rates are known.
+    source.set(queue(80, 2, 0));
+    control.tick(at(0)).await.unwrap();
+    source.set(queue(80, 2, 20));
+    let decision = control.tick(at(5)).await.unwrap();
+    // 82 queued + 4/s × 60 s arriving = 322 items at 2/s × 60 s = 120 each: 3 replicas.
+    assert_eq!(decision.recommendation, 3, "{}", decision.reason);
+}
+
+#[test]
+fn a_zero_interval_is_refused_in_one_line() {
+    let scaler = Scaler::new(ScalerConfig::ebb_default()).unwrap();
+    let refused = ControlLoop::new(
+        InMemorySource::default(),
+        InMemoryTarget::default(),
+        scaler,
+        Duration::ZERO,
+    );
+    assert_eq!(
+        refused.err().map(|error| error.to_string()).as_deref(),
+        Some("the tick interval must be above 0")
+    );
+}
+
+/// Everything logged while it is the thread's default subscriber.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn lines(&self) -> Vec<String> {
+        String::from_utf8(self.0.lock().unwrap().clone())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Write for CapturedLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn an_error_is_logged_once_per_change_of_message() {
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .without_time()
+        .with_level(false)
+        .with_target(false)
+        .with_max_level(tracing::Level::WARN)
+        .finish();
+    // A current-thread runtime: every tick runs on this thread, under this subscriber.
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(ScalerConfig::ebb_default(), &source, &target);
+    source.set(Err("connection refused"));
+    for second in 0..3 {
+        control.tick(at(second)).await.unwrap_err();
+    }
+    source.set(Err("timed out"));
+    control.tick(at(3)).await.unwrap_err();
+    control.tick(at(4)).await.unwrap_err();
+    source.set(queue(20, 0, 0));
+    control.tick(at(5)).await.unwrap();
+    source.set(Err("timed out"));
+    control.tick(at(6)).await.unwrap_err();
+
+    assert_eq!(
+        log.lines(),
+        [
+            "reading in-memory queue: connection refused; trying again every 1s",
+            "reading in-memory queue: timed out; trying again every 1s",
+            "reading in-memory queue: timed out; trying again every 1s",
+        ]
+    );
+}

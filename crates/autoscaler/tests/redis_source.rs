@@ -1,0 +1,79 @@
+//! `RedisSource` on a real redis-server: what one read reports after consumers took,
+//! acknowledged and abandoned items.
+
+use std::time::Duration;
+
+use ebb_autoscaler::sources::redis::RedisSource;
+use ebb_autoscaler::{MetricSource, Reading};
+use ebb_queue::{Item, Queue, RedisAddress};
+use ebb_testkit::redis::RedisServer;
+
+const LEASE: Duration = Duration::from_millis(200);
+
+fn queue_on(server: &RedisServer) -> Queue {
+    let address: RedisAddress = server.address().parse().unwrap();
+    Queue::new(&address, "padok").unwrap()
+}
+
+#[tokio::test]
+async fn a_read_reaps_dead_consumers_and_counts_acks() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server);
+    let source = RedisSource::new(queue.clone());
+    let items: Vec<String> = (0..4)
+        .map(|n| Item::new(format!("item {n}")).encode())
+        .collect();
+    queue.push(&items).await.unwrap();
+
+    let consumer = queue.consumer_lease("doomed", LEASE).unwrap();
+    consumer.heartbeat().await.unwrap();
+    let first = consumer.pop(Duration::ZERO).await.unwrap().unwrap();
+    consumer.pop(Duration::ZERO).await.unwrap().unwrap();
+    assert!(consumer.ack(&first).await.unwrap());
+    let live = Reading {
+        waiting: 2,
+        in_flight: 1,
+        completed_total: Some(1),
+    };
+    assert_eq!(source.read().await.unwrap(), live);
+
+    // The consumer dies holding one item: no more heartbeats, and its lease runs out.
+    drop(consumer);
+    tokio::time::sleep(LEASE * 2).await;
+    let after_reap = Reading {
+        waiting: 3,
+        in_flight: 0,
+        completed_total: Some(1),
+    };
+    assert_eq!(source.read().await.unwrap(), after_reap);
+    assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[1]);
+
+    // Another consumer finishes everything: the counter follows every ack.
+    let survivor = queue.consumer_lease("survivor", LEASE * 10).unwrap();
+    survivor.heartbeat().await.unwrap();
+    while let Some(delivery) = survivor.pop(Duration::ZERO).await.unwrap() {
+        assert!(survivor.ack(&delivery).await.unwrap());
+    }
+    let drained = Reading {
+        waiting: 0,
+        in_flight: 0,
+        completed_total: Some(4),
+    };
+    assert_eq!(source.read().await.unwrap(), drained);
+}
+
+#[tokio::test]
+async fn a_read_error_names_the_redis_address_once() {
+    let mut server = RedisServer::start();
+    let source = RedisSource::new(queue_on(&server));
+    server.stop();
+    let message = source.read().await.unwrap_err().to_string();
+    assert!(
+        message.starts_with(&format!(
+            "reading queue padok: Redis at {} is unreachable: ",
+            server.address()
+        )),
+        "{message}"
+    );
+    assert_eq!(message.matches(&server.address()).count(), 1, "{message}");
+}

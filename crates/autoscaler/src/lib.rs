@@ -13,7 +13,9 @@
 //! ```
 //!
 //! Each port is one trait: [`MetricSource`] (one source per file under [`sources`]) and
-//! [`ScaleTarget`]. [`ControlLoop::run`] ticks until its shutdown future completes.
+//! [`ScaleTarget`]. [`ControlLoop::run`] ticks until its shutdown future completes. The
+//! scaler records a decision only once the target accepted it (`Scaler::propose`, then
+//! `Scaler::commit`), and an error is logged once and kept in [`Status::last_error`].
 
 mod control_loop;
 mod error;

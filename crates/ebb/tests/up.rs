@@ -204,13 +204,14 @@ fn command_line(pid: u32) -> String {
         .unwrap_or_default()
 }
 
-/// The name `ebb up` gave a replica, from its environment.
-fn replica_name(pid: u32) -> String {
+/// A variable of a process's environment (`ebb up` names each replica there).
+fn environment_variable(pid: u32, name: &str) -> String {
     let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("readable environ");
+    let prefix = format!("{name}=");
     String::from_utf8_lossy(&environ)
         .split('\0')
-        .find_map(|entry| entry.strip_prefix("EBB_REPLICA_NAME="))
-        .expect("EBB_REPLICA_NAME is set")
+        .find_map(|entry| entry.strip_prefix(prefix.as_str()))
+        .unwrap_or_else(|| panic!("{name} is not set for {pid}"))
         .to_owned()
 }
 
@@ -302,30 +303,20 @@ fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
         .into_iter()
         .find(|pid| command_line(*pid).contains(" consumer"))
         .expect("a consumer process");
-    let victim_name = replica_name(victim);
+    // Frozen first, so that what it holds in Redis stays put while we read it.
+    kill(Pid::from_raw(victim as i32), Signal::SIGSTOP).unwrap();
+    let consumer_id = environment_variable(victim, "EBB_CONSUMER_ID");
+    let held_raw = redis.cli(&[
+        "LRANGE",
+        &format!("padok:processing:{consumer_id}"),
+        "0",
+        "-1",
+    ]);
+    let held: Value = serde_json::from_str(held_raw.trim()).unwrap_or_else(|error| {
+        panic!("the victim should hold exactly one item, got {held_raw:?}: {error}")
+    });
+    let held = held["id"].as_str().expect("an item id").to_owned();
     kill(Pid::from_raw(victim as i32), Signal::SIGKILL).unwrap();
-    // The item it held: received by it, never processed by it.
-    let prefix = format!("[{victim_name}] ");
-    let held = {
-        let lines = up.lines.lock().unwrap();
-        let mine: Vec<&String> = lines.iter().filter(|l| l.starts_with(&prefix)).collect();
-        let received = mine
-            .iter()
-            .rev()
-            .find(|line| line.contains("Received a message"))
-            .and_then(|line| line.split("id=\"").nth(1))
-            .and_then(|rest| rest.split('"').next())
-            .expect("the victim received an item")
-            .to_owned();
-        let finished = mine
-            .iter()
-            .any(|line| line.contains("Message processed.") && line.contains(&received));
-        assert!(
-            !finished,
-            "the victim had finished {received} before the kill"
-        );
-        received
-    };
 
     up.wait_for(
         "the killed consumer replaced",
@@ -429,7 +420,10 @@ fn up_without_redis_installed_says_how_to_get_it() {
 #[test]
 fn up_refuses_inconsistent_bounds_and_taken_ports_with_one_line() {
     let stderr = refused(&["--min-replicas", "5", "--max-replicas", "2"], None);
-    assert!(stderr.contains("5") && stderr.contains("2"), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        "ebb: min replicas (5) is above max replicas (2)"
+    );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -443,7 +437,10 @@ fn up_refuses_inconsistent_bounds_and_taken_ports_with_one_line() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr.contains(&format!("127.0.0.1:{port}")), "{stderr}");
+    assert!(
+        stderr.contains("--http") && stderr.contains(&format!("127.0.0.1:{port}")),
+        "{stderr}"
+    );
 }
 
 #[test]

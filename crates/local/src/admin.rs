@@ -23,6 +23,7 @@ pub struct Observed {
     pub queue: String,
     pub status: watch::Receiver<Status>,
     pub replicas: watch::Receiver<ReplicaCounts>,
+    pub producer: watch::Receiver<ReplicaCounts>,
 }
 
 /// `/status`: the control loop's status plus the processes behind it.
@@ -34,6 +35,7 @@ struct StatusBody<'a> {
     running_replicas: u32,
     stopping_replicas: u32,
     replica_restarts: u64,
+    producer_restarts: u64,
 }
 
 /// Serves the admin endpoints on `listener` until `shutdown`.
@@ -65,6 +67,7 @@ async fn status_json(State(observed): State<Observed>) -> Json<serde_json::Value
             running_replicas: replicas.running,
             stopping_replicas: replicas.stopping,
             replica_restarts: replicas.restarts,
+            producer_restarts: observed.producer.borrow().restarts,
         })
         .expect("the status serializes"),
     )

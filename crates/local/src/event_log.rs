@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::EnvFilter;
@@ -13,6 +14,8 @@ use tracing_subscriber::fmt::MakeWriter;
 pub struct EventLog {
     lines: Arc<Mutex<VecDeque<String>>>,
     keep: usize,
+    /// Set once the view is gone: events then go to stderr as they come.
+    released: Arc<AtomicBool>,
 }
 
 impl EventLog {
@@ -20,6 +23,7 @@ impl EventLog {
         EventLog {
             lines: Arc::new(Mutex::new(VecDeque::with_capacity(keep))),
             keep,
+            released: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -32,7 +36,16 @@ impl EventLog {
             .collect()
     }
 
+    /// The view is gone: from now on events are printed to stderr as they come.
+    pub fn release(&self) {
+        self.released.store(true, Ordering::Relaxed);
+    }
+
     fn push(&self, line: &str) {
+        if self.released.load(Ordering::Relaxed) {
+            eprintln!("{line}");
+            return;
+        }
         let mut lines = self.lines.lock().expect("event log lock");
         if lines.len() == self.keep {
             lines.pop_front();
@@ -96,6 +109,14 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+
+    #[test]
+    fn a_released_log_keeps_nothing() {
+        let log = EventLog::new(2);
+        log.release();
+        log.make_writer().write_all(b"to stderr\n").unwrap();
+        assert!(log.recent().is_empty());
+    }
 
     #[test]
     fn keeps_the_last_lines_of_each_event() {

@@ -21,10 +21,11 @@ mod admin;
 mod error;
 mod event_log;
 mod orphan;
+mod output;
 mod redis_server;
-pub mod supervisor;
+mod supervisor;
 mod target;
-pub mod view;
+mod view;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,14 +34,14 @@ use clap::Args;
 use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
-use ebb_runtime::{Shutdown, parse_duration, parse_listen_address};
+use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};
 use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
 
 pub use error::{Error, Result};
-pub use event_log::EventLog;
-pub use redis_server::{LocalRedis, RunDir, free_loopback_port};
-pub use supervisor::{ReplicaCounts, ReplicaOutput, ReplicaSpec, Supervisor};
-pub use target::LocalProcesses;
+use event_log::EventLog;
+use redis_server::{LocalRedis, RunDir};
+use supervisor::{ReplicaOutput, ReplicaSpec, Supervisor};
+use target::LocalProcesses;
 
 /// `ebb up` flags. Defaults are the dojo's (min 0, max 20, 20 items per replica, 1 s per
 /// item) with windows short enough for a demo.
@@ -220,7 +221,7 @@ pub fn main(args: UpArgs) -> Result<()> {
 }
 
 /// Runs `ebb up` until `shutdown` is requested, then stops everything it started.
-pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
+async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
     let scaler = Scaler::new(args.validate()?)?;
     // Bind what this process serves and check what the producer will, before starting
     // anything: a taken port fails at once, naming its flag.
@@ -250,23 +251,26 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
     })?;
     let log_dir = run_dir.path().join("logs");
     let output = match mode {
-        view::Mode::Live(_) => ReplicaOutput::Files(log_dir.clone()),
+        view::Mode::Live(_) => {
+            std::fs::create_dir_all(&log_dir).map_err(|source| Error::Io {
+                what: format!("creating {}", log_dir.display()),
+                source,
+            })?;
+            ReplicaOutput::Files(log_dir.clone())
+        }
         view::Mode::Plain => ReplicaOutput::Prefixed,
     };
-    let (stop_children, children) = Shutdown::new();
-    let stopped = |children: &Shutdown| {
-        let children = children.clone();
-        async move { children.requested().await }
-    };
+    // The producer and the consumers stop on the same signal as the loop: once stopping,
+    // a supervisor takes no more scale requests, so the order does not matter.
     let (producer, producer_done) = Supervisor::start(
         producer_spec(&ebb, &args, &address, output.clone()),
-        stopped(&children),
-    )?;
+        shutdown.clone(),
+    );
     producer.scale(1).await?;
     let (consumers, consumers_done) = Supervisor::start(
         consumer_spec(&ebb, &args, &address, output),
-        stopped(&children),
-    )?;
+        shutdown.clone(),
+    );
 
     let control = ControlLoop::new(
         RedisSource::new(queue.clone()),
@@ -278,28 +282,41 @@ pub async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<(
         queue: args.redis_queue.clone(),
         status: control.subscribe(),
         replicas: consumers.watch_counts(),
+        producer: producer.watch_counts(),
     };
-    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children.clone()));
+    let admin = tokio::spawn(admin::serve(admin, observed.clone(), shutdown.clone()));
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",
         args.http, args.redis_queue,
     );
-    if matches!(mode, view::Mode::Live(_)) {
-        header.push_str(&format!(" · consumer logs in {}", log_dir.display()));
-    }
+    let events = match &mode {
+        view::Mode::Live(events) => {
+            header.push_str(&format!(" · consumer logs in {}", log_dir.display()));
+            Some(events.clone())
+        }
+        view::Mode::Plain => None,
+    };
     let view = tokio::spawn(view::show(mode, header, observed.status, observed.replicas));
 
     control.run(shutdown.requested()).await;
     tracing::info!("stopping: consumers finish the item in hand");
-    stop_children.trigger();
     let _ = tokio::join!(producer_done, consumers_done);
-    view.abort();
-    let _ = admin.await;
+    // The view ends with the consumers' supervisor; what is logged after goes to stderr.
+    let _ = view.await;
+    if let Some(events) = events {
+        events.release();
+    }
+    match admin.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::warn!("--admin: {error}"),
+        Err(error) => tracing::warn!("--admin server failed: {error}"),
+    }
     if let Some(redis) = redis {
         report_leftovers(&queue).await;
         redis.stop().await;
     }
+    output::flush();
     Ok(())
 }
 
@@ -327,6 +344,7 @@ fn producer_spec(
         ],
         env: redis_env(redis, args),
         output,
+        id_env: None,
         grace_period: Duration::from_secs(5),
     }
 }
@@ -337,12 +355,12 @@ fn consumer_spec(
     redis: &RedisAddress,
     output: ReplicaOutput,
 ) -> ReplicaSpec {
-    let per_msg = go_duration(args.per_msg);
+    let per_msg = format_duration(args.per_msg);
     let mut env = redis_env(redis, args);
     env.extend([
         ("EBB_REDIS_QUEUE".to_owned(), args.redis_queue.clone()),
-        ("EBB_PER_MSG".to_owned(), per_msg.clone()),
-        ("EBB_LEASE".to_owned(), go_duration(args.lease)),
+        ("EBB_PER_MSG".to_owned(), per_msg),
+        ("EBB_LEASE".to_owned(), format_duration(args.lease)),
         // Every replica serves /healthz and /metrics: each on a port of its own.
         ("EBB_HTTP".to_owned(), "127.0.0.1:0".to_owned()),
     ]);
@@ -354,13 +372,8 @@ fn consumer_spec(
         ),
         None => (
             ebb.to_path_buf(),
-            vec![
-                "consumer".into(),
-                "--redis-queue".into(),
-                args.redis_queue.clone(),
-                "--per-msg".into(),
-                per_msg,
-            ],
+            // Everything else comes from the environment, shared with --consumer-cmd.
+            vec!["consumer".into()],
         ),
     };
     ReplicaSpec {
@@ -369,16 +382,9 @@ fn consumer_spec(
         args: argv,
         env,
         output,
+        // Processing lists then say which replica holds what.
+        id_env: Some("EBB_CONSUMER_ID".to_owned()),
         grace_period: args.grace_period,
-    }
-}
-
-/// A duration as the consumer's `--per-msg` reads it back.
-fn go_duration(duration: Duration) -> String {
-    if duration.subsec_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", duration.as_millis())
-    } else {
-        format!("{}ns", duration.as_nanos())
     }
 }
 

@@ -22,9 +22,19 @@ pub struct LocalRedis {
 
 impl LocalRedis {
     /// Starts `redis-server` on a free `127.0.0.1` port, its files in `dir`, and waits until
-    /// it answers. Without the program, the error says how to get it.
+    /// it answers. Without the program, the error says how to get it. The port is free when
+    /// picked but may be taken before the server binds it: then it tries another one.
     pub async fn start(dir: &Path) -> Result<Self> {
-        let port = free_loopback_port()?;
+        let mut attempts = 3;
+        loop {
+            match Self::start_on(free_loopback_port()?, dir).await {
+                Err(Error::RedisExited(_)) if attempts > 1 => attempts -= 1,
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_on(port: u16, dir: &Path) -> Result<Self> {
         let mut command = Command::new("redis-server");
         command
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
@@ -76,14 +86,17 @@ impl LocalRedis {
         }
     }
 
+    /// Waits until *our* server answers: another process that won the race for the port
+    /// answers too, so the reply must carry our child's pid.
     async fn wait_until_ready(&mut self) -> Result<()> {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
-            if answers_ping(self.port).await {
-                return Ok(());
-            }
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(Error::RedisExited(status.to_string()));
+            }
+            let ours = self.child.id();
+            if ours.is_some() && serving_pid(self.port).await == ours {
+                return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(Error::RedisNotReady(READY_WITHIN));
@@ -94,7 +107,7 @@ impl LocalRedis {
 }
 
 /// A port the kernel just handed out on loopback; free unless someone races for it.
-pub fn free_loopback_port() -> Result<u16> {
+fn free_loopback_port() -> Result<u16> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -104,15 +117,31 @@ pub fn free_loopback_port() -> Result<u16> {
         })
 }
 
-async fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await else {
-        return false;
+/// The `process_id` of the Redis answering on `port`, from `INFO server`.
+async fn serving_pid(port: u16) -> Option<u32> {
+    let mut stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.ok()?;
+    stream.write_all(b"INFO server\r\n").await.ok()?;
+    let mut reply = Vec::with_capacity(4096);
+    let read = async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            reply.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&reply);
+            if let Some(line) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("process_id:"))
+            {
+                return line.trim().parse().ok();
+            }
+        }
     };
-    let mut reply = [0u8; 5];
-    stream.write_all(b"PING\r\n").await.is_ok()
-        && tokio::time::timeout(Duration::from_secs(1), stream.read_exact(&mut reply))
-            .await
-            .is_ok_and(|read| read.is_ok() && &reply == b"+PONG")
+    tokio::time::timeout(Duration::from_secs(1), read)
+        .await
+        .ok()?
 }
 
 /// This run's files (Redis data, replica logs): a folder removed when dropped. A run that was
@@ -122,14 +151,17 @@ pub struct RunDir(PathBuf);
 const RUN_DIR_PREFIX: &str = "ebb-up-";
 
 impl RunDir {
+    /// A new private folder (mode 0700, a name nobody can guess and take first).
     pub fn create() -> Result<Self> {
         sweep_abandoned_run_dirs();
-        let dir = std::env::temp_dir().join(format!("{RUN_DIR_PREFIX}{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
-            what: format!("creating {}", dir.display()),
-            source,
-        })?;
-        Ok(RunDir(dir))
+        let template =
+            std::env::temp_dir().join(format!("{RUN_DIR_PREFIX}{}-XXXXXX", std::process::id()));
+        nix::unistd::mkdtemp(&template)
+            .map(RunDir)
+            .map_err(|errno| Error::Io {
+                what: format!("creating {}", template.display()),
+                source: errno.into(),
+            })
     }
 
     pub fn path(&self) -> &Path {
@@ -152,6 +184,7 @@ fn sweep_abandoned_run_dirs() {
         let Some(pid) = name
             .to_str()
             .and_then(|name| name.strip_prefix(RUN_DIR_PREFIX))
+            .and_then(|rest| rest.split('-').next())
             .and_then(|pid| pid.parse::<u32>().ok())
         else {
             continue;

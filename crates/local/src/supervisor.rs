@@ -1,52 +1,57 @@
 //! Consumer replicas as child processes: the local stand-in for a Deployment.
 //!
 //! ```text
-//!   scale(n) ─▶ Supervisor task ──spawn / SIGTERM──▶ replica processes
-//!                  ▲   │                                   │ exit
-//!                  │   └── ReplicaCounts (watch) ──▶ view  │
-//!                  └──────── replace the crashed ◀─────────┘
+//!   scale(n) ─▶ Supervisor task ──signals──▶ replica task ─owns─▶ child process
+//!                  ▲   │                          │ exit status
+//!                  │   └── ReplicaCounts (watch)  ▼
+//!                  └──── replace the crashed ◀── Exit
 //! ```
 //!
 //! Like a Deployment, the supervisor keeps `desired` replicas running: one that exits on its
-//! own is replaced (with a crash-loop backoff), scale-down sends SIGTERM to the newest so they
-//! finish the item in hand, and shutdown stops every child gracefully, then kills what is
-//! still there after the grace period. Every child also gets `PR_SET_PDEATHSIG`, so even a
-//! SIGKILLed `ebb up` leaves nothing running.
+//! own is replaced (after a crash-loop backoff), scale-down sends SIGTERM to the newest so they
+//! finish the item in hand and SIGKILL after the grace period, and shutdown does the same to
+//! every child. Each child is owned by a task of its own that delivers signals only while the
+//! child has not been reaped, so a signal never reaches a recycled pid; signals go to the
+//! child's process group, which reaches what a `--consumer-cmd` shell started too.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, kill};
+use ebb_runtime::{Backoff, Shutdown};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::output;
 
 /// What a replica is: the command line every replica runs, and where its output goes.
 #[derive(Clone, Debug)]
-pub struct ReplicaSpec {
+pub(crate) struct ReplicaSpec {
     /// Replicas are named `<name>-<n>` in logs and file names.
     pub name: String,
     pub program: PathBuf,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub output: ReplicaOutput,
+    /// An environment variable given a name unique to each replica of this run
+    /// (`up<pid>-<name>-<n>`), e.g. the consumer's id in Redis.
+    pub id_env: Option<String>,
     /// How long a replica may take to stop after SIGTERM before it is killed.
     pub grace_period: Duration,
 }
 
 /// Where the replicas' stdout and stderr go.
 #[derive(Clone, Debug)]
-pub enum ReplicaOutput {
+pub(crate) enum ReplicaOutput {
     /// Passed through, each line prefixed with the replica's name (plain log mode).
     Prefixed,
-    /// One file per replica in this folder (the live view owns the terminal).
+    /// One file per replica in this existing folder (the live view owns the terminal).
     Files(PathBuf),
 }
 
@@ -65,34 +70,21 @@ pub struct ReplicaCounts {
 
 /// The handle the rest of `ebb up` holds; the supervisor task owns the processes.
 #[derive(Clone)]
-pub struct Supervisor {
-    commands: mpsc::Sender<Request>,
+pub(crate) struct Supervisor {
+    commands: mpsc::Sender<(u32, oneshot::Sender<()>)>,
     counts: watch::Receiver<ReplicaCounts>,
 }
 
-enum Request {
-    Scale(u32, oneshot::Sender<()>),
-    Pids(oneshot::Sender<Vec<u32>>),
-}
-
 impl Supervisor {
-    /// Starts the supervisor task with 0 replicas. It runs until `shutdown` completes, then
-    /// stops every child; the returned join handle completes once they are all gone.
-    pub fn start(
-        spec: ReplicaSpec,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>)> {
-        if let ReplicaOutput::Files(dir) = &spec.output {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-                what: format!("creating the replica log folder {}", dir.display()),
-                source,
-            })?;
-        }
+    /// Starts the supervisor task with 0 replicas. It runs until `shutdown` is requested, then
+    /// stops every child (SIGKILL for those still there after the grace period, or at once when
+    /// shutdown turns urgent); the returned handle completes once they are all gone.
+    pub fn start(spec: ReplicaSpec, shutdown: Shutdown) -> (Self, tokio::task::JoinHandle<()>) {
         let (commands, requests) = mpsc::channel(16);
         let (counts_tx, counts) = watch::channel(ReplicaCounts::default());
         let task = SupervisorTask::new(spec, counts_tx);
         let join = tokio::spawn(task.run(requests, shutdown));
-        Ok((Self { commands, counts }, join))
+        (Self { commands, counts }, join)
     }
 
     /// Asks for `replicas` running processes. Returns once the missing ones are spawned and
@@ -101,7 +93,7 @@ impl Supervisor {
     pub async fn scale(&self, replicas: u32) -> Result<()> {
         let (done, applied) = oneshot::channel();
         self.commands
-            .send(Request::Scale(replicas, done))
+            .send((replicas, done))
             .await
             .map_err(|_| Error::SupervisorGone)?;
         applied.await.map_err(|_| Error::SupervisorGone)
@@ -114,21 +106,21 @@ impl Supervisor {
     pub fn watch_counts(&self) -> watch::Receiver<ReplicaCounts> {
         self.counts.clone()
     }
-
-    /// Process ids of the running replicas, oldest first.
-    pub async fn pids(&self) -> Result<Vec<u32>> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Request::Pids(reply))
-            .await
-            .map_err(|_| Error::SupervisorGone)?;
-        answer.await.map_err(|_| Error::SupervisorGone)
-    }
 }
 
+/// The supervisor's side of one child: signals go through its owning task.
 struct Replica {
-    pid: u32,
+    signals: mpsc::UnboundedSender<Signal>,
     started: Instant,
+    /// Set once SIGTERM was sent: SIGKILL follows at this instant.
+    kill_at: Option<Instant>,
+}
+
+impl Replica {
+    fn signal(&self, signal: Signal) {
+        // The task is gone only once the child exited; its Exit is on its way.
+        let _ = self.signals.send(signal);
+    }
 }
 
 struct Exit {
@@ -136,9 +128,8 @@ struct Exit {
     status: std::io::Result<ExitStatus>,
 }
 
-/// Quick crashes back off from 1 s up to 30 s; a replica that ran this long resets it.
+/// A replica that ran this long before crashing was healthy: the backoff starts over.
 const HEALTHY_RUN: Duration = Duration::from_secs(10);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 struct SupervisorTask {
     spec: ReplicaSpec,
@@ -148,8 +139,9 @@ struct SupervisorTask {
     stopping: BTreeMap<u64, Replica>,
     next_index: u64,
     restarts: u64,
-    backoff: Duration,
-    not_before: Option<Instant>,
+    backoff: Backoff,
+    /// No replica starts before this instant (a crash loop is backing off).
+    restart_at: Option<Instant>,
     exits_tx: mpsc::UnboundedSender<Exit>,
     exits: mpsc::UnboundedReceiver<Exit>,
 }
@@ -165,8 +157,8 @@ impl SupervisorTask {
             stopping: BTreeMap::new(),
             next_index: 1,
             restarts: 0,
-            backoff: Duration::ZERO,
-            not_before: None,
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+            restart_at: None,
             exits_tx,
             exits,
         }
@@ -174,58 +166,87 @@ impl SupervisorTask {
 
     async fn run(
         mut self,
-        mut requests: mpsc::Receiver<Request>,
-        shutdown: impl Future<Output = ()>,
+        mut requests: mpsc::Receiver<(u32, oneshot::Sender<()>)>,
+        shutdown: Shutdown,
     ) {
-        tokio::pin!(shutdown);
+        let mut stopping_all = false;
+        let mut urgent = false;
         loop {
-            let restart_at = self.not_before;
+            let restart_at = self.restart_at.filter(|_| !stopping_all);
+            let kill_at = self.stopping.values().filter_map(|r| r.kill_at).min();
             tokio::select! {
-                () = &mut shutdown => break,
-                request = requests.recv() => match request {
-                    Some(Request::Scale(replicas, done)) => {
+                () = shutdown.requested(), if !stopping_all => {
+                    stopping_all = true;
+                    self.desired = 0;
+                    self.reconcile();
+                }
+                () = shutdown.urgent(), if !urgent => {
+                    urgent = true;
+                    stopping_all = true;
+                    self.desired = 0;
+                    self.reconcile();
+                    self.kill_stopping_before(Instant::now() + self.spec.grace_period);
+                }
+                request = requests.recv(), if !stopping_all => match request {
+                    Some((replicas, done)) => {
                         self.desired = replicas;
                         self.reconcile();
                         let _ = done.send(());
                     }
-                    Some(Request::Pids(reply)) => {
-                        let _ = reply.send(self.running.values().map(|r| r.pid).collect());
+                    // Every handle is gone: nobody can scale any more, so stop.
+                    None => {
+                        stopping_all = true;
+                        self.desired = 0;
+                        self.reconcile();
                     }
-                    None => break,
                 },
                 Some(exit) = self.exits.recv() => {
                     self.on_exit(exit);
                     self.reconcile();
                 }
-                () = sleep_until_opt(restart_at) => {
-                    self.not_before = None;
+                () = sleep_until(restart_at) => {
+                    self.restart_at = None;
                     self.reconcile();
                 }
+                () = sleep_until(kill_at) => self.kill_stopping_before(Instant::now()),
+            }
+            if stopping_all && self.running.is_empty() && self.stopping.is_empty() {
+                return;
             }
         }
-        self.stop_all().await;
     }
 
-    /// Brings the running count to `desired`: starts the missing (unless backing off after
-    /// a crash), asks the newest extra ones to stop.
+    /// Brings the running count to `desired`: asks the newest extra ones to stop, starts the
+    /// missing unless a crash loop is backing off.
     fn reconcile(&mut self) {
         while self.running.len() > self.desired as usize {
-            let (index, replica) = self.running.pop_last().expect("running is not empty");
-            terminate(replica.pid);
+            let (index, mut replica) = self.running.pop_last().expect("running is not empty");
+            replica.signal(Signal::SIGTERM);
+            replica.kill_at = Some(Instant::now() + self.spec.grace_period);
             self.stopping.insert(index, replica);
         }
-        let backing_off = self.not_before.is_some_and(|t| Instant::now() < t);
-        while self.running.len() < self.desired as usize && !backing_off {
-            match self.spawn() {
-                Ok(()) => {}
-                Err(error) => {
-                    tracing::error!("{error}");
-                    self.back_off();
-                    break;
-                }
+        while self.running.len() < self.desired as usize && self.restart_at.is_none() {
+            if let Err(error) = self.spawn() {
+                tracing::error!("{error}");
+                self.back_off();
             }
         }
         self.publish();
+    }
+
+    /// SIGKILL to every stopping replica whose grace period ends before `deadline`.
+    fn kill_stopping_before(&mut self, deadline: Instant) {
+        for (index, replica) in &mut self.stopping {
+            if replica.kill_at.is_some_and(|at| at <= deadline) {
+                tracing::warn!(
+                    "{}-{index} still running {:?} after SIGTERM; killing it",
+                    self.spec.name,
+                    self.spec.grace_period
+                );
+                replica.signal(Signal::SIGKILL);
+                replica.kill_at = None;
+            }
+        }
     }
 
     fn spawn(&mut self) -> Result<()> {
@@ -237,22 +258,22 @@ impl SupervisorTask {
             .args(&self.spec.args)
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .env("EBB_REPLICA_NAME", &name)
-            .stdin(Stdio::null())
-            .kill_on_drop(false);
+            .stdin(Stdio::null());
+        if let Some(id_env) = &self.spec.id_env {
+            command.env(id_env, format!("up{}-{name}", std::process::id()));
+        }
         match &self.spec.output {
             ReplicaOutput::Prefixed => {
                 command.stdout(Stdio::piped()).stderr(Stdio::piped());
             }
             ReplicaOutput::Files(dir) => {
                 let path = dir.join(format!("{name}.log"));
-                let file = std::fs::File::create(&path).map_err(|source| Error::Io {
-                    what: format!("creating {}", path.display()),
-                    source,
-                })?;
-                let copy = file.try_clone().map_err(|source| Error::Io {
+                let io_error = |source| Error::Io {
                     what: format!("opening {}", path.display()),
                     source,
-                })?;
+                };
+                let file = std::fs::File::create(&path).map_err(io_error)?;
+                let copy = file.try_clone().map_err(io_error)?;
                 command.stdout(file).stderr(copy);
             }
         }
@@ -261,24 +282,30 @@ impl SupervisorTask {
             program: self.spec.program.display().to_string(),
             source,
         })?;
-        let pid = child.id().expect("a child that was just spawned has a pid");
-        if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(forward_lines(name.clone(), stdout));
+        for stream in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tokio::spawn(forward_lines(name.clone(), stream));
         }
-        if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(forward_lines(name.clone(), stderr));
-        }
-        let exits = self.exits_tx.clone();
-        tokio::spawn(async move {
-            let status = child.wait().await;
-            let _ = exits.send(Exit { index, status });
-        });
-        tracing::debug!(replica = %name, pid, "started");
+        let (signals, signals_rx) = mpsc::unbounded_channel();
+        tokio::spawn(own_child(child, index, signals_rx, self.exits_tx.clone()));
+        tracing::debug!(replica = %name, "started");
         self.running.insert(
             index,
             Replica {
-                pid,
+                signals,
                 started: Instant::now(),
+                kill_at: None,
             },
         );
         Ok(())
@@ -301,14 +328,16 @@ impl SupervisorTask {
             if replica.started.elapsed() < HEALTHY_RUN {
                 self.back_off();
             } else {
-                self.backoff = Duration::ZERO;
+                self.backoff.reset();
             }
         }
     }
 
+    /// Delays the next start; several replicas crashing together wait once, not once each.
     fn back_off(&mut self) {
-        self.backoff = (self.backoff * 2).clamp(Duration::from_secs(1), MAX_BACKOFF);
-        self.not_before = Some(Instant::now() + self.backoff);
+        if self.restart_at.is_none() {
+            self.restart_at = Some(Instant::now() + self.backoff.next_delay());
+        }
     }
 
     fn publish(&self) {
@@ -319,58 +348,157 @@ impl SupervisorTask {
             restarts: self.restarts,
         });
     }
+}
 
-    /// SIGTERM to every child, then SIGKILL to those still there after the grace period.
-    async fn stop_all(&mut self) {
-        self.desired = 0;
-        self.reconcile();
-        let deadline = Instant::now() + self.spec.grace_period;
-        while !self.stopping.is_empty() {
-            match tokio::time::timeout_at(deadline, self.exits.recv()).await {
-                Ok(Some(exit)) => {
-                    self.stopping.remove(&exit.index);
-                }
-                Ok(None) => break,
-                Err(_elapsed) => {
-                    for (index, replica) in &self.stopping {
-                        tracing::warn!(
-                            "{}-{index} still running after {:?}; killing it",
-                            self.spec.name,
-                            self.spec.grace_period
-                        );
-                        let _ = kill(Pid::from_raw(replica.pid as i32), Signal::SIGKILL);
-                    }
-                    while !self.stopping.is_empty() {
-                        match self.exits.recv().await {
-                            Some(exit) => {
-                                self.stopping.remove(&exit.index);
-                            }
-                            None => break,
-                        }
-                    }
+/// Owns one child: waits for it, and signals its process group only until it is reaped, so a
+/// signal can never reach a process that reused its pid.
+async fn own_child(
+    mut child: Child,
+    index: u64,
+    mut signals: mpsc::UnboundedReceiver<Signal>,
+    exits: mpsc::UnboundedSender<Exit>,
+) {
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            Some(signal) = signals.recv() => {
+                if let Some(pid) = child.id() {
+                    // The child leads its own group (see orphan.rs).
+                    let _ = killpg(Pid::from_raw(pid as i32), signal);
                 }
             }
-            self.publish();
         }
-        self.publish();
-    }
+    };
+    let _ = exits.send(Exit { index, status });
 }
 
-fn terminate(pid: u32) {
-    // The child may have exited a moment ago; its exit event is on its way.
-    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
+async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }
 
+/// Longest line passed through; the rest of a longer one is cut.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Passes a child's output on, line by line, prefixed with its name. Bytes that are not UTF-8
+/// are shown replaced, never a reason to stop reading (the child would then get EPIPE).
 async fn forward_lines(name: String, stream: impl AsyncRead + Unpin) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        println!("[{name}] {line}");
+    let mut reader = BufReader::new(stream);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match reader.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                line.truncate(MAX_LINE);
+                let text = String::from_utf8_lossy(&line);
+                output::line(format!("[{name}] {}", text.trim_end()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shell(script: &str, grace_period: Duration) -> ReplicaSpec {
+        ReplicaSpec {
+            name: "test".into(),
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            output: ReplicaOutput::Prefixed,
+            id_env: None,
+            grace_period,
+        }
+    }
+
+    async fn wait_for(
+        supervisor: &Supervisor,
+        within: Duration,
+        done: impl Fn(ReplicaCounts) -> bool,
+    ) -> ReplicaCounts {
+        let deadline = Instant::now() + within;
+        loop {
+            let counts = supervisor.counts();
+            if done(counts) {
+                return counts;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still {counts:?} after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replica_ignoring_sigterm_is_killed_after_the_grace_period() {
+        let (trigger, shutdown) = Shutdown::new();
+        let (supervisor, done) = Supervisor::start(
+            shell(
+                "trap '' TERM; while :; do sleep 0.05; done",
+                Duration::from_millis(300),
+            ),
+            shutdown,
+        );
+        supervisor.scale(2).await.unwrap();
+        // Time for the shells to set their trap.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        supervisor.scale(1).await.unwrap();
+        let counts = supervisor.counts();
+        assert_eq!((counts.running, counts.stopping), (1, 1));
+        let started = Instant::now();
+        wait_for(&supervisor, Duration::from_secs(5), |c| c.stopping == 0).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "killed before its grace period"
+        );
+        assert_eq!(
+            supervisor.counts().restarts,
+            0,
+            "a stop asked for is no crash"
+        );
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn replicas_crashing_together_back_off_once() {
+        let (_trigger, shutdown) = Shutdown::new();
+        let (supervisor, _done) =
+            Supervisor::start(shell("exit 3", Duration::from_secs(1)), shutdown);
+        supervisor.scale(5).await.unwrap();
+        wait_for(&supervisor, Duration::from_secs(3), |c| c.restarts >= 5).await;
+        // One backoff of 1 s for the five of them, not 1 + 2 + 4 + 8 + 16 s.
+        let counts = wait_for(&supervisor, Duration::from_secs(3), |c| c.restarts >= 10).await;
+        assert!(
+            counts.restarts < 15,
+            "the second backoff (2 s) was skipped: {counts:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_every_replica_and_then_returns() {
+        let (trigger, shutdown) = Shutdown::new();
+        let (supervisor, done) =
+            Supervisor::start(shell("sleep 30", Duration::from_secs(5)), shutdown);
+        supervisor.scale(3).await.unwrap();
+        assert_eq!(supervisor.counts().running, 3);
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), done)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            supervisor.scale(1).await.is_err(),
+            "a stopped supervisor takes no request"
+        );
     }
 }

@@ -16,6 +16,11 @@ impl ScaleTarget for LocalProcesses {
         Ok(self.0.counts().desired)
     }
 
+    /// Processes running and not asked to stop (a crash-looping replica is not among them).
+    async fn ready_replicas(&self) -> Result<u32> {
+        Ok(self.0.counts().running)
+    }
+
     async fn scale(&self, replicas: u32) -> Result<()> {
         self.0.scale(replicas).await.map_err(|error| Error::Apply {
             target: self.describe(),

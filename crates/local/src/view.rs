@@ -8,12 +8,12 @@
 //! ```
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::time::Duration;
 
 use ebb_autoscaler::Status;
 use tokio::sync::watch;
 
+use crate::output;
 use crate::supervisor::ReplicaCounts;
 
 /// Everything one frame shows.
@@ -176,7 +176,8 @@ pub enum Mode {
     Plain,
 }
 
-/// Shows frames until a sender is gone.
+/// Shows frames until the replica counts stop (the consumers' supervisor is done): the view
+/// keeps following the stop after the control loop has ended.
 pub async fn show(
     mode: Mode,
     header: String,
@@ -190,11 +191,12 @@ pub async fn show(
         Mode::Live(_) => Duration::from_millis(500),
         Mode::Plain => Duration::from_secs(5),
     });
-    println!("{header}");
+    output::line(header);
+    let mut loop_ended = false;
     loop {
         // The heartbeat also redraws the live view, for log events that came in between.
         let periodic = tokio::select! {
-            changed = status.changed() => { if changed.is_err() { break; } false }
+            changed = status.changed(), if !loop_ended => { loop_ended = changed.is_err(); false }
             changed = replicas.changed() => { if changed.is_err() { break; } false }
             _ = heartbeat.tick() => true,
         };
@@ -228,9 +230,7 @@ pub async fn show(
                 // A shorter frame than the last leaves stale lines below: clear them.
                 let _ = write!(out, "\x1b[J");
                 drawn_lines = lines.len();
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(out.as_bytes());
-                let _ = stdout.flush();
+                output::raw(out);
             }
             Mode::Plain => {
                 let busy = frame.drain.is_some();
@@ -238,7 +238,7 @@ pub async fn show(
                     .as_ref()
                     .is_none_or(|previous| worth_logging(previous, &frame));
                 if changed || (periodic && busy) {
-                    println!("{}", log_line(&frame));
+                    output::line(log_line(&frame));
                     last_logged = Some(frame);
                 }
             }

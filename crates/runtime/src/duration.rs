@@ -1,5 +1,15 @@
 use std::time::Duration;
 
+/// Writes `duration` so that [`parse_duration`] reads it back exactly: whole milliseconds as
+/// `250ms`, anything finer in nanoseconds.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos().is_multiple_of(1_000_000) {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{}ns", duration.as_nanos())
+    }
+}
+
 /// Parses a Go `time.Duration` string as the dojo's flags take them: `1s`, `250ms`, `1.5s`,
 /// `1m30s`, `2h`, `0` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`). Negative durations are
 /// refused. The error is one line saying what is wrong.
@@ -45,6 +55,21 @@ pub fn parse_duration(given: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formatted_durations_read_back_exactly() {
+        for duration in [
+            Duration::ZERO,
+            Duration::from_millis(250),
+            Duration::from_secs(90),
+            Duration::from_nanos(1_500),
+            Duration::new(3, 7),
+        ] {
+            let text = format_duration(duration);
+            assert_eq!(parse_duration(&text), Ok(duration), "{text}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(1)), "1000ms");
+    }
 
     #[test]
     fn reads_go_durations() {

@@ -11,7 +11,8 @@
 //! - [`Shutdown`]: a cloneable "stop now" flag, triggered by signals or by a test.
 //! - [`init_logging`]: one-line-per-event logs to stderr, filter from `EBB_LOG` (default info).
 //! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
-//! - [`parse_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for dojo-compatible flags.
+//! - [`parse_duration`], [`format_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for
+//!   dojo-compatible flags, and back.
 //! - [`parse_positive`], [`parse_bytes`]: counts and sizes for flags and URLs, digits only.
 //! - [`Backoff`]: capped exponential retry delay.
 //! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
@@ -27,7 +28,7 @@ mod service;
 mod shutdown;
 
 pub use backoff::Backoff;
-pub use duration::parse_duration;
+pub use duration::{format_duration, parse_duration};
 pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{Metrics, parse_listen_address};

@@ -36,6 +36,7 @@ use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
 use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};
 use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
+use tokio::sync::oneshot;
 
 pub use error::{Error, Result};
 use event_log::EventLog;
@@ -260,16 +261,17 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         }
         view::Mode::Plain => ReplicaOutput::Prefixed,
     };
-    // The producer and the consumers stop on the same signal as the loop: once stopping,
-    // a supervisor takes no more scale requests, so the order does not matter.
+    // Children stop once the loop has stopped scaling them; a second signal reaches them at
+    // once (it skips their grace period).
+    let (loop_stopped, children) = stop_children_after_the_loop(&shutdown);
     let (producer, producer_done) = Supervisor::start(
         producer_spec(&ebb, &args, &address, output.clone()),
-        shutdown.clone(),
+        children.clone(),
     );
     producer.scale(1).await?;
     let (consumers, consumers_done) = Supervisor::start(
         consumer_spec(&ebb, &args, &address, output),
-        shutdown.clone(),
+        children.clone(),
     );
 
     let control = ControlLoop::new(
@@ -284,7 +286,7 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         replicas: consumers.watch_counts(),
         producer: producer.watch_counts(),
     };
-    let admin = tokio::spawn(admin::serve(admin, observed.clone(), shutdown.clone()));
+    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children));
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",
@@ -301,6 +303,7 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
 
     control.run(shutdown.requested()).await;
     tracing::info!("stopping: consumers finish the item in hand");
+    let _ = loop_stopped.send(());
     let _ = tokio::join!(producer_done, consumers_done);
     // The view ends with the consumers' supervisor; what is logged after goes to stderr.
     let _ = view.await;
@@ -318,6 +321,23 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
     }
     output::flush();
     Ok(())
+}
+
+/// The children's shutdown: requested when `loop_stopped` fires, urgent as soon as `shutdown`
+/// is (so a second Ctrl-C kills at once even before the loop has noticed the first).
+fn stop_children_after_the_loop(shutdown: &Shutdown) -> (oneshot::Sender<()>, Shutdown) {
+    let (trigger, children) = Shutdown::new();
+    let (loop_stopped, stopped) = oneshot::channel();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stopped => trigger.trigger(),
+            () = shutdown.urgent() => {}
+        }
+        shutdown.urgent().await;
+        trigger.trigger_urgently();
+    });
+    (loop_stopped, children)
 }
 
 async fn bind(flag: &'static str, address: &str) -> Result<tokio::net::TcpListener> {

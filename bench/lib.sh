@@ -11,11 +11,13 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# A loopback port nobody answers on.
+# A loopback port nobody answers on, below the kernel's ephemeral range (outgoing
+# connections take their ports there).
 free_port() {
-  local port
+  local port ephemeral_low
+  ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "$port"
       return

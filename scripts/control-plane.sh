@@ -165,12 +165,15 @@ KUBECONFIG
 taken_ports=" "
 
 # A TCP port nobody listens on (and not handed out earlier in this run).
+# Ports below the kernel's ephemeral range: an outgoing connection (the API server dialling
+# etcd, …) never takes one between this pick and the server binding it.
 free_port() {
-  local port
+  local port ephemeral_low
+  ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   while :; do
-    port=$((20000 + RANDOM % 40000))
+    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
     [[ "$taken_ports" == *" $port "* ]] && continue
-    [ -z "$(ss -Htln "sport = :$port")" ] || continue
+    [ -z "$(ss -Htan "sport = :$port")" ] || continue
     taken_ports+="$port "
     echo "$port"
     return

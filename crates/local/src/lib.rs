@@ -290,7 +290,8 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",
-        args.http, args.redis_queue,
+        reachable(&args.http),
+        args.redis_queue,
     );
     let events = match &mode {
         view::Mode::Live(events) => {
@@ -321,6 +322,14 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
     }
     output::flush();
     Ok(())
+}
+
+/// A listen address as a URL host: `:8080` (every interface) is reached at `localhost:8080`.
+fn reachable(listen: &str) -> String {
+    match listen.strip_prefix(':') {
+        Some(port) => format!("localhost:{port}"),
+        None => listen.to_owned(),
+    }
 }
 
 /// The children's shutdown: requested when `loop_stopped` fires, urgent as soon as `shutdown`

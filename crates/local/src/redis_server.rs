@@ -1,7 +1,7 @@
 //! The Redis of `ebb up` when none is given: a `redis-server` child on a free loopback port,
 //! in a temporary folder, gone with `ebb up`.
 
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -106,15 +106,11 @@ impl LocalRedis {
     }
 }
 
-/// A port the kernel just handed out on loopback; free unless someone races for it.
 fn free_loopback_port() -> Result<u16> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(|source| Error::Io {
-            what: "finding a free loopback port".into(),
-            source,
-        })
+    ebb_runtime::free_loopback_port().map_err(|source| Error::Io {
+        what: "finding a free loopback port".into(),
+        source,
+    })
 }
 
 /// The `process_id` of the Redis answering on `port`, from `INFO server`.

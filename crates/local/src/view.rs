@@ -130,7 +130,8 @@ pub fn render(frame: &Frame) -> Vec<String> {
     lines
 }
 
-/// `line`, cut to `width` columns (one column per char: the view prints no wide glyphs).
+/// `line`, cut to `width - 1` columns (one column per char: the view prints no wide glyphs),
+/// so that it never reaches the last column, where some terminals wrap.
 fn fit(line: &str, width: usize) -> &str {
     match line.char_indices().nth(width.saturating_sub(1)) {
         Some((cut, _)) => &line[..cut],

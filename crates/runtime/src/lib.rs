@@ -15,6 +15,8 @@
 //!   dojo-compatible flags, and back.
 //! - [`parse_positive`], [`parse_bytes`]: counts and sizes for flags and URLs, digits only.
 //! - [`Backoff`]: capped exponential retry delay.
+//! - [`free_loopback_port`]: a port for a server about to start, out of the way of outgoing
+//!   connections.
 //! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
 
 mod backoff;
@@ -24,6 +26,7 @@ mod health;
 pub mod http;
 mod logging;
 mod number;
+mod port;
 mod service;
 mod shutdown;
 
@@ -34,5 +37,6 @@ pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
 pub use number::{Bounded, parse_bytes, parse_positive};
+pub use port::free_loopback_port;
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};

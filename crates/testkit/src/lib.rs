@@ -8,12 +8,7 @@
 pub mod control_plane;
 pub mod redis;
 
-use std::net::{Ipv4Addr, TcpListener};
-
-/// A port the kernel just handed out on loopback; free unless someone races us for it.
+/// A free loopback port for a server a test starts (see [`ebb_runtime::free_loopback_port`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("cannot bind a loopback port")
+    ebb_runtime::free_loopback_port().expect("a free loopback port")
 }

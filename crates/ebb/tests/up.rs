@@ -426,6 +426,21 @@ fn up_refuses_inconsistent_bounds_and_taken_ports_with_one_line() {
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 
+    // A negative count is refused by the flag's own parser, naming the flag.
+    let output = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        .args(["up", "--max-replicas", "-3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            "error: invalid value '-3' for '--max-replicas <MAX_REPLICAS>': must be a positive integer (digits only)"
+        )
+    );
+
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let output = Command::new(env!("CARGO_BIN_EXE_ebb"))

@@ -34,7 +34,9 @@ use clap::Args;
 use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
-use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};
+use ebb_runtime::{
+    Shutdown, format_duration, parse_count, parse_duration, parse_listen_address, parse_positive,
+};
 use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
 use tokio::sync::oneshot;
 
@@ -71,44 +73,54 @@ pub struct UpArgs {
     pub redis_queue: String,
 
     /// Work per item, passed to each consumer.
-    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub per_msg: Duration,
 
     /// Fewest consumer replicas; 0 lets the system scale to zero.
-    #[arg(long, env = "EBB_MIN_REPLICAS", default_value_t = 0)]
+    #[arg(long, env = "EBB_MIN_REPLICAS", default_value = "0", value_parser = parse_count::<u32>, allow_hyphen_values = true)]
     pub min_replicas: u32,
 
     /// Most consumer replicas.
-    #[arg(long, env = "EBB_MAX_REPLICAS", default_value_t = 20)]
+    #[arg(long, env = "EBB_MAX_REPLICAS", default_value = "20", value_parser = parse_positive::<u32>, allow_hyphen_values = true)]
     pub max_replicas: u32,
 
     /// Items waiting per replica (the HPA's AverageValue target).
-    #[arg(long, env = "EBB_TARGET_PER_REPLICA", default_value_t = 20.0)]
+    #[arg(
+        long,
+        env = "EBB_TARGET_PER_REPLICA",
+        default_value_t = 20.0,
+        allow_hyphen_values = true
+    )]
     pub target_per_replica: f64,
 
     /// From 0 replicas, scale up only when more items than this wait.
-    #[arg(long, env = "EBB_ACTIVATION_THRESHOLD", default_value_t = 0)]
+    #[arg(long, env = "EBB_ACTIVATION_THRESHOLD", default_value = "0", value_parser = parse_count::<u64>, allow_hyphen_values = true)]
     pub activation_threshold: u64,
 
     /// Scale to 0 only after the queue (waiting + in flight) stayed empty this long.
-    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub cooldown: Duration,
 
     /// Scale down to the highest count recommended over this window.
-    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub scale_down_stabilization: Duration,
 
     /// Ratio of usage to target within which the count does not change.
-    #[arg(long, env = "EBB_TOLERANCE", default_value_t = 0.1)]
+    #[arg(
+        long,
+        env = "EBB_TOLERANCE",
+        default_value_t = 0.1,
+        allow_hyphen_values = true
+    )]
     pub tolerance: f64,
 
     /// Drain-time mode: the smallest count that empties the backlog within this time, from
     /// the measured arrival and service rates.
-    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = parse_duration, allow_hyphen_values = true)]
     pub drain_time: Option<Duration>,
 
     /// How often the scaler reads the queue.
-    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = parse_duration, allow_hyphen_values = true)]
     pub interval: Duration,
 
     /// Run this instead of `ebb consumer` for each replica, through `sh -c`; it finds the
@@ -117,11 +129,11 @@ pub struct UpArgs {
     pub consumer_cmd: Option<String>,
 
     /// A consumer silent for this long is presumed dead and its items go back to the queue.
-    #[arg(long, env = "EBB_LEASE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_LEASE", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub lease: Duration,
 
     /// How long a consumer may take to stop after SIGTERM before it is killed.
-    #[arg(long, env = "EBB_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "EBB_GRACE_PERIOD", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub grace_period: Duration,
 
     /// Live view on a terminal, log lines otherwise; or force one.

@@ -13,7 +13,8 @@
 //! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
 //! - [`parse_duration`], [`format_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for
 //!   dojo-compatible flags, and back.
-//! - [`parse_positive`], [`parse_bytes`]: counts and sizes for flags and URLs, digits only.
+//! - [`parse_positive`], [`parse_count`], [`parse_bytes`]: counts and sizes for flags and URLs,
+//!   digits only.
 //! - [`Backoff`]: capped exponential retry delay.
 //! - [`free_loopback_port`]: a port for a server about to start, out of the way of outgoing
 //!   connections.
@@ -36,7 +37,7 @@ pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
-pub use number::{Bounded, parse_bytes, parse_positive};
+pub use number::{Bounded, parse_bytes, parse_count, parse_positive};
 pub use port::free_loopback_port;
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};

@@ -6,6 +6,7 @@ use std::fmt::Display;
 use std::str::FromStr;
 
 const POSITIVE: &str = "must be a positive integer (digits only)";
+const COUNT: &str = "must be 0 or a positive integer (digits only)";
 const SIZE: &str =
     "must be a positive size in bytes: digits, optionally followed by KiB, MiB or GiB";
 
@@ -22,6 +23,19 @@ where
         Ok(number) => Ok(number),
         Err(_) => Err(format!("is too large (at most {})", T::MAX)),
     }
+}
+
+/// A count: zero or more, ASCII digits only, within `T`.
+pub fn parse_count<T>(given: &str) -> Result<T, String>
+where
+    T: FromStr + Default + PartialEq + Display + Bounded,
+{
+    if given.is_empty() || !given.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Err(COUNT.to_owned());
+    }
+    given
+        .parse::<T>()
+        .map_err(|_| format!("is too large (at most {})", T::MAX))
 }
 
 /// A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB`; positive.
@@ -57,6 +71,24 @@ bounded!(u16, u32, u64, usize);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_zero_and_refuse_signs() {
+        assert_eq!(parse_count::<u32>("0"), Ok(0));
+        assert_eq!(parse_count::<u32>("20"), Ok(20));
+        for refused in ["-3", "+5", "", "1e3"] {
+            assert_eq!(
+                parse_count::<u32>(refused),
+                Err(COUNT.to_owned()),
+                "{refused}"
+            );
+        }
+        assert!(
+            parse_count::<u32>("99999999999")
+                .unwrap_err()
+                .contains("too large")
+        );
+    }
 
     #[test]
     fn positive_integers_are_plain_digits() {

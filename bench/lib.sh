@@ -11,6 +11,15 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
+# Installs what the benches need and builds ebb in release; sets ebb to its path.
+build_ebb() {
+  scripts/install-deps.sh
+  echo "== building ebb (release)"
+  cargo build --release --locked -p ebb --quiet
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  ebb=target/release/ebb
+}
+
 # A loopback port nobody answers on, below the kernel's ephemeral range (outgoing
 # connections take their ports there).
 free_port() {

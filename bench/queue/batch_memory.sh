@@ -11,13 +11,9 @@ cd "$(dirname "$0")/../.."
 COUNT=${COUNT:-200}
 BODY_BYTES=${BODY_BYTES:-1500000}
 
-scripts/install-deps.sh
-echo "== building ebb (release)"
-cargo build --release --locked -p ebb --quiet
-ebb=target/release/ebb
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+build_ebb
 start_redis
 head -c "$BODY_BYTES" /dev/zero | tr '\0' x >"$bench_work/body"
 

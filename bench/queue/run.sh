@@ -12,13 +12,9 @@ WRK_SECONDS=${WRK_SECONDS:-5}
 CONSUMER_ITEMS=${CONSUMER_ITEMS:-50000}
 ROUNDS=${ROUNDS:-3}
 
-scripts/install-deps.sh
-echo "== building ebb (release)"
-cargo build --release --locked -p ebb --quiet
-ebb=target/release/ebb
-
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+build_ebb
 work=$bench_work
 start_redis
 rcli() { redis-cli -p "$redis_port" "$@"; }

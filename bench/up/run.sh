@@ -12,15 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+build_ebb
 
 ROUNDS=${ROUNDS:-3}
 DRAIN_ITEMS=${DRAIN_ITEMS:-1000}
 MAX_REPLICAS=20
-
-scripts/install-deps.sh
-echo "== building ebb (release)"
-cargo build --release --locked -p ebb --quiet
-ebb=target/release/ebb
 
 start_redis
 rcli() { redis-cli -p "$redis_port" "$@"; }

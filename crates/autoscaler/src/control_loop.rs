@@ -3,12 +3,12 @@
 use std::future::Future;
 use std::time::Duration;
 
-use ebb_scaling::{Decision, Input, Instant, Scaler};
+use ebb_scaling::{Decision, Input, Instant, RateMeter, RateReading, Scaler};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
-use crate::{Error, MetricSource, RateMeter, Result, ScaleTarget};
+use crate::{Error, MetricSource, Result, ScaleTarget};
 
 /// What the loop saw and did last; `/status` serves it as JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -47,9 +47,6 @@ pub struct ControlLoop<S, T> {
     status: watch::Sender<Status>,
 }
 
-/// Rates are measured over this window: long enough to smooth one-at-a-time completions,
-/// short enough to follow a burst.
-const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// `processed_per_sec` follows the last few seconds, as a person watching expects.
 const DISPLAYED_RATE_WINDOW: Duration = Duration::from_secs(3);
 
@@ -63,7 +60,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             target,
             scaler,
             interval,
-            rates: RateMeter::new(RATE_WINDOW),
+            rates: RateMeter::new(RateMeter::DEFAULT_WINDOW),
             status: watch::Sender::new(Status::default()),
         })
     }
@@ -114,7 +111,18 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         let reading = self.source.read().await?;
         let replicas = self.target.replicas().await?;
         let ready = self.target.ready_replicas().await?;
-        let rates = self.rates.observe(now, &reading, ready);
+        // A source that counts no completions cannot tell a service rate.
+        let rates = reading.completed_total.and_then(|completed_total| {
+            self.rates.observe(
+                now,
+                RateReading {
+                    waiting: reading.waiting,
+                    in_flight: reading.in_flight,
+                    completed_total,
+                    ready_replicas: ready,
+                },
+            )
+        });
         let input = Input {
             waiting: reading.waiting,
             in_flight: reading.in_flight,

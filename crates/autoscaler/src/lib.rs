@@ -5,7 +5,7 @@
 //!   read                          decide                          apply
 //!  ┌────────────────────┐ Reading ┌─────────────────────┐ desired ┌───────────────────┐
 //!  │ MetricSource       │────────▶│ ebb_scaling::Scaler │────────▶│ ScaleTarget       │
-//!  │ (sources::redis)   │         │ (+ RateMeter)       │         │ (local processes, │
+//!  │ (sources::redis)   │         │ (+ its RateMeter)   │         │ (local processes, │
 //!  └────────────────────┘         └─────────────────────┘         │  scale subresource│
 //!                                           │ Status (watch)      └───────────────────┘
 //!                                           ▼
@@ -19,13 +19,11 @@
 
 mod control_loop;
 mod error;
-mod rates;
 mod source;
 pub mod sources;
 mod target;
 
 pub use control_loop::{ControlLoop, DecisionStatus, Status};
 pub use error::{Error, Result};
-pub use rates::RateMeter;
 pub use source::{MetricSource, Reading};
 pub use target::ScaleTarget;

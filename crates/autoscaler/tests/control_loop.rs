@@ -215,6 +215,32 @@ async fn the_service_rate_is_measured_over_ready_replicas() {
     assert_eq!(decision.recommendation, 3, "{}", decision.reason);
 }
 
+#[tokio::test]
+async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
+    // The same saturated readings as above, minus the counter: no rate can be told, so
+    // drain time falls back to 80 / 20 = 4 and nothing is shown as processed.
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(4));
+    target.0.lock().unwrap().ready = Some(2);
+    let config = ScalerConfig {
+        drain_time: Some(Duration::from_secs(60)),
+        ..ScalerConfig::ebb_default()
+    };
+    let mut control = control_loop(config, &source, &target);
+    let blind = |waiting, in_flight| {
+        Ok(Reading {
+            waiting,
+            in_flight,
+            completed_total: None,
+        })
+    };
+    source.set(blind(80, 2));
+    control.tick(at(0)).await.unwrap();
+    source.set(blind(80, 2));
+    let decision = control.tick(at(5)).await.unwrap();
+    assert_eq!(decision.recommendation, 4, "{}", decision.reason);
+    assert_eq!(status(&control).processed_per_sec, None);
+}
+
 #[test]
 fn a_zero_interval_is_refused_in_one_line() {
     let scaler = Scaler::new(ScalerConfig::ebb_default()).unwrap();

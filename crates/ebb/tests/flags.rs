@@ -83,3 +83,118 @@ fn a_ca_for_a_plain_address_or_a_missing_ca_file_stops_at_start() {
         );
     }
 }
+
+/// The scaler's flags, as `ebb up` and `ebb simulate` both take them.
+const SCALER_VARIABLES: [&str; 9] = [
+    "EBB_MIN_REPLICAS",
+    "EBB_MAX_REPLICAS",
+    "EBB_TARGET_PER_REPLICA",
+    "EBB_ACTIVATION_THRESHOLD",
+    "EBB_COOLDOWN",
+    "EBB_SCALE_DOWN_STABILIZATION",
+    "EBB_TOLERANCE",
+    "EBB_DRAIN_TIME",
+    "EBB_INTERVAL",
+];
+
+/// The "Scaler:" section of `ebb <subcommand> -h`, with none of its variables set.
+fn scaler_help(subcommand: &str) -> String {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+    command.args([subcommand, "-h"]).env("COLUMNS", "200");
+    for variable in SCALER_VARIABLES {
+        command.env_remove(variable);
+    }
+    let output = command.output().expect("the ebb binary runs");
+    assert!(output.status.success(), "{subcommand} -h");
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .skip_while(|line| *line != "Scaler:")
+        .take_while(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn up_and_simulate_list_the_same_scaler_flags_with_the_same_defaults() {
+    let up = scaler_help("up");
+    assert_eq!(up, scaler_help("simulate"));
+    for (flag, variable, default) in [
+        ("--min-replicas", "EBB_MIN_REPLICAS", Some("0")),
+        ("--max-replicas", "EBB_MAX_REPLICAS", Some("20")),
+        ("--target-per-replica", "EBB_TARGET_PER_REPLICA", Some("20")),
+        (
+            "--activation-threshold",
+            "EBB_ACTIVATION_THRESHOLD",
+            Some("0"),
+        ),
+        ("--cooldown", "EBB_COOLDOWN", Some("20s")),
+        (
+            "--scale-down-stabilization",
+            "EBB_SCALE_DOWN_STABILIZATION",
+            Some("20s"),
+        ),
+        ("--tolerance", "EBB_TOLERANCE", Some("0.1")),
+        ("--drain-time", "EBB_DRAIN_TIME", None),
+        ("--interval", "EBB_INTERVAL", Some("250ms")),
+    ] {
+        // Each flag's help is the line after its name.
+        let mut lines = up.lines().skip_while(|line| !line.contains(flag));
+        assert!(lines.next().is_some(), "{flag} missing from:\n{up}");
+        let help = lines.next().unwrap_or_default();
+        assert!(help.contains(&format!("[env: {variable}=]")), "{help}");
+        match default {
+            Some(value) => assert!(help.ends_with(&format!("[default: {value}]")), "{help}"),
+            None => assert!(!help.contains("[default:"), "{help}"),
+        }
+    }
+}
+
+#[test]
+fn bad_scaler_flags_read_the_same_in_up_and_simulate() {
+    for (flags, first_line) in [
+        (
+            &["--min-replicas", "-1"][..],
+            "error: invalid value '-1' for '--min-replicas <MIN_REPLICAS>': must be 0 or a positive integer (digits only)",
+        ),
+        (
+            &["--max-replicas", "0"],
+            "error: invalid value '0' for '--max-replicas <MAX_REPLICAS>': must be a positive integer (digits only)",
+        ),
+        (
+            &["--cooldown", "-5s"],
+            "error: invalid value '-5s' for '--cooldown <COOLDOWN>': invalid duration \"-5s\": negative",
+        ),
+        (
+            &["--interval", "1"],
+            "error: invalid value '1' for '--interval <INTERVAL>': invalid duration \"1\": missing unit (e.g. 1s, 500ms)",
+        ),
+        (
+            &["--min-replicas", "5", "--max-replicas", "3"],
+            "ebb: --min-replicas: min replicas (5) is above max replicas (3)",
+        ),
+        (
+            &["--target-per-replica", "-2"],
+            "ebb: --target-per-replica: target per replica must be a finite number above 0, got -2",
+        ),
+        (
+            &["--tolerance", "1.5"],
+            "ebb: --tolerance: scale-up tolerance must be a finite number between 0 and 1, got 1.5",
+        ),
+        (
+            &["--drain-time", "500ms"],
+            "ebb: --drain-time: drain-time target must be at least 1 s, got 500ms",
+        ),
+        (
+            &["--interval", "0s"],
+            "ebb: --interval: interval must be above 0",
+        ),
+    ] {
+        for subcommand in ["up", "simulate"] {
+            let args: Vec<&str> = std::iter::once(subcommand)
+                .chain(flags.iter().copied())
+                .collect();
+            assert_eq!(ebb(&args), (false, first_line.to_owned()), "{args:?}");
+        }
+    }
+}

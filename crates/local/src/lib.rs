@@ -34,10 +34,8 @@ use clap::Args;
 use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
-use ebb_runtime::{
-    Shutdown, format_duration, parse_count, parse_duration, parse_listen_address, parse_positive,
-};
-use ebb_scaling::{Behavior, Scaler, ScalerConfig, Tolerance};
+use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};
+use ebb_scaling::{Scaler, ScalerArgs, ScalerConfig};
 use tokio::sync::oneshot;
 
 pub use error::{Error, Result};
@@ -46,8 +44,9 @@ use redis_server::{LocalRedis, RunDir};
 use supervisor::{ReplicaOutput, ReplicaSpec, Supervisor};
 use target::LocalProcesses;
 
-/// `ebb up` flags. Defaults are the dojo's (min 0, max 20, 20 items per replica, 1 s per
-/// item) with windows short enough for a demo.
+/// `ebb up` flags. The scaler's ([`ScalerArgs`], shared with `ebb simulate`) default to the
+/// dojo's (min 0, max 20, 20 items per replica) with windows short enough for a demo; the
+/// consumers take 1 s per item, as the dojo's.
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
     /// Producer address (`host:port`, or `:port` for every interface).
@@ -76,53 +75,6 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_PER_MSG", default_value = "1s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub per_msg: Duration,
 
-    /// Fewest consumer replicas; 0 lets the system scale to zero.
-    #[arg(long, env = "EBB_MIN_REPLICAS", default_value = "0", value_parser = parse_count::<u32>, allow_hyphen_values = true)]
-    pub min_replicas: u32,
-
-    /// Most consumer replicas.
-    #[arg(long, env = "EBB_MAX_REPLICAS", default_value = "20", value_parser = parse_positive::<u32>, allow_hyphen_values = true)]
-    pub max_replicas: u32,
-
-    /// Items waiting per replica (the HPA's AverageValue target).
-    #[arg(
-        long,
-        env = "EBB_TARGET_PER_REPLICA",
-        default_value_t = 20.0,
-        allow_hyphen_values = true
-    )]
-    pub target_per_replica: f64,
-
-    /// From 0 replicas, scale up only when more items than this wait.
-    #[arg(long, env = "EBB_ACTIVATION_THRESHOLD", default_value = "0", value_parser = parse_count::<u64>, allow_hyphen_values = true)]
-    pub activation_threshold: u64,
-
-    /// Scale to 0 only after the queue (waiting + in flight) stayed empty this long.
-    #[arg(long, env = "EBB_COOLDOWN", default_value = "20s", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub cooldown: Duration,
-
-    /// Scale down to the highest count recommended over this window.
-    #[arg(long, env = "EBB_SCALE_DOWN_STABILIZATION", default_value = "20s", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub scale_down_stabilization: Duration,
-
-    /// Ratio of usage to target within which the count does not change.
-    #[arg(
-        long,
-        env = "EBB_TOLERANCE",
-        default_value_t = 0.1,
-        allow_hyphen_values = true
-    )]
-    pub tolerance: f64,
-
-    /// Drain-time mode: the smallest count that empties the backlog within this time, from
-    /// the measured arrival and service rates.
-    #[arg(long, env = "EBB_DRAIN_TIME", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub drain_time: Option<Duration>,
-
-    /// How often the scaler reads the queue.
-    #[arg(long, env = "EBB_INTERVAL", default_value = "250ms", value_parser = parse_duration, allow_hyphen_values = true)]
-    pub interval: Duration,
-
     /// Run this instead of `ebb consumer` for each replica, through `sh -c`; it finds the
     /// queue in EBB_REDIS_SERVER, EBB_REDIS_QUEUE, EBB_PER_MSG and EBB_LEASE.
     #[arg(long, env = "EBB_CONSUMER_CMD")]
@@ -139,6 +91,10 @@ pub struct UpArgs {
     /// Live view on a terminal, log lines otherwise; or force one.
     #[arg(long, env = "EBB_VIEW", value_enum, default_value_t = ViewChoice::Auto)]
     pub view: ViewChoice,
+
+    /// The scaler's flags, the same as `ebb simulate`'s.
+    #[command(flatten)]
+    pub scaler: ScalerArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -165,9 +121,6 @@ impl UpArgs {
         if self.redis_queue.is_empty() {
             return invalid("--redis-queue", "must not be empty".into());
         }
-        if self.interval.is_zero() {
-            return invalid("--interval", "must be above 0".into());
-        }
         if self.lease < SHORTEST_LEASE {
             return invalid(
                 "--lease",
@@ -187,24 +140,7 @@ impl UpArgs {
                 "is empty: give a program and its arguments".into(),
             );
         }
-        self.scaler_config()
-    }
-
-    /// The scaler configuration these flags describe, validated.
-    pub fn scaler_config(&self) -> Result<ScalerConfig> {
-        let config = ScalerConfig {
-            min_replicas: self.min_replicas,
-            max_replicas: self.max_replicas,
-            target_per_replica: self.target_per_replica,
-            drain_time: self.drain_time,
-            tolerance: Tolerance::symmetric(self.tolerance),
-            activation_threshold: self.activation_threshold,
-            cooldown: self.cooldown,
-            behavior: Behavior::ebb(self.scale_down_stabilization),
-            ..ScalerConfig::ebb_default()
-        };
-        config.validate()?;
-        Ok(config)
+        Ok(self.scaler.scaler_config()?)
     }
 }
 
@@ -290,7 +226,7 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         RedisSource::new(queue.clone()),
         LocalProcesses(consumers.clone()),
         scaler,
-        args.interval,
+        args.scaler.interval,
     )?;
     let observed = admin::Observed {
         queue: args.redis_queue.clone(),

@@ -11,33 +11,32 @@
 //! - [`Shutdown`]: a cloneable "stop now" flag, triggered by signals or by a test.
 //! - [`init_logging`]: one-line-per-event logs to stderr, filter from `EBB_LOG` (default info).
 //! - [`Health`], [`Metrics`], [`http::ops_router`], [`http::serve`]: the operations endpoints.
-//! - [`parse_duration`], [`format_duration`]: Go-style durations (`1s`, `250ms`, `1m30s`) for
-//!   dojo-compatible flags, and back.
-//! - [`parse_positive`], [`parse_count`], [`parse_bytes`]: counts and sizes for flags and URLs,
-//!   digits only.
+//! - [`parse_duration`], [`format_duration`], [`parse_positive`], [`parse_count`],
+//!   [`parse_bytes`]: durations, counts and sizes for flags and URLs, re-exported from the
+//!   I/O-free `ebb-units` so that every command reads them one way.
 //! - [`Backoff`]: capped exponential retry delay.
 //! - [`free_loopback_port`]: a port for a server about to start, out of the way of outgoing
 //!   connections.
 //! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
 
 mod backoff;
-mod duration;
 mod error;
 mod health;
 pub mod http;
 mod logging;
-mod number;
 mod port;
 mod service;
 mod shutdown;
 
 pub use backoff::Backoff;
-pub use duration::{format_duration, parse_duration};
 pub use error::{Error, Result};
 pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
-pub use number::{Bounded, parse_bytes, parse_count, parse_positive};
 pub use port::free_loopback_port;
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};
+
+pub use ebb_units::{
+    Bounded, format_duration, parse_bytes, parse_count, parse_duration, parse_positive,
+};

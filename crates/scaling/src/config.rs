@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use crate::behavior::Behavior;
 use crate::error::{Direction, Error, Result};
+use crate::settings::{
+    DEFAULT_COOLDOWN, DEFAULT_MAX_REPLICAS, DEFAULT_MIN_REPLICAS, DEFAULT_TARGET_PER_REPLICA,
+};
 
 /// Tolerance on the ratio usage / target under which the count does not change
 /// (upstream `Tolerances.isWithin`: `1 - down <= ratio <= 1 + up`, edges included).
@@ -72,9 +75,9 @@ impl ScalerConfig {
     /// tolerance, the autoscaling/v2 default behavior, no activation threshold or cooldown.
     pub fn hpa_default() -> Self {
         ScalerConfig {
-            min_replicas: 0,
-            max_replicas: 20,
-            target_per_replica: 20.0,
+            min_replicas: DEFAULT_MIN_REPLICAS,
+            max_replicas: DEFAULT_MAX_REPLICAS,
+            target_per_replica: DEFAULT_TARGET_PER_REPLICA,
             drain_time: None,
             tolerance: Tolerance::HPA_DEFAULT,
             activation_threshold: 0,
@@ -88,7 +91,7 @@ impl ScalerConfig {
     /// scale-down window and a 20 s cooldown before scaling to 0.
     pub fn ebb_default() -> Self {
         ScalerConfig {
-            cooldown: Duration::from_secs(20),
+            cooldown: DEFAULT_COOLDOWN,
             behavior: Behavior::ebb_default(),
             paused_at_zero: false,
             ..ScalerConfig::hpa_default()

@@ -1,7 +1,9 @@
 //! The one error type of the crate: every way a configuration or an input can be wrong,
 //! each message a single line that names the offending value.
 
-/// What is wrong with a scaler configuration or with measured rates.
+use crate::settings::Setting;
+
+/// What is wrong with a scaler configuration, its settings, or measured rates.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     #[error("max replicas must be at least 1, got 0")]
@@ -27,6 +29,15 @@ pub enum Error {
         direction: Direction,
         index: usize,
         secs: u64,
+    },
+    #[error("interval must be above 0")]
+    ZeroInterval,
+    /// A setting a person gave (a flag, a resource's field) is wrong: names it.
+    #[error("{setting}: {problem}")]
+    Setting {
+        setting: Setting,
+        #[source]
+        problem: Box<Error>,
     },
     #[error(
         "rates must be finite and not negative, with a service rate above 0: arrival {arrival_per_sec}/s, service {service_per_replica_per_sec}/s per replica"

@@ -24,8 +24,13 @@
 //! Checked row by row against the v1.37.2 source in `tests/upstream_table.rs`. ebb adds:
 //! - scale-to-zero rules: from 0, scale up only when waiting > the activation threshold;
 //!   scale to 0 only when nothing waits or is in flight, for the whole cooldown;
-//! - a drain-time mode that sizes the count from measured rates;
+//! - a drain-time mode that sizes the count from measured rates ([`RateMeter`] measures
+//!   them from successive readings, the same for `ebb up` and `ebb simulate`);
 //! - the per-replica average is `None` at 0 replicas instead of upstream's −2⁶³.
+//!
+//! What a person sets (bounds, target, windows, interval) is [`ScalerSettings`], with the
+//! defaults in [`settings`] and one validation naming the offending flag or field; with
+//! the `cli` feature, `ScalerArgs` is the same as clap flags for every command.
 //!
 //! # Example
 //!
@@ -48,21 +53,29 @@
 //! ```
 
 mod behavior;
+#[cfg(feature = "cli")]
+mod cli;
 mod config;
 mod error;
 mod input;
 mod normalize;
+mod rates;
 mod recommend;
 mod scaler;
+pub mod settings;
 mod state;
 mod time;
 pub mod upstream;
 
 pub use behavior::{Behavior, PolicyKind, ScalingPolicy, ScalingRules, SelectPolicy};
+#[cfg(feature = "cli")]
+pub use cli::ScalerArgs;
 pub use config::{ScalerConfig, Tolerance};
 pub use error::{Direction, Error, Result};
 pub use input::{Change, Decision, Input, Rates};
+pub use rates::{RateMeter, RateReading};
 pub use recommend::Recommendation;
 pub use scaler::{Proposal, Scaler};
+pub use settings::{ScalerSettings, Setting};
 pub use state::ScalerState;
 pub use time::Instant;

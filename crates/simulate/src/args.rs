@@ -1,12 +1,14 @@
-//! `ebb simulate` flags. Every flag can also come from an `EBB_SIMULATE_*` variable.
-//! Durations are Go-style, read by the same [`parse_duration`] as every other ebb command
-//! (`100ms`, `1m30s`); the simulated clock counts whole milliseconds.
+//! `ebb simulate` flags. The scaler's flags are `ebb up`'s ([`ScalerArgs`], variables
+//! `EBB_*`); every other flag can also come from an `EBB_SIMULATE_*` variable. Durations are
+//! Go-style, read by the same [`parse_duration`] as every other ebb command (`100ms`,
+//! `1m30s`); the simulated clock counts whole milliseconds.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use ebb_runtime::parse_duration;
+use ebb_scaling::ScalerArgs;
+use ebb_units::parse_duration;
 
 use crate::workload::Scenario;
 
@@ -19,6 +21,9 @@ pub enum PolicyName {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(
+    after_help = "Scaler flags: --min-replicas, --max-replicas, --target-per-replica and --tolerance shape both policies; the others are ebb's only (the pipeline's own are --hpa-sync-period and --hpa-downscale-stabilization)."
+)]
 pub struct SimulateArgs {
     /// Built-in workload (default: burst).
     #[arg(
@@ -58,35 +63,6 @@ pub struct SimulateArgs {
     #[arg(long, env = "EBB_SIMULATE_GIVE_UP_AFTER", default_value = "1h", value_parser = parse_duration)]
     pub give_up_after: Duration,
 
-    /// Both policies: fewest replicas.
-    #[arg(long, env = "EBB_SIMULATE_MIN_REPLICAS", default_value_t = 0)]
-    pub min_replicas: u32,
-    /// Both policies: most replicas.
-    #[arg(long, env = "EBB_SIMULATE_MAX_REPLICAS", default_value_t = 20)]
-    pub max_replicas: u32,
-    /// Both policies: AverageValue target, items waiting per replica.
-    #[arg(long, env = "EBB_SIMULATE_TARGET_PER_REPLICA", default_value_t = 20.0)]
-    pub target_per_replica: f64,
-    /// Both policies: tolerance on the ratio waiting / (target × replicas).
-    #[arg(long, env = "EBB_SIMULATE_TOLERANCE", default_value_t = 0.1)]
-    pub tolerance: f64,
-
-    /// ebb: time between two decisions.
-    #[arg(long, env = "EBB_SIMULATE_EBB_INTERVAL", default_value = "1s", value_parser = parse_duration)]
-    pub ebb_interval: Duration,
-    /// ebb: from 0, scale up only when more than this many items wait.
-    #[arg(long, env = "EBB_SIMULATE_ACTIVATION_THRESHOLD", default_value_t = 0)]
-    pub activation_threshold: u64,
-    /// ebb: scale to 0 only after the queue stayed empty this long.
-    #[arg(long, env = "EBB_SIMULATE_COOLDOWN", default_value = "20s", value_parser = parse_duration)]
-    pub cooldown: Duration,
-    /// ebb: scale-down stabilization window.
-    #[arg(long, env = "EBB_SIMULATE_SCALE_DOWN_WINDOW", default_value = "20s", value_parser = parse_duration)]
-    pub scale_down_window: Duration,
-    /// ebb: drain-time mode, sizing replicas to empty the backlog within this time.
-    #[arg(long, env = "EBB_SIMULATE_DRAIN_TIME", value_parser = parse_duration)]
-    pub drain_time: Option<Duration>,
-
     /// hpa-pipeline: Prometheus scrape interval.
     #[arg(long, env = "EBB_SIMULATE_SCRAPE_INTERVAL", default_value = "5s", value_parser = parse_duration)]
     pub scrape_interval: Duration,
@@ -99,4 +75,8 @@ pub struct SimulateArgs {
     /// hpa-pipeline: controller's downscale stabilization.
     #[arg(long, env = "EBB_SIMULATE_HPA_DOWNSCALE_STABILIZATION", default_value = "20s", value_parser = parse_duration)]
     pub hpa_downscale_stabilization: Duration,
+
+    /// The scaler's flags, the same as `ebb up`'s (see the `after_help` above).
+    #[command(flatten)]
+    pub scaler: ScalerArgs,
 }

@@ -99,7 +99,6 @@ pub fn simulate(workload: &Workload, policy: &mut dyn Policy, world: &WorldSetti
     let mut now_ms = 0;
     loop {
         while let Some(arrival) = pending.next_if(|arrival| arrival.at_ms <= now_ms) {
-            seen.arrived += arrival.count;
             seen.waiting += arrival.count;
             queue.push_back(arrival);
         }
@@ -118,6 +117,10 @@ pub fn simulate(workload: &Workload, policy: &mut dyn Policy, world: &WorldSetti
             seen.waiting -= 1;
             seen.in_flight += 1;
         }
+        seen.ready_replicas = consumers
+            .iter()
+            .filter(|c| !c.leaving && !matches!(c.work, Work::Starting { .. }))
+            .count() as u32;
         if let Some(desired) = policy.observe(Instant::from_millis(now_ms), &seen)
             && desired != seen.replicas
         {
@@ -134,11 +137,6 @@ pub fn simulate(workload: &Workload, policy: &mut dyn Policy, world: &WorldSetti
 
         let pods = consumers.len() as u32;
         run.pod_ms += u64::from(pods) * world.step_ms;
-        let busy = consumers
-            .iter()
-            .filter(|c| matches!(c.work, Work::Busy { .. }))
-            .count() as u64;
-        seen.busy_replica_ms += busy * world.step_ms;
         if now_ms.is_multiple_of(world.sample_every_ms) {
             run.samples.push(Sample {
                 at_ms: now_ms,
@@ -181,6 +179,7 @@ fn finish_and_start(
                     .entry(done_at_ms - arrived_at_ms)
                     .or_default() += 1;
                 run.last_completion_ms = Some(done_at_ms);
+                // The ack: out of flight, counted as `<queue>:completed` is by the real one.
                 seen.in_flight -= 1;
                 seen.completed += 1;
                 consumer.work = Work::Idle;

@@ -22,8 +22,16 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("invalid scaler settings: {0}")]
+    /// Names the scaler flag at fault (`--min-replicas: ...`).
+    #[error(transparent)]
     Scaling(#[from] ebb_scaling::Error),
+    /// A pipeline flag the scaling crate refused.
+    #[error("{flag}: {source}")]
+    PipelineFlag {
+        flag: &'static str,
+        #[source]
+        source: ebb_scaling::Error,
+    },
     #[error("{flag} must be above 0")]
     ZeroDuration { flag: &'static str },
     #[error("{0}")]

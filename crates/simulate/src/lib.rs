@@ -11,8 +11,9 @@
 //!
 //! - Workload: `--scenario burst|ramp|diurnal|spiky` (seeded), or `--arrivals FILE` with
 //!   CSV lines `t_seconds,count` in time order (see [`parse_arrivals`]).
-//! - Policies: `ebb` (the `ebb-scaling` crate, reading the queue every `--ebb-interval`)
-//!   and `hpa-pipeline` (the dojo: 5 s scrape, 1 s recording rule, adapter serving the
+//! - Policies: `ebb` (the `ebb-scaling` crate, reading the queue every `--interval` and
+//!   measuring rates for `--drain-time` with the same `RateMeter` as `ebb up`, fed the same
+//!   readings: waiting, in flight, the completion counter, ready replicas) and `hpa-pipeline` (the dojo: 5 s scrape, 1 s recording rule, adapter serving the
 //!   latest sample, HPA sync every 5 s without `behavior`, 20 s downscale stabilization).
 //! - Consumers take one item at a time for `--per-msg` and start `--startup` after being
 //!   requested; scaled-down busy consumers finish their item first.
@@ -20,6 +21,8 @@
 //!   (arrival → completion; `-` in the table and empty in CSV when nothing was processed),
 //!   replica-seconds (consumers alive × time, until the run settles at min replicas), scale
 //!   events (changes of the requested count).
+//! - The scaler's flags (`--min-replicas` … `--interval`) are `ebb up`'s, with its defaults
+//!   and `EBB_*` variables ([`ebb_scaling::ScalerArgs`]).
 //! - Durations are Go-style (`500ms`, `1m30s`) in whole milliseconds; `--per-msg`,
 //!   `--startup` and `--sample-every` are whole numbers of `--step`, periods are above 0,
 //!   and a run stays within the [`limits`] (24 h, 10⁸ items, 10⁷ steps, 5·10⁵ samples).
@@ -37,7 +40,7 @@ mod workload;
 use std::path::Path;
 use std::time::Duration;
 
-use ebb_scaling::{Behavior, ScalerConfig, Tolerance};
+use ebb_scaling::{Behavior, ScalerConfig};
 
 use crate::limits::{MAX_HORIZON, MAX_SAMPLES, MAX_STEPS, past_horizon};
 
@@ -125,7 +128,7 @@ fn world_settings(args: &SimulateArgs, workload: &Workload) -> Result<WorldSetti
         startup_ms: whole_steps("--startup", args.startup)?,
         sample_every_ms,
         give_up_after_ms: clock_millis("--give-up-after", args.give_up_after)?,
-        settled_replicas: args.min_replicas,
+        settled_replicas: args.scaler.min_replicas,
     };
     let horizon_ms = workload.last_arrival_ms() + world.give_up_after_ms;
     for (flag, every, every_ms, what, limit) in [
@@ -170,32 +173,27 @@ fn build_policy(
     args: &SimulateArgs,
     world: &WorldSettings,
 ) -> Result<Box<dyn Policy>> {
-    let shared = ScalerConfig {
-        min_replicas: args.min_replicas,
-        max_replicas: args.max_replicas,
-        target_per_replica: args.target_per_replica,
-        tolerance: Tolerance::symmetric(args.tolerance),
-        ..ScalerConfig::hpa_default()
-    };
+    let ebb = args.scaler.scaler_config()?;
     Ok(match name {
-        PolicyName::Ebb => {
-            let config = ScalerConfig {
-                activation_threshold: args.activation_threshold,
-                cooldown: args.cooldown,
-                drain_time: args.drain_time,
-                paused_at_zero: false,
-                behavior: Behavior::ebb(args.scale_down_window),
-                ..shared
-            };
-            Box::new(Ebb::new(config, args.ebb_interval)?)
-        }
+        PolicyName::Ebb => Box::new(Ebb::new(ebb, args.scaler.interval)?),
         PolicyName::HpaPipeline => {
+            // The dojo's HPA shares the bounds, the target and the tolerance; the rest is
+            // the upstream controller's.
             let config = ScalerConfig {
+                min_replicas: ebb.min_replicas,
+                max_replicas: ebb.max_replicas,
+                target_per_replica: ebb.target_per_replica,
+                tolerance: ebb.tolerance,
                 behavior: Behavior::Unset {
                     downscale_stabilization: args.hpa_downscale_stabilization,
                 },
-                ..shared
+                ..ScalerConfig::hpa_default()
             };
+            // The shared settings passed above: only the window can be wrong here.
+            config.validate().map_err(|source| Error::PipelineFlag {
+                flag: "--hpa-downscale-stabilization",
+                source,
+            })?;
             Box::new(HpaPipeline::new(
                 config,
                 pipeline_timing(args, world.step_ms),

@@ -2,24 +2,23 @@
 //! simulation step and answers with a replica count when it acts; the delays of its own
 //! pipeline (tick interval, scrapes, rule evaluation, sync period) are modelled inside it.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
-use ebb_scaling::{Input, Instant, Rates, Scaler, ScalerConfig};
+use ebb_scaling::{Input, Instant, RateMeter, RateReading, Scaler, ScalerConfig};
 
 use crate::error::{Error, Result};
 
-/// What could be measured in the world at one instant.
+/// What a real scaler could read at one instant: what Redis and the target report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Observation {
     pub waiting: u64,
     pub in_flight: u64,
     /// Replicas last asked for (the Deployment's `spec.replicas`).
     pub replicas: u32,
-    /// Counters since the start, from which rates are measured.
-    pub arrived: u64,
+    /// Replicas started and not asked to stop: they take items.
+    pub ready_replicas: u32,
+    /// Items acknowledged since the start, as each ack counts them in `<queue>:completed`.
     pub completed: u64,
-    pub busy_replica_ms: u64,
 }
 
 pub trait Policy {
@@ -61,43 +60,21 @@ impl Every {
     }
 }
 
-/// ebb: reads the queue directly every `interval` and decides with `ebb-scaling`.
+/// ebb: reads the queue directly every `interval` and decides with `ebb-scaling`, with the
+/// rates measured by the same [`RateMeter`] as `ebb up`, from the same readings.
 pub struct Ebb {
     scaler: Scaler,
     tick: Every,
-    rate_window: Duration,
-    history: VecDeque<(Instant, Observation)>,
+    rates: RateMeter,
 }
 
 impl Ebb {
     pub fn new(config: ScalerConfig, interval: Duration) -> Result<Self> {
         Ok(Ebb {
             scaler: Scaler::new(config)?,
-            tick: Every::starting_at(Duration::ZERO, interval, "--ebb-interval")?,
-            rate_window: Duration::from_secs(10),
-            history: VecDeque::new(),
+            tick: Every::starting_at(Duration::ZERO, interval, "--interval")?,
+            rates: RateMeter::new(RateMeter::DEFAULT_WINDOW),
         })
-    }
-
-    /// Arrival and per-replica service rates over the last `rate_window`, once measurable.
-    fn measured_rates(&mut self, now: Instant, seen: &Observation) -> Option<Rates> {
-        self.history.push_back((now, *seen));
-        while self
-            .history
-            .front()
-            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > self.rate_window)
-        {
-            self.history.pop_front();
-        }
-        let (since, then) = self.history.front()?;
-        let seconds = now.saturating_duration_since(*since).as_secs_f64();
-        let busy_seconds = (seen.busy_replica_ms - then.busy_replica_ms) as f64 / 1000.0;
-        if seconds < 1.0 || busy_seconds <= 0.0 {
-            return None;
-        }
-        let arrival = (seen.arrived - then.arrived) as f64 / seconds;
-        let service = (seen.completed - then.completed) as f64 / busy_seconds;
-        Rates::new(arrival, service).ok()
     }
 }
 
@@ -110,8 +87,14 @@ impl Policy for Ebb {
         if !self.tick.due(now) {
             return None;
         }
+        let reading = RateReading {
+            waiting: seen.waiting,
+            in_flight: seen.in_flight,
+            completed_total: seen.completed,
+            ready_replicas: seen.ready_replicas,
+        };
         let input = Input::new(seen.waiting, seen.in_flight, seen.replicas);
-        let input = match self.measured_rates(now, seen) {
+        let input = match self.rates.observe(now, reading) {
             Some(rates) => input.with_rates(rates),
             None => input,
         };

@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use clap::Parser;
+use ebb_scaling::{Instant, ScalerConfig, ScalerSettings};
 use ebb_simulate::{
-    Error, PolicyName, Scenario, SimulateArgs, Summary, Workload, compare, parse_arrivals,
-    summary_csv, summary_table, write_outputs,
+    Ebb, Error, Observation, Policy, PolicyName, Scenario, SimulateArgs, Summary, Workload,
+    compare, parse_arrivals, summary_csv, summary_table, write_outputs,
 };
 
 #[derive(Parser)]
@@ -89,7 +90,7 @@ fn bad_flags_are_rejected_with_what_is_wrong() {
         .unwrap();
     assert_eq!(
         error.to_string(),
-        "invalid scaler settings: min replicas (5) is above max replicas (2)"
+        "--min-replicas: min replicas (5) is above max replicas (2)"
     );
     let cli = Cli::try_parse_from(["simulate", "--scenario", "tsunami"]);
     assert!(cli.is_err());
@@ -129,6 +130,40 @@ fn burst_under_ebb_drains_at_the_physical_limit() {
     assert_eq!(ebb.peak_replicas, 10);
     let last = comparison.runs[0].samples.last().unwrap();
     assert_eq!((last.waiting, last.in_flight, last.replicas), (0, 0, 0));
+}
+
+#[test]
+fn drain_time_measures_rates_from_what_a_real_scaler_reads() {
+    let config = ScalerConfig {
+        drain_time: Some(Duration::from_secs(60)),
+        ..ScalerSettings::default().scaler_config().unwrap()
+    };
+    let seen = |waiting, ready_replicas, completed| Observation {
+        waiting,
+        in_flight: 1,
+        replicas: 1,
+        ready_replicas,
+        completed,
+    };
+    // 1 ready replica acks 1 item/s while 3/s arrive: (111 + 3 × 60) / (1 × 60) → 5
+    // replicas, where the AverageValue rule says 110 / 20 → 6.
+    let mut ebb = Ebb::new(config.clone(), Duration::from_secs(1)).unwrap();
+    assert_eq!(
+        ebb.observe(Instant::from_secs(0), &seen(100, 1, 0)),
+        Some(5)
+    );
+    assert_eq!(
+        ebb.observe(Instant::from_secs(5), &seen(110, 1, 5)),
+        Some(5)
+    );
+    // The same acks with no replica ready at the start: no service rate can be told yet
+    // (as in `ebb up`), so the AverageValue rule holds.
+    let mut ebb = Ebb::new(config, Duration::from_secs(1)).unwrap();
+    ebb.observe(Instant::from_secs(0), &seen(100, 0, 0));
+    assert_eq!(
+        ebb.observe(Instant::from_secs(5), &seen(110, 1, 5)),
+        Some(6)
+    );
 }
 
 #[test]
@@ -246,7 +281,6 @@ fn a_zero_count_means_nothing_arrives_that_second() {
 #[test]
 fn zero_periods_are_rejected_naming_the_flag() {
     for flag in [
-        "--ebb-interval",
         "--hpa-sync-period",
         "--scrape-interval",
         "--rule-interval",
@@ -256,6 +290,16 @@ fn zero_periods_are_rejected_naming_the_flag() {
         let error = compare(&args(&[flag, "0s"])).err().unwrap();
         assert_eq!(error.to_string(), format!("{flag} must be above 0"));
     }
+    // The scaler's own, validated as `ebb up` validates it.
+    let error = compare(&args(&["--interval", "0s"])).err().unwrap();
+    assert_eq!(error.to_string(), "--interval: interval must be above 0");
+    let error = compare(&args(&["--hpa-downscale-stabilization", "2h"]))
+        .err()
+        .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "--hpa-downscale-stabilization: scale-down stabilization window must be at most 3600 s (autoscaling/v2 limit), got 7200 s"
+    );
 }
 
 #[test]
@@ -339,7 +383,7 @@ fn durations_read_like_every_other_ebb_command() {
         "--step",
         "50ms",
     ]);
-    assert_eq!(parsed.cooldown, Duration::from_secs(90));
+    assert_eq!(parsed.scaler.cooldown, Duration::from_secs(90));
     assert_eq!(parsed.give_up_after, Duration::from_secs(5400));
     let bare = Cli::try_parse_from(["simulate", "--per-msg", "2"])
         .err()

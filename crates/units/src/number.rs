@@ -5,41 +5,40 @@
 use std::fmt::Display;
 use std::str::FromStr;
 
-const POSITIVE: &str = "must be a positive integer (digits only)";
-const COUNT: &str = "must be 0 or a positive integer (digits only)";
-const SIZE: &str =
-    "must be a positive size in bytes: digits, optionally followed by KiB, MiB or GiB";
+use crate::error::{Error, Result};
 
 /// A positive integer: one or more ASCII digits, not zero, and within `T`.
-pub fn parse_positive<T>(given: &str) -> Result<T, String>
+pub fn parse_positive<T>(given: &str) -> Result<T>
 where
     T: FromStr + Default + PartialEq + Display + Bounded,
 {
     if given.is_empty() || !given.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(POSITIVE.to_owned());
+        return Err(Error::NotPositive);
     }
     match given.parse::<T>() {
-        Ok(zero) if zero == T::default() => Err(POSITIVE.to_owned()),
+        Ok(zero) if zero == T::default() => Err(Error::NotPositive),
         Ok(number) => Ok(number),
-        Err(_) => Err(format!("is too large (at most {})", T::MAX)),
+        Err(_) => Err(Error::TooLarge {
+            max: T::MAX.to_string(),
+        }),
     }
 }
 
 /// A count: zero or more, ASCII digits only, within `T`.
-pub fn parse_count<T>(given: &str) -> Result<T, String>
+pub fn parse_count<T>(given: &str) -> Result<T>
 where
     T: FromStr + Default + PartialEq + Display + Bounded,
 {
     if given.is_empty() || !given.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(COUNT.to_owned());
+        return Err(Error::NotCount);
     }
-    given
-        .parse::<T>()
-        .map_err(|_| format!("is too large (at most {})", T::MAX))
+    given.parse::<T>().map_err(|_| Error::TooLarge {
+        max: T::MAX.to_string(),
+    })
 }
 
 /// A size in bytes: `1048576`, `512KiB`, `64MiB`, `1GiB`; positive.
-pub fn parse_bytes(given: &str) -> Result<u64, String> {
+pub fn parse_bytes(given: &str) -> Result<u64> {
     let (digits, unit) = given.split_at(
         given
             .find(|c: char| !c.is_ascii_digit())
@@ -50,12 +49,14 @@ pub fn parse_bytes(given: &str) -> Result<u64, String> {
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        _ => return Err(SIZE.to_owned()),
+        _ => return Err(Error::NotSize),
     };
-    let number = parse_positive::<u64>(digits).map_err(|_| SIZE.to_owned())?;
+    let number = parse_positive::<u64>(digits).map_err(|_| Error::NotSize)?;
     number
         .checked_mul(multiplier)
-        .ok_or_else(|| format!("is too large (at most {} bytes)", u64::MAX))
+        .ok_or_else(|| Error::TooLarge {
+            max: format!("{} bytes", u64::MAX),
+        })
 }
 
 /// The largest value of an integer type, for "too large" messages.
@@ -79,13 +80,14 @@ mod tests {
         for refused in ["-3", "+5", "", "1e3"] {
             assert_eq!(
                 parse_count::<u32>(refused),
-                Err(COUNT.to_owned()),
+                Err(Error::NotCount),
                 "{refused}"
             );
         }
         assert!(
             parse_count::<u32>("99999999999")
                 .unwrap_err()
+                .to_string()
                 .contains("too large")
         );
     }
@@ -99,13 +101,15 @@ mod tests {
         ] {
             assert_eq!(
                 parse_positive::<u64>(given),
-                Err(POSITIVE.to_owned()),
+                Err(Error::NotPositive),
                 "{given:?}"
             );
         }
         assert_eq!(
             parse_positive::<u32>("4294967296"),
-            Err("is too large (at most 4294967295)".to_owned())
+            Err(Error::TooLarge {
+                max: "4294967295".to_owned()
+            })
         );
     }
 
@@ -118,11 +122,12 @@ mod tests {
         for given in [
             "", "0", "0MiB", "-1", "+1", "MiB", "64MB", "64 MiB", "1.5MiB", "64mib",
         ] {
-            assert_eq!(parse_bytes(given), Err(SIZE.to_owned()), "{given:?}");
+            assert_eq!(parse_bytes(given), Err(Error::NotSize), "{given:?}");
         }
         assert!(
             parse_bytes("99999999999GiB")
                 .unwrap_err()
+                .to_string()
                 .starts_with("is too large")
         );
     }

@@ -1,4 +1,8 @@
+//! Go `time.Duration` text, as the dojo's flags take it, and back.
+
 use std::time::Duration;
+
+use crate::error::{DurationProblem, Error, Result};
 
 /// Writes `duration` so that [`parse_duration`] reads it back exactly: whole milliseconds as
 /// `250ms`, anything finer in nanoseconds.
@@ -13,26 +17,29 @@ pub fn format_duration(duration: Duration) -> String {
 /// Parses a Go `time.Duration` string as the dojo's flags take them: `1s`, `250ms`, `1.5s`,
 /// `1m30s`, `2h`, `0` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`). Negative durations are
 /// refused. The error is one line saying what is wrong.
-pub fn parse_duration(given: &str) -> Result<Duration, String> {
-    let invalid = |reason: &str| format!("invalid duration {given:?}: {reason}");
+pub fn parse_duration(given: &str) -> Result<Duration> {
+    let invalid = |problem: DurationProblem| Error::InvalidDuration {
+        given: given.to_owned(),
+        problem,
+    };
     if given == "0" {
         return Ok(Duration::ZERO);
     }
     if given.is_empty() {
-        return Err(invalid("empty"));
+        return Err(invalid(DurationProblem::Empty));
     }
     if given.starts_with('-') {
-        return Err(invalid("negative"));
+        return Err(invalid(DurationProblem::Negative));
     }
     let mut rest = given.strip_prefix('+').unwrap_or(given);
     let mut total = 0f64;
     while !rest.is_empty() {
         let number_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| invalid("missing unit (e.g. 1s, 500ms)"))?;
+            .ok_or_else(|| invalid(DurationProblem::MissingUnit))?;
         let number: f64 = rest[..number_end]
             .parse()
-            .map_err(|_| invalid("expected a number before each unit"))?;
+            .map_err(|_| invalid(DurationProblem::MissingNumber))?;
         rest = &rest[number_end..];
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -44,12 +51,12 @@ pub fn parse_duration(given: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            unit => return Err(invalid(&format!("unknown unit {unit:?}"))),
+            unit => return Err(invalid(DurationProblem::UnknownUnit(unit.to_owned()))),
         };
         total += number * seconds_per_unit;
         rest = &rest[unit_end..];
     }
-    Duration::try_from_secs_f64(total).map_err(|_| invalid("too large"))
+    Duration::try_from_secs_f64(total).map_err(|_| invalid(DurationProblem::TooLarge))
 }
 
 #[cfg(test)]
@@ -102,7 +109,7 @@ mod tests {
             ("s", "expected a number"),
             ("1..2s", "expected a number"),
         ] {
-            let error = parse_duration(given).unwrap_err();
+            let error = parse_duration(given).unwrap_err().to_string();
             assert!(error.contains(reason), "{given}: {error}");
         }
     }

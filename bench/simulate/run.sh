@@ -6,7 +6,8 @@
 # Usage: bench/simulate/run.sh [SEED]
 #   EBB_BIN=path/to/ebb   use this binary instead of building target/debug/ebb
 #   BENCH_OUT=dir         keep each scenario's timeline.csv, chart.svg and summary.csv there
-#   EBB_SIMULATE_*        any `ebb simulate` flag, e.g. EBB_SIMULATE_STARTUP=5s
+#   EBB_SIMULATE_*        any `ebb simulate` flag of the simulated world, e.g. EBB_SIMULATE_STARTUP=5s
+#   EBB_*                 the scaler's flags, named as for `ebb up`, e.g. EBB_DRAIN_TIME=30s
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,6 +28,8 @@ else
 fi
 
 printf 'ebb simulate, seed %s: ebb vs hpa-pipeline (ratio = ebb / hpa-pipeline, lower is better)\n' "$seed"
+# Simulated time: the figures do not depend on the load, printed all the same.
+printf 'load average: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-8s | %8s %8s %6s | %8s %8s %6s | %10s %10s %6s\n' \
   scenario "drain s" "" "" "p95 s" "" "" "replica·s" "" ""
 printf '%-8s | %8s %8s %6s | %8s %8s %6s | %10s %10s %6s\n' \

@@ -422,7 +422,7 @@ fn up_refuses_inconsistent_bounds_and_taken_ports_with_one_line() {
     let stderr = refused(&["--min-replicas", "5", "--max-replicas", "2"], None);
     assert_eq!(
         stderr.trim(),
-        "ebb: min replicas (5) is above max replicas (2)"
+        "ebb: --min-replicas: min replicas (5) is above max replicas (2)"
     );
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 

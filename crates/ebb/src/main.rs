@@ -27,6 +27,8 @@ enum Command {
     Up(ebb_local::UpArgs),
     /// Replay a workload through scaling policies on a simulated clock and compare them.
     Simulate(ebb_simulate::SimulateArgs),
+    /// The QueueScaler controller for Kubernetes, and its CRD.
+    Operator(ebb_operator::OperatorArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         }
         Command::Up(args) => ebb_local::main(args).map_err(Into::into),
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
+        Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

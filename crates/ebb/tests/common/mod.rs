@@ -19,9 +19,15 @@ pub struct Ebb {
 impl Ebb {
     /// Starts `ebb <args…> --http 127.0.0.1:<free port>`.
     pub fn start(name: &str, args: &[&str]) -> Ebb {
+        Ebb::start_with_env(name, args, &[])
+    }
+
+    /// [`Ebb::start`] with extra environment variables.
+    pub fn start_with_env(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Ebb {
         let http_port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
             .args(args)
+            .envs(envs.iter().copied())
             .args(["--http", &format!("127.0.0.1:{http_port}")])
             .env("EBB_LOG", "info")
             .stdin(Stdio::null())

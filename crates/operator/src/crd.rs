@@ -1,0 +1,309 @@
+//! The `QueueScaler` custom resource: what to scale, which queue to read, and the rules.
+//!
+//! The Rust types are the single source of the CRD: `ebb operator crd` prints it, the copy
+//! committed under `helm/charts/operator/crds/` is checked against it by a test, and the
+//! defaults in its schema are ebb-scaling's, the same that `ebb up`'s flags use.
+//!
+//! Validation happens in the API server, before anything reaches the operator: the OpenAPI
+//! schema (types, minimums, required fields, defaults) and CEL rules for what a schema
+//! cannot say (min ≤ max, exactly one source, exactly one way to name the Redis server).
+//! Each rule's message names the field, so `kubectl apply` of a bad object says where.
+
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscalerBehavior;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+use crate::defaults;
+
+/// Scales a workload to the length of a queue, from and to zero.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "ebb.dev",
+    version = "v1alpha1",
+    kind = "QueueScaler",
+    plural = "queuescalers",
+    shortname = "qs",
+    namespaced,
+    status = "QueueScalerStatus",
+    category = "all",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.scaleTargetRef.name"}"#,
+    printcolumn = r#"{"name":"Min","type":"integer","jsonPath":".spec.minReplicas"}"#,
+    printcolumn = r#"{"name":"Max","type":"integer","jsonPath":".spec.maxReplicas"}"#,
+    printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.replicas"}"#,
+    printcolumn = r#"{"name":"Waiting","type":"integer","jsonPath":".status.waiting"}"#,
+    printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.conditions[?(@.type==\"Active\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("spec.minReplicas must not be above spec.maxReplicas").field_path(".minReplicas"))]
+#[x_kube(validation = Rule::new("!has(self.fallback) || self.fallback.replicas <= self.maxReplicas").message("spec.fallback.replicas must not be above spec.maxReplicas").field_path(".fallback.replicas"))]
+pub struct QueueScalerSpec {
+    /// The workload to scale: anything with a scale subresource (Deployment, StatefulSet,
+    /// a custom resource).
+    pub scale_target_ref: ScaleTargetRef,
+
+    /// Where the work is counted. Exactly one of its fields.
+    pub source: Source,
+
+    /// Items waiting per replica: the replica count is waiting / targetPerReplica, rounded
+    /// up (the HPA's AverageValue target).
+    #[serde(default = "defaults::target_per_replica")]
+    #[schemars(range(min = 1))]
+    pub target_per_replica: u64,
+
+    /// Fewest replicas; 0 lets the workload scale to zero when the queue is empty.
+    #[serde(default = "defaults::min_replicas")]
+    pub min_replicas: u32,
+
+    /// Most replicas.
+    #[serde(default = "defaults::max_replicas")]
+    #[schemars(range(min = 1))]
+    pub max_replicas: u32,
+
+    /// From 0 replicas, scale up only when more items than this wait.
+    #[serde(default = "defaults::activation_threshold")]
+    pub activation_threshold: u64,
+
+    /// Scale to 0 only after the queue (waiting and in flight) stayed empty this long.
+    #[serde(default = "defaults::cooldown_seconds")]
+    pub cooldown_seconds: u32,
+
+    /// How often the queue is read. Keyspace notifications, where the Redis server sends
+    /// them, wake the scaler sooner; this stays the safety net.
+    #[serde(default = "defaults::polling_interval_seconds")]
+    #[schemars(range(min = 1))]
+    pub polling_interval_seconds: u32,
+
+    /// How fast the count may change, in the autoscaling/v2 shape: policies, stabilization
+    /// windows, tolerance. Unset: scale up at once, scale down over a 20 s window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub behavior: Option<HorizontalPodAutoscalerBehavior>,
+
+    /// Drain-time objective: the smallest count that empties the backlog within this many
+    /// seconds, from the measured arrival and service rates (targetPerReplica applies until
+    /// they are known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub drain_time_seconds: Option<u32>,
+
+    /// What to do when the queue cannot be read: after failureThreshold failed reads in a
+    /// row, run this many replicas (also from 0) until a read succeeds again. Without it a
+    /// failed read holds the current count: it never scales to zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Fallback>,
+}
+
+/// The workload, as in an HPA's `scaleTargetRef`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleTargetRef {
+    /// API group and version of the workload.
+    #[serde(default = "defaults::target_api_version")]
+    pub api_version: String,
+    /// Kind of the workload.
+    #[serde(default = "defaults::target_kind")]
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name of the workload, in the QueueScaler's namespace.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// Where the work is counted: exactly one field is set.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus"))]
+pub struct Source {
+    /// The length of a Redis list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_list: Option<RedisListSource>,
+    /// An ebb leased queue: items waiting plus items in flight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ebb_queue: Option<EbbQueueSource>,
+    /// A Redis stream consumer group: entries not yet delivered (lag) plus delivered and not
+    /// acknowledged (pending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_stream: Option<RedisStreamSource>,
+    /// The value of a PromQL query.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSource>,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisListSource {
+    pub redis: RedisServer,
+    /// The list's key.
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct EbbQueueSource {
+    pub redis: RedisServer,
+    /// The queue's name (its list's key), as given to the producer and consumers.
+    #[schemars(length(min = 1))]
+    pub queue: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisStreamSource {
+    pub redis: RedisServer,
+    /// The stream's key.
+    #[schemars(length(min = 1))]
+    pub stream: String,
+    /// The consumer group whose backlog counts.
+    #[schemars(length(min = 1))]
+    pub group: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusSource {
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
+    #[schemars(length(min = 1))]
+    pub server_address: String,
+    /// A PromQL query whose single value is the number of items waiting.
+    #[schemars(length(min = 1))]
+    pub query: String,
+    /// What an empty result means: `Zero` (nothing waits) or `Error` (a failed read).
+    #[serde(default)]
+    pub empty_result: EmptyResult,
+}
+
+/// How to read an empty PromQL result.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EmptyResult {
+    #[default]
+    Zero,
+    Error,
+}
+
+/// The Redis server: its address in the spec, or a URL in a Secret; password and CA
+/// optionally from Secrets too. Secrets are read from the QueueScaler's own namespace only.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.address) != has(self.urlFrom)").message("set exactly one of redis.address and redis.urlFrom"))]
+pub struct RedisServer {
+    /// `host:port`, `redis://host:port[/db]` or `rediss://…`, without a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub address: Option<String>,
+    /// A Secret key holding the whole URL (it may carry the password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from: Option<SecretKeyRef>,
+    /// A Secret key holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<SecretKeyRef>,
+    /// A Secret key holding the PEM CA certificate of a `rediss://` server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_from: Option<SecretKeyRef>,
+}
+
+/// A key of a Secret in the QueueScaler's namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// The Secret's name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The key inside the Secret.
+    #[schemars(length(min = 1))]
+    pub key: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Fallback {
+    /// Replicas to run while the queue cannot be read.
+    #[schemars(range(min = 1))]
+    pub replicas: u32,
+    /// Failed reads in a row before the fallback applies.
+    #[serde(default = "defaults::fallback_failure_threshold")]
+    #[schemars(range(min = 1))]
+    pub failure_threshold: u32,
+}
+
+/// What the operator saw and did; also what a restarted operator needs to continue the same
+/// decision (queueEmptySince, recentRecommendations, lastScaleTime).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueScalerStatus {
+    /// The spec generation this status was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The workload's replica count (`spec.replicas`) at the last decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    /// The count decided last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<u32>,
+    /// Items waiting at the last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<u64>,
+    /// Items taken and not yet acknowledged at the last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<u64>,
+    /// Items waiting per replica, as a quantity; absent at 0 replicas (where an HPA shows
+    /// -9223372036854775808).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_per_replica: Option<String>,
+    /// When the operator last changed the replica count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_scale_time: Option<Time>,
+    /// Why the last decision was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<String>,
+    /// Since when waiting and in flight have been 0 (the cooldown runs from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_empty_since: Option<Time>,
+    /// Recommendations still inside the scale-down stabilization window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_recommendations: Vec<TimedRecommendation>,
+    /// Failed reads in a row.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub consecutive_read_failures: u32,
+    /// Ready, Active, Fallback, Paused, Conflict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
+}
+
+/// A past recommendation, for the stabilization window.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct TimedRecommendation {
+    pub time: Time,
+    pub replicas: u32,
+}
+
+/// The condition types the status carries.
+pub mod condition {
+    /// The last read and decision succeeded.
+    pub const READY: &str = "Ready";
+    /// The workload runs (replicas above 0), or is being scaled up from 0.
+    pub const ACTIVE: &str = "Active";
+    /// Reads are failing and the fallback count is applied.
+    pub const FALLBACK: &str = "Fallback";
+    /// The paused annotation freezes the scaler.
+    pub const PAUSED: &str = "Paused";
+    /// Another QueueScaler or an HPA targets the same workload.
+    pub const CONFLICT: &str = "Conflict";
+}
+
+/// The CRD as YAML, as committed under `helm/charts/operator/crds/`.
+pub fn crd_yaml() -> String {
+    use kube::CustomResourceExt;
+    let crd = QueueScaler::crd();
+    let mut yaml = String::from(
+        "# Generated by `ebb operator crd` from crates/operator/src/crd.rs: do not edit.\n",
+    );
+    yaml.push_str(&serde_saphyr::to_string(&crd).expect("a CRD always serializes"));
+    yaml
+}

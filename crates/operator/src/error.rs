@@ -1,0 +1,35 @@
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+
+    #[error("{field}: {source}")]
+    InvalidSpec {
+        field: &'static str,
+        #[source]
+        source: Box<ebb_scaling::Error>,
+    },
+
+    #[error("{field}: {reason}")]
+    InvalidField { field: &'static str, reason: String },
+
+    #[error("{0}")]
+    UnsupportedSource(&'static str),
+
+    #[error(transparent)]
+    Queue(#[from] ebb_queue::Error),
+
+    #[error(transparent)]
+    Autoscaler(#[from] ebb_autoscaler::Error),
+
+    #[error(transparent)]
+    Scaling(#[from] ebb_scaling::Error),
+
+    #[error(transparent)]
+    Runtime(#[from] ebb_runtime::Error),
+
+    #[error("the control loop stopped")]
+    LoopStopped,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,25 @@
+//! `ebb operator`: the QueueScaler controller. It reads each QueueScaler's queue, decides
+//! with ebb-scaling, and sets its workload's scale subresource itself: 0 ↔ N with no HPA.
+//!
+//! ```text
+//!  QueueScaler (CRD, crd.rs) ──watch──▶ operator ──one ControlLoop per QueueScaler──┐
+//!                                                                                    │
+//!   read: ebb-autoscaler source (Redis list,   decide: ebb_scaling::Scaler   apply: scale
+//!         leased queue, stream, PromQL)  ───▶  (same rules as `ebb up`) ───▶ subresource
+//!                                                    │
+//!                                                    ▼ status (server-side apply)
+//! ```
+
+mod cli;
+mod config;
+mod controller;
+pub mod crd;
+mod defaults;
+mod error;
+mod scaler_task;
+mod status;
+mod target;
+
+pub use cli::{OperatorArgs, OperatorCommand, main};
+pub use crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, crd_yaml};
+pub use error::{Error, Result};

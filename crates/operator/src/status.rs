@@ -1,0 +1,192 @@
+//! From what the control loop saw to the QueueScaler's status, written by server-side apply
+//! under one field manager.
+//!
+//! Writes are few: a new decision, a change of replicas, a condition turning, or an error
+//! is written at once; when only the counts move, at most once per `COUNTS_EVERY`; when
+//! nothing changes, nothing is written.
+
+use std::time::Duration;
+
+use ebb_autoscaler::Status;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::crd::{QueueScaler, QueueScalerStatus, condition};
+
+/// The field manager of every write this operator makes.
+pub const FIELD_MANAGER: &str = "ebb-operator";
+
+/// Counts alone (waiting, in flight) are refreshed at most this often.
+pub const COUNTS_EVERY: Duration = Duration::from_secs(5);
+
+/// The status for `seen`, carrying over from `previous` what did not change (condition
+/// transition times, the last scale time).
+pub fn next_status(
+    previous: &QueueScalerStatus,
+    seen: &Status,
+    generation: Option<i64>,
+    scaled_now: bool,
+    now: Timestamp,
+) -> QueueScalerStatus {
+    let decision = seen.last_decision.as_ref();
+    let ready = match &seen.last_error {
+        None => (true, "ReadAndDecided", "the queue was read and a decision made".to_owned()),
+        Some(error) => (false, "ReadFailed", error.clone()),
+    };
+    let active = seen.replicas > 0 || seen.desired_replicas > 0;
+    let active = if active {
+        (true, "Running", "the workload has replicas or is being given some".to_owned())
+    } else {
+        (false, "ScaledToZero", "the workload is at 0 replicas".to_owned())
+    };
+    let mut conditions = Vec::new();
+    for (kind, (status, reason, message)) in [(condition::READY, ready), (condition::ACTIVE, active)] {
+        conditions.push(carry_over(&previous.conditions, kind, status, reason, message, generation, now));
+    }
+    QueueScalerStatus {
+        observed_generation: generation,
+        replicas: Some(seen.replicas),
+        desired_replicas: Some(seen.desired_replicas),
+        waiting: Some(seen.waiting),
+        in_flight: Some(seen.in_flight),
+        average_per_replica: decision
+            .and_then(|decision| decision.average_per_replica)
+            .map(quantity),
+        last_scale_time: if scaled_now {
+            Some(Time(now))
+        } else {
+            previous.last_scale_time.clone()
+        },
+        last_decision: decision.map(|decision| decision.reason.clone()),
+        queue_empty_since: previous.queue_empty_since.clone(),
+        recent_recommendations: previous.recent_recommendations.clone(),
+        consecutive_read_failures: if seen.last_error.is_some() {
+            previous.consecutive_read_failures.saturating_add(1)
+        } else {
+            0
+        },
+        conditions,
+    }
+}
+
+fn carry_over(
+    previous: &[Condition],
+    kind: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_owned();
+    let since = previous
+        .iter()
+        .find(|condition| condition.type_ == kind && condition.status == status)
+        .map(|condition| condition.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: kind.to_owned(),
+        status,
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time: since,
+    }
+}
+
+/// Items per replica as a Kubernetes quantity: whole numbers plain, the rest in milli-units
+/// (rounded up, as the HPA rounds its averages).
+pub fn quantity(value: f64) -> String {
+    let milli = (value * 1000.0).ceil();
+    if milli % 1000.0 == 0.0 {
+        format!("{}", milli / 1000.0)
+    } else {
+        format!("{milli}m")
+    }
+}
+
+/// Whether `next` differs from `last` in more than the counts and the failure count.
+pub fn differs_beyond_counts(last: &QueueScalerStatus, next: &QueueScalerStatus) -> bool {
+    let strip = |status: &QueueScalerStatus| QueueScalerStatus {
+        waiting: None,
+        in_flight: None,
+        average_per_replica: None,
+        consecutive_read_failures: 0,
+        ..status.clone()
+    };
+    strip(last) != strip(next)
+}
+
+/// Writes `status` by server-side apply, owning every field it sets.
+pub async fn write(
+    api: &Api<QueueScaler>,
+    name: &str,
+    status: &QueueScalerStatus,
+) -> Result<(), kube::Error> {
+    let patch = json!({
+        "apiVersion": "ebb.dev/v1alpha1",
+        "kind": "QueueScaler",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebb_autoscaler::DecisionStatus;
+
+    fn seen(replicas: u32, desired: u32, average: Option<f64>) -> Status {
+        Status {
+            waiting: 200,
+            in_flight: 0,
+            replicas,
+            desired_replicas: desired,
+            last_decision: Some(DecisionStatus {
+                reason: "scale".into(),
+                recommendation: desired,
+                average_per_replica: average,
+                at_seconds: 1.0,
+            }),
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn quantities_are_plain_or_milli() {
+        assert_eq!(quantity(20.0), "20");
+        assert_eq!(quantity(0.5), "500m");
+        assert_eq!(quantity(33.3334), "33334m");
+    }
+
+    #[test]
+    fn at_zero_replicas_there_is_no_average() {
+        let status = next_status(&QueueScalerStatus::default(), &seen(0, 10, None), Some(1), true, Timestamp::UNIX_EPOCH);
+        assert_eq!(status.average_per_replica, None);
+        let json = serde_json::to_string(&status).unwrap();
+        assert!(!json.contains("averagePerReplica"), "{json}");
+        assert!(!json.contains("-9223372036854775808"), "{json}");
+    }
+
+    #[test]
+    fn transition_times_are_kept_while_a_condition_holds() {
+        let first = next_status(&QueueScalerStatus::default(), &seen(1, 1, Some(20.0)), Some(1), false, Timestamp::UNIX_EPOCH);
+        let later = Timestamp::from_second(60).unwrap();
+        let second = next_status(&first, &seen(1, 1, Some(20.0)), Some(1), false, later);
+        assert_eq!(first.conditions, second.conditions);
+        assert!(!differs_beyond_counts(&first, &second));
+        let down = next_status(&second, &seen(0, 0, None), Some(1), true, later);
+        let active = down.conditions.iter().find(|c| c.type_ == condition::ACTIVE).unwrap();
+        assert_eq!(active.status, "False");
+        assert_eq!(active.last_transition_time, Time(later));
+        assert!(differs_beyond_counts(&second, &down));
+    }
+}

@@ -94,7 +94,10 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
         return;
     };
     let redis = RedisServer::start();
-    control_plane.apply(&ebb_operator::crd_yaml()).await.unwrap();
+    control_plane
+        .apply(&ebb_operator::crd_yaml())
+        .await
+        .unwrap();
     control_plane
         .kubectl(&[
             "wait",
@@ -121,17 +124,29 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     // nothing happens; the status proves the operator read the queue meanwhile.
     redis.cli(&["RPUSH", "padok", "1", "2", "3", "4", "5"]);
     control_plane
-        .wait_for("the status to show 5 waiting", Duration::from_secs(30), || async {
-            let status = queue_scaler_status(&control_plane).await;
-            Ok((status["waiting"] == 5).then_some(()))
-        })
+        .wait_for(
+            "the status to show 5 waiting",
+            Duration::from_secs(30),
+            || async {
+                let status = queue_scaler_status(&control_plane).await;
+                Ok((status["waiting"] == 5).then_some(()))
+            },
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(spec_replicas(&control_plane).await.unwrap(), Some(0));
     let status = queue_scaler_status(&control_plane).await;
-    assert_eq!(condition(&status, "Active").as_deref(), Some("False"), "{status}");
-    assert_eq!(condition(&status, "Ready").as_deref(), Some("True"), "{status}");
+    assert_eq!(
+        condition(&status, "Active").as_deref(),
+        Some("False"),
+        "{status}"
+    );
+    assert_eq!(
+        condition(&status, "Ready").as_deref(),
+        Some("True"),
+        "{status}"
+    );
     assert!(status.get("averagePerReplica").is_none(), "{status}");
 
     // Scale out: 200 items at 20 per replica.
@@ -141,13 +156,17 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     redis.cli(&push);
     wait_for_replicas(&control_plane, 10, Duration::from_secs(10)).await;
     control_plane
-        .wait_for("the status of 10 replicas", Duration::from_secs(15), || async {
-            let status = queue_scaler_status(&control_plane).await;
-            Ok((status["replicas"] == 10
-                && status["averagePerReplica"] == "20"
-                && condition(&status, "Active").as_deref() == Some("True"))
-            .then_some(status))
-        })
+        .wait_for(
+            "the status of 10 replicas",
+            Duration::from_secs(15),
+            || async {
+                let status = queue_scaler_status(&control_plane).await;
+                Ok((status["replicas"] == 10
+                    && status["averagePerReplica"] == "20"
+                    && condition(&status, "Active").as_deref() == Some("True"))
+                .then_some(status))
+            },
+        )
         .await
         .unwrap();
 
@@ -155,10 +174,14 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     redis.cli(&["DEL", "padok"]);
     wait_for_replicas(&control_plane, 0, Duration::from_secs(20)).await;
     let status = control_plane
-        .wait_for("the status at 0 replicas", Duration::from_secs(15), || async {
-            let status = queue_scaler_status(&control_plane).await;
-            Ok((status["replicas"] == 0 && status["desiredReplicas"] == 0).then_some(status))
-        })
+        .wait_for(
+            "the status at 0 replicas",
+            Duration::from_secs(15),
+            || async {
+                let status = queue_scaler_status(&control_plane).await;
+                Ok((status["replicas"] == 0 && status["desiredReplicas"] == 0).then_some(status))
+            },
+        )
         .await
         .unwrap();
     assert!(status.get("averagePerReplica").is_none(), "{status}");
@@ -183,5 +206,8 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
         ])
         .await
         .unwrap();
-    assert!(events.contains("0 → 10") || events.contains("0 -> 10"), "{events}");
+    assert!(
+        events.contains("0 → 10") || events.contains("0 -> 10"),
+        "{events}"
+    );
 }

@@ -56,7 +56,11 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     );
     let stopping = shutdown.clone();
     let controlled =
-        crate::controller::run(client, args.namespace, async move { stopping.requested().await });
+        crate::controller::run(
+            client,
+            args.namespace,
+            async move { stopping.requested().await },
+        );
     let (served, ()) = tokio::join!(http::serve(listener, router, shutdown), controlled);
     Ok(served?)
 }

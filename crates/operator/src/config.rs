@@ -1,43 +1,39 @@
-//! From a QueueScaler's spec to ebb-scaling's `ScalerConfig`: the same rules `ebb up` runs,
-//! with the autoscaling/v2 `behavior` block mapped field by field.
+//! From a QueueScaler's spec to ebb-scaling's `ScalerConfig`: the shared settings `ebb up`
+//! builds its scaler from, then the autoscaling/v2 `behavior` block mapped field by field.
 
 use std::time::Duration;
 
-use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscalerBehavior};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use ebb_scaling::settings::ScalerSettings;
 use ebb_scaling::{
     Behavior, PolicyKind, ScalerConfig, ScalingPolicy, ScalingRules, SelectPolicy, Tolerance,
 };
+use k8s_openapi::api::autoscaling::v2::{HPAScalingRules, HorizontalPodAutoscalerBehavior};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::crd::QueueScalerSpec;
 use crate::{Error, Result};
 
 /// The scaler configuration a spec describes, validated by ebb-scaling. The API server's
 /// schema and CEL rules already refuse what they can; this catches the rest (a policy
-/// period above 30 minutes, an unparsable tolerance) with the field named.
+/// period above 30 minutes, an unparsable tolerance).
 pub fn scaler_config(spec: &QueueScalerSpec) -> Result<ScalerConfig> {
-    let defaults = ScalerConfig::ebb_default();
-    let (behavior, tolerance) = match &spec.behavior {
-        None => (defaults.behavior.clone(), defaults.tolerance),
-        Some(behavior) => behavior_rules(behavior, &defaults)?,
-    };
-    let config = ScalerConfig {
+    let shared = ScalerSettings {
         min_replicas: spec.min_replicas,
         max_replicas: spec.max_replicas,
         target_per_replica: spec.target_per_replica as f64,
+        activation_threshold: spec.activation_threshold,
+        cooldown: Duration::from_secs(spec.cooldown_seconds.into()),
         drain_time: spec
             .drain_time_seconds
             .map(|seconds| Duration::from_secs(seconds.into())),
-        tolerance,
-        activation_threshold: spec.activation_threshold,
-        cooldown: Duration::from_secs(spec.cooldown_seconds.into()),
-        behavior,
-        paused_at_zero: false,
+        interval: Duration::from_secs(spec.polling_interval_seconds.into()),
+        ..ScalerSettings::default()
     };
-    config.validate().map_err(|source| Error::InvalidSpec {
-        field: "spec",
-        source: Box::new(source),
-    })?;
+    let mut config = shared.scaler_config().map_err(Error::InvalidSpec)?;
+    if let Some(behavior) = &spec.behavior {
+        (config.behavior, config.tolerance) = behavior_rules(behavior, &config)?;
+        config.validate().map_err(Error::InvalidSpec)?;
+    }
     Ok(config)
 }
 
@@ -52,17 +48,35 @@ fn behavior_rules(
     else {
         unreachable!("ebb's default behavior has rules in both directions")
     };
-    let scale_up = rules(behavior.scale_up.as_ref(), default_up, "spec.behavior.scaleUp")?;
+    let scale_up = rules(
+        behavior.scale_up.as_ref(),
+        default_up,
+        "spec.behavior.scaleUp",
+    )?;
     let scale_down = rules(
         behavior.scale_down.as_ref(),
         default_down,
         "spec.behavior.scaleDown",
     )?;
     let tolerance = Tolerance {
-        scale_up: tolerance(behavior.scale_up.as_ref(), defaults.tolerance.scale_up, "spec.behavior.scaleUp.tolerance")?,
-        scale_down: tolerance(behavior.scale_down.as_ref(), defaults.tolerance.scale_down, "spec.behavior.scaleDown.tolerance")?,
+        scale_up: tolerance(
+            behavior.scale_up.as_ref(),
+            defaults.tolerance.scale_up,
+            "spec.behavior.scaleUp.tolerance",
+        )?,
+        scale_down: tolerance(
+            behavior.scale_down.as_ref(),
+            defaults.tolerance.scale_down,
+            "spec.behavior.scaleDown.tolerance",
+        )?,
     };
-    Ok((Behavior::Rules { scale_up, scale_down }, tolerance))
+    Ok((
+        Behavior::Rules {
+            scale_up,
+            scale_down,
+        },
+        tolerance,
+    ))
 }
 
 fn rules(
@@ -75,12 +89,12 @@ fn rules(
     };
     let stabilization_window = match given.stabilization_window_seconds {
         None => default.stabilization_window,
-        Some(seconds) => Duration::from_secs(
-            u64::try_from(seconds).map_err(|_| Error::InvalidField {
+        Some(seconds) => {
+            Duration::from_secs(u64::try_from(seconds).map_err(|_| Error::InvalidField {
                 field,
                 reason: format!("stabilizationWindowSeconds {seconds} is negative"),
-            })?,
-        ),
+            })?)
+        }
     };
     let select_policy = match given.select_policy.as_deref() {
         None => default.select_policy,
@@ -118,7 +132,9 @@ fn rules(
                 Ok(ScalingPolicy {
                     kind,
                     value: number(policy.value, "value")?,
-                    period: Duration::from_secs(number(policy.period_seconds, "periodSeconds")?.into()),
+                    period: Duration::from_secs(
+                        number(policy.period_seconds, "periodSeconds")?.into(),
+                    ),
                 })
             })
             .collect::<Result<_>>()?,

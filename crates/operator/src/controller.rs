@@ -2,7 +2,7 @@
 //! spec changes (a new generation), stopped when it is deleted. QueueScalers are followed
 //! by a watch; nothing is polled.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -29,6 +29,9 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
         None => Api::all(client.clone()),
     };
     let mut running: HashMap<(String, String), Running> = HashMap::new();
+    // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer
+    // lists was deleted while the watch was down.
+    let mut listed: HashSet<(String, String)> = HashSet::new();
     let events = watcher(api, watcher::Config::default()).default_backoff();
     futures::pin_mut!(events);
     tokio::pin!(shutdown);
@@ -41,16 +44,31 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
         match event {
             Ok(watcher::Event::Apply(scaler) | watcher::Event::InitApply(scaler)) => {
                 let key = (scaler.namespace().unwrap_or_default(), scaler.name_any());
+                listed.insert(key.clone());
                 let generation = scaler.metadata.generation;
-                if running.get(&key).is_some_and(|r| r.generation == generation && !r.task.is_finished()) {
+                if running
+                    .get(&key)
+                    .is_some_and(|r| r.generation == generation && !r.task.is_finished())
+                {
                     continue;
                 }
                 if let Some(old) = running.remove(&key) {
                     stop(old).await;
                 }
                 let (stop_tx, stop_rx) = watch::channel(false);
-                let task = tokio::spawn(scaler_task::drive(client.clone(), Arc::new(scaler), stop_rx));
-                running.insert(key, Running { generation, stop: stop_tx, task });
+                let task = tokio::spawn(scaler_task::drive(
+                    client.clone(),
+                    Arc::new(scaler),
+                    stop_rx,
+                ));
+                running.insert(
+                    key,
+                    Running {
+                        generation,
+                        stop: stop_tx,
+                        task,
+                    },
+                );
             }
             Ok(watcher::Event::Delete(scaler)) => {
                 let key = (scaler.namespace().unwrap_or_default(), scaler.name_any());
@@ -58,7 +76,19 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
                     stop(old).await;
                 }
             }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
+            Ok(watcher::Event::Init) => listed.clear(),
+            Ok(watcher::Event::InitDone) => {
+                let gone: Vec<_> = running
+                    .keys()
+                    .filter(|key| !listed.contains(*key))
+                    .cloned()
+                    .collect();
+                for key in gone {
+                    if let Some(old) = running.remove(&key) {
+                        stop(old).await;
+                    }
+                }
+            }
             Err(error) => tracing::warn!("watching QueueScalers: {error}"),
         }
     }

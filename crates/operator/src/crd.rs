@@ -175,7 +175,9 @@ pub struct PrometheusSource {
 }
 
 /// How to read an empty PromQL result.
-#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
 pub enum EmptyResult {
     #[default]
     Zero,

@@ -3,12 +3,8 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
-    #[error("{field}: {source}")]
-    InvalidSpec {
-        field: &'static str,
-        #[source]
-        source: Box<ebb_scaling::Error>,
-    },
+    #[error("spec: {0}")]
+    InvalidSpec(#[source] ebb_scaling::Error),
 
     #[error("{field}: {reason}")]
     InvalidField { field: &'static str, reason: String },

@@ -43,7 +43,14 @@ pub async fn drive(client: Client, scaler: Arc<QueueScaler>, mut stop: watch::Re
         if let Err(error) = outcome {
             tracing::warn!("queuescaler {namespace}/{name}: {error}; retrying in {delay:?}");
             let mut previous = scaler.status.clone().unwrap_or_default();
-            set_condition(&mut previous, condition::READY, false, "SetupFailed", &error.to_string(), scaler.meta().generation);
+            set_condition(
+                &mut previous,
+                condition::READY,
+                false,
+                "SetupFailed",
+                &error.to_string(),
+                scaler.meta().generation,
+            );
             if let Err(error) = status::write(&api, &name, &previous).await {
                 tracing::warn!("queuescaler {namespace}/{name}: writing status: {error}");
             }
@@ -66,7 +73,8 @@ async fn run_loop(
     let spec = &scaler.spec;
     let config = scaler_config(spec)?;
     let source = source(spec)?;
-    let target = KubeScaleTarget::follow(client.clone(), &namespace, &spec.scale_target_ref).await?;
+    let target =
+        KubeScaleTarget::follow(client.clone(), &namespace, &spec.scale_target_ref).await?;
     let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
     let control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
     let seen = control.subscribe();
@@ -95,7 +103,12 @@ fn source(spec: &crate::QueueScalerSpec) -> Result<RedisSource> {
 }
 
 fn address(redis: &RedisServer) -> Result<RedisAddress> {
-    match (&redis.address, &redis.url_from, &redis.password_from, &redis.ca_from) {
+    match (
+        &redis.address,
+        &redis.url_from,
+        &redis.password_from,
+        &redis.ca_from,
+    ) {
         (Some(address), None, None, None) => address.parse().map_err(Error::from),
         _ => Err(Error::UnsupportedSource(
             "Redis addresses from Secrets (urlFrom, passwordFrom, caFrom) are not available yet",
@@ -129,7 +142,8 @@ async fn write_statuses(
         let current = seen.borrow_and_update().clone();
         let scaled_now = current.scale_events > scale_events;
         scale_events = current.scale_events;
-        let next = status::next_status(&written, &current, generation, scaled_now, Timestamp::now());
+        let next =
+            status::next_status(&written, &current, generation, scaled_now, Timestamp::now());
         if scaled_now && let Some(decision) = &current.last_decision {
             let event = Event {
                 type_: EventType::Normal,
@@ -160,13 +174,19 @@ fn set_condition(
     generation: Option<i64>,
 ) {
     let value = if value { "True" } else { "False" };
-    status.conditions.retain(|condition| condition.type_ != kind);
-    status.conditions.push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-        type_: kind.into(),
-        status: value.into(),
-        reason: reason.into(),
-        message: message.into(),
-        observed_generation: generation,
-        last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Timestamp::now()),
-    });
+    status
+        .conditions
+        .retain(|condition| condition.type_ != kind);
+    status
+        .conditions
+        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+            type_: kind.into(),
+            status: value.into(),
+            reason: reason.into(),
+            message: message.into(),
+            observed_generation: generation,
+            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                Timestamp::now(),
+            ),
+        });
 }

@@ -32,18 +32,40 @@ pub fn next_status(
 ) -> QueueScalerStatus {
     let decision = seen.last_decision.as_ref();
     let ready = match &seen.last_error {
-        None => (true, "ReadAndDecided", "the queue was read and a decision made".to_owned()),
+        None => (
+            true,
+            "ReadAndDecided",
+            "the queue was read and a decision made".to_owned(),
+        ),
         Some(error) => (false, "ReadFailed", error.clone()),
     };
     let active = seen.replicas > 0 || seen.desired_replicas > 0;
     let active = if active {
-        (true, "Running", "the workload has replicas or is being given some".to_owned())
+        (
+            true,
+            "Running",
+            "the workload has replicas or is being given some".to_owned(),
+        )
     } else {
-        (false, "ScaledToZero", "the workload is at 0 replicas".to_owned())
+        (
+            false,
+            "ScaledToZero",
+            "the workload is at 0 replicas".to_owned(),
+        )
     };
     let mut conditions = Vec::new();
-    for (kind, (status, reason, message)) in [(condition::READY, ready), (condition::ACTIVE, active)] {
-        conditions.push(carry_over(&previous.conditions, kind, status, reason, message, generation, now));
+    for (kind, (status, reason, message)) in
+        [(condition::READY, ready), (condition::ACTIVE, active)]
+    {
+        conditions.push(carry_over(
+            &previous.conditions,
+            kind,
+            status,
+            reason,
+            message,
+            generation,
+            now,
+        ));
     }
     QueueScalerStatus {
         observed_generation: generation,
@@ -169,7 +191,13 @@ mod tests {
 
     #[test]
     fn at_zero_replicas_there_is_no_average() {
-        let status = next_status(&QueueScalerStatus::default(), &seen(0, 10, None), Some(1), true, Timestamp::UNIX_EPOCH);
+        let status = next_status(
+            &QueueScalerStatus::default(),
+            &seen(0, 10, None),
+            Some(1),
+            true,
+            Timestamp::UNIX_EPOCH,
+        );
         assert_eq!(status.average_per_replica, None);
         let json = serde_json::to_string(&status).unwrap();
         assert!(!json.contains("averagePerReplica"), "{json}");
@@ -178,13 +206,23 @@ mod tests {
 
     #[test]
     fn transition_times_are_kept_while_a_condition_holds() {
-        let first = next_status(&QueueScalerStatus::default(), &seen(1, 1, Some(20.0)), Some(1), false, Timestamp::UNIX_EPOCH);
+        let first = next_status(
+            &QueueScalerStatus::default(),
+            &seen(1, 1, Some(20.0)),
+            Some(1),
+            false,
+            Timestamp::UNIX_EPOCH,
+        );
         let later = Timestamp::from_second(60).unwrap();
         let second = next_status(&first, &seen(1, 1, Some(20.0)), Some(1), false, later);
         assert_eq!(first.conditions, second.conditions);
         assert!(!differs_beyond_counts(&first, &second));
         let down = next_status(&second, &seen(0, 0, None), Some(1), true, later);
-        let active = down.conditions.iter().find(|c| c.type_ == condition::ACTIVE).unwrap();
+        let active = down
+            .conditions
+            .iter()
+            .find(|c| c.type_ == condition::ACTIVE)
+            .unwrap();
         assert_eq!(active.status, "False");
         assert_eq!(active.last_transition_time, Time(later));
         assert!(differs_beyond_counts(&second, &down));

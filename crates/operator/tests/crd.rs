@@ -7,7 +7,8 @@ use ebb_operator::crd_yaml;
 use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 
 fn committed_crd_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../helm/charts/operator/crds/queuescalers.yaml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../helm/charts/operator/crds/queuescalers.yaml")
 }
 
 #[test]
@@ -100,12 +101,20 @@ async fn e2e_operator_crd_defaults_columns_and_refusals_naming_the_field() {
     assert_eq!(spec["scaleTargetRef"]["kind"], "Deployment", "{spec}");
 
     // `kubectl get qs`: the short name and the columns.
-    let table = control_plane.kubectl(&["get", "qs", "-n", "default"]).await.unwrap();
+    let table = control_plane
+        .kubectl(&["get", "qs", "-n", "default"])
+        .await
+        .unwrap();
     let header = table.lines().next().unwrap_or_default();
-    for column in ["NAME", "TARGET", "MIN", "MAX", "REPLICAS", "WAITING", "ACTIVE", "AGE"] {
+    for column in [
+        "NAME", "TARGET", "MIN", "MAX", "REPLICAS", "WAITING", "ACTIVE", "AGE",
+    ] {
         assert!(header.contains(column), "no {column} column in:\n{table}");
     }
-    assert!(table.contains("minimal") && table.contains("consumer"), "{table}");
+    assert!(
+        table.contains("minimal") && table.contains("consumer"),
+        "{table}"
+    );
 
     let cases: Vec<(&str, String, &str)> = vec![
         (

@@ -308,7 +308,7 @@ fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
     let consumer_id = environment_variable(victim, "EBB_CONSUMER_ID");
     let held_raw = redis.cli(&[
         "LRANGE",
-        &format!("padok:processing:{consumer_id}"),
+        &format!("{{padok}}:processing:{consumer_id}"),
         "0",
         "-1",
     ]);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::keys::key_name;
+use crate::keys::queue_name;
 use crate::{Queue, RedisAddress, Result};
 
 /// `--redis-server`, `--redis-ca`, `--redis-queue`; each also reads its `EBB_…` variable.
@@ -20,7 +20,7 @@ pub struct QueueArgs {
     pub redis_ca: Option<PathBuf>,
 
     /// Redis list of the queue.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = key_name)]
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = queue_name)]
     pub redis_queue: String,
 }
 

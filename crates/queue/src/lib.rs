@@ -35,6 +35,7 @@
 
 mod address;
 mod args;
+mod connection;
 mod error;
 mod item;
 mod keys;
@@ -45,6 +46,6 @@ pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
 pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
-pub use keys::key_name;
+pub use keys::{key_name, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

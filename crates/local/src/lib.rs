@@ -58,7 +58,8 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_ADMIN", default_value = "127.0.0.1:9090", value_parser = listen_address)]
     pub admin: String,
 
-    /// Redis to use (`host:port`, `redis://`, `rediss://`); without it, `ebb up` starts a
+    /// Redis to use (`host:port`, `redis://`, `rediss://`, or a cluster's seeds with
+    /// `redis+cluster://host:port[,host:port…]`); without it, `ebb up` starts a
     /// `redis-server` of its own on a free loopback port.
     #[arg(long, env = "EBB_REDIS_SERVER")]
     pub redis_server: Option<RedisAddress>,

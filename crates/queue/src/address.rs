@@ -244,6 +244,42 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_is_named_by_its_seeds() {
+        let address: RedisAddress = "redis+cluster://:s3cret@10.0.0.1:7000,node-b:7001/"
+            .parse()
+            .unwrap();
+        assert!(address.is_cluster());
+        assert_eq!(
+            address.to_string(),
+            "redis+cluster://10.0.0.1:7000,node-b:7001"
+        );
+        let Target::Cluster(seeds) = &address.target else {
+            panic!("not a cluster: {address}");
+        };
+        assert_eq!(
+            seeds,
+            &[
+                "redis://:s3cret@10.0.0.1:7000/",
+                "redis://:s3cret@node-b:7001/"
+            ]
+        );
+        assert!(!format!("{address} {address:?}").contains("s3cret"));
+
+        let tls: RedisAddress = "rediss+cluster://cache:6379#insecure".parse().unwrap();
+        assert_eq!(tls.to_string(), "rediss+cluster://cache:6379");
+        let Target::Cluster(seeds) = &tls.target else {
+            panic!("not a cluster: {tls}");
+        };
+        assert_eq!(seeds, &["rediss://cache:6379/#insecure"]);
+        assert!(tls.is_tls());
+        assert!(!parse_standalone("127.0.0.1:6379").is_cluster());
+    }
+
+    fn parse_standalone(given: &str) -> RedisAddress {
+        given.parse().unwrap()
+    }
+
+    #[test]
     fn never_shows_the_password() {
         let address: RedisAddress = "redis://:hunter2@localhost:6380".parse().unwrap();
         assert!(!format!("{address} {address:?}").contains("hunter2"));
@@ -259,6 +295,13 @@ mod tests {
             ("localhost:70000", "port \"70000\" is not a number"),
             ("http://localhost:6379", "unsupported scheme \"http\""),
             ("unix:///tmp/redis.sock", "unsupported scheme \"unix\""),
+            ("redis+cluster://", "node \"\": missing :port"),
+            ("redis+cluster://a:7000,,b:7001", "node \"\": missing :port"),
+            ("redis+cluster://a:7000,b", "node \"b\": missing :port"),
+            (
+                "redis+cluster://a:7000/2",
+                "a Redis Cluster has only database 0",
+            ),
         ] {
             let message = parse(given).unwrap_err().to_string();
             assert!(message.contains(reason), "{given}: {message}");

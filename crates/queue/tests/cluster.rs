@@ -164,3 +164,55 @@ async fn a_password_protected_cluster_authenticates_and_keeps_the_password_secre
         "the password stays secret: {error}"
     );
 }
+
+#[tokio::test]
+async fn names_with_their_own_hash_tag_or_a_brace_keep_every_key_in_one_slot() {
+    let cluster = RedisCluster::start();
+    let address: RedisAddress = cluster.url().parse().unwrap();
+    // A key outside the list's slot would make these scripts and transactions fail (CROSSSLOT).
+    for name in ["{orders}.high", "a{b", "{padok}"] {
+        let queue = Queue::new(&address, name).unwrap();
+        queue.push(&items(2)).await.unwrap();
+        let lease = queue
+            .consumer_lease("c1", Duration::from_millis(200))
+            .unwrap();
+        lease.heartbeat().await.unwrap();
+        let taken = lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
+        assert!(lease.ack(&taken).await.unwrap(), "{name}");
+        lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
+        assert_eq!(
+            queue.lengths().await.unwrap(),
+            Lengths {
+                waiting: 0,
+                in_flight: 1
+            },
+            "{name}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(queue.reap().await.unwrap().items, 1, "{name}");
+        assert_eq!(queue.completed().await.unwrap(), 1, "{name}");
+        assert_eq!(cluster.cli(&["LLEN", name]), "1", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_queue_starts_while_the_cluster_is_unreachable_and_each_call_says_so_quickly() {
+    let port = ebb_testkit::free_port();
+    let address: RedisAddress = format!("redis+cluster://127.0.0.1:{port}").parse().unwrap();
+    let queue = Queue::new(&address, "padok").unwrap();
+    let started = std::time::Instant::now();
+    let error = queue.push(&items(1)).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!(
+            "Redis at redis+cluster://127.0.0.1:{port} is unreachable"
+        )),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "failed in {:?}",
+        started.elapsed()
+    );
+    let error = queue.lengths().await.unwrap_err().to_string();
+    assert!(error.contains("is unreachable"), "{error}");
+}

@@ -216,3 +216,37 @@ async fn a_queue_starts_while_the_cluster_is_unreachable_and_each_call_says_so_q
     let error = queue.lengths().await.unwrap_err().to_string();
     assert!(error.contains("is unreachable"), "{error}");
 }
+
+#[tokio::test]
+async fn a_tls_cluster_is_reached_trusting_a_private_ca() {
+    let cluster = RedisCluster::start_tls();
+    let ports = cluster.ports();
+    let name = name_away_from(&cluster, ports[0]);
+    let url = cluster.url_with_seeds(&ports[..1]);
+    let address: RedisAddress = url.parse().unwrap();
+    // Without the CA, the nodes' certificate is refused.
+    let error = Queue::new(&address, &name)
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is unreachable"), "{error}");
+
+    let trusted = address.trusting(&cluster.ca_file()).unwrap();
+    let queue = Queue::new(&trusted, &name).unwrap();
+    queue.ping().await.unwrap();
+    queue.push(&items(3)).await.unwrap();
+    let lease = queue.consumer_lease("c1", Duration::from_secs(10)).unwrap();
+    lease.heartbeat().await.unwrap();
+    let taken = lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
+    assert!(lease.ack(&taken).await.unwrap());
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 2,
+            in_flight: 0
+        }
+    );
+    assert_eq!(cluster.cli(&["LLEN", &name]), "2");
+}

@@ -7,14 +7,19 @@
 //! `cluster_state:ok`. Each node's cluster bus gets a port picked like its client port (Redis
 //! would otherwise take client port + 10000, which may be in use or in the ephemeral range).
 //!
+//! [`RedisCluster::start_tls`] makes a cluster that speaks only TLS, clients and cluster bus
+//! alike, with a certificate from a throwaway CA ([`RedisCluster::ca_file`]).
+//!
 //! [`RedisCluster::move_slot`] moves a hash slot with its keys to another master, the way
 //! `redis-cli --cluster reshard` does, so tests can make a client meet `MOVED` and `ASK`.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::free_port;
+use crate::redis::make_certificates;
 
 const READY_WITHIN: Duration = Duration::from_secs(20);
 const MASTERS: usize = 3;
@@ -23,6 +28,7 @@ const MASTERS: usize = 3;
 pub struct RedisCluster {
     nodes: Vec<Node>,
     password: Option<String>,
+    tls: bool,
     // Declared last: dropped after the nodes are killed.
     dir: tempfile::TempDir,
 }
@@ -43,6 +49,16 @@ impl RedisCluster {
     /// Like [`start`](Self::start), every node requiring `password` (`--requirepass`, and
     /// `--masterauth` for the nodes among themselves).
     pub fn start_with_password(password: Option<&str>) -> RedisCluster {
+        RedisCluster::start_with(password, false)
+    }
+
+    /// Like [`start`](Self::start), every node speaking TLS only (no plain port), with a
+    /// certificate for `127.0.0.1` signed by a fresh CA ([`ca_file`](Self::ca_file)).
+    pub fn start_tls() -> RedisCluster {
+        RedisCluster::start_with(None, true)
+    }
+
+    fn start_with(password: Option<&str>, tls: bool) -> RedisCluster {
         let dir = tempfile::Builder::new()
             .prefix("ebb-redis-cluster-")
             .tempdir()
@@ -55,8 +71,12 @@ impl RedisCluster {
         let mut cluster = RedisCluster {
             nodes: Vec::new(),
             password: password.map(str::to_owned),
+            tls,
             dir,
         };
+        if tls {
+            make_certificates(cluster.dir.path());
+        }
         for pair in ports.chunks(2) {
             let node = cluster.start_node(pair[0], pair[1]);
             cluster.nodes.push(node);
@@ -87,8 +107,22 @@ impl RedisCluster {
         std::fs::create_dir(&folder)
             .unwrap_or_else(|error| panic!("cannot create {}: {error}", folder.display()));
         let mut command = Command::new("redis-server");
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name);
+            command
+                .args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(["--tls-cluster", "yes", "--tls-auth-clients", "no"])
+                .arg("--tls-cert-file")
+                .arg(file("server.crt"))
+                .arg("--tls-key-file")
+                .arg(file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.crt"));
+        } else {
+            command.args(["--port", &port.to_string()]);
+        }
         command
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--bind", "127.0.0.1"])
             .args([
                 "--cluster-enabled",
                 "yes",
@@ -139,7 +173,14 @@ impl RedisCluster {
         self.nodes.iter().map(|node| node.port).collect()
     }
 
-    /// `redis+cluster://[:password@]127.0.0.1:<port>,…` naming the nodes at `ports` as seeds.
+    /// The PEM file of the CA that signed the nodes' certificate (TLS clusters only).
+    pub fn ca_file(&self) -> PathBuf {
+        assert!(self.tls, "started without TLS: use start_tls");
+        self.dir.path().join("ca.crt")
+    }
+
+    /// `redis+cluster://[:password@]127.0.0.1:<port>,…` (`rediss+cluster://…` for TLS) naming
+    /// the nodes at `ports` as seeds.
     pub fn url_with_seeds(&self, ports: &[u16]) -> String {
         let credentials = self
             .password
@@ -150,7 +191,8 @@ impl RedisCluster {
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis+cluster://{credentials}{}", seeds.join(","))
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}+cluster://{credentials}{}", seeds.join(","))
     }
 
     /// [`url_with_seeds`](Self::url_with_seeds) with every node.
@@ -274,19 +316,42 @@ impl RedisCluster {
         reply
     }
 
+    /// Runs `redis-cli`, killed after [`READY_WITHIN`] (a `--cluster create` whose nodes
+    /// cannot talk waits for them forever). Returns whether it succeeded, and its output.
     fn try_cli(&self, port: u16, args: &[&str]) -> (bool, String) {
         let mut command = Command::new("redis-cli");
         command.args(["-h", "127.0.0.1", "-p", &port.to_string(), "--raw"]);
+        if self.tls {
+            command
+                .args(["--tls", "--cacert"])
+                .arg(self.dir.path().join("ca.crt"));
+        }
         if let Some(password) = &self.password {
             command.args(["--no-auth-warning", "-a", password]);
         }
-        let output = command
+        let child = command
             .args(args)
             .stdin(Stdio::null())
-            .output()
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap_or_else(|error| {
                 panic!("cannot run redis-cli (is redis-tools installed?): {error}")
             });
+        let pid = child.id().to_string();
+        // Read on another thread, so a long answer never fills the pipe while this one waits.
+        let (done, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(child.wait_with_output()));
+        let output = match output.recv_timeout(READY_WITHIN) {
+            Ok(output) => output.unwrap_or_else(|error| panic!("redis-cli {args:?}: {error}")),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                return (
+                    false,
+                    format!("redis-cli {args:?} still running after {READY_WITHIN:?}"),
+                );
+            }
+        };
         let stdout = String::from_utf8_lossy(&output.stdout)
             .trim_end()
             .to_owned();

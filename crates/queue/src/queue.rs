@@ -171,9 +171,10 @@ impl Queue {
     /// Redis, since those versions could not talk to a cluster (and on a cluster its keys lie
     /// in other slots, out of reach of the scripts).
     fn legacy_layout(&self) -> Option<&Layout> {
-        match self.inner.address.is_cluster() {
-            true => None,
-            false => self.inner.keys.legacy.as_ref(),
+        if self.inner.address.is_cluster() {
+            None
+        } else {
+            self.inner.keys.legacy.as_ref()
         }
     }
 

@@ -69,8 +69,8 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
     pub redis_ca: Option<PathBuf>,
 
-    /// Redis list of the queue.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
+    /// Redis list of the queue (its own keys are named {<queue>}:…, in the list's cluster slot).
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = ebb_queue::queue_name)]
     pub redis_queue: String,
 
     /// Work per item, passed to each consumer.
@@ -163,8 +163,8 @@ impl UpArgs {
                 "needs --redis-server: the Redis ebb up starts itself speaks no TLS".into(),
             );
         }
-        if self.redis_queue.is_empty() {
-            return invalid("--redis-queue", "must not be empty".into());
+        if let Err(reason) = ebb_queue::queue_name(&self.redis_queue) {
+            return invalid("--redis-queue", reason);
         }
         if self.interval.is_zero() {
             return invalid("--interval", "must be above 0".into());

@@ -54,7 +54,7 @@ for round in $(seq "$ROUNDS"); do
   start_up --per-msg 1s
   start=$(now)
   curl -fsS -X POST "http://127.0.0.1:$http/publish/200" >/dev/null
-  seconds=$(elapsed_until "$start" 10 SCARD padok:consumers)
+  seconds=$(elapsed_until "$start" 10 SCARD '{padok}:consumers')
   reactions+=("$seconds")
   echo "   round $round: ${seconds} s"
   stop_up

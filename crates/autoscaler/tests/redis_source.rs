@@ -77,3 +77,33 @@ async fn a_read_error_names_the_redis_address_once() {
     );
     assert_eq!(message.matches(&server.address()).count(), 1, "{message}");
 }
+
+#[tokio::test]
+async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
+    let server = RedisServer::start();
+    let source = RedisSource::new(queue_on(&server));
+    // A consumer of a version before the hash-tagged keys, mid-upgrade, holding two items.
+    server.cli(&["RPUSH", "padok:processing:old", "a", "b"]);
+    server.cli(&["SADD", "padok:consumers", "old"]);
+    server.cli(&["SET", "padok:heartbeat:old", "1", "PX", "300"]);
+    let busy = Reading {
+        waiting: 0,
+        in_flight: 2,
+        completed_total: Some(0),
+    };
+    assert_eq!(
+        source.read().await.unwrap(),
+        busy,
+        "not idle: nothing may scale to zero"
+    );
+
+    // It dies: once its lease is over, a read reaps its items back into the queue.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let requeued = Reading {
+        waiting: 2,
+        in_flight: 0,
+        completed_total: Some(0),
+    };
+    assert_eq!(source.read().await.unwrap(), requeued);
+    assert_eq!(server.cli(&["LRANGE", "padok", "0", "-1"]), "a\nb");
+}

@@ -122,7 +122,7 @@ async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
     assert_eq!(
-        redis.cli(&["EXISTS", "padok:consumers", "padok:heartbeat:c1"]),
+        redis.cli(&["EXISTS", "{padok}:consumers", "{padok}:heartbeat:c1"]),
         "0"
     );
 }

@@ -96,8 +96,8 @@ fn every_item_is_processed_despite_a_kill_and_a_term() {
     );
 
     assert_eq!(redis.cli(&["LLEN", "padok"]), "0");
-    assert_eq!(redis.cli(&["SMEMBERS", "padok:consumers"]), "survivor");
-    assert_eq!(redis.cli(&["LLEN", "padok:processing:survivor"]), "0");
+    assert_eq!(redis.cli(&["SMEMBERS", "{padok}:consumers"]), "survivor");
+    assert_eq!(redis.cli(&["LLEN", "{padok}:processing:survivor"]), "0");
     let (_, metrics) = http("GET", &survivor.url("/metrics"));
     let consumed = survivor.processed().len();
     assert!(
@@ -114,7 +114,7 @@ fn every_item_is_processed_despite_a_kill_and_a_term() {
     survivor.signal("INT");
     assert!(survivor.wait_for_exit().success(), "SIGINT exits 0 too");
     assert_eq!(
-        redis.cli(&["EXISTS", "padok:consumers"]),
+        redis.cli(&["EXISTS", "{padok}:consumers"]),
         "0",
         "everyone left"
     );

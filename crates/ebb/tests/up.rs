@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ebb_testkit::redis::RedisServer;
+use ebb_testkit::redis_cluster::RedisCluster;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
@@ -308,7 +309,7 @@ fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
     let consumer_id = environment_variable(victim, "EBB_CONSUMER_ID");
     let held_raw = redis.cli(&[
         "LRANGE",
-        &format!("padok:processing:{consumer_id}"),
+        &format!("{{padok}}:processing:{consumer_id}"),
         "0",
         "-1",
     ]);
@@ -521,4 +522,41 @@ fn up_scales_consumers_of_a_tls_redis_trusting_a_private_ca() {
         |up| up.processed_ids().len() >= 40,
     );
     assert!(number(&up.status(), "scale_events") >= 1);
+}
+
+#[test]
+fn up_drains_a_queue_on_a_redis_cluster() {
+    let cluster = RedisCluster::start();
+    let ports = cluster.ports();
+    // A queue whose slot the only seed does not serve: producer, scaler and consumers all
+    // have to find its node.
+    let queue = (0..)
+        .map(|n| format!("padok-{n}"))
+        .find(|name| cluster.port_serving(cluster.slot_of(name)) != ports[0])
+        .unwrap();
+    let up = Up::start(
+        None,
+        &[
+            "--redis-server",
+            &cluster.url_with_seeds(&ports[..1]),
+            "--redis-queue",
+            &queue,
+            "--per-msg",
+            "50ms",
+        ],
+    );
+    up.publish(40);
+    up.wait_for(
+        "40 items processed on the cluster",
+        Duration::from_secs(20),
+        |up| up.processed_ids().len() >= 40,
+    );
+    let processed: HashSet<_> = up.processed_ids().into_iter().collect();
+    assert_eq!(processed.len(), 40);
+    assert!(number(&up.status(), "scale_events") >= 1);
+    assert_eq!(cluster.cli(&["LLEN", &queue]), "0");
+    assert_eq!(
+        cluster.cli(&["GET", &format!("{{{queue}}}:completed")]),
+        "40"
+    );
 }

@@ -57,7 +57,8 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_ADMIN", default_value = "127.0.0.1:9090", value_parser = listen_address)]
     pub admin: String,
 
-    /// Redis to use (`host:port`, `redis://`, `rediss://`); without it, `ebb up` starts a
+    /// Redis to use (`host:port`, `redis://`, `rediss://`, or a cluster's seeds with
+    /// `redis+cluster://host:port[,host:port…]`); without it, `ebb up` starts a
     /// `redis-server` of its own on a free loopback port.
     #[arg(long, env = "EBB_REDIS_SERVER")]
     pub redis_server: Option<RedisAddress>,
@@ -67,8 +68,8 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
     pub redis_ca: Option<PathBuf>,
 
-    /// Redis list of the queue.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok")]
+    /// Redis list of the queue (its own keys are named {<queue>}:…, in the list's cluster slot).
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = ebb_queue::queue_name)]
     pub redis_queue: String,
 
     /// Work per item, passed to each consumer.
@@ -118,8 +119,8 @@ impl UpArgs {
                 "needs --redis-server: the Redis ebb up starts itself speaks no TLS".into(),
             );
         }
-        if self.redis_queue.is_empty() {
-            return invalid("--redis-queue", "must not be empty".into());
+        if let Err(reason) = ebb_queue::queue_name(&self.redis_queue) {
+            return invalid("--redis-queue", reason);
         }
         if self.lease < SHORTEST_LEASE {
             return invalid(

@@ -1,6 +1,13 @@
-//! Parsing `--redis-server`: the dojo's `host:port`, or a `redis://` / `rediss://` URL carrying
-//! a password, a database number or TLS. Anything else is refused up front so a typo fails at
-//! start-up with one clear line instead of as a connection error later.
+//! Parsing `--redis-server`: the dojo's `host:port`, a `redis://` / `rediss://` URL carrying
+//! a password, a database number or TLS, or a Redis Cluster named by its seed nodes. Anything
+//! else is refused up front so a typo fails at start-up with one clear line instead of as a
+//! connection error later.
+//!
+//! A cluster is named explicitly, by scheme: `redis+cluster://[:password@]host:port[,host:port…]`
+//! (`rediss+cluster://…` for TLS). One reachable seed is enough: the client learns the other
+//! nodes and the slot map from it, and follows `MOVED`/`ASK` when slots move. An explicit
+//! scheme rather than detection (`CLUSTER INFO`) because the two need different clients from
+//! the first command on, and a managed endpoint may hide which kind it is until then.
 //!
 //! TLS: `rediss://` checks the server's certificate against the public web roots, or against
 //! the CA given with [`RedisAddress::trusting`]; `rediss://…#insecure` checks nothing (tests,
@@ -21,10 +28,20 @@ use crate::{Error, Result};
 /// so it is safe to log and to put in error messages.
 #[derive(Clone)]
 pub struct RedisAddress {
+    /// What was given (normalised to a URL for `host:port`), password included.
     url: String,
+    pub(crate) target: Target,
     shown: String,
     /// PEM certificates of the CAs trusted for a `rediss://` server, when not the public roots.
-    trusted_ca: Option<Arc<Vec<u8>>>,
+    pub(crate) trusted_ca: Option<Arc<Vec<u8>>>,
+}
+
+/// A standalone server or a cluster, each as the URLs the `redis` crate's clients take.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Server(String),
+    /// The seed nodes, each a `redis://` or `rediss://` URL with the shared password.
+    Cluster(Vec<String>),
 }
 
 impl RedisAddress {
@@ -32,6 +49,11 @@ impl RedisAddress {
     /// environment (never its command line, which `ps` shows), not for logs.
     pub fn url_with_secrets(&self) -> &str {
         &self.url
+    }
+
+    /// True for a Redis Cluster (`redis+cluster://`, `rediss+cluster://`).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
     }
 
     /// Trusts the CA certificates in the PEM file `ca_file` (instead of the public roots) for
@@ -54,27 +76,20 @@ impl RedisAddress {
         }
         self.trusted_ca = Some(Arc::new(pem));
         // Builds once so that a certificate rustls refuses is reported now, not on each call.
-        self.client().map_err(|error| invalid(error.to_string()))?;
+        self.check_client()
+            .map_err(|error| invalid(error.to_string()))?;
         Ok(self)
     }
 
     fn is_tls(&self) -> bool {
-        self.url.starts_with("rediss://")
+        self.url.starts_with("rediss://") || self.url.starts_with("rediss+cluster://")
     }
 
-    pub(crate) fn client(&self) -> Result<redis::Client> {
-        install_crypto_provider();
-        match &self.trusted_ca {
-            None => redis::Client::open(self.url.as_str()),
-            Some(pem) => redis::Client::build_with_tls(
-                self.url.as_str(),
-                redis::TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.to_vec()),
-                },
-            ),
-        }
-        .map_err(|source| self.redis_error(source))
+    pub(crate) fn tls_certificates(&self) -> Option<redis::TlsCertificates> {
+        self.trusted_ca.as_ref().map(|pem| redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        })
     }
 
     pub(crate) fn redis_error(&self, source: redis::RedisError) -> Error {
@@ -83,6 +98,55 @@ impl RedisAddress {
             source,
         }
     }
+}
+
+/// Checks the dojo's `host:port` form.
+fn check_host_port(given: &str) -> std::result::Result<(), String> {
+    let (host, port) = given
+        .rsplit_once(':')
+        .ok_or_else(|| "missing :port".to_owned())?;
+    if host.is_empty() {
+        return Err("missing host".to_owned());
+    }
+    match port.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(()),
+        _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
+    }
+}
+
+/// Splits `redis+cluster://[user:password@]host:port[,host:port…][/0][#insecure]` (after the
+/// `://`) into one URL per seed node. Returns the seeds and the nodes as shown.
+fn cluster_seeds(
+    tls: bool,
+    after_scheme: &str,
+) -> std::result::Result<(Vec<String>, String), String> {
+    let (rest, fragment) = match after_scheme.split_once('#') {
+        Some((rest, fragment)) => (rest, format!("#{fragment}")),
+        None => (after_scheme, String::new()),
+    };
+    let (authority, database) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    if !matches!(database, "" | "/" | "/0") {
+        return Err(format!(
+            "database {:?}: a Redis Cluster has only database 0",
+            &database[1..]
+        ));
+    }
+    let (credentials, nodes) = match authority.rsplit_once('@') {
+        Some((credentials, nodes)) => (format!("{credentials}@"), nodes),
+        None => (String::new(), authority),
+    };
+    let scheme = if tls { "rediss" } else { "redis" };
+    let seeds = nodes
+        .split(',')
+        .map(|node| {
+            check_host_port(node).map_err(|reason| format!("node {node:?}: {reason}"))?;
+            Ok(format!("{scheme}://{credentials}{node}/{fragment}"))
+        })
+        .collect::<std::result::Result<Vec<_>, String>>()?;
+    Ok((seeds, format!("{scheme}+cluster://{nodes}")))
 }
 
 impl FromStr for RedisAddress {
@@ -95,22 +159,24 @@ impl FromStr for RedisAddress {
         };
         let url = match given.split_once("://") {
             Some(("redis" | "rediss", _)) => given.to_owned(),
+            Some((scheme @ ("redis+cluster" | "rediss+cluster"), after_scheme)) => {
+                let (seeds, shown) = cluster_seeds(scheme.starts_with("rediss"), after_scheme)
+                    .map_err(|reason| invalid(&reason))?;
+                for seed in &seeds {
+                    seed.as_str()
+                        .into_connection_info()
+                        .map_err(|error| invalid(&error.to_string()))?;
+                }
+                return Ok(RedisAddress {
+                    url: given.to_owned(),
+                    target: Target::Cluster(seeds),
+                    shown,
+                    trusted_ca: None,
+                });
+            }
             Some((scheme, _)) => return Err(invalid(&format!("unsupported scheme {scheme:?}"))),
             None => {
-                let (host, port) = given
-                    .rsplit_once(':')
-                    .ok_or_else(|| invalid("missing :port"))?;
-                if host.is_empty() {
-                    return Err(invalid("missing host"));
-                }
-                match port.parse::<u16>() {
-                    Ok(port) if port > 0 => {}
-                    _ => {
-                        return Err(invalid(&format!(
-                            "port {port:?} is not a number from 1 to 65535"
-                        )));
-                    }
-                }
+                check_host_port(given).map_err(|reason| invalid(&reason))?;
                 format!("redis://{given}")
             }
         };
@@ -124,6 +190,7 @@ impl FromStr for RedisAddress {
             _ => return Err(invalid("not a TCP address")),
         };
         Ok(RedisAddress {
+            target: Target::Server(url.clone()),
             url,
             shown,
             trusted_ca: None,
@@ -133,7 +200,7 @@ impl FromStr for RedisAddress {
 
 /// rustls needs a process-wide crypto provider; `#insecure` connections even look it up without
 /// installing one. Installing fails only when one is already there, which is just as good.
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -177,6 +244,42 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_is_named_by_its_seeds() {
+        let address: RedisAddress = "redis+cluster://:s3cret@10.0.0.1:7000,node-b:7001/"
+            .parse()
+            .unwrap();
+        assert!(address.is_cluster());
+        assert_eq!(
+            address.to_string(),
+            "redis+cluster://10.0.0.1:7000,node-b:7001"
+        );
+        let Target::Cluster(seeds) = &address.target else {
+            panic!("not a cluster: {address}");
+        };
+        assert_eq!(
+            seeds,
+            &[
+                "redis://:s3cret@10.0.0.1:7000/",
+                "redis://:s3cret@node-b:7001/"
+            ]
+        );
+        assert!(!format!("{address} {address:?}").contains("s3cret"));
+
+        let tls: RedisAddress = "rediss+cluster://cache:6379#insecure".parse().unwrap();
+        assert_eq!(tls.to_string(), "rediss+cluster://cache:6379");
+        let Target::Cluster(seeds) = &tls.target else {
+            panic!("not a cluster: {tls}");
+        };
+        assert_eq!(seeds, &["rediss://cache:6379/#insecure"]);
+        assert!(tls.is_tls());
+        assert!(!parse_standalone("127.0.0.1:6379").is_cluster());
+    }
+
+    fn parse_standalone(given: &str) -> RedisAddress {
+        given.parse().unwrap()
+    }
+
+    #[test]
     fn never_shows_the_password() {
         let address: RedisAddress = "redis://:hunter2@localhost:6380".parse().unwrap();
         assert!(!format!("{address} {address:?}").contains("hunter2"));
@@ -192,6 +295,13 @@ mod tests {
             ("localhost:70000", "port \"70000\" is not a number"),
             ("http://localhost:6379", "unsupported scheme \"http\""),
             ("unix:///tmp/redis.sock", "unsupported scheme \"unix\""),
+            ("redis+cluster://", "node \"\": missing :port"),
+            ("redis+cluster://a:7000,,b:7001", "node \"\": missing :port"),
+            ("redis+cluster://a:7000,b", "node \"b\": missing :port"),
+            (
+                "redis+cluster://a:7000/2",
+                "a Redis Cluster has only database 0",
+            ),
         ] {
             let message = parse(given).unwrap_err().to_string();
             assert!(message.contains(reason), "{given}: {message}");

@@ -3,14 +3,15 @@
 
 use std::path::PathBuf;
 
-use crate::keys::key_name;
+use crate::keys::queue_name;
 use crate::{Queue, RedisAddress, Result};
 
 /// `--redis-server`, `--redis-ca`, `--redis-queue`; each also reads its `EBB_…` variable.
 #[derive(Clone, Debug, clap::Args)]
 pub struct QueueArgs {
     /// Redis server: host:port, redis://[:password@]host:port[/db], rediss://… (TLS) or
-    /// rediss://…/#insecure (TLS without certificate checks).
+    /// rediss://…/#insecure (TLS without certificate checks); a Redis Cluster by its seed
+    /// nodes: redis+cluster://[:password@]host:port[,host:port…] (rediss+cluster://… for TLS).
     #[arg(long, env = "EBB_REDIS_SERVER", default_value = "redis-master:6379")]
     pub redis_server: RedisAddress,
 
@@ -19,8 +20,8 @@ pub struct QueueArgs {
     #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
     pub redis_ca: Option<PathBuf>,
 
-    /// Redis list of the queue.
-    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = key_name)]
+    /// Redis list of the queue (its own keys are named {<queue>}:…, in the list's cluster slot).
+    #[arg(long, env = "EBB_REDIS_QUEUE", default_value = "padok", value_parser = queue_name)]
     pub redis_queue: String,
 }
 

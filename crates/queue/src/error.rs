@@ -5,7 +5,7 @@ use std::time::Duration;
 pub enum Error {
     /// The `--redis-server` value is none of the accepted forms.
     #[error(
-        "invalid Redis server {given:?}: {reason} (expected host:port, redis://[:password@]host:port[/db] or rediss://…)"
+        "invalid Redis server {given:?}: {reason} (expected host:port, redis://[:password@]host:port[/db], rediss://… or redis+cluster://host:port[,host:port…])"
     )]
     InvalidAddress { given: String, reason: String },
 

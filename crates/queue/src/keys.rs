@@ -1,20 +1,31 @@
 //! The Redis key layout of one queue, and the Lua scripts that must see it atomically.
 //!
 //! ```text
-//!   <queue>                         list: waiting items, oldest at the head
-//!   <queue>:consumers               set: ids of consumers that may hold items
-//!   <queue>:processing:<consumer>   list: items a consumer holds (its leases)
-//!   <queue>:heartbeat:<consumer>    string with TTL = lease: "this consumer is alive"
-//!   <queue>:completed               counter: items acknowledged (for service rates)
+//!   padok                         list: waiting items, oldest at the head (plain name: the
+//!                                 dojo's apps and the exporter read it)
+//!   {padok}:consumers             set: ids of consumers that may hold items
+//!   {padok}:processing:<consumer> list: items a consumer holds (its leases)
+//!   {padok}:heartbeat:<consumer>  string with TTL = lease: "this consumer is alive"
+//!   {padok}:completed             counter: items acknowledged (for service rates)
 //! ```
 //!
+//! The queue's own keys carry the queue name as a hash tag, so Redis Cluster puts them in the
+//! slot of the list itself: every script and transaction touches one slot and runs on one node.
+//! A queue name that has a hash tag of its own (`{orders}.high`) is used as the prefix as it is,
+//! since its keys then hash by that same tag. A name with a `}` but no tag cannot share its
+//! slot with any other key and is refused.
+//!
 //! The registry set lets the reaper and the in-flight count find processing lists without
-//! `KEYS`/`SCAN`. The scripts build per-consumer key names from the queue name, so they only run
-//! on a standalone Redis (not Redis Cluster), like the dojo's.
+//! `KEYS`/`SCAN`.
+//!
+//! Rolling upgrade: versions before the hash tag used the plain prefix (`padok:consumers`,
+//! `padok:processing:<id>`, …), on a standalone Redis only (they could not talk to a cluster).
+//! While such consumers still run, the counts and the reaper read both layouts there
+//! ([`Keys::legacy`]), so no item they hold is missed or left behind.
 
-/// Checks a queue or consumer name before it becomes part of Redis keys: an empty or blank name
-/// is always a mistake (an unset variable), never a queue anyone meant. As a clap value parser
-/// it makes `--redis-queue ''` a one-line error naming the flag.
+/// Checks a consumer name before it becomes part of Redis keys: an empty or blank name is
+/// always a mistake (an unset variable), never a name anyone meant. As a clap value parser it
+/// makes `--consumer-id ''` a one-line error naming the flag.
 pub fn key_name(given: &str) -> Result<String, String> {
     if given.trim().is_empty() {
         Err("must not be empty".to_owned())
@@ -23,8 +34,21 @@ pub fn key_name(given: &str) -> Result<String, String> {
     }
 }
 
-pub(crate) fn checked_name(what: &'static str, given: &str) -> crate::Result<()> {
-    key_name(given)
+/// Checks a queue name: [`key_name`], and a layout whose keys can share the list's Redis
+/// Cluster slot (see the module docs). As a clap value parser it makes a bad `--redis-queue`
+/// a one-line error naming the flag.
+pub fn queue_name(given: &str) -> Result<String, String> {
+    key_name(given)?;
+    own_key_prefix(given)?;
+    Ok(given.to_owned())
+}
+
+pub(crate) fn checked_name(
+    what: &'static str,
+    given: &str,
+    check: fn(&str) -> Result<String, String>,
+) -> crate::Result<()> {
+    check(given)
         .map(drop)
         .map_err(|reason| crate::Error::InvalidName {
             what,
@@ -33,66 +57,133 @@ pub(crate) fn checked_name(what: &'static str, given: &str) -> crate::Result<()>
         })
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Keys {
-    pub(crate) queue: String,
-    pub(crate) consumers: String,
-    pub(crate) completed: String,
+/// The part of `key` that Redis Cluster hashes to pick its slot: the text between the first
+/// `{` and the first `}` after it when that text is not empty, else the whole key.
+pub(crate) fn hashed_part(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        let rest = &key[open + 1..];
+        if let Some(close) = rest.find('}')
+            && close > 0
+        {
+            return &rest[..close];
+        }
+    }
+    key
 }
 
-impl Keys {
-    pub(crate) fn new(queue: &str) -> Keys {
-        Keys {
-            queue: queue.to_owned(),
-            consumers: format!("{queue}:consumers"),
-            completed: format!("{queue}:completed"),
+/// The prefix of the queue's own keys, chosen so that `<prefix>:<anything>` lands in the slot
+/// of the list `queue`.
+fn own_key_prefix(queue: &str) -> Result<String, String> {
+    if hashed_part(queue) != queue {
+        Ok(queue.to_owned())
+    } else if queue.contains('}') {
+        Err(
+            "a '}' outside a {…} hash tag: no other Redis key could share the list's cluster slot"
+                .to_owned(),
+        )
+    } else {
+        Ok(format!("{{{queue}}}"))
+    }
+}
+
+/// The names of a consumer's keys under one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Layout {
+    /// What every key of this layout starts with (ARGV of the scripts).
+    pub(crate) prefix: String,
+    pub(crate) consumers: String,
+}
+
+impl Layout {
+    fn new(prefix: String) -> Layout {
+        Layout {
+            consumers: format!("{prefix}:consumers"),
+            prefix,
         }
     }
 
     pub(crate) fn processing(&self, consumer: &str) -> String {
-        format!("{}:processing:{consumer}", self.queue)
+        format!("{}:processing:{consumer}", self.prefix)
     }
 
     pub(crate) fn heartbeat(&self, consumer: &str) -> String {
-        format!("{}:heartbeat:{consumer}", self.queue)
+        format!("{}:heartbeat:{consumer}", self.prefix)
+    }
+
+    pub(crate) fn completed(&self) -> String {
+        format!("{}:completed", self.prefix)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Keys {
+    pub(crate) queue: String,
+    /// The layout this version writes: hash-tagged, in the list's cluster slot.
+    pub(crate) own: Layout,
+    /// The untagged layout of earlier versions, when it differs from `own`: read (counted,
+    /// reaped) on a standalone Redis, never written.
+    pub(crate) legacy: Option<Layout>,
+    pub(crate) completed: String,
+}
+
+impl Keys {
+    pub(crate) fn new(queue: &str) -> crate::Result<Keys> {
+        checked_name("queue name", queue, queue_name)?;
+        let prefix = own_key_prefix(queue).expect("checked by queue_name");
+        let legacy = (prefix != queue).then(|| Layout::new(queue.to_owned()));
+        let own = Layout::new(prefix);
+        Ok(Keys {
+            queue: queue.to_owned(),
+            completed: own.completed(),
+            own,
+            legacy,
+        })
     }
 }
 
 /// Returns the held items of consumers to the head of the queue, oldest first, and forgets the
-/// consumers. KEYS: queue, consumers set. ARGV[1]: queue name (key prefix). ARGV[2], optional:
-/// one consumer leaving on purpose (its heartbeat is dropped first); without it, every
-/// registered consumer whose heartbeat has expired. One script, so two reapers running at once
-/// cannot both return the same item. Returns {consumers reaped, items returned}.
+/// consumers. KEYS[1]: the queue; KEYS[2..n]: consumer registries, one per key layout.
+/// ARGV[1..n-1]: the key prefix of each registry's layout. ARGV[n], optional: one consumer
+/// leaving on purpose (its heartbeat is dropped first; give it with one registry only);
+/// without it, every registered consumer whose heartbeat has expired. One script, so two
+/// reapers running at once cannot both return the same item. Returns {consumers reaped, items
+/// returned}.
 pub(crate) const RETURN_HELD_ITEMS: &str = r"
-local queue, consumers, prefix = KEYS[1], KEYS[2], ARGV[1]
-local leaving = ARGV[2]
-local candidates
-if leaving then
-  redis.call('DEL', prefix .. ':heartbeat:' .. leaving)
-  candidates = { leaving }
-else
-  candidates = redis.call('SMEMBERS', consumers)
-end
+local queue = KEYS[1]
+local leaving = ARGV[#KEYS]
 local reaped, returned = 0, 0
-for _, id in ipairs(candidates) do
-  if redis.call('EXISTS', prefix .. ':heartbeat:' .. id) == 0 then
-    local processing = prefix .. ':processing:' .. id
-    while redis.call('LMOVE', processing, queue, 'RIGHT', 'LEFT') do
-      returned = returned + 1
+for layout = 2, #KEYS do
+  local consumers, prefix = KEYS[layout], ARGV[layout - 1]
+  local candidates
+  if leaving then
+    redis.call('DEL', prefix .. ':heartbeat:' .. leaving)
+    candidates = { leaving }
+  else
+    candidates = redis.call('SMEMBERS', consumers)
+  end
+  for _, id in ipairs(candidates) do
+    if redis.call('EXISTS', prefix .. ':heartbeat:' .. id) == 0 then
+      local processing = prefix .. ':processing:' .. id
+      while redis.call('LMOVE', processing, queue, 'RIGHT', 'LEFT') do
+        returned = returned + 1
+      end
+      redis.call('SREM', consumers, id)
+      reaped = reaped + 1
     end
-    redis.call('SREM', consumers, id)
-    reaped = reaped + 1
   end
 end
 return { reaped, returned }
 ";
 
-/// Waiting and in-flight counts read at one instant. KEYS: queue, consumers set. ARGV[1]: queue
-/// name. Returns {waiting, in flight}.
+/// Waiting and in-flight counts read at one instant. KEYS[1]: the queue; KEYS[2..n]: consumer
+/// registries. ARGV[1..n-1]: the key prefix of each registry's layout. Returns {waiting, in
+/// flight}.
 pub(crate) const LENGTHS: &str = r"
 local in_flight = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  in_flight = in_flight + redis.call('LLEN', ARGV[1] .. ':processing:' .. id)
+for layout = 2, #KEYS do
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[layout])) do
+    in_flight = in_flight + redis.call('LLEN', ARGV[layout - 1] .. ':processing:' .. id)
+  end
 end
 return { redis.call('LLEN', KEYS[1]), in_flight }
 ";
@@ -108,3 +199,52 @@ if removed > 0 then
 end
 return removed
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_keys_hash_like_the_list_and_legacy_keys_are_the_old_names() {
+        for (queue, prefix, legacy) in [
+            ("padok", "{padok}", Some("padok")),
+            ("a{b", "{a{b}", Some("a{b")),
+            ("{orders}.high", "{orders}.high", None),
+            ("{padok}", "{padok}", None),
+        ] {
+            let keys = Keys::new(queue).unwrap();
+            assert_eq!(keys.own.prefix, prefix, "{queue}");
+            assert_eq!(
+                keys.legacy.as_ref().map(|layout| layout.prefix.as_str()),
+                legacy,
+                "{queue}"
+            );
+            for key in [
+                keys.own.consumers.clone(),
+                keys.own.processing("c1"),
+                keys.own.heartbeat("c}1{"),
+                keys.completed.clone(),
+            ] {
+                assert_eq!(hashed_part(&key), hashed_part(queue), "{queue}: {key}");
+            }
+        }
+        let keys = Keys::new("padok").unwrap();
+        assert_eq!(keys.own.processing("c1"), "{padok}:processing:c1");
+        assert_eq!(keys.own.heartbeat("c1"), "{padok}:heartbeat:c1");
+        assert_eq!(keys.own.consumers, "{padok}:consumers");
+        assert_eq!(keys.completed, "{padok}:completed");
+        let legacy = keys.legacy.unwrap();
+        assert_eq!(legacy.processing("c1"), "padok:processing:c1");
+        assert_eq!(legacy.heartbeat("c1"), "padok:heartbeat:c1");
+        assert_eq!(legacy.consumers, "padok:consumers");
+    }
+
+    #[test]
+    fn names_that_cannot_share_the_lists_slot_are_refused() {
+        for queue in ["a}b", "{}x", "x{}y{z}", "", " "] {
+            let message = Keys::new(queue).unwrap_err().to_string();
+            assert!(message.starts_with("invalid queue name"), "{message}");
+            assert!(!message.contains('\n'), "{message}");
+        }
+    }
+}

@@ -1,15 +1,14 @@
 //! The consumer side: leased pop, ack, heartbeat, leaving.
 //!
 //! ```text
-//!   <queue> ──BLMOVE LEFT RIGHT──▶ <queue>:processing:<id> ──LREM (ack)──▶ gone
+//!   <queue> ──BLMOVE LEFT RIGHT──▶ {<queue>}:processing:<id> ──LREM (ack)──▶ gone
 //!      ▲                                   │
 //!      └──── reaper / leave (LMOVE RIGHT LEFT, oldest ends first in line) ◀┘
 //! ```
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
+use crate::connection::Connection;
 use crate::queue::COMMAND_TIMEOUT;
 use crate::{Error, Item, Queue, Reaped, Result};
 
@@ -36,7 +35,7 @@ pub struct ConsumerLease {
     lease_ms: u64,
     /// `BLMOVE` blocks its connection; it gets one of its own so heartbeats and acks never wait
     /// behind it.
-    blocking: ConnectionManager,
+    blocking: Connection,
 }
 
 impl ConsumerLease {
@@ -49,10 +48,10 @@ impl ConsumerLease {
         let blocking = queue
             .inner
             .address
-            .connection_manager(MAX_POP_WAIT + Duration::from_secs(5))?;
+            .connection(MAX_POP_WAIT + Duration::from_secs(5))?;
         Ok(ConsumerLease {
-            processing: keys.processing(consumer_id),
-            heartbeat: keys.heartbeat(consumer_id),
+            processing: keys.own.processing(consumer_id),
+            heartbeat: keys.own.heartbeat(consumer_id),
             consumer_id: consumer_id.to_owned(),
             lease_ms,
             blocking,
@@ -77,7 +76,7 @@ impl ConsumerLease {
         registration
             .atomic()
             .cmd("SADD")
-            .arg(&self.queue.inner.keys.consumers)
+            .arg(&self.queue.inner.keys.own.consumers)
             .arg(&self.consumer_id)
             .ignore()
             .cmd("SET")

@@ -1,18 +1,26 @@
 //! The reliable Redis queue of ebb: at-least-once delivery over a plain Redis list, compatible
-//! with the dojo (default queue `padok`, items pushed with `RPUSH`).
+//! with the dojo (default queue `padok`, items pushed with `RPUSH`), on a standalone Redis or a
+//! Redis Cluster.
 //!
 //! ```text
 //!  producer                       Redis                                consumer (lease)
-//!  Queue::push ──MULTI RPUSH… EXEC──▶ padok ──BLMOVE──▶ padok:processing:<id> ──LREM──▶ acked
-//!                                      ▲                       │   padok:heartbeat:<id> (TTL)
+//!  Queue::push ──MULTI RPUSH… EXEC──▶ padok ──BLMOVE──▶ {padok}:processing:<id> ──LREM──▶ acked
+//!                                      ▲                       │   {padok}:heartbeat:<id> (TTL)
 //!                                      └─── Queue::reap ◀──────┘   (heartbeat expired)
 //!  Queue::lengths: waiting = LLEN padok, in flight = Σ LLEN of registered processing lists
 //! ```
 //!
+//! The queue's own keys carry the list's name as a hash tag (`{padok}:…`), so on a cluster they
+//! share the list's slot and every script and transaction runs on one node; the list keeps its
+//! plain name. Keys of earlier versions (`padok:processing:<id>`, …) are still counted and
+//! reaped on a standalone Redis, for rolling upgrades (see `keys.rs`).
+//!
 //! The API, in the order a program meets it:
 //! - [`RedisAddress`]: parse `--redis-server` (`host:port`, `redis://[:password@]host:port[/db]`,
-//!   `rediss://…` for TLS, `#insecure` to skip certificate checks); anything else is a one-line
-//!   [`Error::InvalidAddress`]. [`RedisAddress::trusting`] adds a private CA.
+//!   `rediss://…` for TLS, `#insecure` to skip certificate checks, and for a Redis Cluster
+//!   `redis+cluster://[:password@]host:port[,host:port…]` or `rediss+cluster://…`); anything
+//!   else is a one-line [`Error::InvalidAddress`]. [`RedisAddress::trusting`] adds a private CA.
+//!   On a cluster, `MOVED`/`ASK` redirections are followed, transactions included.
 //! - [`QueueArgs`]: the `--redis-server`, `--redis-ca`, `--redis-queue` flags, shared by every
 //!   command that talks to a queue.
 //! - [`Queue::new`]: a cheap, cloneable handle; connects lazily and reconnects by itself, so
@@ -35,6 +43,7 @@
 
 mod address;
 mod args;
+mod connection;
 mod error;
 mod item;
 mod keys;
@@ -45,6 +54,6 @@ pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
 pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
-pub use keys::key_name;
+pub use keys::{key_name, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-
-use crate::keys::{self, Keys, checked_name};
+use crate::connection::Connection;
+use crate::keys::{self, Keys, Layout, checked_name, key_name};
 use crate::{ConsumerLease, Error, RedisAddress, Result};
 
 /// Items per `RPUSH` inside one batch: keeps each command a few MB at most while the whole batch
@@ -21,7 +20,6 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 const PUSH_BYTES_PER_SECOND: usize = 8 << 20;
 /// The connections' own limit, a backstop behind the per-call bounds above.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(120);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Waiting and in-flight counts, read atomically.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,22 +39,22 @@ pub struct Reaped {
     pub items: u64,
 }
 
-/// A handle on one named queue. Cheap to clone; all clones share one multiplexed connection
-/// that reconnects by itself after Redis comes back, plus one for [`Queue::ping`] alone, so a
-/// health probe never waits behind a big batch.
+/// A handle on one named queue, on a standalone Redis or a Redis Cluster. Cheap to clone; all
+/// clones share one multiplexed connection that reconnects by itself after Redis comes back,
+/// plus one for [`Queue::ping`] alone, so a health probe never waits behind a big batch.
 ///
 /// Every call is bounded in time: a Redis that accepts connections but does not answer
 /// (frozen, overloaded) gives [`Error::NoAnswer`] instead of a hang.
 #[derive(Clone)]
 pub struct Queue {
     pub(crate) inner: Arc<Shared>,
-    pub(crate) connection: ConnectionManager,
+    pub(crate) connection: Connection,
 }
 
 pub(crate) struct Shared {
     pub(crate) address: RedisAddress,
     pub(crate) keys: Keys,
-    probe: ConnectionManager,
+    probe: Connection,
     return_held_items: redis::Script,
     lengths: redis::Script,
     pub(crate) ack: redis::Script,
@@ -66,13 +64,13 @@ impl Queue {
     /// A handle on queue `name` at `address`. Does not touch the network: Redis may be down now
     /// and come up later; each call reports its own error until then.
     pub fn new(address: &RedisAddress, name: &str) -> Result<Queue> {
-        checked_name("queue name", name)?;
-        let connection = address.connection_manager(RESPONSE_TIMEOUT)?;
+        let keys = Keys::new(name)?;
+        let connection = address.connection(RESPONSE_TIMEOUT)?;
         Ok(Queue {
             inner: Arc::new(Shared {
                 address: address.clone(),
-                keys: Keys::new(name),
-                probe: address.connection_manager(PING_TIMEOUT * 2)?,
+                keys,
+                probe: address.connection(PING_TIMEOUT * 2)?,
                 return_held_items: redis::Script::new(keys::RETURN_HELD_ITEMS),
                 lengths: redis::Script::new(keys::LENGTHS),
                 ack: redis::Script::new(keys::ACK),
@@ -91,7 +89,8 @@ impl Queue {
         &self.inner.address
     }
 
-    /// Checks that Redis answers within [`PING_TIMEOUT`], on a connection of its own.
+    /// Checks that Redis answers within [`PING_TIMEOUT`], on a connection of its own (on a
+    /// cluster: every master).
     pub async fn ping(&self) -> Result<()> {
         let mut connection = self.inner.probe.clone();
         self.answer(
@@ -132,36 +131,56 @@ impl Queue {
         COMMAND_TIMEOUT + Duration::from_secs_f64(bytes as f64 / PUSH_BYTES_PER_SECOND as f64)
     }
 
-    /// Waiting and in-flight counts at one instant.
+    /// Waiting and in-flight counts at one instant. In flight counts the items of consumers of
+    /// earlier versions too (untagged keys, standalone Redis), so a rolling upgrade never looks
+    /// idle while they work.
     pub async fn lengths(&self) -> Result<Lengths> {
-        let keys = &self.inner.keys;
+        let mut invocation = self.inner.lengths.key(&self.inner.keys.queue);
+        for layout in self.layouts_read() {
+            invocation.key(&layout.consumers).arg(&layout.prefix);
+        }
         let mut connection = self.connection.clone();
         let (waiting, in_flight) = self
             .answer(
                 COMMAND_TIMEOUT,
-                self.inner
-                    .lengths
-                    .key(&keys.queue)
-                    .key(&keys.consumers)
-                    .arg(&keys.queue)
-                    .invoke_async::<(u64, u64)>(&mut connection),
+                invocation.invoke_async::<(u64, u64)>(&mut connection),
             )
             .await?;
         Ok(Lengths { waiting, in_flight })
     }
 
     /// Items acknowledged on this queue since its counter was created (0 before the first
-    /// ack). Two readings apart give the service rate.
+    /// ack), including the acks of consumers of earlier versions (their untagged counter, on
+    /// a standalone Redis). Two readings apart give the service rate.
     pub async fn completed(&self) -> Result<u64> {
+        let mut counters = redis::cmd("MGET");
+        counters.arg(&self.inner.keys.completed);
+        if let Some(legacy) = self.legacy_layout() {
+            counters.arg(legacy.completed());
+        }
         let mut connection = self.connection.clone();
         self.answer(
             COMMAND_TIMEOUT,
-            redis::cmd("GET")
-                .arg(&self.inner.keys.completed)
-                .query_async::<Option<u64>>(&mut connection),
+            counters.query_async::<Vec<Option<u64>>>(&mut connection),
         )
         .await
-        .map(Option::unwrap_or_default)
+        .map(|counts| counts.into_iter().flatten().sum())
+    }
+
+    /// The untagged key layout of earlier versions, where it may exist: only on a standalone
+    /// Redis, since those versions could not talk to a cluster (and on a cluster its keys lie
+    /// in other slots, out of reach of the scripts).
+    fn legacy_layout(&self) -> Option<&Layout> {
+        if self.inner.address.is_cluster() {
+            None
+        } else {
+            self.inner.keys.legacy.as_ref()
+        }
+    }
+
+    /// The key layouts the counts and the reaper read: this version's, then the legacy one.
+    fn layouts_read(&self) -> impl Iterator<Item = &Layout> {
+        std::iter::once(&self.inner.keys.own).chain(self.legacy_layout())
     }
 
     /// Returns the items of every consumer whose heartbeat has expired to the head of the queue,
@@ -174,16 +193,26 @@ impl Queue {
     /// consumer that stops heartbeating for `lease` is considered dead and its items are reaped.
     /// `consumer_id` must be unique among live consumers of this queue.
     pub fn consumer_lease(&self, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
-        checked_name("consumer id", consumer_id)?;
+        checked_name("consumer id", consumer_id, key_name)?;
         ConsumerLease::new(self.clone(), consumer_id, lease)
     }
 
+    /// Reaps every layout's dead consumers, or (`leaving`) one consumer of this version.
     pub(crate) async fn return_held_items(&self, leaving: Option<&str>) -> Result<Reaped> {
-        let keys = &self.inner.keys;
-        let mut invocation = self.inner.return_held_items.key(&keys.queue);
-        invocation.key(&keys.consumers).arg(&keys.queue);
-        if let Some(consumer) = leaving {
-            invocation.arg(consumer);
+        let mut invocation = self.inner.return_held_items.key(&self.inner.keys.queue);
+        match leaving {
+            None => {
+                for layout in self.layouts_read() {
+                    invocation.key(&layout.consumers).arg(&layout.prefix);
+                }
+            }
+            Some(consumer) => {
+                let own = &self.inner.keys.own;
+                invocation
+                    .key(&own.consumers)
+                    .arg(&own.prefix)
+                    .arg(consumer);
+            }
         }
         let mut connection = self.connection.clone();
         let (consumers, items) = self
@@ -208,23 +237,5 @@ impl Queue {
                 within,
             }),
         }
-    }
-}
-
-impl RedisAddress {
-    /// A lazily connecting, self-reconnecting connection. Reconnection gives up fast (one retry)
-    /// so a call made while Redis is down fails in about a second instead of hanging; the next
-    /// call tries again.
-    pub(crate) fn connection_manager(
-        &self,
-        response_timeout: Duration,
-    ) -> Result<ConnectionManager> {
-        let config = ConnectionManagerConfig::new()
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(200))
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(response_timeout));
-        ConnectionManager::new_lazy_with_config(self.client()?, config)
-            .map_err(|error| self.redis_error(error))
     }
 }

@@ -37,5 +37,5 @@ async fn acks_are_counted_once_and_requeued_items_are_not() {
     assert_eq!(queue.reap().await.unwrap().items, 1);
     assert!(!lease.ack(&second).await.unwrap());
     assert_eq!(queue.completed().await.unwrap(), 1);
-    assert_eq!(server.cli(&["GET", "padok:completed"]), "1");
+    assert_eq!(server.cli(&["GET", "{padok}:completed"]), "1");
 }

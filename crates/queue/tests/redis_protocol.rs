@@ -67,7 +67,7 @@ async fn pop_leases_and_ack_removes() {
         }
     );
     assert_eq!(
-        server.cli(&["LRANGE", "padok:processing:c1", "0", "-1"]),
+        server.cli(&["LRANGE", "{padok}:processing:c1", "0", "-1"]),
         batch[0]
     );
 
@@ -160,7 +160,7 @@ async fn the_reaper_returns_a_dead_consumers_items_to_the_head_in_order() {
             in_flight: 1
         }
     );
-    assert_eq!(server.cli(&["SMEMBERS", "padok:consumers"]), "alive");
+    assert_eq!(server.cli(&["SMEMBERS", "{padok}:consumers"]), "alive");
 
     // Redelivered first, oldest first.
     let next = alive.pop(Duration::from_secs(1)).await.unwrap().unwrap();
@@ -251,7 +251,7 @@ async fn leaving_returns_held_items_and_unregisters_at_once() {
         }
     );
     assert_eq!(
-        server.cli(&["EXISTS", "padok:heartbeat:c1", "padok:consumers"]),
+        server.cli(&["EXISTS", "{padok}:heartbeat:c1", "{padok}:consumers"]),
         "0"
     );
 }
@@ -386,4 +386,63 @@ async fn blank_queue_and_consumer_names_are_refused() {
         .unwrap()
         .to_string();
     assert_eq!(error, "invalid consumer id \"\": must not be empty");
+}
+
+#[tokio::test]
+async fn consumers_of_earlier_versions_are_counted_and_reaped_during_a_rolling_upgrade() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server, "padok");
+    let batch = items(2);
+    queue.push(&batch).await.unwrap();
+    // A consumer of an earlier version (untagged keys) holds two items, its lease running out;
+    // its acks went to the untagged counter.
+    server.cli(&["RPUSH", "padok:processing:old", "held 1", "held 2"]);
+    server.cli(&["SADD", "padok:consumers", "old"]);
+    server.cli(&["SET", "padok:heartbeat:old", "1", "PX", "300"]);
+    server.cli(&["SET", "padok:completed", "5"]);
+    let new = queue
+        .consumer_lease("new", Duration::from_secs(30))
+        .unwrap();
+    new.heartbeat().await.unwrap();
+    let taken = new.pop(Duration::from_secs(1)).await.unwrap().unwrap();
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 1,
+            in_flight: 3
+        },
+        "the old consumer's items are in flight"
+    );
+    assert!(new.ack(&taken).await.unwrap());
+    assert_eq!(queue.completed().await.unwrap(), 6, "both counters add up");
+    assert_eq!(
+        queue.reap().await.unwrap(),
+        Reaped::default(),
+        "still alive"
+    );
+
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        queue.reap().await.unwrap(),
+        Reaped {
+            consumers: 1,
+            items: 2
+        }
+    );
+    assert_eq!(
+        server.cli(&["LRANGE", "padok", "0", "-1"]),
+        format!("held 1\nheld 2\n{}", batch[1])
+    );
+    assert_eq!(
+        server.cli(&["EXISTS", "padok:consumers", "padok:processing:old"]),
+        "0"
+    );
+    assert_eq!(server.cli(&["SMEMBERS", "{padok}:consumers"]), "new");
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 3,
+            in_flight: 0
+        }
+    );
 }

@@ -252,13 +252,13 @@ impl Drop for RedisServer {
 
 /// A CA (`ca.crt`) and a server certificate it signed (`server.crt`, `server.key`) for
 /// `127.0.0.1` and `localhost`, written into `dir`. P-256 keys: quick to make.
-fn make_certificates(dir: &Path) {
+pub(crate) fn make_certificates(dir: &Path) {
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n\
          basicConstraints=critical,CA:FALSE\n\
          keyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth\n",
+         extendedKeyUsage=serverAuth,clientAuth\n",
     )
     .unwrap_or_else(|error| panic!("cannot write in {}: {error}", dir.display()));
     let new_key = [

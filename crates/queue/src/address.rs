@@ -38,23 +38,33 @@ impl RedisAddress {
     /// this `rediss://` server. Fails, with one line, when the file cannot be read, holds no
     /// certificate, or the address is not `rediss://`.
     pub fn trusting(mut self, ca_file: &Path) -> Result<RedisAddress> {
+        let file = || ca_file.display().to_string();
         let invalid = |reason: String| Error::InvalidCa {
-            file: ca_file.display().to_string(),
+            file: file(),
             reason,
         };
         if !self.is_tls() {
             return Err(invalid(format!("{self} is not a rediss:// (TLS) address")));
         }
-        let pem = std::fs::read(ca_file).map_err(|error| invalid(error.to_string()))?;
+        let pem = std::fs::read(ca_file).map_err(|source| Error::UnreadableCa {
+            file: file(),
+            source,
+        })?;
         let certificates = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| invalid(format!("not PEM: {error}")))?;
+            .map_err(|source| Error::CaNotPem {
+                file: file(),
+                source,
+            })?;
         if certificates.is_empty() {
             return Err(invalid("no PEM certificate in it".to_owned()));
         }
         self.trusted_ca = Some(Arc::new(pem));
         // Builds once so that a certificate rustls refuses is reported now, not on each call.
-        self.client().map_err(|error| invalid(error.to_string()))?;
+        self.open_client().map_err(|source| Error::CaRefused {
+            file: file(),
+            source,
+        })?;
         Ok(self)
     }
 
@@ -63,6 +73,11 @@ impl RedisAddress {
     }
 
     pub(crate) fn client(&self) -> Result<redis::Client> {
+        self.open_client()
+            .map_err(|source| self.redis_error(source))
+    }
+
+    fn open_client(&self) -> redis::RedisResult<redis::Client> {
         install_crypto_provider();
         match &self.trusted_ca {
             None => redis::Client::open(self.url.as_str()),
@@ -74,7 +89,6 @@ impl RedisAddress {
                 },
             ),
         }
-        .map_err(|source| self.redis_error(source))
     }
 
     pub(crate) fn redis_error(&self, source: redis::RedisError) -> Error {
@@ -114,10 +128,13 @@ impl FromStr for RedisAddress {
                 format!("redis://{given}")
             }
         };
-        let info = url
-            .as_str()
-            .into_connection_info()
-            .map_err(|error| invalid(&error.to_string()))?;
+        let info =
+            url.as_str()
+                .into_connection_info()
+                .map_err(|source| Error::UnreadableAddress {
+                    given: given.to_owned(),
+                    source,
+                })?;
         let shown = match info.addr() {
             redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
             redis::ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),

@@ -1,10 +1,22 @@
+/// What a metric source or a scale target failed with, kept whole: each brings its own
+/// error type.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("reading {source_name}: {reason}")]
-    Read { source_name: String, reason: String },
+    #[error("reading {source_name}: {source}")]
+    Read {
+        source_name: String,
+        #[source]
+        source: Cause,
+    },
 
-    #[error("scaling {target}: {reason}")]
-    Apply { target: String, reason: String },
+    #[error("scaling {target}: {source}")]
+    Apply {
+        target: String,
+        #[source]
+        source: Cause,
+    },
 
     #[error("the tick interval must be above 0")]
     ZeroInterval,

@@ -36,7 +36,7 @@ impl MetricSource for InMemorySource {
             .clone()
             .map_err(|reason| Error::Read {
                 source_name: self.describe(),
-                reason,
+                source: reason.into(),
             })
     }
 }
@@ -88,7 +88,7 @@ impl ScaleTarget for InMemoryTarget {
         if let Some(reason) = &state.refusal {
             return Err(Error::Apply {
                 target: "in-memory target".to_owned(),
-                reason: reason.clone(),
+                source: reason.clone().into(),
             });
         }
         state.asked = replicas;

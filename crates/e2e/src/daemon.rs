@@ -5,6 +5,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use tempfile::TempDir;
+
 use crate::{Error, Result};
 
 #[derive(Debug)]
@@ -76,30 +78,16 @@ impl Drop for Daemon {
 
 pub use ebb_testkit::free_port;
 
-/// A fresh folder under the system temp dir for one test's files, removed by [`TempDir`]'s drop.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(prefix: &str) -> Result<Self> {
-        let path =
-            std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), free_port()));
-        std::fs::create_dir_all(&path).map_err(|source| Error::Io {
-            path: path.clone(),
+/// A fresh private folder under the system temp dir for one test's files, removed when the
+/// returned [`TempDir`] is dropped.
+pub fn temp_dir(prefix: &str) -> Result<TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .tempdir()
+        .map_err(|source| Error::Io {
+            path: tempfile::env::temp_dir(),
             source,
-        })?;
-        Ok(Self(path))
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+        })
 }
 
 /// Waits until `url` answers 2xx, failing early with the daemon's log if it exits.

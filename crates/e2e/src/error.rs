@@ -28,7 +28,9 @@ pub enum Error {
     #[error("{path}: invalid YAML: {source}")]
     Yaml {
         path: PathBuf,
-        source: serde_yaml::Error,
+        // Boxed: serde-saphyr's error is large (a snippet of the file), and every Result
+        // here would carry its size.
+        source: Box<serde_saphyr::Error>,
     },
     #[error("{path}: expected {what}")]
     MissingValue { path: PathBuf, what: String },
@@ -42,6 +44,12 @@ pub enum Error {
     Unexpected(String),
     #[error("Prometheus query `{query}` failed: {message}")]
     Prometheus { query: String, message: String },
+    #[error("Prometheus query `{query}` failed: {source}")]
+    PrometheusRequest {
+        query: String,
+        #[source]
+        source: reqwest::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

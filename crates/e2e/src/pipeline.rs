@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use ebb_testkit::control_plane::ControlPlane;
 use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
+use tempfile::TempDir;
 
 use crate::adapter::PrometheusAdapter;
-use crate::daemon::TempDir;
 use crate::exporter::RedisExporter;
 use crate::prometheus::{Prometheus, ServiceTarget};
 use crate::{Result, charts};
@@ -50,7 +50,7 @@ impl DojoPipeline {
     /// prometheus-adapter binary the chain stops at Prometheus (`adapter` is `None`) and this
     /// says so loudly.
     pub async fn start(control_plane: ControlPlane) -> Result<Self> {
-        let dir = TempDir::new("ebb-dojo-pipeline")?;
+        let dir = crate::daemon::temp_dir("ebb-dojo-pipeline")?;
         charts::install_monitoring_crds(&control_plane).await?;
         for chart in ["producer", CONSUMER] {
             charts::install(&control_plane, chart, NAMESPACE, &[]).await?;

@@ -104,20 +104,23 @@ impl Prometheus {
             query: query.into(),
             message,
         };
-        let url = reqwest::Url::parse_with_params(
-            &format!("{}/api/v1/query", self.url()),
-            &[("query", query)],
-        )
-        .map_err(|error| failed(error.to_string()))?;
+        let request_failed = |source| Error::PrometheusRequest {
+            query: query.into(),
+            source,
+        };
+        let mut url: reqwest::Url = format!("{}/api/v1/query", self.url())
+            .parse()
+            .expect("http://127.0.0.1:<port>/api/v1/query is a URL");
+        url.query_pairs_mut().append_pair("query", query);
         let body: Value = self
             .client
             .get(url)
             .send()
             .await
-            .map_err(|error| failed(error.to_string()))?
+            .map_err(request_failed)?
             .json()
             .await
-            .map_err(|error| failed(error.to_string()))?;
+            .map_err(request_failed)?;
         if body["status"] != "success" {
             return Err(failed(body.to_string()));
         }

@@ -40,9 +40,9 @@ impl Values {
             path: path.into(),
             source,
         })?;
-        let root = serde_yaml::from_str(&text).map_err(|source| Error::Yaml {
+        let root = serde_saphyr::from_str(&text).map_err(|source| Error::Yaml {
             path: path.into(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(Self {
             path: path.into(),
@@ -122,6 +122,22 @@ mod tests {
             adapter.get("rules.custom").unwrap()[0]["metricsQuery"],
             "<<.Series>>{<<.LabelMatchers>>}"
         );
+    }
+
+    #[test]
+    fn invalid_yaml_names_the_file_and_keeps_the_parser_error() {
+        let file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+        std::fs::write(file.path(), "a: [1, 2\nb: {").unwrap();
+        let error = Values::load(file.path()).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "{}: invalid YAML: error: line 2 column 2: ",
+                file.path().display()
+            )),
+            "{message}"
+        );
+        assert!(std::error::Error::source(&error).is_some(), "{error:?}");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use ebb_e2e::charts::{self, MONITORING_API};
-use ebb_e2e::daemon::TempDir;
+use ebb_e2e::daemon::temp_dir;
 use ebb_e2e::pipeline::{DojoPipeline, RECORDED_SERIES};
 use ebb_testkit::control_plane::{self, Options};
 
@@ -27,7 +27,7 @@ fn e2e_dojo_pipeline_charts_lint_and_render_the_dojo_solution() {
         }
         Err(error) => panic!("{error}"),
     };
-    let home = TempDir::new("ebb-helm").unwrap();
+    let home = temp_dir("ebb-helm").unwrap();
     for chart in ["producer", "consumer"] {
         charts::lint(&bin, home.path(), chart).unwrap();
     }

@@ -52,7 +52,8 @@ fn bad_values_are_one_line_naming_the_flag() {
 
 #[test]
 fn a_ca_for_a_plain_address_or_a_missing_ca_file_stops_at_start() {
-    let missing = std::env::temp_dir().join("ebb-no-such-ca.pem");
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-ca.pem");
     let missing = missing.display().to_string();
     for (subcommand, server, reason) in [
         (

@@ -406,16 +406,14 @@ fn refused(args: &[&str], path: Option<&std::path::Path>) -> String {
 
 #[test]
 fn up_without_redis_installed_says_how_to_get_it() {
-    let empty = std::env::temp_dir().join(format!("ebb-empty-path-{}", std::process::id()));
-    std::fs::create_dir_all(&empty).unwrap();
-    let stderr = refused(&[], Some(&empty));
+    let empty = tempfile::tempdir().unwrap();
+    let stderr = refused(&[], Some(empty.path()));
     assert!(
         stderr.contains("redis-server is not installed")
             && stderr.contains("apt-get install redis-server")
             && stderr.contains("--redis-server"),
         "{stderr}"
     );
-    let _ = std::fs::remove_dir_all(&empty);
 }
 
 #[test]

@@ -1,17 +1,8 @@
-use std::time::Duration;
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "redis-server is not installed: install it (Debian: `sudo apt-get install redis-server`) or pass --redis-server HOST:PORT"
-    )]
-    RedisNotInstalled,
-
-    #[error("redis-server exited at start-up ({0})")]
-    RedisExited(String),
-
-    #[error("redis-server did not answer PING within {0:?}")]
-    RedisNotReady(Duration),
+    /// The Redis `ebb up` starts when given none.
+    #[error("{0}; or pass --redis-server HOST:PORT")]
+    LocalRedis(#[from] ebb_redis_server::Error),
 
     #[error("cannot start {program}: {source}")]
     Spawn {

@@ -22,7 +22,7 @@ mod error;
 mod event_log;
 mod orphan;
 mod output;
-mod redis_server;
+mod run_dir;
 mod supervisor;
 mod target;
 mod view;
@@ -34,13 +34,14 @@ use clap::Args;
 use ebb_autoscaler::ControlLoop;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
+use ebb_redis_server::Launch;
 use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};
 use ebb_scaling::{Scaler, ScalerArgs, ScalerConfig};
 use tokio::sync::oneshot;
 
 pub use error::{Error, Result};
 use event_log::EventLog;
-use redis_server::{LocalRedis, RunDir};
+use run_dir::RunDir;
 use supervisor::{ReplicaOutput, ReplicaSpec, Supervisor};
 use target::LocalProcesses;
 
@@ -189,7 +190,10 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
             None => (None, address.clone()),
         },
         None => {
-            let redis = LocalRedis::start(run_dir.path()).await?;
+            let redis = Launch::new(run_dir.path())
+                .prepare(orphan::die_with_parent)
+                .start()
+                .await?;
             let address: RedisAddress = redis.address().parse()?;
             (Some(redis), address)
         }

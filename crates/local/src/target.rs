@@ -24,7 +24,7 @@ impl ScaleTarget for LocalProcesses {
     async fn scale(&self, replicas: u32) -> Result<()> {
         self.0.scale(replicas).await.map_err(|error| Error::Apply {
             target: self.describe(),
-            reason: error.to_string(),
+            source: error.into(),
         })
     }
 }

@@ -19,6 +19,15 @@ use tokio::task::JoinHandle;
 
 use crate::crd::ScaleTargetRef;
 
+/// Why the workload cannot be read, besides an API error.
+#[derive(Debug, thiserror::Error)]
+enum TargetProblem {
+    #[error("not found")]
+    NotFound,
+    #[error("its watch stopped")]
+    WatchStopped,
+}
+
 pub struct KubeScaleTarget {
     api: Api<DynamicObject>,
     name: String,
@@ -69,19 +78,19 @@ impl KubeScaleTarget {
     }
 
     async fn current(&self) -> ebb_autoscaler::Result<std::sync::Arc<DynamicObject>> {
-        let unavailable = |reason: String| ebb_autoscaler::Error::Apply {
+        let unavailable = |problem: TargetProblem| ebb_autoscaler::Error::Apply {
             target: self.described.clone(),
-            reason,
+            source: Box::new(problem),
         };
         self.store
             .wait_until_ready()
             .await
-            .map_err(|_| unavailable("its watch stopped".into()))?;
+            .map_err(|_| unavailable(TargetProblem::WatchStopped))?;
         self.store
             .state()
             .into_iter()
             .find(|object| object.name_any() == self.name)
-            .ok_or_else(|| unavailable("not found".into()))
+            .ok_or_else(|| unavailable(TargetProblem::NotFound))
     }
 }
 
@@ -119,7 +128,7 @@ impl ScaleTarget for KubeScaleTarget {
                 let scale = self.api.get_scale(&self.name).await.map_err(|error| {
                     ebb_autoscaler::Error::Apply {
                         target: self.described.clone(),
-                        reason: error.to_string(),
+                        source: Box::new(error),
                     }
                 })?;
                 Ok(scale
@@ -144,7 +153,7 @@ impl ScaleTarget for KubeScaleTarget {
             .await
             .map_err(|error| ebb_autoscaler::Error::Apply {
                 target: self.described.clone(),
-                reason: error.to_string(),
+                source: Box::new(error),
             })?;
         *self.written.lock().expect("not poisoned") = Some((replicas, before));
         Ok(())

@@ -60,24 +60,36 @@ impl RedisAddress {
     /// this `rediss://` server. Fails, with one line, when the file cannot be read, holds no
     /// certificate, or the address is not `rediss://`.
     pub fn trusting(mut self, ca_file: &Path) -> Result<RedisAddress> {
+        let file = || ca_file.display().to_string();
         let invalid = |reason: String| Error::InvalidCa {
-            file: ca_file.display().to_string(),
+            file: file(),
             reason,
         };
         if !self.is_tls() {
             return Err(invalid(format!("{self} is not a rediss:// (TLS) address")));
         }
-        let pem = std::fs::read(ca_file).map_err(|error| invalid(error.to_string()))?;
+        let pem = std::fs::read(ca_file).map_err(|source| Error::UnreadableCa {
+            file: file(),
+            source,
+        })?;
         let certificates = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| invalid(format!("not PEM: {error}")))?;
+            .map_err(|source| Error::CaNotPem {
+                file: file(),
+                source,
+            })?;
         if certificates.is_empty() {
             return Err(invalid("no PEM certificate in it".to_owned()));
         }
         self.trusted_ca = Some(Arc::new(pem));
         // Builds once so that a certificate rustls refuses is reported now, not on each call.
-        self.check_client()
-            .map_err(|error| invalid(error.to_string()))?;
+        self.check_client().map_err(|error| match error {
+            Error::Redis { source, .. } => Error::CaRefused {
+                file: file(),
+                source,
+            },
+            other => other,
+        })?;
         Ok(self)
     }
 
@@ -180,10 +192,13 @@ impl FromStr for RedisAddress {
                 format!("redis://{given}")
             }
         };
-        let info = url
-            .as_str()
-            .into_connection_info()
-            .map_err(|error| invalid(&error.to_string()))?;
+        let info =
+            url.as_str()
+                .into_connection_info()
+                .map_err(|source| Error::UnreadableAddress {
+                    given: given.to_owned(),
+                    source,
+                })?;
         let shown = match info.addr() {
             redis::ConnectionAddr::Tcp(host, port) => format!("{host}:{port}"),
             redis::ConnectionAddr::TcpTls { host, port, .. } => format!("rediss://{host}:{port}"),

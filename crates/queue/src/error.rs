@@ -9,6 +9,16 @@ pub enum Error {
     )]
     InvalidAddress { given: String, reason: String },
 
+    /// The `--redis-server` value has an accepted form that Redis' client cannot read.
+    #[error(
+        "invalid Redis server {given:?}: {source} (expected host:port, redis://[:password@]host:port[/db] or rediss://…)"
+    )]
+    UnreadableAddress {
+        given: String,
+        #[source]
+        source: redis::RedisError,
+    },
+
     /// Redis could not be reached or answered with an error.
     #[error("Redis at {address} is unreachable: {source}")]
     Redis {
@@ -21,9 +31,34 @@ pub enum Error {
     #[error("Redis at {address} did not answer within {within:?}")]
     NoAnswer { address: String, within: Duration },
 
-    /// The `--redis-ca` file cannot serve as trusted CA.
+    /// The `--redis-ca` file cannot serve as trusted CA: not for this address, or no
+    /// certificate in it.
     #[error("invalid --redis-ca {file:?}: {reason}")]
     InvalidCa { file: String, reason: String },
+
+    /// The `--redis-ca` file cannot be read.
+    #[error("invalid --redis-ca {file:?}: {source}")]
+    UnreadableCa {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The `--redis-ca` file is not PEM.
+    #[error("invalid --redis-ca {file:?}: not PEM: {source}")]
+    CaNotPem {
+        file: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+
+    /// The TLS client refuses the `--redis-ca` certificates.
+    #[error("invalid --redis-ca {file:?}: {source}")]
+    CaRefused {
+        file: String,
+        #[source]
+        source: redis::RedisError,
+    },
 
     /// A queue or consumer name that cannot make a Redis key.
     #[error("invalid {what} {given:?}: {reason}")]

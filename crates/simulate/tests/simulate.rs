@@ -205,9 +205,9 @@ fn ebb_needs_fewer_replica_seconds_and_less_latency_than_the_pipeline_on_a_burst
 
 #[test]
 fn writes_timeline_chart_and_summary() {
-    let out = std::env::temp_dir().join(format!("ebb-simulate-test-{}", std::process::id()));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path();
     let arrivals = out.join("arrivals.csv");
-    std::fs::create_dir_all(&out).unwrap();
     std::fs::write(&arrivals, "t_seconds,count\n0,30\n20,50\n").unwrap();
     let flags = [
         "--arrivals",
@@ -245,21 +245,22 @@ fn writes_timeline_chart_and_summary() {
     let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
     assert_eq!(summary.lines().count(), 3);
     assert!(summary.lines().nth(1).unwrap().contains(",ebb,80,"));
-    std::fs::remove_dir_all(&out).unwrap();
 }
 
-/// Writes `text` to a fresh arrivals file for one test.
-fn arrivals_file(test: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("ebb-simulate-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("arrivals.csv");
-    std::fs::write(&path, text).unwrap();
-    path
+/// Writes `text` to a fresh arrivals file for one test, removed when the result is dropped.
+fn arrivals_file(text: &str) -> tempfile::TempPath {
+    let file = tempfile::Builder::new()
+        .prefix("ebb-simulate-arrivals-")
+        .suffix(".csv")
+        .tempfile()
+        .unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file.into_temp_path()
 }
 
 #[test]
 fn a_zero_count_means_nothing_arrives_that_second() {
-    let path = arrivals_file("zero-count", "0,5\n1,0\n2,3\n");
+    let path = arrivals_file("0,5\n1,0\n2,3\n");
     let comparison = compare(&args(&["--arrivals", path.to_str().unwrap()])).unwrap();
     for summary in &comparison.summaries {
         assert_eq!(summary.items, 8, "{}", summary.policy);
@@ -275,7 +276,6 @@ fn a_zero_count_means_nothing_arrives_that_second() {
         .last_arrival_ms(),
         0
     );
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[test]
@@ -359,7 +359,7 @@ fn far_times_and_huge_counts_are_refused_with_the_limit() {
     );
 
     // The largest workload allowed runs without holding anything per item.
-    let path = arrivals_file("huge", "0,100000000\n");
+    let path = arrivals_file("0,100000000\n");
     let flags = [
         "--arrivals",
         path.to_str().unwrap(),
@@ -370,7 +370,6 @@ fn far_times_and_huge_counts_are_refused_with_the_limit() {
     let ebb = summary(&comparison.summaries, "ebb");
     assert_eq!(ebb.drain_seconds, None);
     assert_eq!(ebb.items, 20 * 599, "20 replicas at 1 item/s from t = 1 s");
-    std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub enum Error {
         command: String,
         source: serde_json::Error,
     },
+    #[error("cannot create a temporary folder: {0}")]
+    TempDir(#[source] std::io::Error),
     #[error("scripts/control-plane.sh env did not print {0}")]
     MissingEnv(&'static str),
     #[error("timed out after {timeout:?} waiting for {what}; last seen: {last}")]
@@ -186,7 +188,12 @@ impl ControlPlane {
 
     fn start_blocking(options: Options) -> Result<Self> {
         ensure_built()?;
-        let dir = std::env::temp_dir().join(format!("ebb-control-plane-{}", uuid::Uuid::new_v4()));
+        // The script fills the folder and `down` removes it: the TempDir only names it.
+        let dir = tempfile::Builder::new()
+            .prefix("ebb-control-plane-")
+            .tempdir()
+            .map_err(Error::TempDir)?
+            .keep();
         let envs = [
             ("EBB_CONTROL_PLANE_DIR", dir.display().to_string()),
             (

@@ -1,4 +1,5 @@
-//! A throwaway `redis-server` on a free loopback port, with its own temporary directory.
+//! A throwaway `redis-server` on a free loopback port, with its own temporary directory: the
+//! product's launcher ([`ebb_redis_server`]) with the conveniences tests want on top.
 //!
 //! Data is written with `appendfsync always`, so [`RedisServer::restart`] (even after a
 //! SIGKILL) brings back exactly what was acknowledged: tests of "Redis went away and came
@@ -9,24 +10,51 @@
 //! `openssl` in that directory; the plain port stays open for [`RedisServer::cli`] and the
 //! readiness check. [`RedisServer::pause`] freezes the process (SIGSTOP): connections stay open
 //! but nothing answers, the outage a timeout has to catch.
+//!
+//! The methods are synchronous, for `#[test]` and `#[tokio::test]` alike: the launcher runs on
+//! the test kit's own runtime thread, never on the caller's runtime (which would panic from a
+//! test's `block_on`, or be blocked by it). The caller waits the few milliseconds a start or a
+//! stop takes.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Stdio};
+use std::sync::LazyLock;
 
-use crate::free_port;
+use ebb_redis_server::{Launch, Signal, TlsFiles};
+use tempfile::TempDir;
 
-const READY_WITHIN: Duration = Duration::from_secs(10);
+/// The runtime every test server is started, awaited and stopped on: one thread for the
+/// whole test binary, alive as long as it (a child's reaping is tied to its runtime).
+static RUNTIME: LazyLock<tokio::runtime::Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("ebb-testkit-redis")
+        .enable_all()
+        .build()
+        .expect("the test kit's Redis runtime")
+});
+
+/// Runs `future` on the test kit's runtime and waits for its result.
+fn on_testkit_runtime<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    RUNTIME.spawn(async move {
+        let _ = done.send(future.await);
+    });
+    result
+        .recv()
+        .expect("the test kit's Redis runtime dropped a task")
+}
 
 /// A running `redis-server` owned by a test.
 pub struct RedisServer {
+    launch: Launch,
+    password: Option<String>,
     port: u16,
     tls_port: Option<u16>,
-    dir: PathBuf,
-    extra_args: Vec<String>,
-    child: Option<Child>,
+    server: Option<ebb_redis_server::RedisServer>,
+    // Last: the folder goes once the server is gone.
+    dir: TempDir,
 }
 
 impl RedisServer {
@@ -39,53 +67,54 @@ impl RedisServer {
     /// Like [`start`](Self::start) with extra `redis-server` arguments, e.g.
     /// `["--requirepass", "secret"]`.
     pub fn start_with(extra_args: &[&str]) -> RedisServer {
-        let mut server = RedisServer::prepare(extra_args);
-        server.start_process();
-        server
+        let dir = temporary_dir();
+        let launch = Launch::new(dir.path());
+        RedisServer::launch(launch, dir, extra_args)
     }
 
     /// Like [`start_with`](Self::start_with), plus a TLS port ([`tls_url`](Self::tls_url))
     /// serving a certificate for `127.0.0.1` and `localhost` signed by a fresh CA
     /// ([`ca_file`](Self::ca_file)). Clients need no certificate of their own.
     pub fn start_tls(extra_args: &[&str]) -> RedisServer {
-        let mut server = RedisServer::prepare(extra_args);
-        make_certificates(&server.dir);
-        let tls_port = free_port();
-        let dir = &server.dir;
-        let file = |name: &str| dir.join(name).display().to_string();
-        let tls_args = [
-            "--tls-port".to_owned(),
-            tls_port.to_string(),
-            "--tls-cert-file".to_owned(),
-            file("server.crt"),
-            "--tls-key-file".to_owned(),
-            file("server.key"),
-            "--tls-ca-cert-file".to_owned(),
-            file("ca.crt"),
-            "--tls-auth-clients".to_owned(),
-            "no".to_owned(),
-        ];
-        server.extra_args.extend(tls_args);
-        server.tls_port = Some(tls_port);
-        server.start_process();
-        server
+        let dir = temporary_dir();
+        make_certificates(dir.path());
+        let launch = Launch::new(dir.path()).tls(TlsFiles {
+            certificate: dir.path().join("server.crt"),
+            key: dir.path().join("server.key"),
+            ca: dir.path().join("ca.crt"),
+        });
+        RedisServer::launch(launch, dir, extra_args)
     }
 
-    fn prepare(extra_args: &[&str]) -> RedisServer {
-        let port = free_port();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |elapsed| elapsed.subsec_nanos());
-        let dir =
-            std::env::temp_dir().join(format!("ebb-redis-{}-{port}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir)
-            .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    /// Starts a durable server; `--requirepass` among `extra_args` becomes the launcher's
+    /// password (it needs it to recognise its server) and [`cli`](Self::cli)'s.
+    fn launch(launch: Launch, dir: TempDir, extra_args: &[&str]) -> RedisServer {
+        let mut launch = launch.durable();
+        let mut password = None;
+        let mut args = extra_args.iter();
+        while let Some(&arg) = args.next() {
+            match (arg, args.clone().next()) {
+                ("--requirepass", Some(&given)) => {
+                    args.next();
+                    launch = launch.password(given);
+                    password = Some(given.to_owned());
+                }
+                _ => launch = launch.args([arg]),
+            }
+        }
+        let server = start(launch.clone());
+        // A restart comes back where the clients look for it.
+        let mut launch = launch.port(server.port());
+        if let Some(tls_port) = server.tls_port() {
+            launch = launch.tls_port(tls_port);
+        }
         RedisServer {
-            port,
-            tls_port: None,
+            launch,
+            password,
+            port: server.port(),
+            tls_port: server.tls_port(),
+            server: Some(server),
             dir,
-            extra_args: extra_args.iter().map(|arg| arg.to_string()).collect(),
-            child: None,
         }
     }
 
@@ -97,7 +126,7 @@ impl RedisServer {
 
     /// The PEM file of the CA that signed the server's certificate (TLS servers only).
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.join("ca.crt")
+        self.dir.path().join("ca.crt")
     }
 
     /// The port it listens on.
@@ -115,39 +144,37 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server (SIGKILL: the harshest outage). Its data stays on disk.
+    /// Kills the server (SIGKILL: the harshest outage) and waits until it is gone. Its data
+    /// stays on disk.
     pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(server) = self.server.take() {
+            on_testkit_runtime(server.kill());
         }
     }
 
     /// Starts the server again on the same port and data directory; no-op when running.
     pub fn resume(&mut self) {
-        if self.child.is_none() {
-            self.start_process();
+        if self.server.is_none() {
+            self.server = Some(start(self.launch.clone()));
         }
     }
 
     /// Freezes the server (SIGSTOP): it keeps its connections but answers nothing until
     /// [`unpause`](Self::unpause).
     pub fn pause(&self) {
-        self.signal("-STOP");
+        self.signal(Signal::SIGSTOP);
     }
 
     /// Lets a [`pause`](Self::pause)d server run again (SIGCONT).
     pub fn unpause(&self) {
-        self.signal("-CONT");
+        self.signal(Signal::SIGCONT);
     }
 
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("redis-server is not running");
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .unwrap_or_else(|error| panic!("cannot run kill: {error}"));
-        assert!(status.success(), "kill {signal} redis-server failed");
+    fn signal(&self, signal: Signal) {
+        let server = self.server.as_ref().expect("redis-server is not running");
+        server
+            .signal(signal)
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// [`stop`](Self::stop) then [`resume`](Self::resume).
@@ -156,22 +183,13 @@ impl RedisServer {
         self.resume();
     }
 
-    /// The `--requirepass` it was started with, if any.
-    fn password(&self) -> Option<&str> {
-        let at = self
-            .extra_args
-            .iter()
-            .position(|arg| arg == "--requirepass")?;
-        self.extra_args.get(at + 1).map(String::as_str)
-    }
-
     /// Runs one command with `redis-cli` and returns its raw output, trimmed, e.g.
     /// `server.cli(&["LLEN", "padok"]) == "3"`; authenticated when started with
     /// `--requirepass`. Panics when the command fails.
     pub fn cli(&self, args: &[&str]) -> String {
         let mut command = Command::new("redis-cli");
         command.args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw"]);
-        if let Some(password) = self.password() {
+        if let Some(password) = &self.password {
             command.args(["--no-auth-warning", "-a", password]);
         }
         let output = command
@@ -191,63 +209,26 @@ impl RedisServer {
         );
         stdout
     }
-
-    fn start_process(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .arg("--dir")
-            .arg(&self.dir)
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .args(&self.extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start redis-server (is the redis-server package installed?): {error}"
-                )
-            });
-        self.child = Some(child);
-        self.wait_until_ready();
-    }
-
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + READY_WITHIN;
-        loop {
-            if answers_ping(self.port) {
-                return;
-            }
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "redis-server on port {} exited at start-up: {status}",
-                    self.port
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer PING within {READY_WITHIN:?}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Starts `launch` on the test kit's runtime, or panics with the launcher's reason.
+fn start(launch: Launch) -> ebb_redis_server::RedisServer {
+    on_testkit_runtime(async move { launch.start().await })
+        .unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// A private folder for one server's files (its data, its certificates).
+fn temporary_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("ebb-redis-")
+        .tempdir()
+        .unwrap_or_else(|error| panic!("cannot create a temporary folder: {error}"))
 }
 
 /// A CA (`ca.crt`) and a server certificate it signed (`server.crt`, `server.key`) for
@@ -332,17 +313,4 @@ pub(crate) fn make_certificates(dir: &Path) {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-}
-
-/// True once the server answers PING (`-NOAUTH` counts: it is up, just password-protected).
-fn answers_ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read(&mut reply).is_ok_and(|read| {
-            reply[..read].starts_with(b"+PONG") || reply[..read].starts_with(b"-NOAUTH")
-        })
 }

@@ -28,7 +28,7 @@ impl MetricSource for RedisSource {
         // front would print the address twice in one line.
         let failed = |error: ebb_queue::Error| Error::Read {
             source_name: format!("queue {}", self.queue.name()),
-            reason: error.to_string(),
+            source: error.into(),
         };
         let reaped = self.queue.reap().await.map_err(failed)?;
         if reaped.items > 0 {

@@ -26,6 +26,21 @@ pub struct Status {
     /// The last error, until a tick succeeds again. The place to read an outage: the loop
     /// logs it once per new message, callers should not log it again.
     pub last_error: Option<String>,
+    /// Failed reads in a row; 0 once a read succeeds.
+    pub consecutive_read_failures: u32,
+    /// The fallback count is applied: reads have failed [`Fallback::after_failures`] times.
+    pub fallback_active: bool,
+    /// How long the last successful read took.
+    pub read_seconds: Option<f64>,
+}
+
+/// What to run while the source cannot be read: `replicas`, once `after_failures` reads in
+/// a row have failed, also from 0 replicas. Without one, a failed read holds the current
+/// count; neither ever scales to zero on a failed read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fallback {
+    pub replicas: u32,
+    pub after_failures: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,6 +60,7 @@ pub struct ControlLoop<S, T> {
     interval: Duration,
     rates: RateMeter,
     status: watch::Sender<Status>,
+    fallback: Option<Fallback>,
 }
 
 /// `processed_per_sec` follows the last few seconds, as a person watching expects.
@@ -62,7 +78,14 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             interval,
             rates: RateMeter::new(RateMeter::DEFAULT_WINDOW),
             status: watch::Sender::new(Status::default()),
+            fallback: None,
         })
+    }
+
+    /// Runs `fallback.replicas` while reads fail (see [`Fallback`]).
+    pub fn with_fallback(mut self, fallback: Fallback) -> Self {
+        self.fallback = Some(fallback);
+        self
     }
 
     /// Follows every status the loop publishes, one per tick.
@@ -94,7 +117,20 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     /// warn only when its message differs from the one already published: an outage is one
     /// line, not one per tick.
     pub async fn tick(&mut self, now: Instant) -> Result<Decision> {
-        let outcome = self.read_decide_apply(now).await;
+        let read_started = std::time::Instant::now();
+        let outcome = match self.source.read().await {
+            Ok(reading) => {
+                let read_seconds = read_started.elapsed().as_secs_f64();
+                self.decide_apply(reading, now, read_seconds).await
+            }
+            Err(error) => {
+                let failures = self.status.borrow().consecutive_read_failures + 1;
+                self.status
+                    .send_modify(|status| status.consecutive_read_failures = failures);
+                self.fall_back(failures).await;
+                Err(error)
+            }
+        };
         if let Err(error) = &outcome {
             let message = error.to_string();
             let repeated = self.status.borrow().last_error.as_deref() == Some(&message);
@@ -107,8 +143,60 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         outcome
     }
 
-    async fn read_decide_apply(&mut self, now: Instant) -> Result<Decision> {
-        let reading = self.source.read().await?;
+    /// After a failed read: hold the count, or once enough reads failed, apply the fallback.
+    async fn fall_back(&mut self, failures: u32) {
+        let Some(fallback) = self.fallback else {
+            return;
+        };
+        if failures < fallback.after_failures {
+            return;
+        }
+        let replicas = match self.target.replicas().await {
+            Ok(replicas) => replicas,
+            Err(error) => {
+                tracing::warn!("fallback: {error}");
+                return;
+            }
+        };
+        let changed = replicas != fallback.replicas;
+        if changed && let Err(error) = self.target.scale(fallback.replicas).await {
+            tracing::warn!("fallback: {error}");
+            return;
+        }
+        let reason = format!(
+            "fallback after {failures} failed reads: {} replicas",
+            fallback.replicas
+        );
+        if changed {
+            tracing::info!("{}: scale {replicas} → {}, {reason}", self.target.describe(), fallback.replicas);
+        }
+        self.status.send_modify(|status| {
+            status.replicas = replicas;
+            status.desired_replicas = fallback.replicas;
+            status.fallback_active = true;
+            status.scale_events += u64::from(changed);
+            status.last_decision = Some(DecisionStatus {
+                reason: if changed {
+                    format!("scale {replicas} → {}, {reason}", fallback.replicas)
+                } else {
+                    reason
+                },
+                recommendation: fallback.replicas,
+                average_per_replica: None,
+                at_seconds: status
+                    .last_decision
+                    .as_ref()
+                    .map_or(0.0, |decision| decision.at_seconds),
+            });
+        });
+    }
+
+    async fn decide_apply(
+        &mut self,
+        reading: crate::Reading,
+        now: Instant,
+        read_seconds: f64,
+    ) -> Result<Decision> {
         let replicas = self.target.replicas().await?;
         let ready = self.target.ready_replicas().await?;
         // A source that counts no completions cannot tell a service rate.
@@ -156,6 +244,9 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 processed_per_sec,
                 scale_events: status.scale_events + u64::from(changed),
                 last_error: None,
+                consecutive_read_failures: 0,
+                fallback_active: false,
+                read_seconds: Some(read_seconds),
             }
         });
         Ok(decision)

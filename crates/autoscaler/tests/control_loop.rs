@@ -319,3 +319,52 @@ async fn an_error_is_logged_once_per_change_of_message() {
         ]
     );
 }
+
+/// A failed read never scales to zero: without a fallback the count holds; with one, it
+/// applies after the given number of failures, from 0 replicas too, and ends with the
+/// first successful read.
+#[tokio::test]
+async fn failed_reads_hold_the_count_then_apply_the_fallback_even_from_zero() {
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(3));
+    let mut holding = control_loop(ScalerConfig::ebb_default(), &source, &target);
+    source.set(Err("connection refused"));
+    for second in 1..=5 {
+        assert!(holding.tick(at(second)).await.is_err());
+    }
+    assert_eq!(target.asked(), 3, "held");
+    assert_eq!(status(&holding).consecutive_read_failures, 5);
+    assert!(!status(&holding).fallback_active);
+
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(0));
+    let mut control = control_loop(ScalerConfig::ebb_default(), &source, &target).with_fallback(
+        ebb_autoscaler::Fallback {
+            replicas: 2,
+            after_failures: 3,
+        },
+    );
+    source.set(Err("connection refused"));
+    for second in 1..=2 {
+        assert!(control.tick(at(second)).await.is_err());
+        assert_eq!(target.asked(), 0, "not yet: {second} failures");
+        assert!(!status(&control).fallback_active);
+    }
+    assert!(control.tick(at(3)).await.is_err());
+    assert_eq!(target.asked(), 2, "fallback from 0 after 3 failures");
+    let seen = status(&control);
+    assert!(seen.fallback_active);
+    assert_eq!(seen.scale_events, 1);
+    assert_eq!(seen.desired_replicas, 2);
+    assert!(seen.last_error.is_some());
+    assert!(
+        seen.last_decision.unwrap().reason.contains("fallback after 3 failed reads"),
+    );
+    assert!(control.tick(at(4)).await.is_err());
+    assert_eq!(status(&control).scale_events, 1, "no second write for the same count");
+
+    source.set(queue(200, 0, 0));
+    control.tick(at(5)).await.unwrap();
+    let seen = status(&control);
+    assert!(!seen.fallback_active);
+    assert_eq!(seen.consecutive_read_failures, 0);
+    assert_eq!(target.asked(), 10, "decides from the queue again");
+}

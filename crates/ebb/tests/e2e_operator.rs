@@ -11,18 +11,28 @@ use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
 
-const DEPLOYMENT: &str = r#"
+fn deployment(namespace: &str, name: &str) -> String {
+    format!(
+        r#"
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {namespace}}}
+---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: consumer, namespace: default}
+metadata: {{name: {name}, namespace: {namespace}}}
 spec:
   replicas: 0
-  selector: {matchLabels: {app: consumer}}
+  selector: {{matchLabels: {{app: {name}}}}}
   template:
-    metadata: {labels: {app: consumer}}
+    metadata: {{labels: {{app: {name}}}}}
     spec:
-      containers: [{name: consumer, image: ebb:test}]
-"#;
+      containers: [{{name: consumer, image: "ebb:test"}}]
+"#
+    )
+}
+
+const DEPLOYMENT_NAMESPACE: &str = "default";
 
 fn queue_scaler(redis: &str) -> String {
     format!(
@@ -41,21 +51,35 @@ spec:
     )
 }
 
-async fn spec_replicas(control_plane: &ControlPlane) -> Result<Option<i64>, String> {
+async fn replicas_of(
+    control_plane: &ControlPlane,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<i64>, String> {
     let deployment = control_plane
-        .get("deployments.apps", "default", "consumer")
+        .get("deployments.apps", namespace, name)
         .await
         .map_err(|error| error.to_string())?;
     Ok(deployment["spec"]["replicas"].as_i64())
 }
 
-async fn wait_for_replicas(control_plane: &ControlPlane, expected: i64, within: Duration) {
+async fn spec_replicas(control_plane: &ControlPlane) -> Result<Option<i64>, String> {
+    replicas_of(control_plane, DEPLOYMENT_NAMESPACE, "consumer").await
+}
+
+async fn wait_for_replicas_of(
+    control_plane: &ControlPlane,
+    namespace: &str,
+    name: &str,
+    expected: i64,
+    within: Duration,
+) {
     control_plane
         .wait_for(
-            &format!("deployment/consumer at {expected} replicas"),
+            &format!("deployment {namespace}/{name} at {expected} replicas"),
             within,
             || async {
-                let replicas = spec_replicas(control_plane).await?;
+                let replicas = replicas_of(control_plane, namespace, name).await?;
                 Ok((replicas == Some(expected)).then_some(()))
             },
         )
@@ -63,12 +87,66 @@ async fn wait_for_replicas(control_plane: &ControlPlane, expected: i64, within: 
         .unwrap();
 }
 
-async fn queue_scaler_status(control_plane: &ControlPlane) -> serde_json::Value {
+async fn wait_for_replicas(control_plane: &ControlPlane, expected: i64, within: Duration) {
+    wait_for_replicas_of(control_plane, DEPLOYMENT_NAMESPACE, "consumer", expected, within).await;
+}
+
+async fn status_of(control_plane: &ControlPlane, namespace: &str, name: &str) -> serde_json::Value {
     control_plane
-        .get("queuescalers.ebb.dev", "default", "consumer")
+        .get("queuescalers.ebb.dev", namespace, name)
         .await
         .unwrap()["status"]
         .clone()
+}
+
+async fn queue_scaler_status(control_plane: &ControlPlane) -> serde_json::Value {
+    status_of(control_plane, DEPLOYMENT_NAMESPACE, "consumer").await
+}
+
+/// Waits until the condition `kind` of QueueScaler `namespace/name` has `status`; returns
+/// the whole status.
+async fn wait_for_condition(
+    control_plane: &ControlPlane,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+    status: &str,
+) -> serde_json::Value {
+    control_plane
+        .wait_for(
+            &format!("queuescaler {namespace}/{name} {kind}={status}"),
+            Duration::from_secs(30),
+            || async {
+                let seen = status_of(control_plane, namespace, name).await;
+                Ok((condition(&seen, kind).as_deref() == Some(status)).then_some(seen))
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// The notes of the Events `reason` about QueueScaler `namespace/name`.
+async fn events(control_plane: &ControlPlane, namespace: &str, name: &str, reason: &str) -> String {
+    control_plane
+        .kubectl(&[
+            "get",
+            "events.events.k8s.io",
+            "-n",
+            namespace,
+            "--field-selector",
+            &format!("regarding.kind=QueueScaler,regarding.name={name},reason={reason}"),
+            "-o",
+            "jsonpath={range .items[*]}{.note}{\"\\n\"}{end}",
+        ])
+        .await
+        .unwrap()
+}
+
+fn push(redis: &RedisServer, key: &str, count: usize) {
+    let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+    let mut command = vec!["RPUSH", key];
+    command.extend(items.iter().map(String::as_str));
+    redis.cli(&command);
 }
 
 fn condition(status: &serde_json::Value, kind: &str) -> Option<String> {
@@ -107,14 +185,17 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
         ])
         .await
         .unwrap();
-    control_plane.apply(DEPLOYMENT).await.unwrap();
+    control_plane
+        .apply(&deployment(DEPLOYMENT_NAMESPACE, "consumer"))
+        .await
+        .unwrap();
     control_plane
         .apply(&queue_scaler(&redis.address()))
         .await
         .unwrap();
 
     let kubeconfig = control_plane.kubeconfig.display().to_string();
-    let _operator = Ebb::start_with_env(
+    let mut operator = Ebb::start_with_env(
         "operator",
         &["operator", "run"],
         &[("KUBECONFIG", kubeconfig.as_str())],
@@ -150,10 +231,7 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     assert!(status.get("averagePerReplica").is_none(), "{status}");
 
     // Scale out: 200 items at 20 per replica.
-    let items: Vec<String> = (0..195).map(|i| i.to_string()).collect();
-    let mut push = vec!["RPUSH", "padok"];
-    push.extend(items.iter().map(String::as_str));
-    redis.cli(&push);
+    push(&redis, "padok", 195);
     wait_for_replicas(&control_plane, 10, Duration::from_secs(10)).await;
     control_plane
         .wait_for(
@@ -193,21 +271,208 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     assert!(!table.contains("-9223372036854775808"), "{table}");
 
     // Every scale is an Event with its reason.
-    let events = control_plane
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "default",
-            "--field-selector",
-            "involvedObject.kind=QueueScaler,reason=Scaled",
-            "-o",
-            "jsonpath={range .items[*]}{.note}{.message}{\"\\n\"}{end}",
-        ])
+    let scaled = events(&control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
+    assert!(scaled.contains("scale 0 → 10"), "{scaled}");
+    assert!(scaled.contains("→ 0"), "{scaled}");
+
+    pause_and_resume(&control_plane, &redis).await;
+    manual_scale_is_overridden(&control_plane).await;
+    restart_continues_without_a_spurious_scale(&control_plane, &mut operator, &kubeconfig).await;
+    conflicts_are_reported(&control_plane, &redis).await;
+    secret_referenced_redis_with_a_password(&control_plane, &operator).await;
+    fallback_when_redis_is_down(&control_plane).await;
+}
+
+/// Paused at a count: applied once, held whatever the queue says, and resumed when the
+/// annotation goes.
+async fn pause_and_resume(control_plane: &ControlPlane, redis: &RedisServer) {
+    eprintln!("== pause and resume");
+    control_plane
+        .kubectl(&["annotate", "qs", "consumer", "-n", DEPLOYMENT_NAMESPACE, "ebb.dev/paused-replicas=3"])
         .await
         .unwrap();
+    wait_for_replicas(control_plane, 3, Duration::from_secs(15)).await;
+    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Paused", "True").await;
+    assert!(status["lastDecision"].as_str().unwrap().contains("paused at 3"), "{status}");
+    push(redis, "padok", 200);
+    // Time has to pass to show that nothing happens.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(spec_replicas(control_plane).await.unwrap(), Some(3), "paused: the queue is ignored");
+    control_plane
+        .kubectl(&["annotate", "qs", "consumer", "-n", DEPLOYMENT_NAMESPACE, "ebb.dev/paused-replicas-"])
+        .await
+        .unwrap();
+    wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
+    wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Paused", "False").await;
+}
+
+/// `kubectl scale` of a managed workload is undone at the next decision, and said so.
+async fn manual_scale_is_overridden(control_plane: &ControlPlane) {
+    eprintln!("== manual scale overridden");
+    control_plane
+        .kubectl(&["scale", "deployment/consumer", "-n", DEPLOYMENT_NAMESPACE, "--replicas=7"])
+        .await
+        .unwrap();
+    control_plane
+        .wait_for("an Overridden event", Duration::from_secs(15), || async {
+            let notes = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Overridden").await;
+            Ok(notes.contains("set to 7 replicas outside").then_some(()))
+        })
+        .await
+        .unwrap();
+    wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
+}
+
+/// A restarted operator decides from the same queue and makes no spurious scale.
+async fn restart_continues_without_a_spurious_scale(
+    control_plane: &ControlPlane,
+    operator: &mut Ebb,
+    kubeconfig: &str,
+) {
+    eprintln!("== restart");
+    let before = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
+    operator.signal("TERM");
+    assert!(operator.wait_for_exit().success());
+    *operator = Ebb::start_with_env("operator", &["operator", "run"], &[("KUBECONFIG", kubeconfig)]);
+    operator.wait_for_log("scaling QueueScalers");
+    // Time has to pass to show that nothing happens: four polling intervals.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(spec_replicas(control_plane).await.unwrap(), Some(10));
+    let after = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
+    assert_eq!(before, after, "the restart scaled something");
+}
+
+/// An HPA on the same workload is reported by the older QueueScaler, which keeps scaling;
+/// a newer QueueScaler on it stays hands-off and says why.
+async fn conflicts_are_reported(control_plane: &ControlPlane, redis: &RedisServer) {
+    eprintln!("== conflicts");
+    control_plane
+        .apply(&format!(
+            r#"
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {{name: rival, namespace: {DEPLOYMENT_NAMESPACE}}}
+spec:
+  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: consumer}}
+  minReplicas: 1
+  maxReplicas: 20
+  metrics:
+  - type: Resource
+    resource: {{name: cpu, target: {{type: Utilization, averageUtilization: 50}}}}
+"#
+        ))
+        .await
+        .unwrap();
+    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Conflict", "True").await;
     assert!(
-        events.contains("0 → 10") || events.contains("0 -> 10"),
-        "{events}"
+        status.to_string().contains("HorizontalPodAutoscaler default/rival also scales"),
+        "{status}"
     );
+    control_plane
+        .kubectl(&["delete", "hpa", "rival", "-n", DEPLOYMENT_NAMESPACE])
+        .await
+        .unwrap();
+    wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Conflict", "False").await;
+
+    control_plane
+        .apply(&format!(
+            r#"
+apiVersion: ebb.dev/v1alpha1
+kind: QueueScaler
+metadata: {{name: newer, namespace: {DEPLOYMENT_NAMESPACE}}}
+spec:
+  scaleTargetRef: {{name: consumer}}
+  source: {{redisList: {{redis: {{address: "{}"}}, key: other}}}}
+"#,
+            redis.address()
+        ))
+        .await
+        .unwrap();
+    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "newer", "Conflict", "True").await;
+    assert_eq!(condition(&status, "Ready").as_deref(), Some("False"), "{status}");
+    assert!(
+        status.to_string().contains("QueueScaler default/consumer scales Deployment/consumer and is older"),
+        "{status}"
+    );
+    // The newer one's empty list would scale to 0; hands-off, it does not.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(spec_replicas(control_plane).await.unwrap(), Some(10));
+    control_plane
+        .kubectl(&["delete", "qs", "newer", "-n", DEPLOYMENT_NAMESPACE])
+        .await
+        .unwrap();
+}
+
+/// Redis behind a password held in a Secret; the password appears nowhere.
+async fn secret_referenced_redis_with_a_password(control_plane: &ControlPlane, operator: &Ebb) {
+    eprintln!("== Secret-referenced Redis with a password");
+    const PASSWORD: &str = "s3cret-p@ss";
+    let redis = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    control_plane.apply(&deployment("secured", "worker")).await.unwrap();
+    control_plane
+        .apply(&format!(
+            r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: redis-auth, namespace: secured}}
+stringData: {{password: "{PASSWORD}"}}
+---
+apiVersion: ebb.dev/v1alpha1
+kind: QueueScaler
+metadata: {{name: worker, namespace: secured}}
+spec:
+  scaleTargetRef: {{name: worker}}
+  source:
+    ebbQueue:
+      queue: jobs
+      redis:
+        address: "{}"
+        passwordFrom: {{name: redis-auth, key: password}}
+"#,
+            redis.address()
+        ))
+        .await
+        .unwrap();
+    push(&redis, "jobs", 40);
+    wait_for_replicas_of(control_plane, "secured", "worker", 2, Duration::from_secs(20)).await;
+    let everything = format!(
+        "{}\n{}\n{}",
+        control_plane.kubectl(&["get", "qs", "-A", "-o", "yaml"]).await.unwrap(),
+        control_plane.kubectl(&["get", "events", "-A", "-o", "yaml"]).await.unwrap(),
+        operator.logs().join("\n"),
+    );
+    assert!(!everything.contains(PASSWORD), "the password leaked");
+}
+
+/// Redis stopped: never to zero; the fallback count after the failures, from 0 too,
+/// cleared when Redis is back.
+async fn fallback_when_redis_is_down(control_plane: &ControlPlane) {
+    eprintln!("== fallback");
+    let mut redis = RedisServer::start();
+    control_plane.apply(&deployment("fallback", "worker")).await.unwrap();
+    control_plane
+        .apply(&format!(
+            r#"
+apiVersion: ebb.dev/v1alpha1
+kind: QueueScaler
+metadata: {{name: worker, namespace: fallback}}
+spec:
+  scaleTargetRef: {{name: worker}}
+  source: {{redisList: {{redis: {{address: "{}"}}, key: padok}}}}
+  fallback: {{replicas: 2, failureThreshold: 2}}
+"#,
+            redis.address()
+        ))
+        .await
+        .unwrap();
+    wait_for_condition(control_plane, "fallback", "worker", "Ready", "True").await;
+    assert_eq!(replicas_of(control_plane, "fallback", "worker").await.unwrap(), Some(0));
+    redis.stop();
+    wait_for_replicas_of(control_plane, "fallback", "worker", 2, Duration::from_secs(30)).await;
+    let status = wait_for_condition(control_plane, "fallback", "worker", "Fallback", "True").await;
+    assert_eq!(condition(&status, "Ready").as_deref(), Some("False"), "{status}");
+    redis.resume();
+    push(&redis, "padok", 100);
+    wait_for_replicas_of(control_plane, "fallback", "worker", 5, Duration::from_secs(30)).await;
+    wait_for_condition(control_plane, "fallback", "worker", "Fallback", "False").await;
 }

@@ -48,8 +48,9 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     let client = kube::Client::try_default().await?;
     let health = Health::new();
     health.set_healthy();
-    let metrics = Metrics::new(Registry::default());
-    let router = http::with_error_fallbacks(http::ops_router(health, metrics));
+    let mut registry = Registry::default();
+    let operator_metrics = crate::metrics::Metrics::register(&mut registry);
+    let router = http::with_error_fallbacks(http::ops_router(health, Metrics::new(registry)));
     tracing::info!(
         "ebb operator: scaling QueueScalers in {}",
         args.namespace.as_deref().unwrap_or("all namespaces")

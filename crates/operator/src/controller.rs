@@ -1,38 +1,71 @@
 //! Keeps one running scaler per QueueScaler: started when one appears, restarted when its
-//! spec changes (a new generation), stopped when it is deleted. QueueScalers are followed
-//! by a watch; nothing is polled.
+//! spec or pause annotations change, stopped when it is deleted. QueueScalers and
+//! HorizontalPodAutoscalers are followed by watches (reflectors shared with the tasks);
+//! nothing is polled.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::context::Context;
 use crate::crd::QueueScaler;
+use crate::metrics::{Metrics, ScalerLabels};
 use crate::scaler_task;
 
+type Key = (String, String);
+
 struct Running {
-    generation: Option<i64>,
+    run_key: (Option<i64>, Option<String>, Option<String>),
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 /// Runs every QueueScaler in `namespace` (all namespaces when `None`) until `shutdown`.
-pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Future<Output = ()>) {
-    let api: Api<QueueScaler> = match &namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    };
-    let mut running: HashMap<(String, String), Running> = HashMap::new();
+pub async fn run(
+    client: Client,
+    namespace: Option<String>,
+    metrics: Metrics,
+    identity: Option<String>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) =
+        match &namespace {
+            Some(namespace) => (
+                Api::namespaced(client.clone(), namespace),
+                Api::namespaced(client.clone(), namespace),
+            ),
+            None => (Api::all(client.clone()), Api::all(client.clone())),
+        };
+    let (hpas, hpa_writer) = reflector::store();
+    let hpa_watch = reflector::reflector(hpa_writer, watcher(hpas_api, watcher::Config::default()))
+        .default_backoff()
+        .for_each(|_| async {});
+    let hpa_watch = tokio::spawn(hpa_watch);
+    let (scalers, scaler_writer) = reflector::store();
+    let context = Arc::new(Context {
+        client,
+        scalers,
+        hpas,
+        metrics,
+        identity,
+    });
+    let mut running: HashMap<Key, Running> = HashMap::new();
     // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer
     // lists was deleted while the watch was down.
-    let mut listed: HashSet<(String, String)> = HashSet::new();
-    let events = watcher(api, watcher::Config::default()).default_backoff();
+    let mut listed: HashSet<Key> = HashSet::new();
+    let events = reflector::reflector(
+        scaler_writer,
+        watcher(scalers_api, watcher::Config::default()),
+    )
+    .default_backoff();
     futures::pin_mut!(events);
     tokio::pin!(shutdown);
     loop {
@@ -45,10 +78,10 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
             Ok(watcher::Event::Apply(scaler) | watcher::Event::InitApply(scaler)) => {
                 let key = (scaler.namespace().unwrap_or_default(), scaler.name_any());
                 listed.insert(key.clone());
-                let generation = scaler.metadata.generation;
+                let run_key = scaler_task::run_key(&scaler);
                 if running
                     .get(&key)
-                    .is_some_and(|r| r.generation == generation && !r.task.is_finished())
+                    .is_some_and(|r| r.run_key == run_key && !r.task.is_finished())
                 {
                     continue;
                 }
@@ -57,14 +90,14 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
                 }
                 let (stop_tx, stop_rx) = watch::channel(false);
                 let task = tokio::spawn(scaler_task::drive(
-                    client.clone(),
+                    context.clone(),
                     Arc::new(scaler),
                     stop_rx,
                 ));
                 running.insert(
                     key,
                     Running {
-                        generation,
+                        run_key,
                         stop: stop_tx,
                         task,
                     },
@@ -75,10 +108,11 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
                 if let Some(old) = running.remove(&key) {
                     stop(old).await;
                 }
+                forget(&context.metrics, key);
             }
             Ok(watcher::Event::Init) => listed.clear(),
             Ok(watcher::Event::InitDone) => {
-                let gone: Vec<_> = running
+                let gone: Vec<Key> = running
                     .keys()
                     .filter(|key| !listed.contains(*key))
                     .cloned()
@@ -87,14 +121,24 @@ pub async fn run(client: Client, namespace: Option<String>, shutdown: impl Futur
                     if let Some(old) = running.remove(&key) {
                         stop(old).await;
                     }
+                    forget(&context.metrics, key);
                 }
             }
             Err(error) => tracing::warn!("watching QueueScalers: {error}"),
         }
+        context.metrics.scalers.set(running.len() as i64);
     }
     for (_, old) in running.drain() {
         stop(old).await;
     }
+    hpa_watch.abort();
+}
+
+fn forget(metrics: &Metrics, (namespace, queuescaler): Key) {
+    metrics.forget(&ScalerLabels {
+        namespace,
+        queuescaler,
+    });
 }
 
 async fn stop(running: Running) {

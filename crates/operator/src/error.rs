@@ -24,6 +24,21 @@ pub enum Error {
     #[error(transparent)]
     Runtime(#[from] ebb_runtime::Error),
 
+    #[error("reading Secret {namespace}/{name}: {source}")]
+    Secret {
+        namespace: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+
+    #[error("Secret {namespace}/{name} has no key {key:?}")]
+    SecretKeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+    },
+
     #[error("the control loop stopped")]
     LoopStopped,
 }

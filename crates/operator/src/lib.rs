@@ -12,10 +12,13 @@
 
 mod cli;
 mod config;
+mod conflict;
+mod context;
 mod controller;
 pub mod crd;
 mod defaults;
 mod error;
+mod metrics;
 mod scaler_task;
 mod status;
 mod target;

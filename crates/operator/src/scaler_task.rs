@@ -2,165 +2,539 @@
 //! ebb-autoscaler's control loop, and mirror what the loop sees into the status.
 //!
 //! ```text
-//!  spec ──▶ RedisSource ─┐
-//!       ──▶ ScalerConfig ├─▶ ControlLoop (read → decide → apply, every pollingInterval)
-//!       ──▶ KubeScaleTarget                    │ Status (watch channel)
-//!                                              ▼
-//!                          status writer ──SSA──▶ QueueScaler/status, Events on scale
+//!  spec + Secrets ──▶ metric source ─┐
+//!  spec ──────────▶ ScalerConfig     ├─▶ ControlLoop (read → decide → apply, every interval)
+//!  scaleTargetRef ─▶ KubeScaleTarget ┘            │ Status (watch channel)
+//!                                                 ▼
+//!                         status writer ──SSA──▶ QueueScaler/status, Events, metrics
 //! ```
+//!
+//! Before the loop runs, two things can keep it hands-off: an older claim on the same
+//! workload (`Conflict`) and the paused annotations (`Paused`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ebb_autoscaler::sources::redis::RedisSource;
-use ebb_autoscaler::{ControlLoop, Status};
+use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget, Status};
 use ebb_queue::{Queue, RedisAddress};
 use ebb_scaling::Scaler;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::config::scaler_config;
-use crate::crd::{QueueScaler, QueueScalerStatus, RedisServer, condition};
+use crate::context::Context;
+use crate::crd::{QueueScaler, QueueScalerStatus, RedisServer, SecretKeyRef, condition};
+use crate::metrics::{DecisionLabels, ScalerLabels};
 use crate::status::{self, COUNTS_EVERY};
 use crate::target::KubeScaleTarget;
 use crate::{Error, Result};
 
+/// Freezes a scaler at the workload's current count (`"true"`).
+pub const PAUSED: &str = "ebb.dev/paused";
+/// Freezes a scaler at this count (`"3"`), set once.
+pub const PAUSED_REPLICAS: &str = "ebb.dev/paused-replicas";
+
+/// How often a hands-off scaler looks again at the claims on its workload; an in-memory
+/// look at the watched QueueScalers and HPAs, no API call.
+const CONFLICT_RECHECK: Duration = Duration::from_secs(1);
+
+/// What decides whether the task must restart: the spec and the pause annotations.
+pub fn run_key(scaler: &QueueScaler) -> (Option<i64>, Option<String>, Option<String>) {
+    let annotations = scaler.annotations();
+    (
+        scaler.metadata.generation,
+        annotations.get(PAUSED).cloned(),
+        annotations.get(PAUSED_REPLICAS).cloned(),
+    )
+}
+
 /// Drives `scaler` until `stop` turns true. Set-up errors (an unreadable Secret, an unknown
 /// kind) are written to the status and retried with a growing delay.
-pub async fn drive(client: Client, scaler: Arc<QueueScaler>, mut stop: watch::Receiver<bool>) {
-    let name = scaler.name_any();
-    let namespace = scaler.namespace().unwrap_or_default();
-    let api: Api<QueueScaler> = Api::namespaced(client.clone(), &namespace);
+pub async fn drive(context: Arc<Context>, scaler: Arc<QueueScaler>, stop: watch::Receiver<bool>) {
+    let task = Task::new(context, scaler);
     let mut delay = Duration::from_secs(1);
     loop {
-        let outcome = run_loop(&client, &api, &scaler, stop.clone()).await;
+        let outcome = task.run_once(stop.clone()).await;
         if *stop.borrow() {
             return;
         }
-        if let Err(error) = outcome {
-            tracing::warn!("queuescaler {namespace}/{name}: {error}; retrying in {delay:?}");
-            let mut previous = scaler.status.clone().unwrap_or_default();
-            set_condition(
-                &mut previous,
-                condition::READY,
-                false,
-                "SetupFailed",
-                &error.to_string(),
-                scaler.meta().generation,
-            );
-            if let Err(error) = status::write(&api, &name, &previous).await {
-                tracing::warn!("queuescaler {namespace}/{name}: writing status: {error}");
+        match outcome {
+            // A change the task must start over for (a Secret, a conflict appearing).
+            Ok(()) => delay = Duration::from_secs(1),
+            Err(error) => {
+                tracing::warn!("queuescaler {}: {error}; retrying in {delay:?}", task.describe());
+                task.context.metrics.error(&task.labels, "setup");
+                let mut status = task.scaler.status.clone().unwrap_or_default();
+                set_condition(&mut status, condition::READY, false, "SetupFailed", &error.to_string(), task.generation());
+                task.write_status(&status).await;
+                if wait_or_stop(stop.clone(), delay).await {
+                    return;
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
             }
         }
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(30));
     }
 }
 
-async fn run_loop(
-    client: &Client,
-    api: &Api<QueueScaler>,
-    scaler: &QueueScaler,
-    mut stop: watch::Receiver<bool>,
-) -> Result<()> {
-    let namespace = scaler.namespace().unwrap_or_default();
-    let spec = &scaler.spec;
-    let config = scaler_config(spec)?;
-    let source = source(spec)?;
-    let target =
-        KubeScaleTarget::follow(client.clone(), &namespace, &spec.scale_target_ref).await?;
-    let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
-    let control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
-    let seen = control.subscribe();
-    let writer = write_statuses(client.clone(), api.clone(), scaler.clone(), seen);
-    let stopped = async move {
-        let _ = stop.wait_for(|stop| *stop).await;
-    };
+/// Sleeps `delay`; true if `stop` turned true meanwhile.
+async fn wait_or_stop(mut stop: watch::Receiver<bool>, delay: Duration) -> bool {
     tokio::select! {
-        () = control.run(stopped) => Ok(()),
-        result = writer => result,
+        _ = stop.wait_for(|stop| *stop) => true,
+        () = tokio::time::sleep(delay) => *stop.borrow(),
     }
 }
 
-fn source(spec: &crate::QueueScalerSpec) -> Result<RedisSource> {
-    let (redis, key) = match (&spec.source.redis_list, &spec.source.ebb_queue) {
-        (Some(list), _) => (&list.redis, &list.key),
-        (None, Some(queue)) => (&queue.redis, &queue.queue),
-        (None, None) => {
-            return Err(Error::UnsupportedSource(
-                "this operator reads redisList and ebbQueue sources; redisStream and prometheus are not available yet",
-            ));
-        }
-    };
-    let address = address(redis)?;
-    Ok(RedisSource::new(Queue::new(&address, key)?))
-}
-
-fn address(redis: &RedisServer) -> Result<RedisAddress> {
-    match (
-        &redis.address,
-        &redis.url_from,
-        &redis.password_from,
-        &redis.ca_from,
-    ) {
-        (Some(address), None, None, None) => address.parse().map_err(Error::from),
-        _ => Err(Error::UnsupportedSource(
-            "Redis addresses from Secrets (urlFrom, passwordFrom, caFrom) are not available yet",
-        )),
-    }
-}
-
-/// Follows the loop's status and writes it to the QueueScaler: decisions and errors at once,
-/// counts alone at most every `COUNTS_EVERY`. Records an Event on every scale.
-async fn write_statuses(
-    client: Client,
+struct Task {
+    context: Arc<Context>,
+    scaler: Arc<QueueScaler>,
     api: Api<QueueScaler>,
-    scaler: QueueScaler,
-    mut seen: watch::Receiver<Status>,
-) -> Result<()> {
-    let name = scaler.name_any();
-    let generation = scaler.meta().generation;
-    let recorder = Recorder::new(
-        client,
-        Reporter {
-            controller: status::FIELD_MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
-        },
-    );
-    let reference = scaler.object_ref(&());
-    let mut written = scaler.status.clone().unwrap_or_default();
-    let mut written_at = tokio::time::Instant::now();
-    let mut scale_events = 0;
-    loop {
-        seen.changed().await.map_err(|_| Error::LoopStopped)?;
-        let current = seen.borrow_and_update().clone();
-        let scaled_now = current.scale_events > scale_events;
-        scale_events = current.scale_events;
-        let next =
-            status::next_status(&written, &current, generation, scaled_now, Timestamp::now());
-        if scaled_now && let Some(decision) = &current.last_decision {
-            let event = Event {
-                type_: EventType::Normal,
-                reason: "Scaled".into(),
-                note: Some(decision.reason.clone()),
-                action: "Scale".into(),
-                secondary: None,
-            };
-            if let Err(error) = recorder.publish(&event, &reference).await {
-                tracing::warn!("queuescaler {name}: recording an event: {error}");
+    namespace: String,
+    labels: ScalerLabels,
+}
+
+impl Task {
+    fn new(context: Arc<Context>, scaler: Arc<QueueScaler>) -> Self {
+        let namespace = scaler.namespace().unwrap_or_default();
+        let labels = ScalerLabels {
+            namespace: namespace.clone(),
+            queuescaler: scaler.name_any(),
+        };
+        Task {
+            api: Api::namespaced(context.client.clone(), &namespace),
+            context,
+            scaler,
+            namespace,
+            labels,
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("{}/{}", self.namespace, self.scaler.name_any())
+    }
+
+    fn generation(&self) -> Option<i64> {
+        self.scaler.meta().generation
+    }
+
+    fn conflict(&self) -> Option<crate::conflict::Conflict> {
+        let scalers = self.context.scalers.state();
+        let hpas = self.context.hpas.state();
+        crate::conflict::find(
+            &self.scaler,
+            scalers.iter().map(AsRef::as_ref),
+            hpas.iter().map(AsRef::as_ref),
+        )
+    }
+
+    async fn write_status(&self, status: &QueueScalerStatus) {
+        match status::write(&self.api, &self.scaler.name_any(), status).await {
+            Ok(()) => self.context.metrics.write("status"),
+            Err(error) => {
+                self.context.metrics.error(&self.labels, "status");
+                tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
             }
         }
-        let due = written_at.elapsed() >= COUNTS_EVERY;
-        if next != written && (status::differs_beyond_counts(&written, &next) || due) {
-            status::write(&api, &name, &next).await?;
-            written = next;
-            written_at = tokio::time::Instant::now();
+    }
+
+    /// One life of the scaler: hands-off while another claim is older or it is paused,
+    /// otherwise the control loop until `stop`, a Secret change or a conflict.
+    async fn run_once(&self, stop: watch::Receiver<bool>) -> Result<()> {
+        let spec = &self.scaler.spec;
+        if let Some(conflict) = self.conflict().filter(|conflict| conflict.yields) {
+            return self.stay_hands_off(&conflict, stop).await;
+        }
+        let target = KubeScaleTarget::follow(
+            self.context.client.clone(),
+            &self.namespace,
+            &spec.scale_target_ref,
+        )
+        .await?;
+        if let Some(paused) = self.paused()? {
+            return self.stay_paused(target, paused, stop).await;
+        }
+        let config = scaler_config(spec)?;
+        let (source, secrets) = self.source().await?;
+        let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
+        let mut control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
+        if let Some(fallback) = &spec.fallback {
+            control = control.with_fallback(Fallback {
+                replicas: fallback.replicas,
+                after_failures: fallback.failure_threshold,
+            });
+        }
+        let seen = control.subscribe();
+        let mut stop_loop = stop.clone();
+        let stopped = async move {
+            let _ = stop_loop.wait_for(|stop| *stop).await;
+        };
+        // The loop stops on its own shutdown; the other branches end this life so the
+        // task starts over with what changed.
+        tokio::select! {
+            () = control.run(stopped) => Ok(()),
+            result = self.follow_status(seen) => result,
+            () = self.secrets_change(secrets) => {
+                tracing::info!("queuescaler {}: a Secret it reads changed", self.describe());
+                Ok(())
+            }
+            () = self.conflict_appears() => Ok(()),
+        }
+    }
+
+    async fn stay_hands_off(
+        &self,
+        conflict: &crate::conflict::Conflict,
+        stop: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let message = conflict.message(&self.scaler.spec.scale_target_ref);
+        tracing::info!("queuescaler {}: {message}", self.describe());
+        let mut status = self.scaler.status.clone().unwrap_or_default();
+        status.observed_generation = self.generation();
+        set_condition(&mut status, condition::CONFLICT, true, "OlderScaler", &message, self.generation());
+        set_condition(&mut status, condition::READY, false, "HandsOff", &message, self.generation());
+        self.write_status(&status).await;
+        loop {
+            if wait_or_stop(stop.clone(), CONFLICT_RECHECK).await {
+                return Ok(());
+            }
+            if !self.conflict().is_some_and(|conflict| conflict.yields) {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn conflict_appears(&self) {
+        loop {
+            tokio::time::sleep(CONFLICT_RECHECK).await;
+            if self.conflict().is_some_and(|conflict| conflict.yields) {
+                return;
+            }
+        }
+    }
+
+    /// `None` when not paused; `Some(None)` frozen at the current count; `Some(Some(n))`
+    /// frozen at n.
+    fn paused(&self) -> Result<Option<Option<u32>>> {
+        let annotations = self.scaler.annotations();
+        if let Some(count) = annotations.get(PAUSED_REPLICAS) {
+            let replicas = count.trim().parse::<u32>().map_err(|_| Error::InvalidField {
+                field: "metadata.annotations[ebb.dev/paused-replicas]",
+                reason: format!("{count:?} is not a replica count (digits only)"),
+            })?;
+            return Ok(Some(Some(replicas)));
+        }
+        match annotations.get(PAUSED).map(|value| value.trim()) {
+            None | Some("false") => Ok(None),
+            Some("true") => Ok(Some(None)),
+            Some(other) => Err(Error::InvalidField {
+                field: "metadata.annotations[ebb.dev/paused]",
+                reason: format!("{other:?} is neither \"true\" nor \"false\""),
+            }),
+        }
+    }
+
+    async fn stay_paused(
+        &self,
+        target: KubeScaleTarget,
+        paused: Option<u32>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<()> {
+        let current = target.replicas().await?;
+        let frozen_at = paused.unwrap_or(current);
+        if frozen_at != current {
+            target.scale(frozen_at).await?;
+            self.context.metrics.write("scale");
+            self.event("Paused", format!("scale {current} → {frozen_at}, paused at {frozen_at}")).await;
+        }
+        let message = match paused {
+            Some(count) => format!("paused at {count} replicas by the {PAUSED_REPLICAS} annotation"),
+            None => format!("paused at the current {current} replicas by the {PAUSED} annotation"),
+        };
+        let mut status = self.scaler.status.clone().unwrap_or_default();
+        status.observed_generation = self.generation();
+        status.replicas = Some(frozen_at);
+        status.desired_replicas = Some(frozen_at);
+        status.last_decision = Some(message.clone());
+        set_condition(&mut status, condition::PAUSED, true, "Annotation", &message, self.generation());
+        set_condition(&mut status, condition::READY, true, "Paused", &message, self.generation());
+        self.write_status(&status).await;
+        let _ = stop.wait_for(|stop| *stop).await;
+        Ok(())
+    }
+
+    /// The metric source the spec names, with its Secrets read; also the Secrets to watch.
+    async fn source(&self) -> Result<(RedisSource, Vec<SecretKeyRef>)> {
+        let source = &self.scaler.spec.source;
+        let (redis, key) = match (&source.redis_list, &source.ebb_queue) {
+            (Some(list), _) => (&list.redis, &list.key),
+            (None, Some(queue)) => (&queue.redis, &queue.queue),
+            (None, None) => {
+                return Err(Error::UnsupportedSource(
+                    "this operator reads redisList and ebbQueue sources; redisStream and prometheus are not available yet",
+                ));
+            }
+        };
+        let address = self.address(redis).await?;
+        let secrets = [&redis.url_from, &redis.password_from, &redis.ca_from]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        Ok((RedisSource::new(Queue::new(&address, key)?), secrets))
+    }
+
+    /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
+    /// Secrets are read from the QueueScaler's own namespace only, and their contents never
+    /// reach a log, an Event or the status: errors name the Secret and key, not the value.
+    async fn address(&self, redis: &RedisServer) -> Result<RedisAddress> {
+        let given = match (&redis.address, &redis.url_from) {
+            (Some(address), _) => address.clone(),
+            (None, Some(reference)) => self.secret_text(reference).await?,
+            (None, None) => {
+                return Err(Error::InvalidField {
+                    field: "spec.source.*.redis",
+                    reason: "set address or urlFrom".into(),
+                });
+            }
+        };
+        let given = match &redis.password_from {
+            Some(reference) => with_password(&given, &self.secret_text(reference).await?)
+                .map_err(|reason| Error::InvalidField {
+                    field: "spec.source.*.redis.passwordFrom",
+                    reason,
+                })?,
+            None => given,
+        };
+        let address: RedisAddress = given.parse().map_err(|error| match redis.url_from {
+            // The URL may carry a password: say where it came from, not what it was.
+            Some(ref reference) => Error::InvalidField {
+                field: "spec.source.*.redis.urlFrom",
+                reason: format!(
+                    "Secret {}/{} key {} does not hold a Redis URL (host:port, redis://, rediss://, redis+cluster://)",
+                    self.namespace, reference.name, reference.key
+                ),
+            },
+            None => Error::from(error),
+        })?;
+        match &redis.ca_from {
+            None => Ok(address),
+            Some(reference) => {
+                let pem = self.secret_bytes(reference).await?;
+                let origin = format!("Secret {}/{} key {}", self.namespace, reference.name, reference.key);
+                Ok(address.trusting_pem(pem, &origin)?)
+            }
+        }
+    }
+
+    async fn secret_bytes(&self, reference: &SecretKeyRef) -> Result<Vec<u8>> {
+        let secrets: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
+        let secret = secrets.get(&reference.name).await.map_err(|source| Error::Secret {
+            namespace: self.namespace.clone(),
+            name: reference.name.clone(),
+            source,
+        })?;
+        secret
+            .data
+            .and_then(|mut data| data.remove(&reference.key))
+            .map(|bytes| bytes.0)
+            .ok_or_else(|| Error::SecretKeyMissing {
+                namespace: self.namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })
+    }
+
+    async fn secret_text(&self, reference: &SecretKeyRef) -> Result<String> {
+        let bytes = self.secret_bytes(reference).await?;
+        String::from_utf8(bytes).map(|text| text.trim().to_owned()).map_err(|_| Error::InvalidField {
+            field: "spec.source.*.redis",
+            reason: format!(
+                "Secret {}/{} key {} is not UTF-8 text",
+                self.namespace, reference.name, reference.key
+            ),
+        })
+    }
+
+    /// Completes when one of `secrets` changes after the first look (a watch per Secret
+    /// name; no polling).
+    async fn secrets_change(&self, secrets: Vec<SecretKeyRef>) {
+        if secrets.is_empty() {
+            return std::future::pending().await;
+        }
+        let api: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
+        let names: std::collections::BTreeSet<String> =
+            secrets.into_iter().map(|reference| reference.name).collect();
+        let watches = names.into_iter().map(|name| {
+            watcher(api.clone(), watcher::Config::default().fields(&format!("metadata.name={name}")))
+                .default_backoff()
+                .boxed()
+        });
+        let mut all = futures::stream::select_all(watches);
+        // The initial listing (Init…InitDone) is what was just read; a later Apply or Delete
+        // is a change.
+        while let Some(event) = all.next().await {
+            if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// Follows the loop's status: writes it to the QueueScaler (decisions, replica changes
+    /// and conditions at once; counts alone at most every `COUNTS_EVERY`), keeps the metrics,
+    /// and records an Event on every scale, and when someone else changed the count.
+    async fn follow_status(&self, mut seen: watch::Receiver<Status>) -> Result<()> {
+        let name = self.scaler.name_any();
+        let mut written = self.scaler.status.clone().unwrap_or_default();
+        let mut written_at = tokio::time::Instant::now();
+        let mut scale_events = 0;
+        let mut our_count: Option<u32> = None;
+        loop {
+            seen.changed().await.map_err(|_| Error::LoopStopped)?;
+            let current = seen.borrow_and_update().clone();
+            let scaled_now = current.scale_events > scale_events;
+            scale_events = current.scale_events;
+            self.observe(&current, scaled_now);
+            if current.last_error.is_none() || current.fallback_active {
+                if let Some(ours) = our_count
+                    && current.replicas != ours
+                {
+                    self.event(
+                        "Overridden",
+                        format!(
+                            "the workload was set to {} replicas outside this QueueScaler; {}",
+                            current.replicas,
+                            current.last_decision.as_ref().map_or("", |d| d.reason.as_str())
+                        ),
+                    )
+                    .await;
+                }
+                our_count = Some(current.desired_replicas);
+            }
+            if scaled_now && let Some(decision) = &current.last_decision {
+                self.event("Scaled", decision.reason.clone()).await;
+            }
+            let conflict = self
+                .conflict()
+                .map(|conflict| conflict.message(&self.scaler.spec.scale_target_ref));
+            let next = status::next_status(
+                &written,
+                &current,
+                self.generation(),
+                scaled_now,
+                conflict,
+                Timestamp::now(),
+            );
+            let due = written_at.elapsed() >= COUNTS_EVERY;
+            if next != written && (status::differs_beyond_counts(&written, &next) || due) {
+                match status::write(&self.api, &name, &next).await {
+                    Ok(()) => {
+                        self.context.metrics.write("status");
+                        written = next;
+                        written_at = tokio::time::Instant::now();
+                    }
+                    Err(error) => {
+                        self.context.metrics.error(&self.labels, "status");
+                        tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
+                    }
+                }
+            }
+        }
+    }
+
+    fn observe(&self, current: &Status, scaled_now: bool) {
+        let metrics = &self.context.metrics;
+        let labels = &self.labels;
+        let gauge = |family: &prometheus_client::metrics::family::Family<ScalerLabels, prometheus_client::metrics::gauge::Gauge>, value: u64| {
+            family.get_or_create(labels).set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        if let Some(error) = &current.last_error {
+            let kind = if current.consecutive_read_failures > 0 { "read" } else { "apply" };
+            metrics.error(labels, kind);
+            tracing::debug!("queuescaler {}: {error}", self.describe());
+        }
+        if let Some(seconds) = current.read_seconds
+            && current.last_error.is_none()
+        {
+            metrics.reads.get_or_create(labels).inc();
+            metrics.read_duration.get_or_create(labels).observe(seconds);
+        }
+        gauge(&metrics.waiting, current.waiting);
+        gauge(&metrics.in_flight, current.in_flight);
+        gauge(&metrics.replicas, current.replicas.into());
+        gauge(&metrics.desired_replicas, current.desired_replicas.into());
+        if current.last_decision.is_some() && (current.last_error.is_none() || current.fallback_active) {
+            let reason = if current.fallback_active {
+                "fallback"
+            } else if current.desired_replicas > current.replicas {
+                "scale_up"
+            } else if current.desired_replicas < current.replicas {
+                "scale_down"
+            } else {
+                "hold"
+            };
+            metrics
+                .decisions
+                .get_or_create(&DecisionLabels {
+                    namespace: labels.namespace.clone(),
+                    queuescaler: labels.queuescaler.clone(),
+                    reason: reason.into(),
+                })
+                .inc();
+        }
+        if scaled_now {
+            metrics.write("scale");
+        }
+    }
+
+    async fn event(&self, reason: &str, note: String) {
+        let recorder = Recorder::new(
+            self.context.client.clone(),
+            Reporter {
+                controller: status::FIELD_MANAGER.into(),
+                instance: self.context.identity.clone(),
+            },
+        );
+        let event = Event {
+            type_: EventType::Normal,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Scale".into(),
+            secondary: None,
+        };
+        match recorder.publish(&event, &self.scaler.object_ref(&())).await {
+            Ok(()) => self.context.metrics.write("event"),
+            Err(error) => tracing::warn!("queuescaler {}: recording an event: {error}", self.describe()),
+        }
+    }
+}
+
+/// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,
+/// a URL gets the password after its scheme. Refuses a URL that already carries one.
+fn with_password(address: &str, password: &str) -> std::result::Result<String, String> {
+    let encoded: String = password
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    match address.split_once("://") {
+        None => Ok(format!("redis://:{encoded}@{address}")),
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                return Err("the address already carries credentials; give the password in one place".into());
+            }
+            Ok(format!("{scheme}://:{encoded}@{rest}"))
         }
     }
 }
@@ -173,20 +547,31 @@ fn set_condition(
     message: &str,
     generation: Option<i64>,
 ) {
-    let value = if value { "True" } else { "False" };
-    status
-        .conditions
-        .retain(|condition| condition.type_ != kind);
-    status
-        .conditions
-        .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-            type_: kind.into(),
-            status: value.into(),
-            reason: reason.into(),
-            message: message.into(),
-            observed_generation: generation,
-            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                Timestamp::now(),
-            ),
-        });
+    let condition = status::carry_over(
+        &status.conditions,
+        kind,
+        value,
+        reason,
+        message.to_owned(),
+        generation,
+        Timestamp::now(),
+    );
+    status.conditions.retain(|existing| existing.type_ != kind);
+    status.conditions.push(condition);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_password;
+
+    #[test]
+    fn a_password_is_added_encoded_once() {
+        assert_eq!(with_password("redis:6379", "p@ss word").unwrap(), "redis://:p%40ss%20word@redis:6379");
+        assert_eq!(with_password("rediss://redis:6380/0", "x").unwrap(), "rediss://:x@redis:6380/0");
+        assert_eq!(
+            with_password("redis+cluster://a:1,b:2", "x").unwrap(),
+            "redis+cluster://:x@a:1,b:2"
+        );
+        assert!(with_password("redis://:old@redis:6379", "x").is_err());
+    }
 }

@@ -84,16 +84,12 @@ pub fn next_status(
         last_decision: decision.map(|decision| decision.reason.clone()),
         queue_empty_since: previous.queue_empty_since.clone(),
         recent_recommendations: previous.recent_recommendations.clone(),
-        consecutive_read_failures: if seen.last_error.is_some() {
-            previous.consecutive_read_failures.saturating_add(1)
-        } else {
-            0
-        },
+        consecutive_read_failures: seen.consecutive_read_failures,
         conditions,
     }
 }
 
-fn carry_over(
+pub fn carry_over(
     previous: &[Condition],
     kind: &str,
     status: bool,
@@ -136,6 +132,14 @@ pub fn differs_beyond_counts(last: &QueueScalerStatus, next: &QueueScalerStatus)
         in_flight: None,
         average_per_replica: None,
         consecutive_read_failures: 0,
+        conditions: status
+            .conditions
+            .iter()
+            .map(|condition| Condition {
+                message: String::new(),
+                ..condition.clone()
+            })
+            .collect(),
         ..status.clone()
     };
     strip(last) != strip(next)
@@ -196,6 +200,7 @@ mod tests {
             &seen(0, 10, None),
             Some(1),
             true,
+            None,
             Timestamp::UNIX_EPOCH,
         );
         assert_eq!(status.average_per_replica, None);
@@ -211,13 +216,14 @@ mod tests {
             &seen(1, 1, Some(20.0)),
             Some(1),
             false,
+            None,
             Timestamp::UNIX_EPOCH,
         );
         let later = Timestamp::from_second(60).unwrap();
-        let second = next_status(&first, &seen(1, 1, Some(20.0)), Some(1), false, later);
+        let second = next_status(&first, &seen(1, 1, Some(20.0)), Some(1), false, None, later);
         assert_eq!(first.conditions, second.conditions);
         assert!(!differs_beyond_counts(&first, &second));
-        let down = next_status(&second, &seen(0, 0, None), Some(1), true, later);
+        let down = next_status(&second, &seen(0, 0, None), Some(1), true, None, later);
         let active = down
             .conditions
             .iter()

@@ -59,8 +59,18 @@ impl RedisAddress {
     /// Trusts the CA certificates in the PEM file `ca_file` (instead of the public roots) for
     /// this `rediss://` server. Fails, with one line, when the file cannot be read, holds no
     /// certificate, or the address is not `rediss://`.
-    pub fn trusting(mut self, ca_file: &Path) -> Result<RedisAddress> {
-        let file = || ca_file.display().to_string();
+    pub fn trusting(self, ca_file: &Path) -> Result<RedisAddress> {
+        let pem = std::fs::read(ca_file).map_err(|source| Error::UnreadableCa {
+            file: ca_file.display().to_string(),
+            source,
+        })?;
+        self.trusting_pem(pem, &ca_file.display().to_string())
+    }
+
+    /// [`RedisAddress::trusting`] with the PEM text itself (from a Kubernetes Secret, say);
+    /// `origin` names where it came from in errors.
+    pub fn trusting_pem(mut self, pem: Vec<u8>, origin: &str) -> Result<RedisAddress> {
+        let file = || origin.to_owned();
         let invalid = |reason: String| Error::InvalidCa {
             file: file(),
             reason,
@@ -68,10 +78,6 @@ impl RedisAddress {
         if !self.is_tls() {
             return Err(invalid(format!("{self} is not a rediss:// (TLS) address")));
         }
-        let pem = std::fs::read(ca_file).map_err(|source| Error::UnreadableCa {
-            file: file(),
-            source,
-        })?;
         let certificates = CertificateDer::pem_slice_iter(&pem)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|source| Error::CaNotPem {

@@ -1,0 +1,116 @@
+//! The operator's Prometheus metrics, per QueueScaler: what it read, what it decided, what
+//! failed, and how many writes it made to the API server.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ScalerLabels {
+    pub namespace: String,
+    pub queuescaler: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub namespace: String,
+    pub queuescaler: String,
+    /// scale_up, scale_down, hold, fallback.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub namespace: String,
+    pub queuescaler: String,
+    /// read, apply, status, setup.
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// scale, status, event.
+    pub write: String,
+}
+
+fn seconds_buckets() -> Histogram {
+    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+}
+
+/// Every metric the operator exports; cheap to clone (the families are shared).
+#[derive(Clone)]
+pub struct Metrics {
+    pub waiting: Family<ScalerLabels, Gauge>,
+    pub in_flight: Family<ScalerLabels, Gauge>,
+    pub replicas: Family<ScalerLabels, Gauge>,
+    pub desired_replicas: Family<ScalerLabels, Gauge>,
+    pub decisions: Family<DecisionLabels, Counter>,
+    pub reads: Family<ScalerLabels, Counter>,
+    pub read_duration: Family<ScalerLabels, Histogram, fn() -> Histogram>,
+    pub reconcile_duration: Family<ScalerLabels, Histogram, fn() -> Histogram>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub api_writes: Family<RequestLabels, Counter>,
+    pub scalers: Gauge,
+}
+
+impl Metrics {
+    /// The metrics, registered in `registry` under `ebb_operator_…`.
+    pub fn register(registry: &mut Registry) -> Metrics {
+        let metrics = Metrics {
+            waiting: Family::default(),
+            in_flight: Family::default(),
+            replicas: Family::default(),
+            desired_replicas: Family::default(),
+            decisions: Family::default(),
+            reads: Family::default(),
+            read_duration: Family::new_with_constructor(seconds_buckets),
+            reconcile_duration: Family::new_with_constructor(seconds_buckets),
+            errors: Family::default(),
+            api_writes: Family::default(),
+            scalers: Gauge::default(),
+        };
+        let registry = registry.sub_registry_with_prefix("ebb_operator");
+        registry.register("waiting_items", "Items waiting in each QueueScaler's queue", metrics.waiting.clone());
+        registry.register("in_flight_items", "Items taken and not yet acknowledged", metrics.in_flight.clone());
+        registry.register("replicas", "The workload's replica count at the last decision", metrics.replicas.clone());
+        registry.register("desired_replicas", "The replica count decided last", metrics.desired_replicas.clone());
+        registry.register("decisions", "Decisions, by kind", metrics.decisions.clone());
+        registry.register("reads", "Successful reads of the queue", metrics.reads.clone());
+        registry.register("read_duration_seconds", "Time to read the queue", metrics.read_duration.clone());
+        registry.register("reconcile_duration_seconds", "Time from a read to the decision applied and published", metrics.reconcile_duration.clone());
+        registry.register("errors", "Failures, by kind: read, apply, status, setup", metrics.errors.clone());
+        registry.register("api_writes", "Writes to the Kubernetes API server, by kind: scale, status, event", metrics.api_writes.clone());
+        registry.register("scalers", "QueueScalers this operator drives", metrics.scalers.clone());
+        metrics
+    }
+
+    pub fn error(&self, scaler: &ScalerLabels, kind: &str) {
+        self.errors
+            .get_or_create(&ErrorLabels {
+                namespace: scaler.namespace.clone(),
+                queuescaler: scaler.queuescaler.clone(),
+                kind: kind.into(),
+            })
+            .inc();
+    }
+
+    pub fn write(&self, kind: &str) {
+        self.api_writes
+            .get_or_create(&RequestLabels { write: kind.into() })
+            .inc();
+    }
+
+    /// Forgets a deleted QueueScaler's series, so a thousand come-and-gone scalers do not
+    /// grow the scrape forever.
+    pub fn forget(&self, scaler: &ScalerLabels) {
+        for family in [&self.waiting, &self.in_flight, &self.replicas, &self.desired_replicas] {
+            family.remove(scaler);
+        }
+        self.reads.remove(scaler);
+        self.read_duration.remove(scaler);
+        self.reconcile_duration.remove(scaler);
+    }
+}

@@ -2,10 +2,12 @@
 //! and stopped when dropped, so two test runs can coexist and nothing is left behind.
 //!
 //! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
+//! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 
 pub mod control_plane;
+pub mod prometheus;
 pub mod redis;
 
 /// A free loopback port for a server a test starts (see [`ebb_runtime::free_loopback_port`]).

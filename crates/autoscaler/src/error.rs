@@ -22,7 +22,7 @@ pub enum Error {
         group: String,
     },
 
-    /// The Prometheus server address is not an http(s) URL.
+    /// The Prometheus server address is not an http URL.
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },
 

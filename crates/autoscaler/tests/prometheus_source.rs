@@ -139,6 +139,21 @@ async fn a_promql_error_is_reported_with_its_type() {
         "{message}"
     );
     assert!(message.contains("parse error"), "{message}");
+
+    // A wrong path prefix reaches something that is not the query API.
+    let elsewhere = format!("{}/elsewhere", server.url());
+    let message = PrometheusSource::new(&elsewhere, "vector(1)", EmptyResult::Zero)
+        .unwrap()
+        .read()
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.starts_with(&format!(
+            "Prometheus at {elsewhere}, query \"vector(1)\": HTTP 404 Not Found with a body that is not the query API's JSON"
+        )),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -159,6 +174,14 @@ async fn an_unreachable_prometheus_or_a_bad_address_is_a_clear_error() {
         .to_string();
     assert_eq!(
         bad,
-        "invalid Prometheus server address \"prometheus:9090\": scheme \"prometheus\" is not http or https"
+        "invalid Prometheus server address \"prometheus:9090\": scheme \"prometheus\" is not http"
+    );
+    let https = PrometheusSource::new("https://prometheus:9090", "vector(1)", EmptyResult::Zero)
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        https,
+        "invalid Prometheus server address \"https://prometheus:9090\": https is not supported yet: use http"
     );
 }

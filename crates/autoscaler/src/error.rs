@@ -11,6 +11,55 @@ pub enum Error {
         source: Cause,
     },
 
+    /// A Redis read failed; the queue error names Redis and its address.
+    #[error("reading {source_name}: {source}")]
+    Redis {
+        source_name: String,
+        #[source]
+        source: ebb_queue::Error,
+    },
+
+    /// The consumer group is not on the stream: far more likely a typo than an idle group, and
+    /// a typo must not read as "nothing to do" and scale to zero.
+    #[error(
+        "reading stream {stream:?} at {address}: it has no consumer group {group:?} (check the group's name, or create it with XGROUP CREATE)"
+    )]
+    MissingStreamGroup {
+        address: String,
+        stream: String,
+        group: String,
+    },
+
+    /// The Prometheus server address is not an http URL.
+    #[error("invalid Prometheus server address {given:?}: {reason}")]
+    InvalidPrometheusAddress { given: String, reason: String },
+
+    /// No usable answer from Prometheus (unreachable, timed out, not its API).
+    #[error("querying Prometheus at {server} for {query:?}: {source}")]
+    PrometheusRequest {
+        server: String,
+        query: String,
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// Prometheus answered `status: error` (a PromQL syntax error, a timeout, …).
+    #[error("Prometheus at {server} refused {query:?}: {error_type}: {error}")]
+    PrometheusRefused {
+        server: String,
+        query: String,
+        error_type: String,
+        error: String,
+    },
+
+    /// Prometheus answered, but not with one count.
+    #[error("Prometheus at {server}, query {query:?}: {reason}")]
+    PrometheusResult {
+        server: String,
+        query: String,
+        reason: String,
+    },
+
     #[error("scaling {target}: {source}")]
     Apply {
         target: String,

@@ -5,7 +5,7 @@
 //!   read                          decide                          apply
 //!  ┌────────────────────┐ Reading ┌─────────────────────┐ desired ┌───────────────────┐
 //!  │ MetricSource       │────────▶│ ebb_scaling::Scaler │────────▶│ ScaleTarget       │
-//!  │ (sources::redis)   │         │ (+ its RateMeter)   │         │ (local processes, │
+//!  │ (sources::…)       │         │ (+ its RateMeter)   │         │ (local processes, │
 //!  └────────────────────┘         └─────────────────────┘         │  scale subresource│
 //!                                           │ Status (watch)      └───────────────────┘
 //!                                           ▼

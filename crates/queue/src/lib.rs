@@ -34,6 +34,8 @@
 //! - [`Queue::consumer_lease`] → [`ConsumerLease`]: [`heartbeat`](ConsumerLease::heartbeat)
 //!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`),
 //!   [`ack`](ConsumerLease::ack), [`leave`](ConsumerLease::leave) (graceful exit).
+//! - [`RedisReader`]: read-only views of plain Redis data other tools fill, for scalers: a
+//!   list's length, a stream consumer group's backlog ([`StreamGroup`]).
 //! - [`Item`]: the JSON envelope `{"id", "enqueued_at_ms", "payload"}`; plain strings from other
 //!   tools decode as a payload without id.
 //!
@@ -45,6 +47,7 @@ mod address;
 mod args;
 mod connection;
 mod error;
+mod inspect;
 mod item;
 mod keys;
 mod lease;
@@ -53,6 +56,7 @@ mod queue;
 pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
+pub use inspect::{GroupBacklog, RedisReader, StreamGroup};
 pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{key_name, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};

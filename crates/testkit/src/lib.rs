@@ -3,10 +3,12 @@
 //!
 //! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
 //! - [`redis_cluster`]: a throwaway three-master Redis Cluster (slots can be moved).
+//! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 
 pub mod control_plane;
+pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
 

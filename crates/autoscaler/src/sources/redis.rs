@@ -26,9 +26,9 @@ impl MetricSource for RedisSource {
     async fn read(&self) -> Result<Reading> {
         // Every queue error already names Redis and its address: saying them again in
         // front would print the address twice in one line.
-        let failed = |error: ebb_queue::Error| Error::Read {
+        let failed = |source| Error::Redis {
             source_name: format!("queue {}", self.queue.name()),
-            source: error.into(),
+            source,
         };
         let reaped = self.queue.reap().await.map_err(failed)?;
         if reaped.items > 0 {

@@ -1,0 +1,119 @@
+//! A throwaway Debian `prometheus` on a free loopback port, scraping nothing: for tests of
+//! PromQL queries that need a real query engine (`vector(42)`, syntax errors, empty results),
+//! not data. Killed and its directory removed on drop.
+//!
+//! Missing binary: [`PrometheusServer::start_or_skip`] fails the test under CI (`CI` set), where
+//! the package is installed and a skip would hide a broken install, and skips loudly elsewhere.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::free_port;
+
+const READY_WITHIN: Duration = Duration::from_secs(30);
+const BINARY: &str = "prometheus";
+
+/// A running `prometheus` owned by a test.
+pub struct PrometheusServer {
+    port: u16,
+    dir: PathBuf,
+    child: Child,
+}
+
+impl PrometheusServer {
+    /// Starts Prometheus, or returns `None` after a loud message when the binary is missing
+    /// (outside CI). Panics, failing the test, when it is missing under CI or does not come up.
+    pub fn start_or_skip(test: &str) -> Option<PrometheusServer> {
+        let port = free_port();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!(
+            "ebb-prometheus-{}-{port}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, "global:\n  scrape_interval: 15s\n")
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", config.display()));
+        let spawned = Command::new(BINARY)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::remove_dir_all(&dir);
+                let reason = format!("{BINARY} is not installed (Debian package prometheus)");
+                if std::env::var_os("CI").is_some() {
+                    panic!("{test}: {reason}, under CI");
+                }
+                eprintln!("\n!!!!!!!! SKIPPED {test}: {reason}\n");
+                return None;
+            }
+            Err(error) => panic!("{test}: cannot start {BINARY}: {error}"),
+        };
+        let mut server = PrometheusServer { port, dir, child };
+        server.wait_until_ready();
+        Some(server)
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn wait_until_ready(&mut self) {
+        let deadline = Instant::now() + READY_WITHIN;
+        while !answers_ready(self.port) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "prometheus on port {} exited at start-up: {status}",
+                    self.port
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus on port {} was not ready within {READY_WITHIN:?}",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for PrometheusServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Whether `GET /-/ready` answers 200.
+fn answers_ready(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    if stream
+        .write_all(b"GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+}

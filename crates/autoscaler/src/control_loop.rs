@@ -168,7 +168,11 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             fallback.replicas
         );
         if changed {
-            tracing::info!("{}: scale {replicas} → {}, {reason}", self.target.describe(), fallback.replicas);
+            tracing::info!(
+                "{}: scale {replicas} → {}, {reason}",
+                self.target.describe(),
+                fallback.replicas
+            );
         }
         self.status.send_modify(|status| {
             status.replicas = replicas;

@@ -356,10 +356,17 @@ async fn failed_reads_hold_the_count_then_apply_the_fallback_even_from_zero() {
     assert_eq!(seen.desired_replicas, 2);
     assert!(seen.last_error.is_some());
     assert!(
-        seen.last_decision.unwrap().reason.contains("fallback after 3 failed reads"),
+        seen.last_decision
+            .unwrap()
+            .reason
+            .contains("fallback after 3 failed reads"),
     );
     assert!(control.tick(at(4)).await.is_err());
-    assert_eq!(status(&control).scale_events, 1, "no second write for the same count");
+    assert_eq!(
+        status(&control).scale_events,
+        1,
+        "no second write for the same count"
+    );
 
     source.set(queue(200, 0, 0));
     control.tick(at(5)).await.unwrap();

@@ -88,7 +88,14 @@ async fn wait_for_replicas_of(
 }
 
 async fn wait_for_replicas(control_plane: &ControlPlane, expected: i64, within: Duration) {
-    wait_for_replicas_of(control_plane, DEPLOYMENT_NAMESPACE, "consumer", expected, within).await;
+    wait_for_replicas_of(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        expected,
+        within,
+    )
+    .await;
 }
 
 async fn status_of(control_plane: &ControlPlane, namespace: &str, name: &str) -> serde_json::Value {
@@ -288,34 +295,84 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
 async fn pause_and_resume(control_plane: &ControlPlane, redis: &RedisServer) {
     eprintln!("== pause and resume");
     control_plane
-        .kubectl(&["annotate", "qs", "consumer", "-n", DEPLOYMENT_NAMESPACE, "ebb.dev/paused-replicas=3"])
+        .kubectl(&[
+            "annotate",
+            "qs",
+            "consumer",
+            "-n",
+            DEPLOYMENT_NAMESPACE,
+            "ebb.dev/paused-replicas=3",
+        ])
         .await
         .unwrap();
     wait_for_replicas(control_plane, 3, Duration::from_secs(15)).await;
-    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Paused", "True").await;
-    assert!(status["lastDecision"].as_str().unwrap().contains("paused at 3"), "{status}");
+    let status = wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        "Paused",
+        "True",
+    )
+    .await;
+    assert!(
+        status["lastDecision"]
+            .as_str()
+            .unwrap()
+            .contains("paused at 3"),
+        "{status}"
+    );
     push(redis, "padok", 200);
     // Time has to pass to show that nothing happens.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(spec_replicas(control_plane).await.unwrap(), Some(3), "paused: the queue is ignored");
+    assert_eq!(
+        spec_replicas(control_plane).await.unwrap(),
+        Some(3),
+        "paused: the queue is ignored"
+    );
     control_plane
-        .kubectl(&["annotate", "qs", "consumer", "-n", DEPLOYMENT_NAMESPACE, "ebb.dev/paused-replicas-"])
+        .kubectl(&[
+            "annotate",
+            "qs",
+            "consumer",
+            "-n",
+            DEPLOYMENT_NAMESPACE,
+            "ebb.dev/paused-replicas-",
+        ])
         .await
         .unwrap();
     wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
-    wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Paused", "False").await;
+    wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        "Paused",
+        "False",
+    )
+    .await;
 }
 
 /// `kubectl scale` of a managed workload is undone at the next decision, and said so.
 async fn manual_scale_is_overridden(control_plane: &ControlPlane) {
     eprintln!("== manual scale overridden");
     control_plane
-        .kubectl(&["scale", "deployment/consumer", "-n", DEPLOYMENT_NAMESPACE, "--replicas=7"])
+        .kubectl(&[
+            "scale",
+            "deployment/consumer",
+            "-n",
+            DEPLOYMENT_NAMESPACE,
+            "--replicas=7",
+        ])
         .await
         .unwrap();
     control_plane
         .wait_for("an Overridden event", Duration::from_secs(15), || async {
-            let notes = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Overridden").await;
+            let notes = events(
+                control_plane,
+                DEPLOYMENT_NAMESPACE,
+                "consumer",
+                "Overridden",
+            )
+            .await;
             Ok(notes.contains("set to 7 replicas outside").then_some(()))
         })
         .await
@@ -333,7 +390,11 @@ async fn restart_continues_without_a_spurious_scale(
     let before = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
     operator.signal("TERM");
     assert!(operator.wait_for_exit().success());
-    *operator = Ebb::start_with_env("operator", &["operator", "run"], &[("KUBECONFIG", kubeconfig)]);
+    *operator = Ebb::start_with_env(
+        "operator",
+        &["operator", "run"],
+        &[("KUBECONFIG", kubeconfig)],
+    );
     operator.wait_for_log("scaling QueueScalers");
     // Time has to pass to show that nothing happens: four polling intervals.
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -363,16 +424,32 @@ spec:
         ))
         .await
         .unwrap();
-    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Conflict", "True").await;
+    let status = wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        "Conflict",
+        "True",
+    )
+    .await;
     assert!(
-        status.to_string().contains("HorizontalPodAutoscaler default/rival also scales"),
+        status
+            .to_string()
+            .contains("HorizontalPodAutoscaler default/rival also scales"),
         "{status}"
     );
     control_plane
         .kubectl(&["delete", "hpa", "rival", "-n", DEPLOYMENT_NAMESPACE])
         .await
         .unwrap();
-    wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Conflict", "False").await;
+    wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        "Conflict",
+        "False",
+    )
+    .await;
 
     control_plane
         .apply(&format!(
@@ -388,10 +465,23 @@ spec:
         ))
         .await
         .unwrap();
-    let status = wait_for_condition(control_plane, DEPLOYMENT_NAMESPACE, "newer", "Conflict", "True").await;
-    assert_eq!(condition(&status, "Ready").as_deref(), Some("False"), "{status}");
+    let status = wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "newer",
+        "Conflict",
+        "True",
+    )
+    .await;
+    assert_eq!(
+        condition(&status, "Ready").as_deref(),
+        Some("False"),
+        "{status}"
+    );
     assert!(
-        status.to_string().contains("QueueScaler default/consumer scales Deployment/consumer and is older"),
+        status
+            .to_string()
+            .contains("QueueScaler default/consumer scales Deployment/consumer and is older"),
         "{status}"
     );
     // The newer one's empty list would scale to 0; hands-off, it does not.
@@ -408,7 +498,10 @@ async fn secret_referenced_redis_with_a_password(control_plane: &ControlPlane, o
     eprintln!("== Secret-referenced Redis with a password");
     const PASSWORD: &str = "s3cret-p@ss";
     let redis = RedisServer::start_with(&["--requirepass", PASSWORD]);
-    control_plane.apply(&deployment("secured", "worker")).await.unwrap();
+    control_plane
+        .apply(&deployment("secured", "worker"))
+        .await
+        .unwrap();
     control_plane
         .apply(&format!(
             r#"
@@ -434,11 +527,24 @@ spec:
         .await
         .unwrap();
     push(&redis, "jobs", 40);
-    wait_for_replicas_of(control_plane, "secured", "worker", 2, Duration::from_secs(20)).await;
+    wait_for_replicas_of(
+        control_plane,
+        "secured",
+        "worker",
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
     let everything = format!(
         "{}\n{}\n{}",
-        control_plane.kubectl(&["get", "qs", "-A", "-o", "yaml"]).await.unwrap(),
-        control_plane.kubectl(&["get", "events", "-A", "-o", "yaml"]).await.unwrap(),
+        control_plane
+            .kubectl(&["get", "qs", "-A", "-o", "yaml"])
+            .await
+            .unwrap(),
+        control_plane
+            .kubectl(&["get", "events", "-A", "-o", "yaml"])
+            .await
+            .unwrap(),
         operator.logs().join("\n"),
     );
     assert!(!everything.contains(PASSWORD), "the password leaked");
@@ -449,7 +555,10 @@ spec:
 async fn fallback_when_redis_is_down(control_plane: &ControlPlane) {
     eprintln!("== fallback");
     let mut redis = RedisServer::start();
-    control_plane.apply(&deployment("fallback", "worker")).await.unwrap();
+    control_plane
+        .apply(&deployment("fallback", "worker"))
+        .await
+        .unwrap();
     control_plane
         .apply(&format!(
             r#"
@@ -466,13 +575,36 @@ spec:
         .await
         .unwrap();
     wait_for_condition(control_plane, "fallback", "worker", "Ready", "True").await;
-    assert_eq!(replicas_of(control_plane, "fallback", "worker").await.unwrap(), Some(0));
+    assert_eq!(
+        replicas_of(control_plane, "fallback", "worker")
+            .await
+            .unwrap(),
+        Some(0)
+    );
     redis.stop();
-    wait_for_replicas_of(control_plane, "fallback", "worker", 2, Duration::from_secs(30)).await;
+    wait_for_replicas_of(
+        control_plane,
+        "fallback",
+        "worker",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
     let status = wait_for_condition(control_plane, "fallback", "worker", "Fallback", "True").await;
-    assert_eq!(condition(&status, "Ready").as_deref(), Some("False"), "{status}");
+    assert_eq!(
+        condition(&status, "Ready").as_deref(),
+        Some("False"),
+        "{status}"
+    );
     redis.resume();
     push(&redis, "padok", 100);
-    wait_for_replicas_of(control_plane, "fallback", "worker", 5, Duration::from_secs(30)).await;
+    wait_for_replicas_of(
+        control_plane,
+        "fallback",
+        "worker",
+        5,
+        Duration::from_secs(30),
+    )
+    .await;
     wait_for_condition(control_plane, "fallback", "worker", "Fallback", "False").await;
 }

@@ -56,12 +56,14 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
         args.namespace.as_deref().unwrap_or("all namespaces")
     );
     let stopping = shutdown.clone();
-    let controlled =
-        crate::controller::run(
-            client,
-            args.namespace,
-            async move { stopping.requested().await },
-        );
+    let identity = std::env::var("POD_NAME").ok();
+    let controlled = crate::controller::run(
+        client,
+        args.namespace,
+        operator_metrics,
+        identity,
+        async move { stopping.requested().await },
+    );
     let (served, ()) = tokio::join!(http::serve(listener, router, shutdown), controlled);
     Ok(served?)
 }

@@ -21,9 +21,15 @@ impl Conflict {
     pub fn message(&self, target: &ScaleTargetRef) -> String {
         let workload = format!("{}/{}", target.kind, target.name);
         if self.yields {
-            format!("{} scales {workload} and is older: this QueueScaler leaves it alone until that one is gone", self.other)
+            format!(
+                "{} scales {workload} and is older: this QueueScaler leaves it alone until that one is gone",
+                self.other
+            )
         } else {
-            format!("{} also scales {workload}; this QueueScaler is older and keeps scaling it", self.other)
+            format!(
+                "{} also scales {workload}; this QueueScaler is older and keeps scaling it",
+                self.other
+            )
         }
     }
 }
@@ -50,17 +56,25 @@ pub fn find<'a>(
         let other_target = &other.spec.scale_target_ref;
         if other.namespace() == namespace
             && other.name_any() != me.name_any()
-            && same_workload(target, &other_target.api_version, &other_target.kind, &other_target.name)
+            && same_workload(
+                target,
+                &other_target.api_version,
+                &other_target.kind,
+                &other_target.name,
+            )
         {
             claims.push((
                 (other.creation_timestamp(), other.name_any()),
-                format!("QueueScaler {}/{}", other.namespace().unwrap_or_default(), other.name_any()),
+                format!(
+                    "QueueScaler {}/{}",
+                    other.namespace().unwrap_or_default(),
+                    other.name_any()
+                ),
             ));
         }
     }
     for hpa in hpas {
-        let Some(spec) = &hpa.spec else { continue };
-        let reference = &spec.scale_target_ref;
+        let reference = &hpa.spec.scale_target_ref;
         if hpa.namespace() == namespace
             && same_workload(
                 target,
@@ -71,13 +85,18 @@ pub fn find<'a>(
         {
             claims.push((
                 (hpa.creation_timestamp(), hpa.name_any()),
-                format!("HorizontalPodAutoscaler {}/{}", hpa.namespace().unwrap_or_default(), hpa.name_any()),
+                format!(
+                    "HorizontalPodAutoscaler {}/{}",
+                    hpa.namespace().unwrap_or_default(),
+                    hpa.name_any()
+                ),
             ));
         }
     }
-    let key = |claim: &(Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>, String)| {
-        (claim.0.as_ref().map(|time| time.0), claim.1.clone())
-    };
+    let key = |claim: &(
+        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+        String,
+    )| { (claim.0.as_ref().map(|time| time.0), claim.1.clone()) };
     claims.sort_by_key(|(claim, _)| key(claim));
     let (oldest, other) = claims.into_iter().next()?;
     Some(Conflict {
@@ -89,7 +108,9 @@ pub fn find<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::api::autoscaling::v2::{CrossVersionObjectReference, HorizontalPodAutoscalerSpec};
+    use k8s_openapi::api::autoscaling::v2::{
+        CrossVersionObjectReference, HorizontalPodAutoscalerSpec,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use k8s_openapi::jiff::Timestamp;
 
@@ -117,7 +138,7 @@ mod tests {
                 creation_timestamp: Some(Time(Timestamp::from_second(created).unwrap())),
                 ..Default::default()
             },
-            spec: Some(HorizontalPodAutoscalerSpec {
+            spec: HorizontalPodAutoscalerSpec {
                 scale_target_ref: CrossVersionObjectReference {
                     api_version: Some("apps/v1".into()),
                     kind: "Deployment".into(),
@@ -125,7 +146,7 @@ mod tests {
                 },
                 max_replicas: 20,
                 ..Default::default()
-            }),
+            },
             status: None,
         }
     }
@@ -137,11 +158,17 @@ mod tests {
         let none: [HorizontalPodAutoscaler; 0] = [];
         assert_eq!(
             find(&new, &all, &none),
-            Some(Conflict { other: "QueueScaler default/old".into(), yields: true })
+            Some(Conflict {
+                other: "QueueScaler default/old".into(),
+                yields: true
+            })
         );
         assert_eq!(
             find(&old, &all, &none),
-            Some(Conflict { other: "QueueScaler default/new".into(), yields: false })
+            Some(Conflict {
+                other: "QueueScaler default/new".into(),
+                yields: false
+            })
         );
     }
 
@@ -149,10 +176,15 @@ mod tests {
     fn an_older_hpa_wins_and_other_workloads_do_not_count() {
         let me = scaler("me", 20, "consumer");
         let scalers = [me.clone(), scaler("elsewhere", 1, "producer")];
-        let hpas = [hpa("consumer", 5, "consumer"), hpa("producer", 1, "producer")];
+        let hpas = [
+            hpa("consumer", 5, "consumer"),
+            hpa("producer", 1, "producer"),
+        ];
         let conflict = find(&me, &scalers, &hpas).unwrap();
         assert!(conflict.yields);
-        assert!(conflict.message(&me.spec.scale_target_ref).contains("HorizontalPodAutoscaler default/consumer scales Deployment/consumer and is older"));
+        assert!(conflict.message(&me.spec.scale_target_ref).contains(
+            "HorizontalPodAutoscaler default/consumer scales Deployment/consumer and is older"
+        ));
         assert_eq!(find(&me, &scalers[..1], &hpas[1..]), None);
     }
 

@@ -36,14 +36,14 @@ pub async fn run(
     identity: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) =
-        match &namespace {
-            Some(namespace) => (
-                Api::namespaced(client.clone(), namespace),
-                Api::namespaced(client.clone(), namespace),
-            ),
-            None => (Api::all(client.clone()), Api::all(client.clone())),
-        };
+    let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) = match &namespace
+    {
+        Some(namespace) => (
+            Api::namespaced(client.clone(), namespace),
+            Api::namespaced(client.clone(), namespace),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
     let (hpas, hpa_writer) = reflector::store();
     let hpa_watch = reflector::reflector(hpa_writer, watcher(hpas_api, watcher::Config::default()))
         .default_backoff()

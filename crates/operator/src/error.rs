@@ -9,9 +9,6 @@ pub enum Error {
     #[error("{field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
 
-    #[error("{0}")]
-    UnsupportedSource(&'static str),
-
     #[error(transparent)]
     Queue(#[from] ebb_queue::Error),
 

@@ -20,6 +20,7 @@ mod defaults;
 mod error;
 mod metrics;
 mod scaler_task;
+mod source;
 mod status;
 mod target;
 

@@ -37,7 +37,9 @@ pub struct RequestLabels {
 }
 
 fn seconds_buckets() -> Histogram {
-    Histogram::new([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ])
 }
 
 /// Every metric the operator exports; cheap to clone (the families are shared).
@@ -73,17 +75,57 @@ impl Metrics {
             scalers: Gauge::default(),
         };
         let registry = registry.sub_registry_with_prefix("ebb_operator");
-        registry.register("waiting_items", "Items waiting in each QueueScaler's queue", metrics.waiting.clone());
-        registry.register("in_flight_items", "Items taken and not yet acknowledged", metrics.in_flight.clone());
-        registry.register("replicas", "The workload's replica count at the last decision", metrics.replicas.clone());
-        registry.register("desired_replicas", "The replica count decided last", metrics.desired_replicas.clone());
+        registry.register(
+            "waiting_items",
+            "Items waiting in each QueueScaler's queue",
+            metrics.waiting.clone(),
+        );
+        registry.register(
+            "in_flight_items",
+            "Items taken and not yet acknowledged",
+            metrics.in_flight.clone(),
+        );
+        registry.register(
+            "replicas",
+            "The workload's replica count at the last decision",
+            metrics.replicas.clone(),
+        );
+        registry.register(
+            "desired_replicas",
+            "The replica count decided last",
+            metrics.desired_replicas.clone(),
+        );
         registry.register("decisions", "Decisions, by kind", metrics.decisions.clone());
-        registry.register("reads", "Successful reads of the queue", metrics.reads.clone());
-        registry.register("read_duration_seconds", "Time to read the queue", metrics.read_duration.clone());
-        registry.register("reconcile_duration_seconds", "Time from a read to the decision applied and published", metrics.reconcile_duration.clone());
-        registry.register("errors", "Failures, by kind: read, apply, status, setup", metrics.errors.clone());
-        registry.register("api_writes", "Writes to the Kubernetes API server, by kind: scale, status, event", metrics.api_writes.clone());
-        registry.register("scalers", "QueueScalers this operator drives", metrics.scalers.clone());
+        registry.register(
+            "reads",
+            "Successful reads of the queue",
+            metrics.reads.clone(),
+        );
+        registry.register(
+            "read_duration_seconds",
+            "Time to read the queue",
+            metrics.read_duration.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time from a read to the decision applied and published",
+            metrics.reconcile_duration.clone(),
+        );
+        registry.register(
+            "errors",
+            "Failures, by kind: read, apply, status, setup",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "api_writes",
+            "Writes to the Kubernetes API server, by kind: scale, status, event",
+            metrics.api_writes.clone(),
+        );
+        registry.register(
+            "scalers",
+            "QueueScalers this operator drives",
+            metrics.scalers.clone(),
+        );
         metrics
     }
 
@@ -106,7 +148,12 @@ impl Metrics {
     /// Forgets a deleted QueueScaler's series, so a thousand come-and-gone scalers do not
     /// grow the scrape forever.
     pub fn forget(&self, scaler: &ScalerLabels) {
-        for family in [&self.waiting, &self.in_flight, &self.replicas, &self.desired_replicas] {
+        for family in [
+            &self.waiting,
+            &self.in_flight,
+            &self.replicas,
+            &self.desired_replicas,
+        ] {
             family.remove(scaler);
         }
         self.reads.remove(scaler);

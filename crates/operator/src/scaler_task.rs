@@ -15,9 +15,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ebb_autoscaler::sources::prometheus::PrometheusSource;
 use ebb_autoscaler::sources::redis::RedisSource;
+use ebb_autoscaler::sources::redis_list::RedisListSource;
+use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
 use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget, Status};
-use ebb_queue::{Queue, RedisAddress};
+use ebb_queue::{Queue, RedisAddress, RedisReader};
 use ebb_scaling::Scaler;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -25,13 +28,14 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use tokio::sync::watch;
 
 use crate::config::scaler_config;
 use crate::context::Context;
 use crate::crd::{QueueScaler, QueueScalerStatus, RedisServer, SecretKeyRef, condition};
 use crate::metrics::{DecisionLabels, ScalerLabels};
+use crate::source::{SpecSource, empty_result};
 use crate::status::{self, COUNTS_EVERY};
 use crate::target::KubeScaleTarget;
 use crate::{Error, Result};
@@ -69,10 +73,20 @@ pub async fn drive(context: Arc<Context>, scaler: Arc<QueueScaler>, stop: watch:
             // A change the task must start over for (a Secret, a conflict appearing).
             Ok(()) => delay = Duration::from_secs(1),
             Err(error) => {
-                tracing::warn!("queuescaler {}: {error}; retrying in {delay:?}", task.describe());
+                tracing::warn!(
+                    "queuescaler {}: {error}; retrying in {delay:?}",
+                    task.describe()
+                );
                 task.context.metrics.error(&task.labels, "setup");
                 let mut status = task.scaler.status.clone().unwrap_or_default();
-                set_condition(&mut status, condition::READY, false, "SetupFailed", &error.to_string(), task.generation());
+                set_condition(
+                    &mut status,
+                    condition::READY,
+                    false,
+                    "SetupFailed",
+                    &error.to_string(),
+                    task.generation(),
+                );
                 task.write_status(&status).await;
                 if wait_or_stop(stop.clone(), delay).await {
                     return;
@@ -85,10 +99,11 @@ pub async fn drive(context: Arc<Context>, scaler: Arc<QueueScaler>, stop: watch:
 
 /// Sleeps `delay`; true if `stop` turned true meanwhile.
 async fn wait_or_stop(mut stop: watch::Receiver<bool>, delay: Duration) -> bool {
-    tokio::select! {
+    let stopped = tokio::select! {
         _ = stop.wait_for(|stop| *stop) => true,
-        () = tokio::time::sleep(delay) => *stop.borrow(),
-    }
+        () = tokio::time::sleep(delay) => false,
+    };
+    stopped || *stop.borrow()
 }
 
 struct Task {
@@ -196,8 +211,22 @@ impl Task {
         tracing::info!("queuescaler {}: {message}", self.describe());
         let mut status = self.scaler.status.clone().unwrap_or_default();
         status.observed_generation = self.generation();
-        set_condition(&mut status, condition::CONFLICT, true, "OlderScaler", &message, self.generation());
-        set_condition(&mut status, condition::READY, false, "HandsOff", &message, self.generation());
+        set_condition(
+            &mut status,
+            condition::CONFLICT,
+            true,
+            "OlderScaler",
+            &message,
+            self.generation(),
+        );
+        set_condition(
+            &mut status,
+            condition::READY,
+            false,
+            "HandsOff",
+            &message,
+            self.generation(),
+        );
         self.write_status(&status).await;
         loop {
             if wait_or_stop(stop.clone(), CONFLICT_RECHECK).await {
@@ -223,10 +252,13 @@ impl Task {
     fn paused(&self) -> Result<Option<Option<u32>>> {
         let annotations = self.scaler.annotations();
         if let Some(count) = annotations.get(PAUSED_REPLICAS) {
-            let replicas = count.trim().parse::<u32>().map_err(|_| Error::InvalidField {
-                field: "metadata.annotations[ebb.dev/paused-replicas]",
-                reason: format!("{count:?} is not a replica count (digits only)"),
-            })?;
+            let replicas = count
+                .trim()
+                .parse::<u32>()
+                .map_err(|_| Error::InvalidField {
+                    field: "metadata.annotations[ebb.dev/paused-replicas]",
+                    reason: format!("{count:?} is not a replica count (digits only)"),
+                })?;
             return Ok(Some(Some(replicas)));
         }
         match annotations.get(PAUSED).map(|value| value.trim()) {
@@ -250,10 +282,16 @@ impl Task {
         if frozen_at != current {
             target.scale(frozen_at).await?;
             self.context.metrics.write("scale");
-            self.event("Paused", format!("scale {current} → {frozen_at}, paused at {frozen_at}")).await;
+            self.event(
+                "Paused",
+                format!("scale {current} → {frozen_at}, paused at {frozen_at}"),
+            )
+            .await;
         }
         let message = match paused {
-            Some(count) => format!("paused at {count} replicas by the {PAUSED_REPLICAS} annotation"),
+            Some(count) => {
+                format!("paused at {count} replicas by the {PAUSED_REPLICAS} annotation")
+            }
             None => format!("paused at the current {current} replicas by the {PAUSED} annotation"),
         };
         let mut status = self.scaler.status.clone().unwrap_or_default();
@@ -261,32 +299,73 @@ impl Task {
         status.replicas = Some(frozen_at);
         status.desired_replicas = Some(frozen_at);
         status.last_decision = Some(message.clone());
-        set_condition(&mut status, condition::PAUSED, true, "Annotation", &message, self.generation());
-        set_condition(&mut status, condition::READY, true, "Paused", &message, self.generation());
+        set_condition(
+            &mut status,
+            condition::PAUSED,
+            true,
+            "Annotation",
+            &message,
+            self.generation(),
+        );
+        set_condition(
+            &mut status,
+            condition::READY,
+            true,
+            "Paused",
+            &message,
+            self.generation(),
+        );
         self.write_status(&status).await;
         let _ = stop.wait_for(|stop| *stop).await;
         Ok(())
     }
 
     /// The metric source the spec names, with its Secrets read; also the Secrets to watch.
-    async fn source(&self) -> Result<(RedisSource, Vec<SecretKeyRef>)> {
+    async fn source(&self) -> Result<(SpecSource, Vec<SecretKeyRef>)> {
         let source = &self.scaler.spec.source;
-        let (redis, key) = match (&source.redis_list, &source.ebb_queue) {
-            (Some(list), _) => (&list.redis, &list.key),
-            (None, Some(queue)) => (&queue.redis, &queue.queue),
-            (None, None) => {
-                return Err(Error::UnsupportedSource(
-                    "this operator reads redisList and ebbQueue sources; redisStream and prometheus are not available yet",
-                ));
-            }
+        let redis = [
+            source.redis_list.as_ref().map(|list| &list.redis),
+            source.ebb_queue.as_ref().map(|queue| &queue.redis),
+            source.redis_stream.as_ref().map(|stream| &stream.redis),
+        ]
+        .into_iter()
+        .flatten()
+        .next();
+        let secrets = redis
+            .map(|redis| {
+                [&redis.url_from, &redis.password_from, &redis.ca_from]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let built = if let Some(list) = &source.redis_list {
+            let reader = RedisReader::new(&self.address(&list.redis).await?)?;
+            SpecSource::List(RedisListSource::new(reader, &list.key))
+        } else if let Some(queue) = &source.ebb_queue {
+            let address = self.address(&queue.redis).await?;
+            SpecSource::Queue(RedisSource::new(Queue::new(&address, &queue.queue)?))
+        } else if let Some(stream) = &source.redis_stream {
+            let reader = RedisReader::new(&self.address(&stream.redis).await?)?;
+            SpecSource::Stream(RedisStreamSource::new(
+                reader,
+                &stream.stream,
+                &stream.group,
+            ))
+        } else if let Some(prometheus) = &source.prometheus {
+            SpecSource::Prometheus(PrometheusSource::new(
+                &prometheus.server_address,
+                &prometheus.query,
+                empty_result(prometheus.empty_result),
+            )?)
+        } else {
+            return Err(Error::InvalidField {
+                field: "spec.source",
+                reason: "set one of redisList, ebbQueue, redisStream, prometheus".into(),
+            });
         };
-        let address = self.address(redis).await?;
-        let secrets = [&redis.url_from, &redis.password_from, &redis.ca_from]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        Ok((RedisSource::new(Queue::new(&address, key)?), secrets))
+        Ok((built, secrets))
     }
 
     /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
@@ -303,14 +382,15 @@ impl Task {
                 });
             }
         };
-        let given = match &redis.password_from {
-            Some(reference) => with_password(&given, &self.secret_text(reference).await?)
-                .map_err(|reason| Error::InvalidField {
-                    field: "spec.source.*.redis.passwordFrom",
-                    reason,
-                })?,
-            None => given,
-        };
+        let given =
+            match &redis.password_from {
+                Some(reference) => with_password(&given, &self.secret_text(reference).await?)
+                    .map_err(|reason| Error::InvalidField {
+                        field: "spec.source.*.redis.passwordFrom",
+                        reason,
+                    })?,
+                None => given,
+            };
         let address: RedisAddress = given.parse().map_err(|error| match redis.url_from {
             // The URL may carry a password: say where it came from, not what it was.
             Some(ref reference) => Error::InvalidField {
@@ -326,7 +406,10 @@ impl Task {
             None => Ok(address),
             Some(reference) => {
                 let pem = self.secret_bytes(reference).await?;
-                let origin = format!("Secret {}/{} key {}", self.namespace, reference.name, reference.key);
+                let origin = format!(
+                    "Secret {}/{} key {}",
+                    self.namespace, reference.name, reference.key
+                );
                 Ok(address.trusting_pem(pem, &origin)?)
             }
         }
@@ -334,11 +417,14 @@ impl Task {
 
     async fn secret_bytes(&self, reference: &SecretKeyRef) -> Result<Vec<u8>> {
         let secrets: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
-        let secret = secrets.get(&reference.name).await.map_err(|source| Error::Secret {
-            namespace: self.namespace.clone(),
-            name: reference.name.clone(),
-            source,
-        })?;
+        let secret = secrets
+            .get(&reference.name)
+            .await
+            .map_err(|source| Error::Secret {
+                namespace: self.namespace.clone(),
+                name: reference.name.clone(),
+                source,
+            })?;
         secret
             .data
             .and_then(|mut data| data.remove(&reference.key))
@@ -352,13 +438,15 @@ impl Task {
 
     async fn secret_text(&self, reference: &SecretKeyRef) -> Result<String> {
         let bytes = self.secret_bytes(reference).await?;
-        String::from_utf8(bytes).map(|text| text.trim().to_owned()).map_err(|_| Error::InvalidField {
-            field: "spec.source.*.redis",
-            reason: format!(
-                "Secret {}/{} key {} is not UTF-8 text",
-                self.namespace, reference.name, reference.key
-            ),
-        })
+        String::from_utf8(bytes)
+            .map(|text| text.trim().to_owned())
+            .map_err(|_| Error::InvalidField {
+                field: "spec.source.*.redis",
+                reason: format!(
+                    "Secret {}/{} key {} is not UTF-8 text",
+                    self.namespace, reference.name, reference.key
+                ),
+            })
     }
 
     /// Completes when one of `secrets` changes after the first look (a watch per Secret
@@ -368,12 +456,17 @@ impl Task {
             return std::future::pending().await;
         }
         let api: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
-        let names: std::collections::BTreeSet<String> =
-            secrets.into_iter().map(|reference| reference.name).collect();
+        let names: std::collections::BTreeSet<String> = secrets
+            .into_iter()
+            .map(|reference| reference.name)
+            .collect();
         let watches = names.into_iter().map(|name| {
-            watcher(api.clone(), watcher::Config::default().fields(&format!("metadata.name={name}")))
-                .default_backoff()
-                .boxed()
+            watcher(
+                api.clone(),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+            )
+            .default_backoff()
+            .boxed()
         });
         let mut all = futures::stream::select_all(watches);
         // The initial listing (Init…InitDone) is what was just read; a later Apply or Delete
@@ -410,7 +503,10 @@ impl Task {
                         format!(
                             "the workload was set to {} replicas outside this QueueScaler; {}",
                             current.replicas,
-                            current.last_decision.as_ref().map_or("", |d| d.reason.as_str())
+                            current
+                                .last_decision
+                                .as_ref()
+                                .map_or("", |d| d.reason.as_str())
                         ),
                     )
                     .await;
@@ -451,11 +547,21 @@ impl Task {
     fn observe(&self, current: &Status, scaled_now: bool) {
         let metrics = &self.context.metrics;
         let labels = &self.labels;
-        let gauge = |family: &prometheus_client::metrics::family::Family<ScalerLabels, prometheus_client::metrics::gauge::Gauge>, value: u64| {
-            family.get_or_create(labels).set(i64::try_from(value).unwrap_or(i64::MAX));
+        let gauge = |family: &prometheus_client::metrics::family::Family<
+            ScalerLabels,
+            prometheus_client::metrics::gauge::Gauge,
+        >,
+                     value: u64| {
+            family
+                .get_or_create(labels)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
         };
         if let Some(error) = &current.last_error {
-            let kind = if current.consecutive_read_failures > 0 { "read" } else { "apply" };
+            let kind = if current.consecutive_read_failures > 0 {
+                "read"
+            } else {
+                "apply"
+            };
             metrics.error(labels, kind);
             tracing::debug!("queuescaler {}: {error}", self.describe());
         }
@@ -469,7 +575,9 @@ impl Task {
         gauge(&metrics.in_flight, current.in_flight);
         gauge(&metrics.replicas, current.replicas.into());
         gauge(&metrics.desired_replicas, current.desired_replicas.into());
-        if current.last_decision.is_some() && (current.last_error.is_none() || current.fallback_active) {
+        if current.last_decision.is_some()
+            && (current.last_error.is_none() || current.fallback_active)
+        {
             let reason = if current.fallback_active {
                 "fallback"
             } else if current.desired_replicas > current.replicas {
@@ -510,7 +618,10 @@ impl Task {
         };
         match recorder.publish(&event, &self.scaler.object_ref(&())).await {
             Ok(()) => self.context.metrics.write("event"),
-            Err(error) => tracing::warn!("queuescaler {}: recording an event: {error}", self.describe()),
+            Err(error) => tracing::warn!(
+                "queuescaler {}: recording an event: {error}",
+                self.describe()
+            ),
         }
     }
 }
@@ -532,7 +643,10 @@ fn with_password(address: &str, password: &str) -> std::result::Result<String, S
         Some((scheme, rest)) => {
             let authority = rest.split(['/', '#']).next().unwrap_or_default();
             if authority.contains('@') {
-                return Err("the address already carries credentials; give the password in one place".into());
+                return Err(
+                    "the address already carries credentials; give the password in one place"
+                        .into(),
+                );
             }
             Ok(format!("{scheme}://:{encoded}@{rest}"))
         }
@@ -566,8 +680,14 @@ mod tests {
 
     #[test]
     fn a_password_is_added_encoded_once() {
-        assert_eq!(with_password("redis:6379", "p@ss word").unwrap(), "redis://:p%40ss%20word@redis:6379");
-        assert_eq!(with_password("rediss://redis:6380/0", "x").unwrap(), "rediss://:x@redis:6380/0");
+        assert_eq!(
+            with_password("redis:6379", "p@ss word").unwrap(),
+            "redis://:p%40ss%20word@redis:6379"
+        );
+        assert_eq!(
+            with_password("rediss://redis:6380/0", "x").unwrap(),
+            "rediss://:x@redis:6380/0"
+        );
         assert_eq!(
             with_password("redis+cluster://a:1,b:2", "x").unwrap(),
             "redis+cluster://:x@a:1,b:2"

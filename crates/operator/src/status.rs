@@ -28,6 +28,7 @@ pub fn next_status(
     seen: &Status,
     generation: Option<i64>,
     scaled_now: bool,
+    conflict: Option<String>,
     now: Timestamp,
 ) -> QueueScalerStatus {
     let decision = seen.last_decision.as_ref();
@@ -39,8 +40,7 @@ pub fn next_status(
         ),
         Some(error) => (false, "ReadFailed", error.clone()),
     };
-    let active = seen.replicas > 0 || seen.desired_replicas > 0;
-    let active = if active {
+    let active = if seen.replicas > 0 || seen.desired_replicas > 0 {
         (
             true,
             "Running",
@@ -53,10 +53,35 @@ pub fn next_status(
             "the workload is at 0 replicas".to_owned(),
         )
     };
+    let fallback = if seen.fallback_active {
+        (
+            true,
+            "ReadsFailing",
+            format!(
+                "{} reads failed in a row: running the fallback count",
+                seen.consecutive_read_failures
+            ),
+        )
+    } else {
+        (false, "ReadsSucceed", "the queue can be read".to_owned())
+    };
+    let conflict = match conflict {
+        Some(message) => (true, "AnotherScaler", message),
+        None => (
+            false,
+            "SoleScaler",
+            "nothing else scales the workload".to_owned(),
+        ),
+    };
+    let paused = (false, "NotPaused", "decisions are applied".to_owned());
     let mut conditions = Vec::new();
-    for (kind, (status, reason, message)) in
-        [(condition::READY, ready), (condition::ACTIVE, active)]
-    {
+    for (kind, (status, reason, message)) in [
+        (condition::READY, ready),
+        (condition::ACTIVE, active),
+        (condition::FALLBACK, fallback),
+        (condition::PAUSED, paused),
+        (condition::CONFLICT, conflict),
+    ] {
         conditions.push(carry_over(
             &previous.conditions,
             kind,

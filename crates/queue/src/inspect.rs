@@ -9,8 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
+use crate::connection::Connection;
 use crate::{COMMAND_TIMEOUT, Error, RedisAddress, Result};
 
 /// Entries fetched per `XRANGE` page when the backlog has to be counted by hand.
@@ -30,7 +29,7 @@ return {redis.call('XLEN', KEYS[1]), redis.call('XINFO', 'GROUPS', KEYS[1])}
 #[derive(Clone)]
 pub struct RedisReader {
     address: RedisAddress,
-    connection: ConnectionManager,
+    connection: Connection,
     stream_groups: redis::Script,
 }
 
@@ -63,7 +62,7 @@ impl RedisReader {
     pub fn new(address: &RedisAddress) -> Result<RedisReader> {
         Ok(RedisReader {
             address: address.clone(),
-            connection: address.connection_manager(RESPONSE_TIMEOUT)?,
+            connection: address.connection(RESPONSE_TIMEOUT)?,
             stream_groups: redis::Script::new(STREAM_GROUPS),
         })
     }

@@ -210,7 +210,8 @@ start() {
   echo $! >"$state_dir/pids/$name"
 }
 
-# wait_until <what> <log name> <command…>: retries the command for up to 60 s.
+# wait_until <what> <log name> <command…>: retries the command for up to 60 s (the command
+# bounds its own time: a port held by a process that never answers must not hang `up`).
 wait_until() {
   local what="$1" log="$2" deadline=$((SECONDS + 60))
   shift 2
@@ -280,7 +281,9 @@ undo_failed_up() {
   local pid
   for pid in $(jobs -p); do kill -KILL "$pid" 2>/dev/null || true; done
   rm -rf "$pki" "$state_dir/etcd" "$state_dir/kubeconfig" "$state_dir/controller-manager.kubeconfig" "$state_dir/env"
-  echo "control-plane: up failed: stopped what it had started; logs kept in $state_dir/logs ('$0 down' deletes them)" >&2
+  local outcome=failed
+  if ((status == 130 || status == 143)); then outcome=interrupted; fi
+  echo "control-plane: up $outcome: stopped what it had started; logs kept in $state_dir/logs ('$0 down' deletes them)" >&2
   exit $((status == 0 ? 1 : status))
 }
 
@@ -323,7 +326,7 @@ up() {
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "default=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls ""
-  wait_until "etcd health" etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
+  wait_until "etcd health" etcd curl -fsS --max-time 5 "http://127.0.0.1:$etcd_port/health"
 
   # Loopback only: the `kubernetes` Service cannot have loopback endpoints (reconciler none),
   # and with a loopback service range and aggregator routing off, an APIService's Service
@@ -342,7 +345,7 @@ up() {
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_APISERVER_FLAGS:-}
-  wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --cacert "$pki/ca.crt" \
+  wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --max-time 5 --cacert "$pki/ca.crt" \
     --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port/readyz"
 
   # shellcheck disable=SC2086 # extra flags are a space-separated list on purpose
@@ -355,7 +358,7 @@ up() {
     --root-ca-file "$pki/ca.crt" --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
     --horizontal-pod-autoscaler-sync-period 5s --horizontal-pod-autoscaler-downscale-stabilization 20s \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS:-}
-  wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk --max-time 5 "https://127.0.0.1:$kcm_port/healthz"
 
   # Quoted: `eval "$(… env)"` gives back paths with spaces as they are.
   {

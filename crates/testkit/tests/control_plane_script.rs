@@ -240,7 +240,7 @@ fn an_interrupted_up_stops_what_it_started() {
     };
     assert_eq!(status.code(), Some(143), "{}", log());
     assert!(
-        log().contains("control-plane: up failed: stopped what it had started"),
+        log().contains("control-plane: up interrupted: stopped what it had started"),
         "{}",
         log()
     );

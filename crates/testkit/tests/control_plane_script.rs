@@ -172,7 +172,7 @@ async fn up_that_fails_on_a_taken_port_stops_what_it_started_and_the_next_up_wor
     );
     assert_eq!(
         stdout,
-        format!("{}\nok\n", dir.join("kubeconfig").display()),
+        format!("{}\nok", dir.join("kubeconfig").display()),
         "eval of `env`"
     );
 

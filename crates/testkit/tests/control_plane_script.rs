@@ -20,7 +20,8 @@ fn script() -> PathBuf {
     repo().join("scripts/control-plane.sh")
 }
 
-/// A folder removed on drop, whose name has a space in it.
+/// A folder whose name has a space in it; on drop, whatever still runs from it is killed (a
+/// failing test must not leave a mess either) and the folder removed.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -33,6 +34,9 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        for (pid, _) in running_in(&self.0) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -55,11 +59,14 @@ fn run(verb: &str, state_dir: &Path, envs: &[(&str, String)]) -> (ExitStatus, St
 }
 
 /// Live processes with `dir` in their command line (the script puts its state folder in every
-/// command it starts); zombies count as gone.
-fn running_in(dir: &Path) -> Vec<String> {
+/// command it starts), as PID and command line; zombies count as gone.
+fn running_in(dir: &Path) -> Vec<(u32, String)> {
     let needle = dir.display().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse().ok()) else {
+            continue;
+        };
         let proc_dir = entry.path();
         let Ok(cmdline) = std::fs::read(proc_dir.join("cmdline")) else {
             continue;
@@ -67,7 +74,7 @@ fn running_in(dir: &Path) -> Vec<String> {
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         let stat = std::fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
         if cmdline.contains(&needle) && !stat.is_empty() && !stat.contains(") Z") {
-            found.push(format!("{}: {cmdline}", proc_dir.display()));
+            found.push((pid, cmdline));
         }
     }
     found
@@ -81,7 +88,7 @@ fn assert_port_free(port: u16, what: &str) {
 
 /// What a failed `up` must leave: no process, free ports, no pid files or certificates; logs.
 fn assert_cleaned_up(dir: &Path, ports: &[(u16, &str)]) {
-    assert_eq!(running_in(dir), Vec::<String>::new(), "left running");
+    assert_eq!(running_in(dir), Vec::<(u32, String)>::new(), "left running");
     for (port, what) in ports {
         assert_port_free(*port, what);
     }
@@ -178,7 +185,7 @@ async fn up_that_fails_on_a_taken_port_stops_what_it_started_and_the_next_up_wor
 
     drop(control_plane);
     assert!(!dir.exists(), "{} left behind by down", dir.display());
-    assert_eq!(running_in(&dir), Vec::<String>::new(), "left running");
+    assert_eq!(running_in(&dir), Vec::<(u32, String)>::new(), "left running");
 }
 
 /// SIGTERM (or Ctrl-C) while `up` waits for the API server: what it started is stopped.

@@ -443,9 +443,14 @@ fn shell_word(word: &str) -> Option<String> {
 /// builds the binaries, so a skip there would hide a broken install step. A build that fails
 /// for any other reason fails the test everywhere. Blocking: builds on first use.
 pub fn require(test: &str) -> Option<PathBuf> {
-    match binaries() {
+    gate(test, binaries(), crate::under_ci())
+}
+
+/// [`require`]'s decision, given what building gave and whether this is CI.
+fn gate(test: &str, binaries: Result<PathBuf>, under_ci: bool) -> Option<PathBuf> {
+    match binaries {
         Ok(bin) => Some(bin),
-        Err(Error::Unavailable(reason)) if crate::under_ci() => {
+        Err(Error::Unavailable(reason)) if under_ci => {
             panic!(
                 "{test}: the Kubernetes control plane is required under CI but unavailable: {reason}"
             )
@@ -488,6 +493,32 @@ mod tests {
         );
         assert_eq!(env.get("KUBE_BIN").map(String::as_str), Some("/b"));
         assert_eq!(env.len(), 2);
+    }
+
+    #[test]
+    fn without_go_the_gate_skips_outside_ci() {
+        let unavailable = || Err(Error::Unavailable("go >= 1.26 is not installed".into()));
+        assert_eq!(gate("a test", unavailable(), false), None);
+        let bin = PathBuf::from("/bin dir");
+        assert_eq!(gate("a test", Ok(bin.clone()), true), Some(bin));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "a test: the Kubernetes control plane is required under CI but unavailable: go >= 1.26 is not installed"
+    )]
+    fn without_go_the_gate_fails_under_ci() {
+        gate(
+            "a test",
+            Err(Error::Unavailable("go >= 1.26 is not installed".into())),
+            true,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "a test: building the control plane failed: exit 1")]
+    fn a_failed_build_fails_everywhere() {
+        gate("a test", Err(Error::Build("exit 1".into())), false);
     }
 
     #[test]

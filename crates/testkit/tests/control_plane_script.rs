@@ -35,7 +35,9 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         for (pid, _) in running_in(&self.0) {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
         }
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -64,7 +66,11 @@ fn running_in(dir: &Path) -> Vec<(u32, String)> {
     let needle = dir.display().to_string();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|name| name.parse().ok())
+        else {
             continue;
         };
         let proc_dir = entry.path();
@@ -185,7 +191,11 @@ async fn up_that_fails_on_a_taken_port_stops_what_it_started_and_the_next_up_wor
 
     drop(control_plane);
     assert!(!dir.exists(), "{} left behind by down", dir.display());
-    assert_eq!(running_in(&dir), Vec::<(u32, String)>::new(), "left running");
+    assert_eq!(
+        running_in(&dir),
+        Vec::<(u32, String)>::new(),
+        "left running"
+    );
 }
 
 /// SIGTERM (or Ctrl-C) while `up` waits for the API server: what it started is stopped.

@@ -20,19 +20,8 @@ build_ebb() {
   ebb=target/release/ebb
 }
 
-# A loopback port nobody answers on, below the kernel's ephemeral range (outgoing
-# connections take their ports there).
-free_port() {
-  local port ephemeral_low
-  ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  while :; do
-    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-}
+# shellcheck source=scripts/lib/ports.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/ports.sh"
 
 wait_http() { # url
   for _ in $(seq 200); do
@@ -45,7 +34,8 @@ wait_http() { # url
 
 # Starts a throwaway redis-server; sets redis_port.
 start_redis() {
-  redis_port=$(free_port)
+  redis_port=""
+  ebb_free_port redis_port
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$bench_work" \
     --daemonize no >"$bench_work/redis-$redis_port.log" 2>&1 &
   bench_pids+=($!)

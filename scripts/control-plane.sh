@@ -19,6 +19,14 @@
 #   EBB_KUBE_EXTRA_APISERVER_FLAGS, EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS
 #                            extra flags, space separated
 #   EBB_CONTROL_PLANE_OWNER_PID   run `down` by itself once that process has exited
+#   EBB_ETCD_PORT, EBB_ETCD_PEER_PORT, EBB_KUBE_APISERVER_PORT, EBB_KUBE_CONTROLLER_MANAGER_PORT
+#                            fixed ports instead of free ones (scripts/lib/ports.sh)
+#   CI                       under CI (anything but empty, 0 or false) a prometheus-adapter that
+#                            does not build fails `build` instead of leaving that hop out
+#
+# A failed or interrupted `up` stops what it started and keeps only logs/ (and an empty pids/,
+# so that `down` still recognizes the folder): nothing keeps running, and the next `up` starts
+# afresh.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,10 +41,33 @@ feature_gates="${EBB_FEATURE_GATES:-HPAScaleToZero=true}"
 
 # shellcheck source=scripts/lib/go.sh
 source "$repo/scripts/lib/go.sh"
+# shellcheck source=scripts/lib/ports.sh
+source "$repo/scripts/lib/ports.sh"
 
 die() {
   echo "control-plane: $*" >&2
   exit 1
+}
+
+# The rule of ebb_testkit::under_ci (crates/testkit/src/lib.rs): CI set to anything but empty,
+# 0 or false. `.ci/run` sets CI=true.
+under_ci() {
+  case "${CI:-}" in
+  "" | 0 | false) return 1 ;;
+  *) return 0 ;;
+  esac
+}
+
+# `value` as one shell word, single-quoted: `eval` gives back exactly `value` (spaces, $, ", \).
+shell_quote() {
+  local quote="'"
+  printf "'%s'" "${1//$quote/$quote\\$quote$quote}"
+}
+
+# `value` as a single-quoted YAML scalar.
+yaml_quote() {
+  local quote="'"
+  printf "'%s'" "${1//$quote/$quote$quote}"
 }
 
 # --- build ------------------------------------------------------------------------------
@@ -90,6 +121,15 @@ build() {
   chmod -R u+w "$crds_dir"
   echo "$fingerprint" >"$stamp"
   echo "control-plane: built into $bin_dir"
+}
+
+# The adapter → HPA hop is what the dojo e2e tests check: under CI it must be there.
+require_adapter_under_ci() {
+  [ ! -x "$bin_dir/prometheus-adapter" ] || return 0
+  if under_ci; then
+    die "prometheus-adapter is missing from $bin_dir (its build failed, above or in an earlier run; rm $bin_dir/.fingerprint to retry): under CI that is a failure, the adapter → HPA hop is what the dojo e2e tests check"
+  fi
+  echo "control-plane: WARNING: no prometheus-adapter in $bin_dir: the dojo e2e tests will leave out the adapter → HPA hop" >&2
 }
 
 # --- certificates --------------------------------------------------------------------
@@ -147,12 +187,12 @@ clusters:
 - name: ebb
   cluster:
     server: https://127.0.0.1:$apiserver_port
-    certificate-authority: $pki/ca.crt
+    certificate-authority: $(yaml_quote "$pki/ca.crt")
 users:
 - name: $2
   user:
-    client-certificate: $pki/$2.crt
-    client-key: $pki/$2.key
+    client-certificate: $(yaml_quote "$pki/$2.crt")
+    client-key: $(yaml_quote "$pki/$2.key")
 contexts:
 - name: ebb
   context: {cluster: ebb, user: $2, namespace: default}
@@ -162,24 +202,6 @@ KUBECONFIG
 
 # --- processes ---------------------------------------------------------------------------
 
-taken_ports=" "
-
-# A TCP port nobody listens on (and not handed out earlier in this run).
-# Ports below the kernel's ephemeral range: an outgoing connection (the API server dialling
-# etcd, …) never takes one between this pick and the server binding it.
-free_port() {
-  local port ephemeral_low
-  ephemeral_low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
-  while :; do
-    port=$((10000 + RANDOM % (ephemeral_low - 10000)))
-    [[ "$taken_ports" == *" $port "* ]] && continue
-    [ -z "$(ss -Htan "sport = :$port")" ] || continue
-    taken_ports+="$port "
-    echo "$port"
-    return
-  done
-}
-
 # start <name> <command…>: runs it detached, its output in logs/<name>.log, its PID in pids/.
 start() {
   local name="$1"
@@ -188,19 +210,18 @@ start() {
   echo $! >"$state_dir/pids/$name"
 }
 
-# wait_until <what> <log name> <command…>: retries the command for up to 60 s.
+# wait_until <what> <log name> <command…>: retries the command for up to 60 s (the command
+# bounds its own time: a port held by a process that never answers must not hang `up`).
 wait_until() {
   local what="$1" log="$2" deadline=$((SECONDS + 60))
   shift 2
   until "$@" >/dev/null 2>&1; do
     if ! alive "$(cat "$state_dir/pids/$log")"; then
       tail -n 20 "$state_dir/logs/$log.log" >&2
-      stop_all
       die "$log exited before $what (log above, from $state_dir/logs/$log.log)"
     fi
     if ((SECONDS >= deadline)); then
       tail -n 20 "$state_dir/logs/$log.log" >&2
-      stop_all
       die "$what: not ready after 60 s (log above)"
     fi
     sleep 0.2
@@ -233,23 +254,69 @@ stop_all() {
   done
 }
 
-require_binaries() {
-  local binary
-  for binary in etcd kube-apiserver kube-controller-manager kubectl; do
-    [ -x "$bin_dir/$binary" ] || die "$bin_dir/$binary is missing: run '$0 build' first"
+# Everything `up` runs, checked before it starts anything: one line per missing tool, with
+# how to get it.
+check_tools() {
+  local missing=() tool binary
+  for tool in openssl:openssl curl:curl ss:iproute2; do
+    command -v "${tool%%:*}" >/dev/null ||
+      missing+=("${tool%%:*} is not installed: apt-get install ${tool#*:} (or scripts/install-deps.sh)")
   done
+  for binary in etcd kube-apiserver kube-controller-manager kubectl; do
+    [ -x "$bin_dir/$binary" ] || missing+=("$bin_dir/$binary is missing: run '$0 build' first")
+  done
+  ((${#missing[@]} == 0)) && return
+  printf 'control-plane: %s\n' "${missing[@]}" >&2
+  exit 1
+}
+
+# The EXIT trap of `up`: unless `up` finished, stop what it started and delete what it wrote,
+# keeping logs/ to read and an empty pids/ for `down` to recognize the folder.
+undo_failed_up() {
+  local status=$?
+  [ "$up_finished" = 1 ] && return
+  trap "" INT TERM # a second Ctrl-C must not cut the cleanup short
+  stop_all
+  # A child started just before the signal, its PID not yet written.
+  local pid
+  for pid in $(jobs -p); do kill -KILL "$pid" 2>/dev/null || true; done
+  rm -rf "$pki" "$state_dir/etcd" "$state_dir/kubeconfig" "$state_dir/controller-manager.kubeconfig" "$state_dir/env"
+  local outcome=failed
+  if ((status == 130 || status == 143)); then outcome=interrupted; fi
+  echo "control-plane: up $outcome: stopped what it had started; logs kept in $state_dir/logs ('$0 down' deletes them)" >&2
+  exit $((status == 0 ? 1 : status))
+}
+
+# set_port <variable> <setting>: the port in the environment variable <setting> when set, else
+# a free port.
+set_port() {
+  local fixed="${!2:-}"
+  if [ -n "$fixed" ]; then
+    if ! [[ "$fixed" =~ ^[0-9]{1,5}$ ]] || ((10#$fixed < 1 || 10#$fixed > 65535)); then
+      die "$2=$fixed: must be a port number from 1 to 65535"
+    fi
+    printf -v "$1" %s "$((10#$fixed))"
+  else
+    ebb_free_port "$1"
+  fi
 }
 
 up() {
-  require_binaries
+  check_tools
   [ ! -f "$state_dir/pids/kube-apiserver" ] || die "already up in $state_dir (run '$0 down' first)"
+  up_finished=0
+  trap undo_failed_up EXIT
+  # The EXIT trap runs on the way out: after an error (set -e), `die`, or these signals.
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   service_cidr="${EBB_SERVICE_CIDR:-127.96.0.0/16}"
   mkdir -p "$state_dir/logs" "$state_dir/pids"
-  local etcd_port etcd_peer_port kcm_port
-  etcd_port="$(free_port)"
-  etcd_peer_port="$(free_port)"
-  apiserver_port="$(free_port)"
-  kcm_port="$(free_port)"
+  local etcd_port="" etcd_peer_port="" kcm_port=""
+  apiserver_port="" # global: write_kubeconfig reads it
+  set_port etcd_port EBB_ETCD_PORT
+  set_port etcd_peer_port EBB_ETCD_PEER_PORT
+  set_port apiserver_port EBB_KUBE_APISERVER_PORT
+  set_port kcm_port EBB_KUBE_CONTROLLER_MANAGER_PORT
   generate_pki
   write_kubeconfig "$state_dir/kubeconfig" admin
   write_kubeconfig "$state_dir/controller-manager.kubeconfig" controller-manager
@@ -259,7 +326,7 @@ up() {
     --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "default=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls ""
-  wait_until "etcd health" etcd curl -fsS "http://127.0.0.1:$etcd_port/health"
+  wait_until "etcd health" etcd curl -fsS --max-time 5 "http://127.0.0.1:$etcd_port/health"
 
   # Loopback only: the `kubernetes` Service cannot have loopback endpoints (reconciler none),
   # and with a loopback service range and aggregator routing off, an APIService's Service
@@ -278,7 +345,7 @@ up() {
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_APISERVER_FLAGS:-}
-  wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --cacert "$pki/ca.crt" \
+  wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --max-time 5 --cacert "$pki/ca.crt" \
     --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port/readyz"
 
   # shellcheck disable=SC2086 # extra flags are a space-separated list on purpose
@@ -291,7 +358,19 @@ up() {
     --root-ca-file "$pki/ca.crt" --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
     --horizontal-pod-autoscaler-sync-period 5s --horizontal-pod-autoscaler-downscale-stabilization 20s \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS:-}
-  wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk "https://127.0.0.1:$kcm_port/healthz"
+  wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk --max-time 5 "https://127.0.0.1:$kcm_port/healthz"
+
+  # Quoted: `eval "$(… env)"` gives back paths with spaces as they are.
+  {
+    printf 'export KUBECONFIG=%s\n' "$(shell_quote "$state_dir/kubeconfig")"
+    printf 'export KUBE_BIN=%s\n' "$(shell_quote "$bin_dir")"
+    printf 'export KUBE_PKI=%s\n' "$(shell_quote "$pki")"
+    printf 'export KUBE_APISERVER=%s\n' "$(shell_quote "https://127.0.0.1:$apiserver_port")"
+    printf 'export KUBE_SERVICE_CIDR=%s\n' "$(shell_quote "$service_cidr")"
+    printf 'export KUBE_CRDS=%s\n' "$(shell_quote "$crds_dir")"
+  } >"$state_dir/env"
+  up_finished=1
+  trap - EXIT INT TERM
 
   # A test that dies without cleaning up must not leave a cluster behind.
   if [ -n "${EBB_CONTROL_PLANE_OWNER_PID:-}" ]; then
@@ -300,15 +379,6 @@ up() {
       "$repo/scripts/control-plane.sh" down
     ) </dev/null >/dev/null 2>&1 &
   fi
-
-  cat >"$state_dir/env" <<ENV
-export KUBECONFIG=$state_dir/kubeconfig
-export KUBE_BIN=$bin_dir
-export KUBE_PKI=$pki
-export KUBE_APISERVER=https://127.0.0.1:$apiserver_port
-export KUBE_SERVICE_CIDR=$service_cidr
-export KUBE_CRDS=$crds_dir
-ENV
   echo "control-plane: up (state in $state_dir, logs in $state_dir/logs)" >&2
   echo "  eval \"\$($0 env)\" && \"\$KUBE_BIN/kubectl\" get --raw /readyz" >&2
   echo "  $0 down    # stops everything and deletes $state_dir" >&2
@@ -328,7 +398,10 @@ down() {
 
 main() {
   case "${1:-}" in
-  build) build ;;
+  build)
+    build
+    require_adapter_under_ci
+    ;;
   bin-dir) echo "$bin_dir" ;;
   up) up ;;
   env) env_of ;;

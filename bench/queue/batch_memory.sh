@@ -21,7 +21,7 @@ peak_rss_mb() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
 publish_once() { # --max-batch-bytes value; prints "<HTTP status> <peak RSS MB>"
   local port pid status
-  port=$(free_port)
+  ebb_free_port port
   EBB_LOG=warn "$ebb" producer --http "127.0.0.1:$port" --redis-server "127.0.0.1:$redis_port" \
     --max-batch-bytes "$1" >"$bench_work/producer-$1.log" 2>&1 &
   pid=$!

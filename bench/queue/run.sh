@@ -30,7 +30,8 @@ redis_rpush_rps() {
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 start_ebb() { # name, subcommand args… ; sets $port and $pid
-  port=$(free_port)
+  port=""
+  ebb_free_port port
   EBB_LOG=warn "$ebb" "${@:2}" --redis-server "127.0.0.1:$redis_port" --http "127.0.0.1:$port" \
     >"$work/$1.log" 2>&1 &
   pid=$!

@@ -23,8 +23,9 @@ rcli() { redis-cli -p "$redis_port" "$@"; }
 
 # Starts `ebb up` on the shared Redis with extra flags; sets up_pid, http, admin.
 start_up() {
-  http=$(free_port)
-  admin=$(free_port)
+  http="" admin=""
+  ebb_free_port http
+  ebb_free_port admin
   "$ebb" up --view plain --http "127.0.0.1:$http" --admin "127.0.0.1:$admin" \
     --redis-server "127.0.0.1:$redis_port" --max-replicas "$MAX_REPLICAS" "$@" \
     >"$bench_work/up-$http.log" 2>&1 &

@@ -37,15 +37,28 @@ async fn a_read_reaps_dead_consumers_and_counts_acks() {
     };
     assert_eq!(source.read().await.unwrap(), live);
 
-    // The consumer dies holding one item: no more heartbeats, and its lease runs out.
+    // The consumer dies holding one item: no more heartbeats, and its lease runs out. Reads
+    // until then see it in flight; the first read after it returns the item to the queue.
     drop(consumer);
-    tokio::time::sleep(LEASE * 2).await;
     let after_reap = Reading {
         waiting: 3,
         in_flight: 0,
         completed_total: Some(1),
     };
-    assert_eq!(source.read().await.unwrap(), after_reap);
+    let deadline = tokio::time::Instant::now() + LEASE * 25;
+    loop {
+        let reading = source.read().await.unwrap();
+        if reading == after_reap {
+            break;
+        }
+        assert_eq!(reading, live, "before the lease runs out");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not reaped {:?} after the lease ran out",
+            LEASE * 24
+        );
+        tokio::time::sleep(LEASE / 10).await;
+    }
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[1]);
 
     // Another consumer finishes everything: the counter follows every ack.

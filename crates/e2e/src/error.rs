@@ -40,6 +40,11 @@ pub enum Error {
         last: String,
         tail: String,
     },
+    #[error(
+        "{} is missing (scripts/control-plane.sh build could not build it): under CI the adapter → HPA hop is required",
+        .0.display()
+    )]
+    AdapterMissing(PathBuf),
     #[error("unexpected answer: {0}")]
     Unexpected(String),
     #[error("Prometheus query `{query}` failed: {message}")]

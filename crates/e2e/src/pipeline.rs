@@ -47,8 +47,9 @@ pub struct Scale {
 
 impl DojoPipeline {
     /// Installs the charts on `control_plane` and starts every hop. Without a
-    /// prometheus-adapter binary the chain stops at Prometheus (`adapter` is `None`) and this
-    /// says so loudly.
+    /// prometheus-adapter binary: under CI ([`ebb_testkit::under_ci`]) an error, since the
+    /// adapter → HPA hop is the point of the pipeline; elsewhere the chain stops at Prometheus
+    /// (`adapter` is `None`) and this says so loudly.
     pub async fn start(control_plane: ControlPlane) -> Result<Self> {
         let dir = crate::daemon::temp_dir("ebb-dojo-pipeline")?;
         charts::install_monitoring_crds(&control_plane).await?;
@@ -84,8 +85,11 @@ impl DojoPipeline {
             )
             .await?;
 
-        let adapter = if control_plane.bin.join("prometheus-adapter").exists() {
+        let adapter_binary = control_plane.bin.join("prometheus-adapter");
+        let adapter = if adapter_binary.exists() {
             Some(PrometheusAdapter::start(&control_plane, &prometheus.url(), dir.path()).await?)
+        } else if ebb_testkit::under_ci() {
+            return Err(crate::Error::AdapterMissing(adapter_binary));
         } else {
             eprintln!(
                 "\n!!!!!!!! prometheus-adapter was not built: the hop Prometheus → custom.metrics.k8s.io → HPA is LEFT OUT\n"

@@ -19,13 +19,10 @@ const SCALE_DOWN_WITHIN: Duration = Duration::from_secs(90);
 
 #[test]
 fn e2e_dojo_pipeline_charts_lint_and_render_the_dojo_solution() {
-    let bin = match control_plane::binaries() {
-        Ok(bin) => bin,
-        Err(control_plane::Error::Unavailable(reason)) => {
-            eprintln!("\n!!!!!!!! SKIPPED: {reason}\n");
-            return;
-        }
-        Err(error) => panic!("{error}"),
+    let Some(bin) =
+        control_plane::require("e2e_dojo_pipeline_charts_lint_and_render_the_dojo_solution")
+    else {
+        return;
     };
     let home = temp_dir("ebb-helm").unwrap();
     for chart in ["producer", "consumer"] {
@@ -96,9 +93,10 @@ async fn e2e_dojo_pipeline_scales_0_to_5_and_back_to_0_showing_the_division_by_z
     assert_eq!(empty.len(), 1, "{empty:?}");
     assert_eq!(empty[0].value, 0.0, "absent key recorded as 0: {empty:?}");
 
+    // Only outside CI: under CI the pipeline refuses to start without the adapter.
     if pipeline.adapter.is_none() {
         eprintln!(
-            "\n!!!!!!!! prometheus-adapter was not built: checked up to Prometheus; the adapter → HPA hop was LEFT OUT\n"
+            "\n!!!!!!!! PARTLY SKIPPED: prometheus-adapter was not built: checked up to Prometheus; the adapter → HPA hop was LEFT OUT\n"
         );
         return;
     }

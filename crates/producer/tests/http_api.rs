@@ -372,7 +372,7 @@ async fn a_frozen_redis_gives_503_within_the_bound_and_unhealthy() {
 
 #[tokio::test]
 async fn publishes_over_tls_with_a_private_ca_and_a_password() {
-    let redis = RedisServer::start_tls(&["--requirepass", "pw"]);
+    let mut redis = RedisServer::start_tls(&["--requirepass", "pw"]);
     let url = redis.tls_url().replace("rediss://", "rediss://:pw@");
     let ca = redis.ca_file().display().to_string();
     let producer = Producer::start_with(&["--redis-server", &url, "--redis-ca", &ca]).await;
@@ -380,11 +380,24 @@ async fn publishes_over_tls_with_a_private_ca_and_a_password() {
         producer.post("/publish/2", "over TLS", false).await,
         (StatusCode::OK, "2 messages published 👌\n".into())
     );
-    // The probe runs over TLS too: healthy means it pinged, not that it died.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The probe runs over TLS too: it notices the TLS Redis going away and coming back (same
+    // port, same certificate), with nobody publishing in between.
     assert_eq!(
         producer.get("/healthz").await,
         (StatusCode::OK, "The server is healthy\n".into())
+    );
+    redis.stop();
+    let unhealthy = producer
+        .wait_for_health(StatusCode::SERVICE_UNAVAILABLE)
+        .await;
+    assert!(
+        unhealthy.starts_with("The server is unhealthy: "),
+        "{unhealthy}"
+    );
+    redis.resume();
+    assert_eq!(
+        producer.wait_for_health(StatusCode::OK).await,
+        "The server is healthy\n"
     );
     let insecure = Producer::start_with(&["--redis-server", &format!("{url}/#insecure")]).await;
     assert_eq!(insecure.post("/publish", "", false).await.0, StatusCode::OK);

@@ -13,6 +13,10 @@
 //!
 //! The script is the one implementation of certificates, flags and readiness: humans run it
 //! by hand, tests run it through this module.
+//!
+//! Every test that needs the control plane, a running one or only its binaries (helm, …),
+//! goes through [`require`] (or [`start_or_skip`], which calls it): the one place that decides
+//! between failing (under CI) and skipping loudly (elsewhere) when it cannot be built here.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -76,6 +80,9 @@ pub struct Options {
     pub apiserver_flags: Vec<String>,
     /// Extra kube-controller-manager flags.
     pub controller_manager_flags: Vec<String>,
+    /// Where its state (certificates, etcd data, logs) goes, deleted when the control plane is
+    /// dropped; `None`: a fresh folder in the temporary directory.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -84,6 +91,7 @@ impl Default for Options {
             feature_gates: "HPAScaleToZero=true".into(),
             apiserver_flags: Vec::new(),
             controller_manager_flags: Vec::new(),
+            state_dir: None,
         }
     }
 }
@@ -189,11 +197,14 @@ impl ControlPlane {
     fn start_blocking(options: Options) -> Result<Self> {
         ensure_built()?;
         // The script fills the folder and `down` removes it: the TempDir only names it.
-        let dir = tempfile::Builder::new()
-            .prefix("ebb-control-plane-")
-            .tempdir()
-            .map_err(Error::TempDir)?
-            .keep();
+        let dir = match options.state_dir {
+            Some(dir) => dir,
+            None => tempfile::Builder::new()
+                .prefix("ebb-control-plane-")
+                .tempdir()
+                .map_err(Error::TempDir)?
+                .keep(),
+        };
         let envs = [
             ("EBB_CONTROL_PLANE_DIR", dir.display().to_string()),
             (
@@ -394,7 +405,7 @@ impl Drop for ControlPlane {
     }
 }
 
-/// `export KEY=value` lines → map.
+/// `export KEY=value` lines → map; values are shell words (`'…'` quoted by the script).
 fn parse_env(text: &str) -> HashMap<&'static str, String> {
     const KEYS: [&str; 6] = [
         "KUBECONFIG",
@@ -408,19 +419,49 @@ fn parse_env(text: &str) -> HashMap<&'static str, String> {
         .filter_map(|line| line.trim().strip_prefix("export ")?.split_once('='))
         .filter_map(|(key, value)| {
             let key = KEYS.into_iter().find(|known| *known == key)?;
-            Some((key, value.to_owned()))
+            Some((key, shell_word(value)?))
         })
         .collect()
 }
 
-/// For tests: the control plane, or `None` after a loud message when it cannot be built here.
-/// Under CI (`CI` set) a missing control plane fails the test instead: `.ci/run` installs Go
-/// and builds the binaries, so a skip there would hide a broken install step.
-pub async fn start_or_skip(test: &str, options: Options) -> Option<ControlPlane> {
-    match ControlPlane::start_with(options).await {
-        Ok(control_plane) => Some(control_plane),
-        Err(Error::Unavailable(reason)) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: the control plane is unavailable under CI: {reason}")
+/// The value of one POSIX shell word made of `'…'` runs, `\x` escapes and plain characters
+/// (what `scripts/control-plane.sh`'s `shell_quote` writes); `None` when a quote is left open.
+fn shell_word(word: &str) -> Option<String> {
+    let mut value = String::with_capacity(word.len());
+    let mut chars = word.chars();
+    while let Some(char) = chars.next() {
+        match char {
+            '\'' => loop {
+                match chars.next()? {
+                    '\'' => break,
+                    quoted => value.push(quoted),
+                }
+            },
+            '\\' => value.push(chars.next()?),
+            plain => value.push(plain),
+        }
+    }
+    Some(value)
+}
+
+/// The one gate of every test that needs the control plane, a running one or only its
+/// binaries: the folder of the built binaries (kubectl, helm, prometheus-adapter, …), or `None`
+/// after a loud `SKIPPED` message when they cannot be built here (no Go toolchain). Under CI
+/// ([`under_ci`](crate::under_ci)) that case fails the test instead: `.ci/run` installs Go and
+/// builds the binaries, so a skip there would hide a broken install step. A build that fails
+/// for any other reason fails the test everywhere. Blocking: builds on first use.
+pub fn require(test: &str) -> Option<PathBuf> {
+    gate(test, binaries(), crate::under_ci())
+}
+
+/// [`require`]'s decision, given what building gave and whether this is CI.
+fn gate(test: &str, binaries: Result<PathBuf>, under_ci: bool) -> Option<PathBuf> {
+    match binaries {
+        Ok(bin) => Some(bin),
+        Err(Error::Unavailable(reason)) if under_ci => {
+            panic!(
+                "{test}: the Kubernetes control plane is required under CI but unavailable: {reason}"
+            )
         }
         Err(Error::Unavailable(reason)) => {
             eprintln!(
@@ -428,6 +469,19 @@ pub async fn start_or_skip(test: &str, options: Options) -> Option<ControlPlane>
             );
             None
         }
+        Err(error) => panic!("{test}: {error}"),
+    }
+}
+
+/// For tests: a running control plane, or `None` when [`require`] skips; panics when it is
+/// available but does not start.
+pub async fn start_or_skip(test: &str, options: Options) -> Option<ControlPlane> {
+    let name = test.to_owned();
+    tokio::task::spawn_blocking(move || require(&name))
+        .await
+        .expect("building the control plane panicked")?;
+    match ControlPlane::start_with(options).await {
+        Ok(control_plane) => Some(control_plane),
         Err(error) => panic!("{test}: cannot start the control plane: {error}"),
     }
 }
@@ -447,6 +501,45 @@ mod tests {
         );
         assert_eq!(env.get("KUBE_BIN").map(String::as_str), Some("/b"));
         assert_eq!(env.len(), 2);
+    }
+
+    #[test]
+    fn without_go_the_gate_skips_outside_ci() {
+        let unavailable = || Err(Error::Unavailable("go >= 1.26 is not installed".into()));
+        assert_eq!(gate("a test", unavailable(), false), None);
+        let bin = PathBuf::from("/bin dir");
+        assert_eq!(gate("a test", Ok(bin.clone()), true), Some(bin));
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "a test: the Kubernetes control plane is required under CI but unavailable: go >= 1.26 is not installed"
+    )]
+    fn without_go_the_gate_fails_under_ci() {
+        gate(
+            "a test",
+            Err(Error::Unavailable("go >= 1.26 is not installed".into())),
+            true,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "a test: building the control plane failed: exit 1")]
+    fn a_failed_build_fails_everywhere() {
+        gate("a test", Err(Error::Build("exit 1".into())), false);
+    }
+
+    #[test]
+    fn quoted_env_values_come_back_as_written() {
+        let env = parse_env(
+            "export KUBECONFIG='/tmp/a b/kubeconfig'\nexport KUBE_PKI='it'\\''s'\nexport KUBE_BIN='/open\n",
+        );
+        assert_eq!(
+            env.get("KUBECONFIG").map(String::as_str),
+            Some("/tmp/a b/kubeconfig")
+        );
+        assert_eq!(env.get("KUBE_PKI").map(String::as_str), Some("it's"));
+        assert_eq!(env.get("KUBE_BIN"), None, "an open quote is no value");
     }
 
     #[tokio::test(flavor = "multi_thread")]

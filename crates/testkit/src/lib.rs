@@ -6,11 +6,20 @@
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
 //! - [`free_port`]: a loopback port for anything else a test starts.
+//! - [`under_ci`]: whether a missing tool fails the test (CI) or skips it loudly (elsewhere).
 
 pub mod control_plane;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
+
+/// Whether this run is CI: `CI` set to anything but empty, `0` or `false` (`.ci/run` exports
+/// `CI=true`). There a test that lacks a tool it needs fails instead of skipping, so that a
+/// broken install step cannot pass as a green run. `scripts/control-plane.sh` (`under_ci`)
+/// reads the variable the same way.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))
+}
 
 /// A free loopback port for a server a test starts (see [`ebb_runtime::free_loopback_port`]).
 pub fn free_port() -> u16 {

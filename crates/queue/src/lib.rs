@@ -44,7 +44,7 @@ mod queue;
 pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
-pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
+pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::key_name;
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

@@ -6,7 +6,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::keys::{self, Keys, checked_name};
-use crate::{ConsumerLease, Error, RedisAddress, Result};
+use crate::{Batch, ConsumerLease, Error, RedisAddress, Result};
 
 /// Items per `RPUSH` inside one batch: keeps each command a few MB at most while the whole batch
 /// still travels in one round trip and applies in one `MULTI`/`EXEC`.
@@ -106,10 +106,32 @@ impl Queue {
     /// one round trip, all or nothing. Waits at most [`Queue::push_timeout`]; after that
     /// [`Error::NoAnswer`] means the outcome is unknown (Redis may still apply the batch).
     pub async fn push(&self, items: &[String]) -> Result<()> {
+        self.push_encoded(items.iter().map(String::as_bytes).collect())
+            .await
+    }
+
+    /// [`Queue::push`] for a [`Batch`]: the same guarantees, without a string per item.
+    pub async fn push_batch(&self, batch: &Batch) -> Result<()> {
+        self.push_encoded(batch.iter().collect()).await
+    }
+
+    async fn push_encoded(&self, items: Vec<&[u8]>) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let bytes = items.iter().map(String::len).sum();
+        let bytes = items.iter().map(|item| item.len()).sum();
+        let mut connection = self.connection.clone();
+        if items.len() <= RPUSH_CHUNK {
+            // One command is atomic by itself: no MULTI/EXEC around it.
+            let mut rpush = redis::cmd("RPUSH");
+            rpush.arg(&self.inner.keys.queue).arg(&items);
+            return self
+                .answer(
+                    Queue::push_timeout(bytes),
+                    rpush.query_async::<()>(&mut connection),
+                )
+                .await;
+        }
         let mut batch = redis::pipe();
         batch.atomic();
         for chunk in items.chunks(RPUSH_CHUNK) {
@@ -119,7 +141,6 @@ impl Queue {
                 .arg(chunk)
                 .ignore();
         }
-        let mut connection = self.connection.clone();
         self.answer(
             Queue::push_timeout(bytes),
             batch.query_async::<()>(&mut connection),

@@ -142,7 +142,8 @@ impl Publisher {
             .await
             .expect("building items does not panic")
         };
-        let (first_id, last_id) = (id_of(&batch, 0), id_of(&batch, count - 1));
+        // Only JSON clients get the ids: decoding them costs more than a text answer.
+        let ids = http::wants_json(headers).then(|| (id_of(&batch, 0), id_of(&batch, count - 1)));
         if let Err(error) = self.committer.commit(batch).await {
             let reason = error.to_string();
             let answer = match *error {
@@ -159,17 +160,15 @@ impl Publisher {
         } else {
             format!("{count} messages published 👌")
         };
-        http::negotiated(
-            headers,
-            StatusCode::OK,
-            &text,
+        let json = ids.map_or(serde_json::Value::Null, |(first_id, last_id)| {
             json!({
                 "published": count,
                 "queue": &*self.queue_name,
                 "first_id": first_id,
                 "last_id": last_id,
-            }),
-        )
+            })
+        });
+        http::negotiated(headers, StatusCode::OK, &text, json)
     }
 
     /// The answer to a body axum would not read: too large, or broken off.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::RedisWrite;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::keys::{self, Keys, checked_name};
@@ -120,26 +121,28 @@ impl Queue {
             return Ok(());
         }
         let bytes = items.iter().map(|item| item.len()).sum();
+        let rpush = |chunk: &[&[u8]]| {
+            let mut rpush = redis::cmd("RPUSH");
+            // Sized up front: growing a command of megabytes copies it again and again.
+            let sizes = chunk.iter().map(|item| item.len());
+            RedisWrite::reserve_space_for_args(&mut rpush, sizes.chain([self.name().len()]));
+            rpush.arg(&self.inner.keys.queue).arg(chunk);
+            rpush
+        };
         let mut connection = self.connection.clone();
         if items.len() <= RPUSH_CHUNK {
             // One command is atomic by itself: no MULTI/EXEC around it.
-            let mut rpush = redis::cmd("RPUSH");
-            rpush.arg(&self.inner.keys.queue).arg(&items);
             return self
                 .answer(
                     Queue::push_timeout(bytes),
-                    rpush.query_async::<()>(&mut connection),
+                    rpush(&items).query_async::<()>(&mut connection),
                 )
                 .await;
         }
         let mut batch = redis::pipe();
         batch.atomic();
         for chunk in items.chunks(RPUSH_CHUNK) {
-            batch
-                .cmd("RPUSH")
-                .arg(&self.inner.keys.queue)
-                .arg(chunk)
-                .ignore();
+            batch.add_command(rpush(chunk)).ignore();
         }
         self.answer(
             Queue::push_timeout(bytes),

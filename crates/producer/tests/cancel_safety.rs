@@ -37,7 +37,7 @@ async fn impatient_client(address: String, seed: u64, until: tokio::time::Instan
     let mut asked = 0;
     while tokio::time::Instant::now() < until {
         let roll = next(&mut state);
-        let (path, items) = if roll % 8 == 0 {
+        let (path, items) = if roll.is_multiple_of(8) {
             ("/publish/7", 7)
         } else {
             ("/publish", 1)

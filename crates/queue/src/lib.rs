@@ -17,7 +17,9 @@
 //!   command that talks to a queue.
 //! - [`Queue::new`]: a cheap, cloneable handle; connects lazily and reconnects by itself, so
 //!   programs start while Redis is down and recover when it is back.
-//! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing.
+//! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing: one
+//!   `RPUSH` (atomic by itself), or `MULTI`/`EXEC` around 10k-item `RPUSH`es for more.
+//!   [`Queue::push_batch`] takes a [`Batch`]: fresh items encoded back to back in one buffer.
 //! - Every call is bounded in time ([`PING_TIMEOUT`], [`COMMAND_TIMEOUT`],
 //!   [`Queue::push_timeout`]): a frozen Redis gives [`Error::NoAnswer`], not a hang.
 //! - [`Queue::lengths`]: [`Lengths`] `{ waiting, in_flight }` read atomically (for scalers).

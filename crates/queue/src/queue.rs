@@ -9,8 +9,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use crate::keys::{self, Keys, checked_name};
 use crate::{Batch, ConsumerLease, Error, RedisAddress, Result};
 
-/// Items per `RPUSH` inside one batch: keeps each command a few MB at most while the whole batch
-/// still travels in one round trip and applies in one `MULTI`/`EXEC`.
+/// Items per `RPUSH`: up to this many go in one command (atomic without `MULTI`); more are split
+/// into commands of a few MB at most, sent in one round trip and applied in one `MULTI`/`EXEC`.
 const RPUSH_CHUNK: usize = 10_000;
 
 /// How long [`Queue::ping`] waits: a health probe must notice a frozen Redis quickly.

@@ -1,9 +1,10 @@
 //! `ebb producer`: HTTP in, queue items out. Dojo-compatible endpoints, flags and answers.
 //!
 //! ```text
-//!   POST /publish          ─┐  validate ──────▶ encode items ─▶ Queue::push (one MULTI/EXEC)
-//!   POST /publish/{count}  ─┘   │ 400 bad count                  │ 503 Redis unreachable or
-//!                               │ 413 body > --max-body-bytes    │     silent past its bound
+//!   POST /publish          ─┐  validate ──────▶ encode items ─▶ commit: push + count in a task
+//!   POST /publish/{count}  ─┘   │ 400 bad count                  │ (small batches grouped)
+//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
+//!                               │                                │     silent past its bound
 //!                               │ 413 count × body > --max-batch-bytes
 //!   GET  /healthz  ◀── Health ◀── push results + Redis probe every second (1 s timeout)
 //!   GET  /metrics  ◀── producer_messages_published_total, producer_request_duration_seconds
@@ -13,6 +14,7 @@
 //! or around the dojo's `From Padok, with love 💜` when the body is empty. The limits are
 //! checked before any item is built, so a refused request costs no memory and pushes nothing.
 
+mod commit;
 mod error;
 mod metrics;
 mod publish;

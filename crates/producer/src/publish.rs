@@ -1,5 +1,6 @@
 //! The publish endpoints: validate, build the items, push them in one batch, answer.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -9,14 +10,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::post;
-use ebb_queue::{DEFAULT_PAYLOAD, Item, Queue};
+use ebb_queue::{Batch, DEFAULT_PAYLOAD, Item, Queue};
 use ebb_runtime::{Health, http, parse_positive};
 use serde_json::json;
 
+use crate::commit::Committer;
 use crate::metrics::{ProducerMetrics, RequestLabels};
 
 /// Above this many items, building them is done off the async workers.
-const BUILD_INLINE_UP_TO: u64 = 1_000;
+const BUILD_INLINE_UP_TO: usize = 1_000;
 
 /// What one request may ask for.
 #[derive(Clone, Copy, Debug)]
@@ -31,8 +33,8 @@ pub(crate) struct Limits {
 
 #[derive(Clone)]
 struct Publisher {
-    queue: Queue,
-    health: Health,
+    committer: Committer,
+    queue_name: Arc<str>,
     metrics: ProducerMetrics,
     limits: Limits,
 }
@@ -41,8 +43,8 @@ struct Publisher {
 pub(crate) fn router(queue: Queue, health: Health, limits: Limits) -> Router {
     let (metrics, exposition) = ProducerMetrics::register();
     let publisher = Publisher {
-        queue,
-        health: health.clone(),
+        queue_name: queue.name().into(),
+        committer: Committer::start(queue, health.clone(), metrics.published.clone()),
         metrics,
         limits,
     };
@@ -109,10 +111,9 @@ impl Publisher {
             Ok(body) => body,
             Err(rejection) => return self.refused_body(headers, &rejection),
         };
-        let payload = match std::str::from_utf8(&body) {
-            Ok("") => DEFAULT_PAYLOAD.to_owned(),
-            Ok(text) => text.to_owned(),
-            Err(_) => {
+        let payload = match payload_of(&body) {
+            Some(payload) => payload,
+            None => {
                 return http::error(
                     headers,
                     StatusCode::BAD_REQUEST,
@@ -129,18 +130,23 @@ impl Publisher {
             );
             return http::error(headers, StatusCode::PAYLOAD_TOO_LARGE, &reason);
         }
-        let (first_id, last_id, encoded) = if count <= BUILD_INLINE_UP_TO {
-            build_items(count, &payload)
+        // Within --max-batch-bytes, so within memory: the count fits a usize.
+        let count = usize::try_from(count).expect("a batch that fits in memory");
+        let batch = if count <= BUILD_INLINE_UP_TO {
+            Batch::fresh(count, payload)
         } else {
-            tokio::task::spawn_blocking(move || build_items(count, &payload))
-                .await
-                .expect("building items does not panic")
+            let body = body.clone();
+            tokio::task::spawn_blocking(move || {
+                Batch::fresh(count, payload_of(&body).expect("checked above"))
+            })
+            .await
+            .expect("building items does not panic")
         };
-        if let Err(error) = self.queue.push(&encoded).await {
+        // Only JSON clients get the ids: decoding them costs more than a text answer.
+        let ids = http::wants_json(headers).then(|| (id_of(&batch, 0), id_of(&batch, count - 1)));
+        if let Err(error) = self.committer.commit(batch).await {
             let reason = error.to_string();
-            self.health
-                .set_unhealthy(format!("the last attempt to publish failed: {reason}"));
-            let answer = match error {
+            let answer = match *error {
                 // Sent but unanswered: Redis may still apply the batch, so say so.
                 ebb_queue::Error::NoAnswer { .. } => {
                     format!("{reason}: the {count} item(s) may or may not be published")
@@ -149,24 +155,20 @@ impl Publisher {
             };
             return http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer);
         }
-        self.health.set_healthy();
-        self.metrics.published.inc_by(count);
         let text = if count == 1 {
             "Message published 👌".to_owned()
         } else {
             format!("{count} messages published 👌")
         };
-        http::negotiated(
-            headers,
-            StatusCode::OK,
-            &text,
+        let json = ids.map_or(serde_json::Value::Null, |(first_id, last_id)| {
             json!({
                 "published": count,
-                "queue": self.queue.name(),
+                "queue": &*self.queue_name,
                 "first_id": first_id,
                 "last_id": last_id,
-            }),
-        )
+            })
+        });
+        http::negotiated(headers, StatusCode::OK, &text, json)
     }
 
     /// The answer to a body axum would not read: too large, or broken off.
@@ -194,22 +196,22 @@ impl Publisher {
     }
 }
 
-/// `count` encoded items around `payload`, with the first and last ids (for the JSON answer).
-fn build_items(count: u64, payload: &str) -> (String, String, Vec<String>) {
-    let mut first_id = String::new();
-    let mut last_id = String::new();
-    let mut encoded = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-    for index in 0..count {
-        let item = Item::new(payload);
-        if index == 0 || index + 1 == count {
-            last_id = item.id.clone().unwrap_or_default();
-            if index == 0 {
-                first_id.clone_from(&last_id);
-            }
-        }
-        encoded.push(item.encode());
+/// What each item carries: the body, or the dojo's payload when it is empty; `None` when the
+/// body is not UTF-8.
+fn payload_of(body: &[u8]) -> Option<&str> {
+    match std::str::from_utf8(body) {
+        Ok("") => Some(DEFAULT_PAYLOAD),
+        Ok(text) => Some(text),
+        Err(_) => None,
     }
-    (first_id, last_id, encoded)
+}
+
+/// The id of item `index` of a batch built here, for the JSON answer.
+fn id_of(batch: &Batch, index: usize) -> String {
+    batch
+        .get(index)
+        .and_then(|encoded| Item::decode(encoded).id)
+        .expect("fresh items have ids")
 }
 
 #[cfg(test)]

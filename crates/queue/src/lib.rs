@@ -25,7 +25,9 @@
 //!   command that talks to a queue.
 //! - [`Queue::new`]: a cheap, cloneable handle; connects lazily and reconnects by itself, so
 //!   programs start while Redis is down and recover when it is back.
-//! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing.
+//! - [`Queue::push`]: a batch of encoded [`Item`]s in one round trip, all or nothing: one
+//!   `RPUSH` (atomic by itself), or `MULTI`/`EXEC` around 10k-item `RPUSH`es for more.
+//!   [`Queue::push_batch`] takes a [`Batch`]: fresh items encoded back to back in one buffer.
 //! - Every call is bounded in time ([`PING_TIMEOUT`], [`COMMAND_TIMEOUT`],
 //!   [`Queue::push_timeout`]): a frozen Redis gives [`Error::NoAnswer`], not a hang.
 //! - [`Queue::lengths`]: [`Lengths`] `{ waiting, in_flight }` read atomically (for scalers).
@@ -57,7 +59,7 @@ pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
 pub use inspect::{GroupBacklog, RedisReader, StreamGroup};
-pub use item::{DEFAULT_PAYLOAD, Item, unix_ms_now};
+pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{key_name, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

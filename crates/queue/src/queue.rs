@@ -3,12 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::RedisWrite;
+
 use crate::connection::Connection;
 use crate::keys::{self, Keys, Layout, checked_name, key_name};
-use crate::{ConsumerLease, Error, RedisAddress, Result};
+use crate::{Batch, ConsumerLease, Error, RedisAddress, Result};
 
-/// Items per `RPUSH` inside one batch: keeps each command a few MB at most while the whole batch
-/// still travels in one round trip and applies in one `MULTI`/`EXEC`.
+/// Items per `RPUSH`: up to this many go in one command (atomic without `MULTI`); more are split
+/// into commands of a few MB at most, sent in one round trip and applied in one `MULTI`/`EXEC`.
 const RPUSH_CHUNK: usize = 10_000;
 
 /// How long [`Queue::ping`] waits: a health probe must notice a frozen Redis quickly.
@@ -105,20 +107,43 @@ impl Queue {
     /// one round trip, all or nothing. Waits at most [`Queue::push_timeout`]; after that
     /// [`Error::NoAnswer`] means the outcome is unknown (Redis may still apply the batch).
     pub async fn push(&self, items: &[String]) -> Result<()> {
+        self.push_encoded(items.iter().map(String::as_bytes).collect())
+            .await
+    }
+
+    /// [`Queue::push`] for a [`Batch`]: the same guarantees, without a string per item.
+    pub async fn push_batch(&self, batch: &Batch) -> Result<()> {
+        self.push_encoded(batch.iter().collect()).await
+    }
+
+    async fn push_encoded(&self, items: Vec<&[u8]>) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let bytes = items.iter().map(String::len).sum();
+        let bytes = items.iter().map(|item| item.len()).sum();
+        let rpush = |chunk: &[&[u8]]| {
+            let mut rpush = redis::cmd("RPUSH");
+            // Sized up front: growing a command of megabytes copies it again and again.
+            let sizes = chunk.iter().map(|item| item.len());
+            RedisWrite::reserve_space_for_args(&mut rpush, sizes.chain([self.name().len()]));
+            rpush.arg(&self.inner.keys.queue).arg(chunk);
+            rpush
+        };
+        let mut connection = self.connection.clone();
+        if items.len() <= RPUSH_CHUNK {
+            // One command is atomic by itself: no MULTI/EXEC around it.
+            return self
+                .answer(
+                    Queue::push_timeout(bytes),
+                    rpush(&items).query_async::<()>(&mut connection),
+                )
+                .await;
+        }
         let mut batch = redis::pipe();
         batch.atomic();
         for chunk in items.chunks(RPUSH_CHUNK) {
-            batch
-                .cmd("RPUSH")
-                .arg(&self.inner.keys.queue)
-                .arg(chunk)
-                .ignore();
+            batch.add_command(rpush(chunk)).ignore();
         }
-        let mut connection = self.connection.clone();
         self.answer(
             Queue::push_timeout(bytes),
             batch.query_async::<()>(&mut connection),

@@ -125,7 +125,7 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
             .unwrap_or_else(|error| panic!("{chart} {set:?}: {error}"));
     }
 
-    let refusals: [(&str, &[&str], &str); 2] = [
+    let refusals: [(&str, &[&str], &str); 4] = [
         (
             "consumer",
             &["autoscaler=keda"],
@@ -135,6 +135,16 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
             "operator",
             &["watchNamespace=team-a", "secrets.namespaces={team-b}"],
             r#"secrets.namespaces: with watchNamespace "team-a" set, Secrets are read in "team-a" only"#,
+        ),
+        (
+            "operator",
+            &["watchNamespaces=team-a"],
+            "additional properties 'watchNamespaces' not allowed",
+        ),
+        (
+            "operator",
+            &["scaleTargets[0].apiGroup=example.com"],
+            "at '/scaleTargets/0': missing property 'resources'",
         ),
     ];
     for (chart, set, expected) in refusals {
@@ -281,6 +291,29 @@ fn operator_chart_renders_a_hardened_two_replica_deployment_its_service_and_dash
         );
         assert!(cluster_wide.contains(&expected), "{cluster_wide:?}");
     }
+    // A custom resource added to the scalable kinds: watched, and scaled through /scale.
+    let custom = render(
+        &[],
+        &[
+            "scaleTargets[0].apiGroup=example.com",
+            "scaleTargets[0].resources={workers}",
+        ],
+    );
+    let rules = &find(&custom, "ClusterRole", "operator")["rules"];
+    for expected in [
+        serde_json::json!({"apiGroups": ["example.com"], "resources": ["workers"], "verbs": ["get", "list", "watch"]}),
+        serde_json::json!({"apiGroups": ["example.com"], "resources": ["workers/scale"], "verbs": ["get", "patch"]}),
+    ] {
+        assert!(
+            rules
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|rule| rule == &expected),
+            "no {expected} in {rules}"
+        );
+    }
+
     let single = render(&[], &["watchNamespace=team-a"]);
     let kinds: Vec<_> = identities(&single);
     assert!(

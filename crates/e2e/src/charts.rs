@@ -43,11 +43,17 @@ fn helm(bin: &Path, home: &Path, args: &[&str]) -> Result<String> {
 
 /// `helm lint --strict <chart>`.
 pub fn lint(bin: &Path, home: &Path, chart: &str) -> Result<String> {
-    helm(
-        bin,
-        home,
-        &["lint", "--strict", &chart_path(chart).display().to_string()],
-    )
+    lint_with(bin, home, chart, &[])
+}
+
+/// `helm lint --strict <chart>` with `--set` assignments.
+pub fn lint_with(bin: &Path, home: &Path, chart: &str, set: &[&str]) -> Result<String> {
+    let path = chart_path(chart).display().to_string();
+    let mut args = vec!["lint", "--strict", path.as_str()];
+    for assignment in set {
+        args.extend(["--set", assignment]);
+    }
+    helm(bin, home, &args)
 }
 
 /// `helm template <chart> <chart>` (the dojo names each release after its chart) in
@@ -59,10 +65,25 @@ pub fn template(
     namespace: &str,
     api_versions: &[&str],
 ) -> Result<String> {
+    template_with(bin, home, chart, namespace, api_versions, &[])
+}
+
+/// [`template`] with `--set` assignments.
+pub fn template_with(
+    bin: &Path,
+    home: &Path,
+    chart: &str,
+    namespace: &str,
+    api_versions: &[&str],
+    set: &[&str],
+) -> Result<String> {
     let path = chart_path(chart).display().to_string();
     let mut args = vec!["template", chart, path.as_str(), "--namespace", namespace];
     for api_version in api_versions {
         args.extend(["--api-versions", api_version]);
+    }
+    for assignment in set {
+        args.extend(["--set", assignment]);
     }
     helm(bin, home, &args)
 }
@@ -75,11 +96,22 @@ pub async fn install(
     namespace: &str,
     set: &[&str],
 ) -> Result<String> {
+    install_as(control_plane, chart, chart, namespace, set).await
+}
+
+/// [`install`] under another release name (several releases of one chart in one cluster).
+pub async fn install_as(
+    control_plane: &ControlPlane,
+    release: &str,
+    chart: &str,
+    namespace: &str,
+    set: &[&str],
+) -> Result<String> {
     let path = chart_path(chart).display().to_string();
     let mut args = vec![
         "upgrade",
         "--install",
-        chart,
+        release,
         path.as_str(),
         "--namespace",
         namespace,

@@ -18,3 +18,12 @@ app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
+
+{{/* `autoscaler`, checked: hpa or queueScaler. */}}
+{{- define "consumer.autoscaler" -}}
+{{- $autoscaler := .Values.autoscaler | default "hpa" -}}
+{{- if not (has $autoscaler (list "hpa" "queueScaler")) -}}
+{{- fail (printf "autoscaler: %q is neither hpa nor queueScaler" $autoscaler) -}}
+{{- end -}}
+{{- $autoscaler -}}
+{{- end -}}

@@ -438,16 +438,23 @@ mod tests {
     #[tokio::test]
     async fn a_replica_ignoring_sigterm_is_killed_after_the_grace_period() {
         let (trigger, shutdown) = Shutdown::new();
-        let (supervisor, done) = Supervisor::start(
-            shell(
-                "trap '' TERM; while :; do sleep 0.05; done",
-                Duration::from_millis(300),
-            ),
-            shutdown,
+        let marks = tempfile::tempdir().unwrap();
+        // Each shell leaves a mark once its trap is set: the sign the test waits for.
+        let script = format!(
+            "trap '' TERM; touch '{}'/$$; while :; do sleep 0.05; done",
+            marks.path().display()
         );
+        let (supervisor, done) =
+            Supervisor::start(shell(&script, Duration::from_millis(300)), shutdown);
         supervisor.scale(2).await.unwrap();
-        // Time for the shells to set their trap.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_dir(marks.path()).unwrap().count() < 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the shells did not set their trap"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         supervisor.scale(1).await.unwrap();
         let counts = supervisor.counts();
         assert_eq!((counts.running, counts.stopping), (1, 1));

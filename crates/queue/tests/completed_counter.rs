@@ -33,7 +33,7 @@ async fn acks_are_counted_once_and_requeued_items_are_not() {
     );
 
     // The lease runs out: the reaper requeues `second`; its late ack is not a completion.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.wait_until_gone("{padok}:heartbeat:c1");
     assert_eq!(queue.reap().await.unwrap().items, 1);
     assert!(!lease.ack(&second).await.unwrap());
     assert_eq!(queue.completed().await.unwrap(), 1);

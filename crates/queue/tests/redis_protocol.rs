@@ -95,6 +95,7 @@ async fn pop_waits_then_gives_up_or_gets_a_late_item() {
 
     let pusher = queue.clone();
     let late = tokio::spawn(async move {
+        // The item has to arrive while the pop blocks: a delay is the point here.
         tokio::time::sleep(Duration::from_millis(200)).await;
         pusher.push(&["late".to_owned()]).await.unwrap();
     });
@@ -139,7 +140,7 @@ async fn the_reaper_returns_a_dead_consumers_items_to_the_head_in_order() {
 
     // Alive: nothing to reap.
     assert_eq!(queue.reap().await.unwrap(), Reaped::default());
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    server.wait_until_gone("{padok}:heartbeat:dead");
     alive.heartbeat().await.unwrap();
     assert_eq!(
         queue.reap().await.unwrap(),
@@ -191,7 +192,9 @@ async fn concurrent_reapers_return_each_item_once() {
             in_flight: 100
         }
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    for consumer in 0..10 {
+        server.wait_until_gone(&format!("{{padok}}:heartbeat:c{consumer}"));
+    }
     let reapers: Vec<_> = (0..8)
         .map(|_| {
             let queue = queue_on(&server, "padok");

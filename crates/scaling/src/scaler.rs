@@ -47,6 +47,17 @@ impl Scaler {
         self
     }
 
+    /// Continues from `memory` (see [`crate::Memory`]), taken by an earlier scaler, as seen
+    /// at `now`. Replaces this scaler's history.
+    pub fn recall(&mut self, memory: &crate::Memory, now: Instant) {
+        self.state = ScalerState::recalled(memory, now);
+    }
+
+    /// What a later scaler needs to continue this one's decisions, as seen at `now`.
+    pub fn memory(&self, now: Instant) -> crate::Memory {
+        self.state.memory(now)
+    }
+
     /// The raw recommendation for this input, without touching the history.
     pub fn recommend(&self, input: &Input) -> Recommendation {
         recommend(&self.config, input)

@@ -25,6 +25,11 @@ impl Instant {
         self.0
     }
 
+    /// `age` before this instant, or the epoch when that reaches before it.
+    pub fn saturating_sub(self, age: Duration) -> Instant {
+        Instant(self.0.saturating_sub(age))
+    }
+
     /// Time from `earlier` to `self`; zero when `earlier` is in the future.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
         self.0.saturating_sub(earlier.0)

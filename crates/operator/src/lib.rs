@@ -16,6 +16,7 @@ mod controller;
 pub mod crd;
 mod defaults;
 mod error;
+mod leader;
 mod scaler_task;
 mod status;
 mod target;

@@ -113,13 +113,18 @@ fn operator(name: &str, kubeconfig: &str) -> Ebb {
 }
 
 /// The `ebb_operator_leader` gauge of one replica.
-fn leader_gauge(operator: &Ebb) -> String {
-    let (status, body) = common::http("GET", &operator.url("/metrics"));
+async fn leader_gauge(operator: &Ebb) -> String {
+    let (status, body) = get(&operator.url("/metrics")).await;
     assert_eq!(status, 200, "{body}");
     body.lines()
         .find_map(|line| line.strip_prefix("ebb_operator_leader "))
         .unwrap_or_else(|| panic!("no ebb_operator_leader in {body}"))
         .to_owned()
+}
+
+async fn get(url: &str) -> (u16, String) {
+    let response = reqwest::get(url).await.expect("the operator answers");
+    (response.status().as_u16(), response.text().await.unwrap())
 }
 
 fn push(redis: &RedisServer, count: usize) {
@@ -253,9 +258,9 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     } else {
         (b, a)
     };
-    assert_eq!(leader_gauge(&leader), "1");
-    assert_eq!(leader_gauge(&standby), "0");
-    assert_eq!(common::http("GET", &standby.url("/healthz")).0, 200);
+    assert_eq!(leader_gauge(&leader).await, "1");
+    assert_eq!(leader_gauge(&standby).await, "0");
+    assert_eq!(get(&standby.url("/healthz")).await.0, 200);
 
     // SIGKILL: the standby scales within 15 s.
     let killed_name = leader.name.clone();
@@ -277,12 +282,12 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         holder(&control_plane).await.as_deref(),
         Some(second.name.as_str())
     );
-    assert_eq!(leader_gauge(&second), "1");
+    assert_eq!(leader_gauge(&second).await, "1");
 
     // A new standby; then SIGSTOP the leader: the standby takes over within 15 s.
     let third = operator("operator-c", &kubeconfig);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(leader_gauge(&third), "0");
+    assert_eq!(leader_gauge(&third).await, "0");
     second.signal("STOP");
     let stopped_at = Instant::now();
     let stopped_at_text = rfc3339_now();
@@ -301,9 +306,13 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     second.signal("CONT");
     let resumed_at_text = rfc3339_now();
     wait_for_replicas(&control_plane, 5, Instant::now(), Duration::from_secs(15)).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(leader_gauge(&second), "0");
-    assert_eq!(leader_gauge(&third), "1");
+    // Another change while both are running: a resumed leader still acting would race the
+    // new one to this write.
+    push(&redis, 20);
+    wait_for_replicas(&control_plane, 6, Instant::now(), Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(leader_gauge(&second).await, "0");
+    assert_eq!(leader_gauge(&third).await, "1");
 
     // SIGTERM: the leader releases its Lease on the way out; the other leads at once.
     let terminated_at_text = rfc3339_now();
@@ -319,7 +328,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         "{sigterm_takeover:?}"
     );
     push(&redis, 20);
-    wait_for_replicas(&control_plane, 6, terminated_at, Duration::from_secs(15)).await;
+    wait_for_replicas(&control_plane, 7, terminated_at, Duration::from_secs(15)).await;
     let mut third = third;
     assert!(third.wait_for_exit().success());
 

@@ -161,7 +161,9 @@ where
     let supervise = async {
         let mut acting = acting_rx.clone();
         loop {
+            // Shutdown first: after a stop for shutdown the Lease may still be ours.
             tokio::select! {
+                biased;
                 () = shutdown.requested() => return,
                 () = until_acting(&mut acting) => {}
             }

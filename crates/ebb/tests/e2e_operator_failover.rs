@@ -324,7 +324,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         loadavg()
     );
     assert!(
-        sigterm_takeover < Duration::from_secs(3),
+        sigterm_takeover < Duration::from_secs(2),
         "{sigterm_takeover:?}"
     );
     push(&redis, 20);

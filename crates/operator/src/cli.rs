@@ -2,7 +2,10 @@
 
 use clap::{Args, Subcommand};
 use ebb_runtime::{Health, Metrics, Shutdown, http};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::leader::{self, ElectionArgs};
 
 #[derive(Debug, Args)]
 pub struct OperatorArgs {
@@ -28,6 +31,9 @@ pub struct RunArgs {
     /// Only QueueScalers of this namespace; all namespaces when unset.
     #[arg(long, env = "EBB_WATCH_NAMESPACE")]
     pub namespace: Option<String>,
+
+    #[command(flatten)]
+    pub election: ElectionArgs,
 }
 
 /// Runs `ebb operator …`.
@@ -45,25 +51,55 @@ pub fn main(args: OperatorArgs) -> crate::Result<()> {
 async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     // The port first: a taken one fails at once, naming its flag, before any API call.
     let listener = http::bind(&args.http).await?;
-    let client = kube::Client::try_default().await?;
+    let identity = args.election.identity();
+    let client = client(&identity).await?;
     let health = Health::new();
     health.set_healthy();
     let mut registry = Registry::default();
     let operator_metrics = crate::metrics::Metrics::register(&mut registry);
+    let leading = Gauge::default();
+    registry.register(
+        "ebb_operator_leader",
+        "1 while this replica leads (holds the Lease and runs the controller), else 0",
+        leading.clone(),
+    );
     let router = http::with_error_fallbacks(http::ops_router(health, Metrics::new(registry)));
     tracing::info!(
         "ebb operator: scaling QueueScalers in {}",
         args.namespace.as_deref().unwrap_or("all namespaces")
     );
-    let stopping = shutdown.clone();
-    let identity = std::env::var("POD_NAME").ok();
-    let controlled = crate::controller::run(
-        client,
-        args.namespace,
-        operator_metrics,
-        identity,
-        async move { stopping.requested().await },
+    // A standby is healthy too: /healthz answers 200 whether or not this replica leads.
+    let elected = leader::run(
+        client.clone(),
+        &args.election,
+        &identity,
+        leading,
+        shutdown.clone(),
+        |stop| {
+            crate::controller::run(
+                client.clone(),
+                args.namespace.clone(),
+                operator_metrics.clone(),
+                Some(identity.clone()),
+                stop,
+            )
+        },
     );
-    let (served, ()) = tokio::join!(http::serve(listener, router, shutdown), controlled);
+    let (served, elected) = tokio::join!(http::serve(listener, router, shutdown), elected);
+    elected?;
     Ok(served?)
+}
+
+/// A client whose requests carry this replica's identity in their User-Agent, so the API
+/// server's audit log tells the replicas apart.
+async fn client(identity: &str) -> crate::Result<kube::Client> {
+    let mut config = kube::Config::infer().await?;
+    let agent = format!("ebb-operator/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    let agent =
+        ::http::HeaderValue::from_str(&agent).map_err(|error| crate::Error::InvalidField {
+            field: "--identity",
+            reason: format!("{identity:?} is not usable in a User-Agent header: {error}"),
+        })?;
+    config.headers.push((::http::header::USER_AGENT, agent));
+    Ok(kube::Client::try_from(config)?)
 }

@@ -3,6 +3,15 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
+    #[error("Kubernetes client configuration: {0}")]
+    KubeConfig(#[from] kube::config::InferConfigError),
+
+    #[error("leader election: {0}")]
+    Election(#[from] kube_lease_manager::LeaseManagerError),
+
+    #[error(transparent)]
+    NotLeading(#[from] crate::leader::NotLeading),
+
     #[error("spec: {0}")]
     InvalidSpec(#[source] ebb_scaling::Error),
 

@@ -18,6 +18,7 @@ mod controller;
 pub mod crd;
 mod defaults;
 mod error;
+mod leader;
 mod metrics;
 mod scaler_task;
 mod source;

@@ -175,7 +175,10 @@ pub async fn write(
     api: &Api<QueueScaler>,
     name: &str,
     status: &QueueScalerStatus,
-) -> Result<(), kube::Error> {
+) -> crate::Result<()> {
+    if !crate::leader::may_write() {
+        return Err(crate::leader::NotLeading.into());
+    }
     let patch = json!({
         "apiVersion": "ebb.dev/v1alpha1",
         "kind": "QueueScaler",
@@ -186,8 +189,8 @@ pub async fn write(
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
-    .await
-    .map(drop)
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

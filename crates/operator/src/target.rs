@@ -147,6 +147,14 @@ impl ScaleTarget for KubeScaleTarget {
 
     async fn scale(&self, replicas: u32) -> ebb_autoscaler::Result<()> {
         let before = self.current().await?.resource_version();
+        // Checked last thing before the request: a leader resumed after a freeze must not
+        // send a scale its stopping controller had already decided.
+        if !crate::leader::may_write() {
+            return Err(ebb_autoscaler::Error::Apply {
+                target: self.described.clone(),
+                source: Box::new(crate::leader::NotLeading),
+            });
+        }
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
         self.api
             .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))

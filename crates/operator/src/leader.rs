@@ -1,0 +1,305 @@
+//! Leader election: of the operator's replicas, only the holder of a coordination.k8s.io
+//! Lease runs the controller. `kube-lease-manager` acquires and renews the Lease; this
+//! module decides when this replica may *act*, and that is stricter than "holds the Lease".
+//!
+//! ```text
+//!  kube-lease-manager ──acquire / renew every 4 s──▶ Lease (renewTime, 12 s)
+//!  watch on the Lease ──holder = me: acting until renewTime + 12 s − 3 s──▶ gate
+//!  gate open  ─▶ controller::run      gate closed ─▶ controller stopped, writes refused
+//! ```
+//!
+//! The other replicas take the Lease once `renewTime + leaseDuration` has passed on their
+//! clock. A leader stops acting `WRITE_MARGIN` before that, counted from the `renewTime` it
+//! wrote itself (taken before its request left, so never later than the server's view): a
+//! renewal that hangs or fails, a frozen process (SIGSTOP) or a lost Lease all close the gate
+//! in time. The gate is checked again right before every write ([`may_write`]), so a process
+//! resumed after a freeze does not send a write that its stopping controller had queued.
+//!
+//! The Lease lasts 12 s rather than 15 s so that a standby takes over within 15 s of the
+//! leader's death even when the leader dies just after a renewal (12 s + the standby's
+//! up-to-1 s random back-off + one scale tick). A leader stopping normally releases the
+//! Lease, so a standby takes over at once.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+use ebb_runtime::Shutdown;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
+use prometheus_client::metrics::gauge::Gauge;
+use tokio::sync::watch;
+
+/// How long a Lease lasts after its last renewal.
+pub const LEASE_SECONDS: u64 = 12;
+/// The holder renews this long before expiry: every 4 s, so two renewals may fail before
+/// the gate closes.
+const RENEW_BEFORE_EXPIRY_SECONDS: u64 = 8;
+/// A leader stops acting this long before its Lease can be taken: room for clock skew
+/// between replicas and for a write already on the wire.
+const WRITE_MARGIN: Duration = Duration::from_secs(3);
+/// At most this long is spent releasing the Lease on the way out.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Args)]
+pub struct ElectionArgs {
+    /// Name of the coordination.k8s.io Lease the replicas elect a leader with.
+    #[arg(long, env = "EBB_LEASE_NAME", default_value = "ebb-operator")]
+    pub lease_name: String,
+
+    /// Namespace of that Lease (the operator's own, from the downward API).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+
+    /// This replica's identity in the Lease; `<hostname>-<pid>` when unset.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+impl ElectionArgs {
+    /// The identity given, or `<hostname>-<pid>`.
+    pub fn identity(&self) -> String {
+        self.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .or_else(|| std::env::var("HOSTNAME").ok())
+                .unwrap_or_else(|| "ebb-operator".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+}
+
+/// Unix milliseconds until which this process may write to the API. Open (`MAX`) for a
+/// library user that runs no election; [`run`] closes it before anything else.
+static WRITES_ALLOWED_UNTIL_MS: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// Whether this replica may write (scale, status, Events) now: it leads, and its Lease
+/// cannot have been taken by another replica yet.
+pub fn may_write() -> bool {
+    unix_millis(SystemTime::now()) < WRITES_ALLOWED_UNTIL_MS.load(Ordering::Acquire)
+}
+
+fn unix_millis(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
+        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
+/// A write refused because this replica does not lead (any more).
+#[derive(Debug, thiserror::Error)]
+#[error("not the leader: writes stopped before the Lease could pass to another replica")]
+pub struct NotLeading;
+
+/// Campaigns for the Lease until `shutdown`, running `work` while this replica may act.
+/// `work` gets a future that completes when it must stop; it has to return only after every
+/// write it started is over. On shutdown the Lease is released, so a standby takes over now.
+pub async fn run<W, F>(
+    client: Client,
+    args: &ElectionArgs,
+    identity: &str,
+    leading: Gauge,
+    shutdown: Shutdown,
+    mut work: W,
+) -> crate::Result<()>
+where
+    W: FnMut(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
+    F: Future<Output = ()>,
+{
+    WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
+    let build = || {
+        LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+            .with_namespace(&args.lease_namespace)
+            .with_identity(identity)
+            .with_duration(LEASE_SECONDS)
+            .with_grace(RENEW_BEFORE_EXPIRY_SECONDS)
+            .with_create_mode(LeaseCreateMode::AutoCreate)
+            .build()
+    };
+    let mut manager = build().await?;
+    tracing::info!(
+        "leader election: Lease {}/{} as {identity}",
+        args.lease_namespace,
+        args.lease_name
+    );
+    let (acting_until, acting_rx) = watch::channel(None::<SystemTime>);
+    // Counts the times the Lease was seen without a holder (released by a leader on its way
+    // out).
+    let (freed_tx, mut freed) = watch::channel(0_u64);
+
+    let follow_lease = async {
+        let api: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+        let config =
+            watcher::Config::default().fields(&format!("metadata.name={}", args.lease_name));
+        let events = watcher(api, config).default_backoff().applied_objects();
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(lease) => {
+                    let until = acting_deadline(&lease, identity);
+                    WRITES_ALLOWED_UNTIL_MS.store(until.map_or(0, unix_millis), Ordering::Release);
+                    acting_until.send_replace(until);
+                    if lease
+                        .spec
+                        .as_ref()
+                        .and_then(|spec| spec.holder_identity.as_deref())
+                        .is_none_or(str::is_empty)
+                    {
+                        freed_tx.send_modify(|count| *count += 1);
+                    }
+                }
+                Err(error) => tracing::warn!("watching the Lease: {error}"),
+            }
+        }
+    };
+
+    let supervise = async {
+        let mut acting = acting_rx.clone();
+        loop {
+            // Shutdown first: after a stop for shutdown the Lease may still be ours.
+            tokio::select! {
+                biased;
+                () = shutdown.requested() => return,
+                () = until_acting(&mut acting) => {}
+            }
+            tracing::info!("leading: starting the controller");
+            leading.set(1);
+            let mut stop_acting = acting_rx.clone();
+            let stopping = shutdown.clone();
+            work(Box::pin(async move {
+                tokio::select! {
+                    () = stopping.requested() => {}
+                    () = until_not_acting(&mut stop_acting) => {}
+                }
+            }))
+            .await;
+            leading.set(0);
+            tracing::info!("not leading: the controller stopped");
+        }
+    };
+
+    futures::pin_mut!(follow_lease, supervise);
+    loop {
+        tokio::select! {
+            () = &mut supervise => break,
+            () = &mut follow_lease => break,
+            // The pause after an error is inside the branch, so the controller keeps running.
+            changed = async {
+                let changed = manager.changed().await;
+                if changed.is_err() {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                changed
+            } => match changed {
+                Ok(true) => tracing::info!("acquired the Lease"),
+                Ok(false) => tracing::info!("lost the Lease"),
+                Err(error) => tracing::warn!("leader election: {error}"),
+            },
+            Ok(()) = freed.changed() => {
+                // kube-lease-manager sleeps until the expiry it last read and does not watch
+                // the Lease: a fresh manager reads it now and takes a released Lease at once.
+                manager = build().await?;
+            }
+        }
+    }
+    WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
+    leading.set(0);
+    match tokio::time::timeout(RELEASE_TIMEOUT, manager.release()).await {
+        Ok(Ok(())) => tracing::info!("released the Lease"),
+        Ok(Err(error)) => tracing::warn!("releasing the Lease: {error}"),
+        Err(_) => tracing::warn!("releasing the Lease: no answer in {RELEASE_TIMEOUT:?}"),
+    }
+    Ok(())
+}
+
+/// Until when `identity` may act on `lease`: `WRITE_MARGIN` before the others may take it.
+fn acting_deadline(lease: &Lease, identity: &str) -> Option<SystemTime> {
+    let spec = lease.spec.as_ref()?;
+    if spec.holder_identity.as_deref() != Some(identity) {
+        return None;
+    }
+    let renewed: SystemTime = spec.renew_time.as_ref()?.0.into();
+    let seconds = u64::try_from(spec.lease_duration_seconds?).ok()?;
+    renewed
+        .checked_add(Duration::from_secs(seconds))?
+        .checked_sub(WRITE_MARGIN)
+}
+
+fn remaining(until: Option<SystemTime>) -> Option<Duration> {
+    until?
+        .duration_since(SystemTime::now())
+        .ok()
+        .filter(|left| !left.is_zero())
+}
+
+async fn until_acting(acting: &mut watch::Receiver<Option<SystemTime>>) {
+    loop {
+        if remaining(*acting.borrow_and_update()).is_some() {
+            return;
+        }
+        if acting.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+async fn until_not_acting(acting: &mut watch::Receiver<Option<SystemTime>>) {
+    loop {
+        let Some(left) = remaining(*acting.borrow_and_update()) else {
+            return;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(left) => {}
+            changed = acting.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::coordination::v1::LeaseSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+
+    fn lease(holder: &str, renewed: SystemTime, seconds: i32) -> Lease {
+        Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: Some(holder.to_owned()),
+                renew_time: Some(MicroTime(renewed.try_into().unwrap())),
+                lease_duration_seconds: Some(seconds),
+                ..LeaseSpec::default()
+            }),
+            ..Lease::default()
+        }
+    }
+
+    #[test]
+    fn the_holder_acts_until_the_margin_before_expiry() {
+        let renewed = SystemTime::now();
+        let until = acting_deadline(&lease("a", renewed, 12), "a").unwrap();
+        assert_eq!(until, renewed + Duration::from_secs(12) - WRITE_MARGIN);
+    }
+
+    #[test]
+    fn another_holder_or_no_renewal_means_no_acting() {
+        let renewed = SystemTime::now();
+        assert_eq!(acting_deadline(&lease("b", renewed, 12), "a"), None);
+        let mut unrenewed = lease("a", renewed, 12);
+        unrenewed.spec.as_mut().unwrap().renew_time = None;
+        assert_eq!(acting_deadline(&unrenewed, "a"), None);
+        assert_eq!(acting_deadline(&Lease::default(), "a"), None);
+    }
+
+    #[test]
+    fn a_past_deadline_leaves_nothing_remaining() {
+        let past = SystemTime::now() - Duration::from_secs(1);
+        assert_eq!(remaining(Some(past)), None);
+        assert_eq!(remaining(None), None);
+        assert!(remaining(Some(SystemTime::now() + Duration::from_secs(5))).is_some());
+    }
+}

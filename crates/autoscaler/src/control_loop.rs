@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use ebb_scaling::{Decision, Input, Instant, RateMeter, RateReading, Scaler};
+use ebb_scaling::{Decision, Input, Instant, Memory, RateMeter, RateReading, Scaler};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -32,6 +32,10 @@ pub struct Status {
     pub fallback_active: bool,
     /// How long the last successful read took.
     pub read_seconds: Option<f64>,
+    /// What a scaler taking over later needs to continue these decisions (see
+    /// [`ebb_scaling::Memory`]), as of the last successful tick.
+    #[serde(skip)]
+    pub memory: Memory,
 }
 
 /// What to run while the source cannot be read: `replicas`, once `after_failures` reads in
@@ -61,7 +65,16 @@ pub struct ControlLoop<S, T> {
     rates: RateMeter,
     status: watch::Sender<Status>,
     fallback: Option<Fallback>,
+    /// Memory of an earlier scaler to continue from, recalled at the first tick.
+    recall: Option<Memory>,
+    /// The instant `run` starts its clock at: far enough from the epoch that a recalled
+    /// memory's past still fits on the new clock.
+    origin: Duration,
 }
+
+/// How far back a recalled memory can reach: the longest stabilization window upstream
+/// allows (an hour).
+const RECALL_HORIZON: Duration = Duration::from_secs(3600);
 
 /// `processed_per_sec` follows the last few seconds, as a person watching expects.
 const DISPLAYED_RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -79,7 +92,16 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             rates: RateMeter::new(RateMeter::DEFAULT_WINDOW),
             status: watch::Sender::new(Status::default()),
             fallback: None,
+            recall: None,
+            origin: Duration::ZERO,
         })
+    }
+
+    /// Continues from `memory`, taken from an earlier scaler (a process restarted, another
+    /// replica taking over), instead of starting with no history.
+    pub fn with_memory(mut self, memory: Memory) -> Self {
+        self.recall = Some(memory);
+        self
     }
 
     /// Runs `fallback.replicas` while reads fail (see [`Fallback`]).
@@ -98,6 +120,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let started = tokio::time::Instant::now();
+        self.origin = RECALL_HORIZON;
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -106,7 +129,9 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 _ = ticks.tick() => {}
             }
             // `tick` has already logged and published the error.
-            let _ = self.tick(Instant::from(started.elapsed())).await;
+            let _ = self
+                .tick(Instant::from(self.origin + started.elapsed()))
+                .await;
         }
     }
 
@@ -201,6 +226,9 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         now: Instant,
         read_seconds: f64,
     ) -> Result<Decision> {
+        if let Some(memory) = self.recall.take() {
+            self.scaler.recall(&memory, now);
+        }
         let replicas = self.target.replicas().await?;
         let ready = self.target.ready_replicas().await?;
         // A source that counts no completions cannot tell a service rate.
@@ -243,7 +271,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                     reason: decision.reason.clone(),
                     recommendation: decision.recommendation,
                     average_per_replica: decision.average_per_replica,
-                    at_seconds: now.since_epoch().as_secs_f64(),
+                    at_seconds: now.since_epoch().saturating_sub(self.origin).as_secs_f64(),
                 }),
                 processed_per_sec,
                 scale_events: status.scale_events + u64::from(changed),
@@ -251,6 +279,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 consecutive_read_failures: 0,
                 fallback_active: false,
                 read_seconds: Some(read_seconds),
+                memory: self.scaler.memory(now),
             }
         });
         Ok(decision)

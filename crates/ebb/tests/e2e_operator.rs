@@ -284,7 +284,8 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
 
     pause_and_resume(&control_plane, &redis).await;
     manual_scale_is_overridden(&control_plane).await;
-    restart_continues_without_a_spurious_scale(&control_plane, &mut operator, &kubeconfig).await;
+    restart_continues_without_a_spurious_scale(&control_plane, &mut operator, &kubeconfig, &redis)
+        .await;
     conflicts_are_reported(&control_plane, &redis).await;
     secret_referenced_redis_with_a_password(&control_plane, &operator).await;
     fallback_when_redis_is_down(&control_plane).await;
@@ -380,14 +381,57 @@ async fn manual_scale_is_overridden(control_plane: &ControlPlane) {
     wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
 }
 
-/// A restarted operator decides from the same queue and makes no spurious scale.
+/// A restarted operator decides from the same queue and makes no spurious scale, and
+/// continues a scale-down window from the status: the window runs from when the queue
+/// shrank, not from the restart.
 async fn restart_continues_without_a_spurious_scale(
     control_plane: &ControlPlane,
     operator: &mut Ebb,
     kubeconfig: &str,
+    redis: &RedisServer,
 ) {
     eprintln!("== restart");
+    const WINDOW: u64 = 12;
+    control_plane
+        .kubectl(&[
+            "patch",
+            "qs",
+            "consumer",
+            "-n",
+            DEPLOYMENT_NAMESPACE,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"behavior":{{"scaleDown":{{"stabilizationWindowSeconds":{WINDOW}}}}}}}}}"#),
+        ])
+        .await
+        .unwrap();
+    control_plane
+        .wait_for("the new spec observed", Duration::from_secs(15), || async {
+            let status = queue_scaler_status(control_plane).await;
+            Ok((status["observedGeneration"] == 2).then_some(()))
+        })
+        .await
+        .unwrap();
     let before = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
+
+    // Half the queue gone: the recommendation drops to 5, the window holds 10.
+    redis.cli(&["LTRIM", "padok", "0", "99"]);
+    let shrank = std::time::Instant::now();
+    control_plane
+        .wait_for(
+            "the held recommendation in the status",
+            Duration::from_secs(15),
+            || async {
+                let status = queue_scaler_status(control_plane).await;
+                let held = status["recentRecommendations"]
+                    .as_array()
+                    .is_some_and(|all| all.iter().any(|r| r["replicas"] == 10));
+                Ok(held.then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(WINDOW / 2).saturating_sub(shrank.elapsed())).await;
     operator.signal("TERM");
     assert!(operator.wait_for_exit().success());
     *operator = Ebb::start_with_env(
@@ -396,11 +440,28 @@ async fn restart_continues_without_a_spurious_scale(
         &[("KUBECONFIG", kubeconfig)],
     );
     operator.wait_for_log("scaling QueueScalers");
-    // Time has to pass to show that nothing happens: four polling intervals.
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    assert_eq!(spec_replicas(control_plane).await.unwrap(), Some(10));
+    assert_eq!(
+        spec_replicas(control_plane).await.unwrap(),
+        Some(10),
+        "held across the restart"
+    );
     let after = events(control_plane, DEPLOYMENT_NAMESPACE, "consumer", "Scaled").await;
     assert_eq!(before, after, "the restart scaled something");
+
+    wait_for_replicas(control_plane, 5, Duration::from_secs(WINDOW + 10)).await;
+    let took = shrank.elapsed();
+    eprintln!(
+        "scale-down {took:?} after the queue shrank, window {WINDOW} s, restart at {} s",
+        WINDOW / 2
+    );
+    // A scaler that forgot would wait a whole window from the restart: 1.5 windows.
+    assert!(
+        took < Duration::from_secs(WINDOW + WINDOW / 4),
+        "the window restarted with the operator: scale-down after {took:?}"
+    );
+    redis.cli(&["DEL", "padok"]);
+    push(redis, "padok", 200);
+    wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
 }
 
 /// An HPA on the same workload is reported by the older QueueScaler, which keeps scaling;

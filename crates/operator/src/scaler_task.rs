@@ -178,6 +178,11 @@ impl Task {
         let (source, secrets) = self.source().await?;
         let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
         let mut control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
+        // A restart, or another replica taking over, continues the same decision: the
+        // status holds the windows' recommendations and since when the queue is empty.
+        if let Some(status) = &self.scaler.status {
+            control = control.with_memory(status::memory(status, Timestamp::now()));
+        }
         if let Some(fallback) = &spec.fallback {
             control = control.with_fallback(Fallback {
                 replicas: fallback.replicas,

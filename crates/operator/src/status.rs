@@ -8,12 +8,13 @@
 use std::time::Duration;
 
 use ebb_autoscaler::Status;
+use ebb_scaling::Memory;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use crate::crd::{QueueScaler, QueueScalerStatus, condition};
+use crate::crd::{QueueScaler, QueueScalerStatus, TimedRecommendation, condition};
 
 /// The field manager of every write this operator makes.
 pub const FIELD_MANAGER: &str = "ebb-operator";
@@ -107,10 +108,59 @@ pub fn next_status(
             previous.last_scale_time.clone()
         },
         last_decision: decision.map(|decision| decision.reason.clone()),
-        queue_empty_since: previous.queue_empty_since.clone(),
-        recent_recommendations: previous.recent_recommendations.clone(),
+        queue_empty_since: seen
+            .memory
+            .queue_empty_for
+            .map(|age| steady_time(previous.queue_empty_since.as_ref(), now, age)),
+        recent_recommendations: seen
+            .memory
+            .recommendations
+            .iter()
+            .map(|&(age, replicas)| TimedRecommendation {
+                time: steady_time(
+                    previous
+                        .recent_recommendations
+                        .iter()
+                        .find(|past| past.replicas == replicas)
+                        .map(|past| &past.time),
+                    now,
+                    age,
+                ),
+                replicas,
+            })
+            .collect(),
         consecutive_read_failures: seen.consecutive_read_failures,
         conditions,
+    }
+}
+
+/// The wall-clock time `age` before `now`, whole seconds. The same past instant seen again a
+/// moment later keeps the time already written: the few milliseconds between the loop's
+/// reading and this conversion must not turn into a status write.
+fn steady_time(written: Option<&Time>, now: Timestamp, age: Duration) -> Time {
+    let age = SignedDuration::try_from(age).unwrap_or(SignedDuration::MAX);
+    let at = now.checked_sub(age).unwrap_or(Timestamp::UNIX_EPOCH);
+    let at = Timestamp::from_second(at.as_second()).unwrap_or(at);
+    match written {
+        Some(Time(before)) if before.duration_until(at).abs() <= SignedDuration::from_secs(2) => {
+            Time(*before)
+        }
+        _ => Time(at),
+    }
+}
+
+/// The memory a status holds, as ages at `now`: what a new scaler continues from.
+pub fn memory(status: &QueueScalerStatus, now: Timestamp) -> Memory {
+    let age =
+        |time: &Time| Duration::try_from(time.0.duration_until(now)).unwrap_or(Duration::ZERO);
+    Memory {
+        recommendations: status
+            .recent_recommendations
+            .iter()
+            .map(|past| (age(&past.time), past.replicas))
+            .collect(),
+        queue_empty_for: status.queue_empty_since.as_ref().map(age),
+        last_change: None,
     }
 }
 

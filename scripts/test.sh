@@ -18,4 +18,4 @@ scripts/control-plane.sh build
 echo "== helm lint"
 "$(scripts/control-plane.sh bin-dir)/helm" lint --strict helm/charts/*
 echo "== cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast

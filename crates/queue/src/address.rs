@@ -60,6 +60,13 @@ impl RedisAddress {
     /// this `rediss://` server. Fails, with one line, when the file cannot be read, holds no
     /// certificate, or the address is not `rediss://`.
     pub fn trusting(self, ca_file: &Path) -> Result<RedisAddress> {
+        // The address first: a CA for a plain address is wrong whatever the file holds.
+        if !self.is_tls() {
+            return Err(Error::InvalidCa {
+                file: ca_file.display().to_string(),
+                reason: format!("{self} is not a rediss:// (TLS) address"),
+            });
+        }
         let pem = std::fs::read(ca_file).map_err(|source| Error::UnreadableCa {
             file: ca_file.display().to_string(),
             source,

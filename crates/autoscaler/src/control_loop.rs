@@ -1,11 +1,12 @@
 //! Read → decide → apply, once per tick, and publish what happened.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ebb_scaling::{Decision, Input, Instant, Memory, RateMeter, RateReading, Scaler};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio::time::MissedTickBehavior;
 
 use crate::{Error, MetricSource, Result, ScaleTarget};
@@ -67,6 +68,9 @@ pub struct ControlLoop<S, T> {
     fallback: Option<Fallback>,
     /// Memory of an earlier scaler to continue from, recalled at the first tick.
     recall: Option<Memory>,
+    /// Rung when the source changed (a keyspace notification): tick now, not at the next
+    /// interval.
+    wake: Option<Arc<Notify>>,
     /// The instant `run` starts its clock at: far enough from the epoch that a recalled
     /// memory's past still fits on the new clock.
     origin: Duration,
@@ -93,8 +97,16 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             status: watch::Sender::new(Status::default()),
             fallback: None,
             recall: None,
+            wake: None,
             origin: Duration::ZERO,
         })
+    }
+
+    /// Ticks at once whenever `wake` is notified, besides every interval: a source that can
+    /// tell when it changed makes the loop react in a round trip, polling stays the net.
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// Continues from `memory`, taken from an earlier scaler (a process restarted, another
@@ -123,10 +135,19 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         self.origin = RECALL_HORIZON;
         let mut ticks = tokio::time::interval(self.interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let wake = self.wake.clone();
+        let woken = || async {
+            match &wake {
+                Some(wake) => wake.notified().await,
+                None => std::future::pending().await,
+            }
+        };
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
                 _ = ticks.tick() => {}
+                // The next poll comes a whole interval after this tick.
+                () = woken() => ticks.reset(),
             }
             // `tick` has already logged and published the error.
             let _ = self

@@ -289,6 +289,7 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     conflicts_are_reported(&control_plane, &redis).await;
     secret_referenced_redis_with_a_password(&control_plane, &operator).await;
     fallback_when_redis_is_down(&control_plane).await;
+    keyspace_notifications_wake_the_scaler(&control_plane).await;
 }
 
 /// Paused at a count: applied once, held whatever the queue says, and resumed when the
@@ -668,4 +669,53 @@ spec:
     )
     .await;
     wait_for_condition(control_plane, "fallback", "worker", "Fallback", "False").await;
+}
+
+/// Where Redis sends keyspace notifications, a change wakes the scaler at once: with a
+/// 300 s polling interval, the scale follows the push within seconds.
+async fn keyspace_notifications_wake_the_scaler(control_plane: &ControlPlane) {
+    eprintln!("== keyspace notifications");
+    let redis = RedisServer::start_with(&["--notify-keyspace-events", "Kl"]);
+    control_plane
+        .apply(&deployment("events", "worker"))
+        .await
+        .unwrap();
+    control_plane
+        .apply(&format!(
+            r#"
+apiVersion: ebb.dev/v1alpha1
+kind: QueueScaler
+metadata: {{name: worker, namespace: events}}
+spec:
+  scaleTargetRef: {{name: worker}}
+  source: {{redisList: {{redis: {{address: "{}"}}, key: jobs}}}}
+  pollingIntervalSeconds: 300
+"#,
+            redis.address()
+        ))
+        .await
+        .unwrap();
+    wait_for_condition(control_plane, "events", "worker", "Ready", "True").await;
+    // The subscription is made right after the first read; give it a moment to be in place.
+    control_plane
+        .wait_for("the subscription", Duration::from_secs(10), || async {
+            let channels = redis.cli(&["PUBSUB", "NUMPAT"]);
+            Ok((channels != "0").then_some(()))
+        })
+        .await
+        .unwrap();
+    let pushed = std::time::Instant::now();
+    push(&redis, "jobs", 40);
+    wait_for_replicas_of(
+        control_plane,
+        "events",
+        "worker",
+        2,
+        Duration::from_secs(10),
+    )
+    .await;
+    eprintln!(
+        "scaled {:?} after the push, polling every 300 s",
+        pushed.elapsed()
+    );
 }

@@ -28,6 +28,12 @@ pub struct RunArgs {
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 
+    /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
+    /// Redis a QueueScaler reads, so a change wakes its scaler at once. Off: they are used
+    /// only where the server already sends them, and polling does the rest.
+    #[arg(long, env = "EBB_ENABLE_KEYSPACE_EVENTS")]
+    pub enable_keyspace_events: bool,
+
     /// Only QueueScalers of this namespace; all namespaces when unset.
     #[arg(long, env = "EBB_WATCH_NAMESPACE")]
     pub namespace: Option<String>,
@@ -81,6 +87,7 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
                 args.namespace.clone(),
                 operator_metrics.clone(),
                 Some(identity.clone()),
+                args.enable_keyspace_events,
                 stop,
             )
         },

@@ -19,4 +19,7 @@ pub struct Context {
     pub metrics: Metrics,
     /// This operator instance, as named in Events (`POD_NAME`).
     pub identity: Option<String>,
+    /// Turn on keyspace notifications on each Redis read (`CONFIG SET`), rather than only
+    /// use them where the server already sends them.
+    pub enable_keyspace_events: bool,
 }

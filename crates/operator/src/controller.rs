@@ -34,6 +34,7 @@ pub async fn run(
     namespace: Option<String>,
     metrics: Metrics,
     identity: Option<String>,
+    enable_keyspace_events: bool,
     shutdown: impl Future<Output = ()>,
 ) {
     let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) = match &namespace
@@ -56,6 +57,7 @@ pub async fn run(
         hpas,
         metrics,
         identity,
+        enable_keyspace_events,
     });
     let mut running: HashMap<Key, Running> = HashMap::new();
     // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer

@@ -29,7 +29,7 @@ use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::scaler_config;
 use crate::context::Context;
@@ -175,7 +175,7 @@ impl Task {
             return self.stay_paused(target, paused, stop).await;
         }
         let config = scaler_config(spec)?;
-        let (source, secrets) = self.source().await?;
+        let (source, secrets, watched) = self.source().await?;
         let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
         let mut control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
         // A restart, or another replica taking over, continues the same decision: the
@@ -188,6 +188,10 @@ impl Task {
                 replicas: fallback.replicas,
                 after_failures: fallback.failure_threshold,
             });
+        }
+        let wake = Arc::new(Notify::new());
+        if watched.is_some() {
+            control = control.with_wake(wake.clone());
         }
         let seen = control.subscribe();
         let mut stop_loop = stop.clone();
@@ -204,6 +208,56 @@ impl Task {
                 Ok(())
             }
             () = self.conflict_appears() => Ok(()),
+            () = self.keyspace_changes(watched, wake) => std::future::pending().await,
+        }
+    }
+
+    /// Rings `wake` on every keyspace notification of the watched keys, while the server
+    /// sends them; resubscribes after a lost connection; returns never.
+    async fn keyspace_changes(
+        &self,
+        watched: Option<(RedisAddress, Vec<String>)>,
+        wake: Arc<Notify>,
+    ) {
+        let Some((address, patterns)) = watched else {
+            return std::future::pending().await;
+        };
+        if self.context.enable_keyspace_events
+            && let Err(error) = address.enable_keyspace_events().await
+        {
+            tracing::warn!(
+                "queuescaler {}: turning on keyspace notifications: {error}",
+                self.describe()
+            );
+        }
+        let mut announced = false;
+        loop {
+            match address.watch_keys(&patterns).await {
+                Ok(Some(mut changes)) => {
+                    if !announced {
+                        tracing::info!(
+                            "queuescaler {}: woken by keyspace notifications of {address}",
+                            self.describe()
+                        );
+                        announced = true;
+                    }
+                    while changes.changed().await.is_some() {
+                        wake.notify_one();
+                    }
+                }
+                Ok(None) => {
+                    tracing::debug!(
+                        "queuescaler {}: {address} sends no keyspace notifications: polling",
+                        self.describe()
+                    );
+                    return std::future::pending().await;
+                }
+                Err(error) => tracing::debug!(
+                    "queuescaler {}: keyspace notifications: {error}",
+                    self.describe()
+                ),
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
 
@@ -326,7 +380,7 @@ impl Task {
     }
 
     /// The metric source the spec names, with its Secrets read; also the Secrets to watch.
-    async fn source(&self) -> Result<(SpecSource, Vec<SecretKeyRef>)> {
+    async fn source(&self) -> Result<(SpecSource, Vec<SecretKeyRef>, Watched)> {
         let source = &self.scaler.spec.source;
         let redis = [
             source.redis_list.as_ref().map(|list| &list.redis),
@@ -345,32 +399,52 @@ impl Task {
                     .collect()
             })
             .unwrap_or_default();
-        let built = if let Some(list) = &source.redis_list {
-            let reader = RedisReader::new(&self.address(&list.redis).await?)?;
-            SpecSource::List(RedisListSource::new(reader, &list.key))
+        let (built, watched) = if let Some(list) = &source.redis_list {
+            let address = self.address(&list.redis).await?;
+            let reader = RedisReader::new(&address)?;
+            let watched = (address, vec![glob_escaped(&list.key)]);
+            (
+                SpecSource::List(RedisListSource::new(reader, &list.key)),
+                Some(watched),
+            )
         } else if let Some(queue) = &source.ebb_queue {
             let address = self.address(&queue.redis).await?;
-            SpecSource::Queue(RedisSource::new(Queue::new(&address, &queue.queue)?))
+            let leased = Queue::new(&address, &queue.queue)?;
+            // The list, and the queue's own keys (processing lists: acks move in flight).
+            let patterns = vec![
+                glob_escaped(&queue.queue),
+                format!("{}:*", glob_escaped(&ebb_queue::key_prefix(&queue.queue))),
+            ];
+            (
+                SpecSource::Queue(RedisSource::new(leased)),
+                Some((address, patterns)),
+            )
         } else if let Some(stream) = &source.redis_stream {
-            let reader = RedisReader::new(&self.address(&stream.redis).await?)?;
-            SpecSource::Stream(RedisStreamSource::new(
-                reader,
-                &stream.stream,
-                &stream.group,
-            ))
+            let address = self.address(&stream.redis).await?;
+            let reader = RedisReader::new(&address)?;
+            let watched = (address, vec![glob_escaped(&stream.stream)]);
+            (
+                SpecSource::Stream(RedisStreamSource::new(
+                    reader,
+                    &stream.stream,
+                    &stream.group,
+                )),
+                Some(watched),
+            )
         } else if let Some(prometheus) = &source.prometheus {
-            SpecSource::Prometheus(PrometheusSource::new(
+            let source = PrometheusSource::new(
                 &prometheus.server_address,
                 &prometheus.query,
                 empty_result(prometheus.empty_result),
-            )?)
+            )?;
+            (SpecSource::Prometheus(source), None)
         } else {
             return Err(Error::InvalidField {
                 field: "spec.source",
                 reason: "set one of redisList, ebbQueue, redisStream, prometheus".into(),
             });
         };
-        Ok((built, secrets))
+        Ok((built, secrets, watched))
     }
 
     /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
@@ -629,6 +703,21 @@ impl Task {
             ),
         }
     }
+}
+
+/// The Redis address and key patterns whose keyspace notifications wake a scaler.
+type Watched = Option<(RedisAddress, Vec<String>)>;
+
+/// `key` as a literal in a Redis glob pattern.
+fn glob_escaped(key: &str) -> String {
+    let mut escaped = String::with_capacity(key.len());
+    for c in key.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }
 
 /// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,

@@ -91,7 +91,7 @@ impl RedisAddress {
         }
     }
 
-    fn server_client(&self, url: &str) -> Result<redis::Client> {
+    pub(crate) fn server_client(&self, url: &str) -> Result<redis::Client> {
         install_crypto_provider();
         match self.tls_certificates() {
             None => redis::Client::open(url),

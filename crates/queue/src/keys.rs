@@ -71,6 +71,12 @@ pub(crate) fn hashed_part(key: &str) -> &str {
     key
 }
 
+/// The prefix of queue `queue`'s own keys (`{padok}`): `<prefix>:…` are its processing
+/// lists, heartbeats, registry and counter. For a name the queue refuses, the name itself.
+pub fn key_prefix(queue: &str) -> String {
+    own_key_prefix(queue).unwrap_or_else(|_| queue.to_owned())
+}
+
 /// The prefix of the queue's own keys, chosen so that `<prefix>:<anything>` lands in the slot
 /// of the list `queue`.
 fn own_key_prefix(queue: &str) -> Result<String, String> {

@@ -53,6 +53,7 @@ mod inspect;
 mod item;
 mod keys;
 mod lease;
+mod notify;
 mod queue;
 
 pub use address::RedisAddress;
@@ -60,6 +61,7 @@ pub use args::QueueArgs;
 pub use error::{Error, Result};
 pub use inspect::{GroupBacklog, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
-pub use keys::{key_name, queue_name};
+pub use keys::{key_name, key_prefix, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
+pub use notify::KeyChanges;
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

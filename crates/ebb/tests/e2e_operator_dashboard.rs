@@ -111,7 +111,11 @@ fn variables<'a>(namespace: &'a str, queuescaler: &'a str) -> Vec<(&'a str, &'a 
 }
 
 /// Prometheus' JSON answer to `GET <path>?<params>`; panics on anything but success.
-async fn prometheus_api(prometheus: &PrometheusServer, path: &str, params: &[(&str, &str)]) -> Value {
+async fn prometheus_api(
+    prometheus: &PrometheusServer,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Value {
     let url = reqwest::Url::parse_with_params(&format!("{}{path}", prometheus.url()), params)
         .expect("a valid URL");
     let response = reqwest::get(url.clone())
@@ -187,6 +191,24 @@ async fn label_values(prometheus: &PrometheusServer, definition: &str) -> Vec<St
         .collect()
 }
 
+/// The dashboard variable `name`.
+fn variable<'a>(dashboard: &'a Value, name: &str) -> &'a Value {
+    dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|variable| variable["name"] == name)
+        .unwrap_or_else(|| panic!("the dashboard has no variable {name:?}"))
+}
+
+/// What Grafana puts in a query for the variable `name` when "All" is selected.
+fn all_value(dashboard: &Value, name: &str) -> String {
+    variable(dashboard, name)["allValue"]
+        .as_str()
+        .unwrap_or_else(|| panic!("variable {name:?} has no allValue"))
+        .to_owned()
+}
+
 /// Waits until the dashboard variable `name` offers `expected`.
 async fn assert_variable_offers(
     prometheus: &PrometheusServer,
@@ -194,13 +216,7 @@ async fn assert_variable_offers(
     name: &str,
     expected: &str,
 ) {
-    let variable = dashboard["templating"]["list"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|variable| variable["name"] == name)
-        .unwrap_or_else(|| panic!("the dashboard has no variable {name:?}"));
-    let definition = variable["definition"]
+    let definition = variable(dashboard, name)["definition"]
         .as_str()
         .unwrap_or_else(|| panic!("variable {name:?} has no definition"));
     // Grafana fills the variables a variable's query uses, like a panel's.
@@ -297,8 +313,10 @@ async fn e2e_operator_dashboard_queries_return_data() {
 
     let queries = panel_queries(&dashboard["panels"]);
     assert!(!queries.is_empty(), "the dashboard has no panel query");
-    // Each query as a user sees it with the scaler selected, and with "All" (`.*`).
-    for (namespace, queuescaler) in [(NAMESPACE, NAME), (".*", ".*")] {
+    // Each query as a user sees it with the scaler selected, and with "All".
+    let all_namespaces = all_value(&dashboard, "namespace");
+    let all_scalers = all_value(&dashboard, "queuescaler");
+    for (namespace, queuescaler) in [(NAMESPACE, NAME), (&all_namespaces, &all_scalers)] {
         for (panel, query) in &queries {
             let query = substitute(panel, query, &variables(namespace, queuescaler));
             assert_returns_data(&prometheus, panel, &query).await;

@@ -1,9 +1,11 @@
-//! A throwaway Debian `prometheus` on a free loopback port, scraping nothing: for tests of
-//! PromQL queries that need a real query engine (`vector(42)`, syntax errors, empty results),
-//! not data. Killed and its directory removed on drop.
+//! A throwaway Debian `prometheus` on a free loopback port. Scraping nothing
+//! ([`PrometheusServer::start_or_skip`]): for tests of PromQL queries that need a real query
+//! engine (`vector(42)`, syntax errors, empty results), not data. Scraping given `/metrics`
+//! endpoints ([`PrometheusServer::start_scraping_or_skip`]): for tests of queries against what a
+//! process really exports. Killed and its directory removed on drop.
 //!
-//! Missing binary: [`PrometheusServer::start_or_skip`] fails the test under CI (`CI` set), where
-//! the package is installed and a skip would hide a broken install, and skips loudly elsewhere.
+//! Missing binary: both fail the test under CI (`CI` set), where the package is installed and a
+//! skip would hide a broken install, and skip loudly elsewhere.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
@@ -27,6 +29,20 @@ impl PrometheusServer {
     /// Starts Prometheus, or returns `None` after a loud message when the binary is missing
     /// (outside CI). Panics, failing the test, when it is missing under CI or does not come up.
     pub fn start_or_skip(test: &str) -> Option<PrometheusServer> {
+        PrometheusServer::start_with_config_or_skip(test, "global:\n  scrape_interval: 15s\n")
+    }
+
+    /// [`start_or_skip`](Self::start_or_skip), scraping `/metrics` of each `(job, "host:port")`
+    /// target every `interval` (the scrape timeout too, which may not exceed it).
+    pub fn start_scraping_or_skip(
+        test: &str,
+        targets: &[(&str, &str)],
+        interval: Duration,
+    ) -> Option<PrometheusServer> {
+        PrometheusServer::start_with_config_or_skip(test, &scrape_config(targets, interval))
+    }
+
+    fn start_with_config_or_skip(test: &str, config_yaml: &str) -> Option<PrometheusServer> {
         let port = free_port();
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -38,7 +54,7 @@ impl PrometheusServer {
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
         let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  scrape_interval: 15s\n")
+        std::fs::write(&config, config_yaml)
             .unwrap_or_else(|error| panic!("cannot write {}: {error}", config.display()));
         let spawned = Command::new(BINARY)
             .arg(format!("--config.file={}", config.display()))
@@ -99,6 +115,21 @@ impl Drop for PrometheusServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A configuration scraping each `(job, "host:port")` every `interval`, which also bounds the
+/// scrape's timeout (Prometheus refuses a timeout above the interval).
+fn scrape_config(targets: &[(&str, &str)], interval: Duration) -> String {
+    let every = format!("{}ms", interval.as_millis());
+    let mut config = format!(
+        "global:\n  scrape_interval: {every}\n  scrape_timeout: {every}\n  evaluation_interval: {every}\nscrape_configs:\n"
+    );
+    for (job, address) in targets {
+        config.push_str(&format!(
+            "  - job_name: {job:?}\n    static_configs:\n      - targets: [{address:?}]\n"
+        ));
+    }
+    config
 }
 
 /// Whether `GET /-/ready` answers 200.

@@ -567,12 +567,13 @@ impl Task {
         let mut written_at = tokio::time::Instant::now();
         let mut scale_events = 0;
         let mut our_count: Option<u32> = None;
+        let mut failures_seen = 0;
         loop {
             seen.changed().await.map_err(|_| Error::LoopStopped)?;
             let current = seen.borrow_and_update().clone();
             let scaled_now = current.scale_events > scale_events;
             scale_events = current.scale_events;
-            self.observe(&current, scaled_now);
+            self.observe(&current, scaled_now, &mut failures_seen);
             if current.last_error.is_none() || current.fallback_active {
                 if let Some(ours) = our_count
                     && current.replicas != ours
@@ -623,7 +624,10 @@ impl Task {
         }
     }
 
-    fn observe(&self, current: &Status, scaled_now: bool) {
+    /// Updates the metrics from the loop's status; `failures_seen` is the read-failure count
+    /// already counted (the watch channel may merge updates: counting the growth of the
+    /// loop's own count stays exact).
+    fn observe(&self, current: &Status, scaled_now: bool, failures_seen: &mut u32) {
         let metrics = &self.context.metrics;
         let labels = &self.labels;
         let gauge = |family: &prometheus_client::metrics::family::Family<
@@ -635,14 +639,18 @@ impl Task {
                 .get_or_create(labels)
                 .set(i64::try_from(value).unwrap_or(i64::MAX));
         };
-        if let Some(error) = &current.last_error {
-            let kind = if current.consecutive_read_failures > 0 {
-                "read"
-            } else {
-                "apply"
-            };
-            metrics.error(labels, kind);
-            tracing::debug!("queuescaler {}: {error}", self.describe());
+        let failures = current.consecutive_read_failures;
+        let new_failures = if failures >= *failures_seen {
+            failures - *failures_seen
+        } else {
+            failures
+        };
+        *failures_seen = failures;
+        for _ in 0..new_failures {
+            metrics.error(labels, "read");
+        }
+        if current.last_error.is_some() && failures == 0 {
+            metrics.error(labels, "apply");
         }
         if let Some(seconds) = current.read_seconds
             && current.last_error.is_none()
@@ -652,7 +660,13 @@ impl Task {
         }
         gauge(&metrics.waiting, current.waiting);
         gauge(&metrics.in_flight, current.in_flight);
-        gauge(&metrics.replicas, current.replicas.into());
+        // The count once this tick's decision applied, not the one read before it.
+        let replicas = if scaled_now {
+            current.desired_replicas
+        } else {
+            current.replicas
+        };
+        gauge(&metrics.replicas, replicas.into());
         gauge(&metrics.desired_replicas, current.desired_replicas.into());
         if current.last_decision.is_some()
             && (current.last_error.is_none() || current.fallback_active)

@@ -6,9 +6,12 @@
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
 
-# The control plane lives in its own folder, stopped (by PID) before bench_cleanup removes the
-# scratch folder; EBB_CONTROL_PLANE_OWNER_PID stops it too if this shell dies without a trap.
+# The processes first (a leader stopping on SIGTERM releases its Lease, which needs the API
+# server), then the control plane (by PID), then the scratch folder; EBB_CONTROL_PLANE_OWNER_PID
+# stops the control plane too if this shell dies without running its trap.
 operator_bench_cleanup() {
+  for pid in "${bench_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   if [ -n "${EBB_CONTROL_PLANE_DIR:-}" ]; then
     scripts/control-plane.sh down >/dev/null 2>&1 || true
   fi

@@ -110,6 +110,7 @@ operator_p50=$(percentile 50 <"$operator_seconds")
 operator_p95=$(percentile 95 <"$operator_seconds")
 operator_rss=$(operator_rss_kb)
 kill "$operator_pid" "$watch_pid" 2>/dev/null || true
+wait "$operator_pid" 2>/dev/null || true # it releases its Lease on SIGTERM: the API server first
 scripts/control-plane.sh down >/dev/null
 unset EBB_CONTROL_PLANE_DIR
 

@@ -115,6 +115,7 @@ started=$EPOCHREALTIME
 start_operator
 start_load=$(load)
 done_count=0
+next_progress=$((SECONDS + 10))
 while ((done_count < scalers)); do
   if ! kill -0 "$operator_pid" 2>/dev/null; then
     echo "scale.sh: the operator exited; its log:" >&2
@@ -127,6 +128,10 @@ while ((done_count < scalers)); do
     exit 1
   fi
   done_count=$(reconciled)
+  if ((SECONDS >= next_progress)); then
+    echo "  … $done_count reconciled after $(awk -v a="$EPOCHREALTIME" -v b="$started" 'BEGIN { printf "%.0f", a - b }') s   (load $(load))"
+    next_progress=$((SECONDS + 10))
+  fi
   sleep 0.2
 done
 start_seconds=$(awk -v a="$EPOCHREALTIME" -v b="$started" 'BEGIN { printf "%.1f", a - b }')

@@ -140,7 +140,7 @@ ready_true=$("$kubectl" get queuescalers.ebb.dev -n default -o \
   'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$' || true)
 rss_after_start=$(operator_rss_kb)
 # What the memory goes to: connections to Redis and the API server, threads, open files.
-redis_clients=$(redis-cli -p "$redis_port" INFO clients | awk -F: '/^connected_clients:/ { print $2 + 0 }')
+redis_clients=$(redis-cli -p "$redis_port" INFO clients | awk -F: '/^connected_clients:/ { print $2 - 1 }')
 operator_threads=$(awk '/^Threads:/ { print $2 }' "/proc/$operator_pid/status")
 operator_fds=$(find "/proc/$operator_pid/fd" -mindepth 1 -maxdepth 1 | wc -l)
 echo "  all $scalers reconciled in $start_seconds s ($ready_true Ready=True)   (load $start_load)"
@@ -283,7 +283,7 @@ echo "    change → scale request   p50 $p50 s  p95 $p95 s  p99 $p99 s  max $ma
 echo "    API writes during the load:"
 echo "${load_report:-    none}"
 echo "  operator RSS               after start $(mb "$rss_after_start"), after idle $(mb "$rss_after_idle"), after load $(mb "$rss_after_load"), peak $(mb "$peak_rss")   (goal < 64 MB: $(verdict "$(awk -v k="$peak_rss" 'BEGIN { print k / 1024 }')" 64))"
-echo "  operator after start: $redis_clients Redis client connections (all its own), $operator_threads threads, $operator_fds open files"
+echo "  operator after start: $redis_clients Redis client connections (the INFO query's own not counted), $operator_threads threads, $operator_fds open files"
 echo "  leadership lost by the only replica (\"not leading\" in its log): $(grep -c 'not leading' "$operator_log" || true) times"
 echo "  operator log lines with error/warn/throttl: $errors   (log kept in $operator_log; the first ones below)"
 grep -iE 'error|warn|throttl' "$operator_log" | head -5 | sed 's/^/    /' || true

@@ -209,7 +209,8 @@ redis_commands() { # <key> <r>
   fi
   printf 'EXEC\n'
 }
-# change_keys <count>: changes <count> keys in one redis-cli call, stamped just before it.
+# change_keys <count> <steady|burst>: changes <count> keys in one redis-cli call, stamped just
+# before it.
 change_keys() {
   local n stamp commands="" picked=()
   for ((n = 0; n < $1; n++)); do
@@ -222,7 +223,7 @@ change_keys() {
   done
   stamp=$EPOCHREALTIME
   printf '%s' "$commands" | redis-cli -p "$redis_port" >/dev/null
-  for n in "${picked[@]}"; do echo "$stamp change $n" >>"$changes"; done
+  for n in "${picked[@]}"; do echo "$stamp change $n $2" >>"$changes"; done
 }
 writes >"$bench_work/writes.2"
 load_started=$EPOCHREALTIME
@@ -234,10 +235,10 @@ while :; do
   elapsed=$(awk -v a="$EPOCHREALTIME" -v b="$load_started" 'BEGIN { printf "%.3f", a - b }')
   awk -v e="$elapsed" -v s="$seconds" 'BEGIN { exit !(e >= s) }' && break
   if awk -v e="$elapsed" -v b="$next_burst" 'BEGIN { exit !(e >= b) }'; then
-    change_keys "$burst"
+    change_keys "$burst" burst
     next_burst=$((next_burst + 15))
   fi
-  change_keys 1
+  change_keys 1 steady
   tick=$((tick + 1))
   # A fixed rate: sleep until the next tick's due time, whatever this one cost.
   pause=$(awk -v t="$tick" -v i="$interval" -v a="$EPOCHREALTIME" -v b="$load_started" \
@@ -259,11 +260,14 @@ latencies="$bench_work/latencies"
   cat "$changes"
   awk '$2 ~ /^w-/ { print $1, "seen", $2, $3 }' "$watch_file"
 } | sort -s -g -k1,1 | awk -v out="$latencies" '
-  $2 == "change" { since[$3] = $1; want[$3] = $4; changes++; next }
-  $2 == "seen" && ($3 in since) && $4 == want[$3] { print $1 - since[$3] > out; delete since[$3]; seen++ }
+  $2 == "change" { since[$3] = $1; want[$3] = $4; kind[$3] = $5; changes++; next }
+  $2 == "seen" && ($3 in since) && $4 == want[$3] { print $1 - since[$3], kind[$3] > out; delete since[$3]; seen++ }
   END { missed = 0; for (k in since) missed++; print changes, seen, missed }' >"$bench_work/counts"
 read -r n_changes n_seen n_missed <"$bench_work/counts"
-seconds_of() { percentile "$1" <"$latencies" | awk '{ printf ($1 == "n/a" ? "%s" : "%.3f"), $1 }'; }
+seconds_of() { # <percent> [steady|burst]
+  awk -v k="${2:-}" 'k == "" || $2 == k { print $1 }' "$latencies" | percentile "$1" |
+    awk '{ printf ($1 == "n/a" ? "%s" : "%.3f"), $1 }'
+}
 p50=$(seconds_of 50)
 p95=$(seconds_of 95)
 p99=$(seconds_of 99)
@@ -280,6 +284,8 @@ echo "  idle API writes, $idle_seconds s     ${idle_non_lease}/s besides Leases 
 echo "${idle_report:-    none}"
 echo "  load, ${load_wall} s: $n_changes changes, $n_seen scale requests seen, $n_missed never seen"
 echo "    change → scale request   p50 $p50 s  p95 $p95 s  p99 $p99 s  max $max s   (goal p99 < 1.5 s: $(verdict "$p99" 1.5))   (load $load_load)"
+echo "      the $rate/s changes alone   p50 $(seconds_of 50 steady) s  p95 $(seconds_of 95 steady) s  p99 $(seconds_of 99 steady) s"
+echo "      the bursts of $burst alone   p50 $(seconds_of 50 burst) s  p95 $(seconds_of 95 burst) s  p99 $(seconds_of 99 burst) s"
 echo "    API writes during the load:"
 echo "${load_report:-    none}"
 echo "  operator RSS               after start $(mb "$rss_after_start"), after idle $(mb "$rss_after_idle"), after load $(mb "$rss_after_load"), peak $(mb "$peak_rss")   (goal < 64 MB: $(verdict "$(awk -v k="$peak_rss" 'BEGIN { print k / 1024 }')" 64))"

@@ -42,6 +42,9 @@ pub struct RunArgs {
     pub election: ElectionArgs,
 }
 
+/// How long stopping may take once asked: below Kubernetes' default 30 s grace period.
+const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Runs `ebb operator …`.
 pub fn main(args: OperatorArgs) -> crate::Result<()> {
     match args.command {
@@ -92,6 +95,21 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
             )
         },
     );
+    // A wind-down that hangs (an API server gone, a Redis frozen) must not keep the process
+    // past its grace: the Lease then simply expires.
+    let stopping = shutdown.clone();
+    let elected = async move {
+        tokio::select! {
+            result = elected => result,
+            () = async {
+                stopping.requested().await;
+                tokio::time::sleep(WIND_DOWN).await;
+            } => {
+                tracing::warn!("still stopping after {WIND_DOWN:?}: exiting anyway");
+                Ok(())
+            }
+        }
+    };
     let (served, elected) = tokio::join!(http::serve(listener, router, shutdown), elected);
     elected?;
     Ok(served?)

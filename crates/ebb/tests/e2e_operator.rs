@@ -180,16 +180,7 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     };
     let redis = RedisServer::start();
     control_plane
-        .apply(&ebb_operator::crd_yaml())
-        .await
-        .unwrap();
-    control_plane
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/queuescalers.ebb.dev",
-        ])
+        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
     control_plane

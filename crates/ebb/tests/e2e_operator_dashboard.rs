@@ -263,16 +263,7 @@ async fn e2e_operator_dashboard_queries_return_data() {
     };
     let mut redis = RedisServer::start();
     control_plane
-        .apply(&ebb_operator::crd_yaml())
-        .await
-        .unwrap();
-    control_plane
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/queuescalers.ebb.dev",
-        ])
+        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
     control_plane.apply(&workload()).await.unwrap();

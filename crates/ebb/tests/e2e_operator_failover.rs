@@ -227,16 +227,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     };
     let redis = RedisServer::start();
     control_plane
-        .apply(&ebb_operator::crd_yaml())
-        .await
-        .unwrap();
-    control_plane
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/queuescalers.ebb.dev",
-        ])
+        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
     control_plane.apply(DEPLOYMENT).await.unwrap();

@@ -506,12 +506,7 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
             .unwrap_or_else(|error| panic!("{release} in {namespace}: {error}"));
     }
     control_plane
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/queuescalers.ebb.dev",
-        ])
+        .wait_established("queuescalers.ebb.dev")
         .await
         .unwrap();
 

@@ -24,14 +24,8 @@ fn committed_crd_is_the_generated_one() {
 }
 
 async fn install_crd(control_plane: &ControlPlane) {
-    control_plane.apply(&crd_yaml()).await.unwrap();
     control_plane
-        .kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/queuescalers.ebb.dev",
-        ])
+        .install_crd(&crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
 }

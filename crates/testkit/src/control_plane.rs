@@ -333,6 +333,20 @@ impl ControlPlane {
         .map(drop)
     }
 
+    /// Waits (up to 60 s) until the CustomResourceDefinition `name` is served.
+    pub async fn wait_established(&self, name: &str) -> Result<()> {
+        let crd = format!("crd/{name}");
+        self.kubectl(&["wait", "--for=condition=Established", "--timeout=60s", &crd])
+            .await
+            .map(drop)
+    }
+
+    /// Applies a CustomResourceDefinition manifest and waits until `name` is served.
+    pub async fn install_crd(&self, manifest: &str, name: &str) -> Result<()> {
+        self.apply(manifest).await?;
+        self.wait_established(name).await
+    }
+
     /// An object as the API server stores it, at the given API version:
     /// `get("horizontalpodautoscalers.v2.autoscaling", "default", "consumer")`.
     pub async fn get(

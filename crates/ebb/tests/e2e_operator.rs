@@ -10,27 +10,7 @@ use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
-
-fn deployment(namespace: &str, name: &str) -> String {
-    format!(
-        r#"
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {namespace}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}, namespace: {namespace}}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      containers: [{{name: consumer, image: "ebb:test"}}]
-"#
-    )
-}
+use common::operator::{pod_less_deployment as deployment, push};
 
 const DEPLOYMENT_NAMESPACE: &str = "default";
 
@@ -147,13 +127,6 @@ async fn events(control_plane: &ControlPlane, namespace: &str, name: &str, reaso
         ])
         .await
         .unwrap()
-}
-
-fn push(redis: &RedisServer, key: &str, count: usize) {
-    let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
-    let mut command = vec!["RPUSH", key];
-    command.extend(items.iter().map(String::as_str));
-    redis.cli(&command);
 }
 
 fn condition(status: &serde_json::Value, kind: &str) -> Option<String> {

@@ -15,6 +15,7 @@ use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
 
 use common::Ebb;
+use common::operator::{pod_less_deployment, push};
 
 const TEST: &str = "e2e_operator_dashboard_queries_return_data";
 const NAMESPACE: &str = "default";
@@ -24,23 +25,6 @@ const NAME: &str = "consumer";
 const QUERY_DATA_WITHIN: Duration = Duration::from_secs(60);
 /// What Grafana makes of `$__rate_interval` at its default 15 s scrape interval.
 const RATE_INTERVAL: &str = "1m";
-
-fn workload() -> String {
-    format!(
-        r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {NAME}, namespace: {NAMESPACE}}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: {NAME}}}}}
-  template:
-    metadata: {{labels: {{app: {NAME}}}}}
-    spec:
-      containers: [{{name: consumer, image: "ebb:test"}}]
-"#
-    )
-}
 
 fn queue_scaler(redis: &str) -> String {
     format!(
@@ -266,7 +250,10 @@ async fn e2e_operator_dashboard_queries_return_data() {
         .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
-    control_plane.apply(&workload()).await.unwrap();
+    control_plane
+        .apply(&pod_less_deployment(NAMESPACE, NAME))
+        .await
+        .unwrap();
     control_plane
         .apply(&queue_scaler(&redis.address()))
         .await
@@ -288,10 +275,7 @@ async fn e2e_operator_dashboard_queries_return_data() {
 
     // Activity for every panel: items waiting and a scale-up (gauges, decisions, reads), then
     // Redis down for a few ticks (read errors), then back.
-    let items: Vec<String> = (0..200).map(|i| i.to_string()).collect();
-    let mut push = vec!["RPUSH", "padok"];
-    push.extend(items.iter().map(String::as_str));
-    redis.cli(&push);
+    push(&redis, "padok", 200);
     wait_for_replicas(&control_plane, 10, Duration::from_secs(30)).await;
     redis.stop();
     // Failed reads have to happen and be scraped: time itself is what is waited for.

@@ -12,19 +12,7 @@ use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
-
-const DEPLOYMENT: &str = r#"
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: consumer, namespace: default}
-spec:
-  replicas: 0
-  selector: {matchLabels: {app: consumer}}
-  template:
-    metadata: {labels: {app: consumer}}
-    spec:
-      containers: [{name: consumer, image: ebb:test}]
-"#;
+use common::operator::{pod_less_deployment, push};
 
 /// Every write to a Deployment's scale subresource, and nothing else.
 const AUDIT_POLICY: &str = r#"
@@ -127,13 +115,6 @@ async fn get(url: &str) -> (u16, String) {
     (response.status().as_u16(), response.text().await.unwrap())
 }
 
-fn push(redis: &RedisServer, count: usize) {
-    let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
-    let mut args = vec!["RPUSH", "padok"];
-    args.extend(items.iter().map(String::as_str));
-    redis.cli(&args);
-}
-
 /// One successful scale write from the audit log: who sent it and when the server got it.
 #[derive(Debug)]
 struct ScaleWrite {
@@ -230,7 +211,10 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
         .await
         .unwrap();
-    control_plane.apply(DEPLOYMENT).await.unwrap();
+    control_plane
+        .apply(&pod_less_deployment("default", "consumer"))
+        .await
+        .unwrap();
     control_plane
         .apply(&queue_scaler(&redis.address()))
         .await
@@ -241,7 +225,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     let a = operator("operator-a", &kubeconfig);
     let b = operator("operator-b", &kubeconfig);
     let start = Instant::now();
-    push(&redis, 40);
+    push(&redis, "padok", 40);
     wait_for_replicas(&control_plane, 2, start, Duration::from_secs(30)).await;
     let first = holder(&control_plane).await.expect("a leader");
     let (mut leader, standby) = if first == "operator-a" {
@@ -259,7 +243,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     leader.wait_for_exit();
     let killed_at = Instant::now();
     let killed_at_text = rfc3339_now();
-    push(&redis, 20);
+    push(&redis, "padok", 20);
     let sigkill_takeover =
         wait_for_replicas(&control_plane, 3, killed_at, Duration::from_secs(30)).await;
     println!(
@@ -282,7 +266,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     second.signal("STOP");
     let stopped_at = Instant::now();
     let stopped_at_text = rfc3339_now();
-    push(&redis, 20);
+    push(&redis, "padok", 20);
     let sigstop_takeover =
         wait_for_replicas(&control_plane, 4, stopped_at, Duration::from_secs(30)).await;
     println!(
@@ -293,13 +277,13 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     assert_eq!(holder(&control_plane).await.as_deref(), Some("operator-c"));
 
     // The frozen leader resumes into a changed queue: it must not write, the new one does.
-    push(&redis, 20);
+    push(&redis, "padok", 20);
     second.signal("CONT");
     let resumed_at_text = rfc3339_now();
     wait_for_replicas(&control_plane, 5, Instant::now(), Duration::from_secs(15)).await;
     // Another change while both are running: a resumed leader still acting would race the
     // new one to this write.
-    push(&redis, 20);
+    push(&redis, "padok", 20);
     wait_for_replicas(&control_plane, 6, Instant::now(), Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(leader_gauge(&second).await, "0");
@@ -318,7 +302,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         sigterm_takeover < Duration::from_secs(2),
         "{sigterm_takeover:?}"
     );
-    push(&redis, 20);
+    push(&redis, "padok", 20);
     wait_for_replicas(&control_plane, 7, terminated_at, Duration::from_secs(15)).await;
     let mut third = third;
     assert!(third.wait_for_exit().success());

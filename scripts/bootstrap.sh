@@ -1,39 +1,52 @@
 #!/usr/bin/env bash
-# The dojo's starting point on a real kind cluster (needs Docker, kind, kubectl, helm):
-# ingress-nginx, Redis, the producer and the consumer, with no autoscaling yet.
-#   scripts/bootstrap.sh              the exercise's starting point
-#   scripts/bootstrap.sh --solution   everything the dojo's solution deploys
+# The dojo's cluster on kind (needs Docker running, kind, kubectl, helm, jq): a Kubernetes 1.37
+# node with the dojo's controller-manager flags (kind-cluster.yaml), the ebb image built and
+# loaded, Traefik as the ingress on ports 80/443 (*.vcap.me), Redis, the producer and the
+# consumer.
+#   scripts/bootstrap.sh [--exercise]   the exercise's starting point: no autoscaling yet
+#   scripts/bootstrap.sh --solution     the finished pipeline of steps 4 to 9 in one go:
+#                                       Prometheus, the exporter, the adapter, the rule, the HPA
+#   scripts/bootstrap.sh --dry-run …    print the commands instead of running them
+# Pinned versions and why: scripts/lib/dojo.sh and docs/dojo/01-bootstrap.md.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/dojo.sh
+. "$(dirname "$0")/lib/dojo.sh"
+mode=--exercise
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --exercise | --solution) mode=$1 ;;
+    --wait) ;; # always waits
+    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
+  esac
+  shift
+done
+ebb_require docker kind kubectl helm jq
+pass_down=(--wait)
+[ "$ebb_dry_run" = 0 ] || pass_down+=(--dry-run)
 
-image="ebb:0.1.0"
-cluster="ebb-dojo"
-
-kind get clusters | grep -qx "$cluster" || kind create cluster --name "$cluster" --config kind-cluster.yaml
-docker build -t "$image" .
-kind load docker-image "$image" --name "$cluster"
-
-helm upgrade --install ingress-nginx ingress-nginx --repo https://kubernetes.github.io/ingress-nginx \
-  --namespace ingress-nginx --create-namespace \
-  --set controller.hostPort.enabled=true --set controller.service.type=NodePort \
-  --set-string controller.nodeSelector.ingress-ready=true --wait
-helm upgrade --install redis oci://registry-1.docker.io/bitnamicharts/redis \
-  --namespace default --values helm/values/redis.yaml --wait
-helm upgrade --install producer helm/charts/producer --namespace default
-
-if [ "${1:-}" = "--solution" ]; then
-  community=https://prometheus-community.github.io/helm-charts
-  helm upgrade --install prometheus kube-prometheus-stack --repo "$community" \
-    --namespace prometheus --create-namespace --values helm/values/kube-prometheus-stack.yaml --wait
-  helm upgrade --install prometheus-redis-exporter prometheus-redis-exporter --repo "$community" \
-    --namespace default --values helm/values/prometheus-redis-exporter.yaml
-  helm upgrade --install prometheus-adapter prometheus-adapter --repo "$community" \
-    --namespace prometheus --values helm/values/prometheus-adapter.yaml
-  scripts/update-consumer.sh
+if [ "$ebb_dry_run" = 0 ] && kind get clusters 2>/dev/null | grep -qx "$EBB_KIND_CLUSTER"; then
+  echo "bootstrap: kind cluster $EBB_KIND_CLUSTER exists, reusing it"
 else
-  # The exercise adds the recording rule and the HPA to the consumer chart.
-  helm upgrade --install consumer helm/charts/consumer --namespace default \
-    --set autoscaling.enabled=false --set queueMetric.recordingRule.enabled=false
+  ebb_run kind create cluster --name "$EBB_KIND_CLUSTER" --config kind-cluster.yaml \
+    --image "$EBB_KIND_NODE_IMAGE" --wait 2m
 fi
+ebb_run docker build --tag "$EBB_IMAGE" .
+ebb_run kind load docker-image "$EBB_IMAGE" --name "$EBB_KIND_CLUSTER"
 
-echo "bootstrap: done. Try: curl -X POST producer.vcap.me/publish/10"
+ebb_run helm upgrade --install traefik traefik --repo "$EBB_TRAEFIK_REPO" \
+  --version "$EBB_TRAEFIK_CHART_VERSION" --namespace traefik --create-namespace \
+  --values helm/values/traefik.yaml --wait --timeout 5m
+scripts/deploy-redis.sh "${pass_down[@]}"
+scripts/deploy-producer.sh "${pass_down[@]}"
+if [ "$mode" = --solution ]; then
+  # The consumer last: its PrometheusRule renders only once the monitoring API exists.
+  scripts/deploy-prometheus.sh "${pass_down[@]}"
+  scripts/deploy-prometheus-redis-exporter.sh "${pass_down[@]}"
+  scripts/deploy-prometheus-adapter.sh "${pass_down[@]}"
+  scripts/deploy-consumer.sh --solution "${pass_down[@]}"
+  next="ebb dojo check all"
+else
+  scripts/deploy-consumer.sh --exercise "${pass_down[@]}"
+  next="ebb dojo check bootstrap, then docs/dojo/02-try-the-app.md"
+fi
+[ "$ebb_dry_run" = 1 ] || echo "bootstrap: done. Try: curl -X POST producer.vcap.me/publish/10; next: $next"

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs `ebb metrics-api` as the dojo's step 11: helm/charts/metrics-api, release
+# `metrics-api` in `prometheus`, serving custom.metrics.k8s.io from Redis (redis_items_in_queue
+# with key=padok on the Service prometheus-redis-exporter, the HPA unchanged). Only one server
+# can own v1beta1.custom.metrics.k8s.io: prometheus-adapter (step 7) is uninstalled first.
+# Any cluster of the current kubeconfig.
+#   scripts/deploy-metrics-api.sh [--wait] [--dry-run] [-- <helm flags>…]
+set -euo pipefail
+# shellcheck source=scripts/lib/dojo.sh
+. "$(dirname "$0")/lib/dojo.sh"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) shift && break ;;
+    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
+  esac
+  shift
+done
+ebb_require kubectl helm
+if [ ! -f helm/charts/metrics-api/Chart.yaml ]; then
+  echo "$(basename "$0"): helm/charts/metrics-api is not in this checkout (it comes with ebb metrics-api, issue 8)" >&2
+  [ "$ebb_dry_run" = 1 ] || exit 1
+fi
+ebb_run helm uninstall prometheus-adapter --namespace prometheus --ignore-not-found
+ebb_run helm upgrade --install metrics-api helm/charts/metrics-api \
+  --namespace prometheus --create-namespace "${ebb_helm_wait[@]}" "$@"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs `ebb operator` as the dojo's step 12: helm/charts/operator (the QueueScaler CRD, two
+# replicas with leader election, RBAC), release `ebb-operator` in `ebb-system`. Then switch the
+# consumer from the HPA to a QueueScaler: scripts/update-consumer.sh --set autoscaler=queueScaler.
+# Any cluster of the current kubeconfig.
+#   scripts/deploy-operator.sh [--wait] [--dry-run] [-- <helm flags>…]
+set -euo pipefail
+# shellcheck source=scripts/lib/dojo.sh
+. "$(dirname "$0")/lib/dojo.sh"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) shift && break ;;
+    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
+  esac
+  shift
+done
+ebb_require kubectl helm
+ebb_run helm upgrade --install ebb-operator helm/charts/operator \
+  --namespace ebb-system --create-namespace "${ebb_helm_wait[@]}" "$@"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the producer (`ebb producer`): helm/charts/producer, release `producer` in `default`,
+# with its Ingress on producer.vcap.me. Any cluster of the current kubeconfig.
+#   scripts/deploy-producer.sh [--wait] [--dry-run] [-- <helm flags>…]
+set -euo pipefail
+# shellcheck source=scripts/lib/dojo.sh
+. "$(dirname "$0")/lib/dojo.sh"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --) shift && break ;;
+    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
+  esac
+  shift
+done
+ebb_require kubectl helm
+ebb_run helm upgrade --install producer helm/charts/producer --namespace default "${ebb_helm_wait[@]}" "$@"

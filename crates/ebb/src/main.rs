@@ -29,6 +29,8 @@ enum Command {
     Simulate(ebb_simulate::SimulateArgs),
     /// The QueueScaler controller for Kubernetes, and its CRD.
     Operator(ebb_operator::OperatorArgs),
+    /// The dojo (docs/dojo/): check a step against the current cluster.
+    Dojo(ebb_dojo::DojoArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +49,8 @@ fn main() -> ExitCode {
         Command::Up(args) => ebb_local::main(args).map_err(Into::into),
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
         Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
+        // Its own exit codes: 1 a step not done, 3 no cluster, 4 out of time (see its --help).
+        Command::Dojo(args) => return ebb_dojo::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,7 +29,9 @@ impl Cluster {
             .expect("a GET with an absolute path is a valid request");
         match self.client.request::<Value>(request).await {
             Ok(value) => Ok(Some(value)),
-            Err(kube::Error::Api(status)) if status.is_not_found() => Ok(None),
+            // By code, not by reason: an API group nobody serves answers a plain-text
+            // `404 page not found`, with no Status reason to match.
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
             Err(source) => Err(Error::Kube {
                 path: path.into(),
                 source,
@@ -45,7 +47,14 @@ impl Cluster {
             .expect("a GET with an absolute path is a valid request");
         match self.client.request::<Value>(request).await {
             Ok(value) => Ok(Ok(value)),
-            Err(kube::Error::Api(status)) => Ok(Err(format!("{} {}", status.code, status.message))),
+            Err(kube::Error::Api(status)) => Ok(Err(
+                if status.message.starts_with(&status.code.to_string()) {
+                    // A plain-text answer such as `404 page not found` already says its code.
+                    status.message.clone()
+                } else {
+                    format!("{} {}", status.code, status.message)
+                },
+            )),
             Err(source) => Err(Error::Kube {
                 path: path.into(),
                 source,

@@ -105,14 +105,15 @@ pub async fn bootstrap(ctx: &Context) -> Result<Report> {
         .cluster
         .get(&ctx.path("/apis/networking.k8s.io/v1", "ingresses", "producer"))
         .await?;
-    let host = ingress
-        .as_ref()
-        .map(|i| i["spec"]["rules"][0]["host"].clone());
-    report.expect(
-        host.as_ref().is_some_and(|h| h == "producer.vcap.me"),
-        "Ingress producer on producer.vcap.me",
-        format!("the producer's Ingress host is {host:?}: producer.vcap.me expected"),
-    );
+    match ingress.as_ref().map(|i| &i["spec"]["rules"][0]["host"]) {
+        Some(host) if host == "producer.vcap.me" => {
+            report.right("Ingress producer on producer.vcap.me")
+        }
+        Some(host) => report.wrong(format!(
+            "the Ingress producer's host is {host}: producer.vcap.me expected"
+        )),
+        None => report.wrong(format!("no Ingress producer in {}", ctx.namespace)),
+    }
     report.hint("run scripts/bootstrap.sh; docs/dojo/01-bootstrap.md has hints for each failure");
     Ok(report)
 }
@@ -215,7 +216,7 @@ pub async fn scale(ctx: &Context) -> Result<Report> {
         ));
     } else {
         report.wrong(format!(
-            "the consumer asks for {wanted} replicas: 3 expected"
+            "the consumer's Deployment asks for {wanted}: 3 replicas expected"
         ));
         report.hint("kubectl scale deployment consumer --replicas=3");
     }

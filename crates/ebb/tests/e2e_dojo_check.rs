@@ -712,3 +712,44 @@ fn dojo_scripts_dry_run_print_the_commands_and_name_missing_tools() {
         (0, "kind delete cluster --name ebb-dojo")
     );
 }
+
+/// The exit codes that need no cluster: 3 when there is none to check, 2 for a command line
+/// the check cannot use, each with one line saying why.
+#[test]
+fn dojo_check_says_why_it_cannot_check() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_ebb"))
+            .args(["dojo", "check"])
+            .args(args)
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["bootstrap"]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(
+        stderr.starts_with("ebb dojo check: cannot load the kubeconfig"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run(&["bug"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--answer <ANSWER>"), "{stderr}");
+
+    let (code, stderr) = run(&["bug", "--answer", "replica_calculator.go"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--answer \"replica_calculator.go\": expected <file>:<line>"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run(&["all", "--timeout", "soon"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--timeout"), "{stderr}");
+}

@@ -21,5 +21,7 @@ if [ ! -f helm/charts/metrics-api/Chart.yaml ]; then
   [ "$ebb_dry_run" = 1 ] || exit 1
 fi
 ebb_run helm uninstall prometheus-adapter --namespace prometheus --ignore-not-found
+# The chart's default Redis, redis-master:6379, would resolve in its own namespace.
 ebb_run helm upgrade --install metrics-api helm/charts/metrics-api \
-  --namespace prometheus --create-namespace "${ebb_helm_wait[@]}" "$@"
+  --namespace prometheus --create-namespace --set redis.server=redis-master.default:6379 \
+  "${ebb_helm_wait[@]}" "$@"

@@ -402,6 +402,9 @@ up() {
     --horizontal-pod-autoscaler-sync-period 5s --horizontal-pod-autoscaler-downscale-stabilization 20s \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS:-}
   wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk --max-time 5 "https://127.0.0.1:$kcm_port/healthz"
+  # Pods are refused until the controller manager has made the namespace's service account.
+  wait_until "the default service account" kube-controller-manager "$bin_dir/kubectl" --kubeconfig "$state_dir/kubeconfig" \
+    --request-timeout 5s get serviceaccount default
 
   # Pods get bound to a node (there is none without --node: they stay Pending, unschedulable).
   start kube-scheduler "$bin_dir/kube-scheduler" \
@@ -434,7 +437,7 @@ up() {
   if [ -n "${EBB_CONTROL_PLANE_OWNER_PID:-}" ] || ((with_node)); then
     (
       owner="${EBB_CONTROL_PLANE_OWNER_PID:-}"
-      while [ -d "$state_dir" ] && { [ -z "$owner" ] || kill -0 "$owner" 2>/dev/null; }; do sleep 1; done
+      while [ -d "$state_dir" ] && { [ -z "$owner" ] || alive "$owner"; }; do sleep 1; done
       [ ! -d "$state_dir" ] || "$repo/scripts/control-plane.sh" down
     ) </dev/null >/dev/null 2>&1 &
   fi

@@ -64,7 +64,7 @@ node_host_state() {
   echo "# iptables"
   for tool in iptables-save ip6tables-save; do
     command -v "$tool" >/dev/null || continue
-    "$tool" 2>/dev/null | grep -vE '^(#|:)' | sed 's/\[[0-9:]*\]//' || true
+    "$tool" 2>/dev/null | grep -vE '^(#|:|\*|COMMIT)' | sed 's/\[[0-9:]*\]//' || true
   done
   echo "# paths"
   for path in "${node_fixed_paths[@]}"; do

@@ -342,6 +342,7 @@ up() {
     shift
   done
   check_tools
+  if ((with_node)); then node_check; fi
   [ ! -f "$state_dir/pids/kube-apiserver" ] || die "already up in $state_dir (run '$0 down' first)"
   up_finished=0
   trap undo_failed_up EXIT

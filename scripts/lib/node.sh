@@ -290,13 +290,17 @@ node_load() {
     die "importing $1 into the node failed: $output"
 }
 
-node_up() {
-  local reason started kubelet_port="" kubelet_healthz_port=""
+# Before `up` starts anything: one line and exit status 4 when this machine cannot run a node.
+node_check() {
+  local reason
   reason="$(node_unsupported_reason)"
-  if [ -n "$reason" ]; then
-    echo "control-plane: this machine cannot run a node: $reason" >&2
-    exit "$exit_no_node"
-  fi
+  [ -z "$reason" ] && return
+  echo "control-plane: this machine cannot run a node: $reason" >&2
+  exit "$exit_no_node"
+}
+
+node_up() {
+  local started kubelet_port="" kubelet_healthz_port=""
   node_lock
   if [ -f "$node_record/state" ]; then
     echo "control-plane: cleaning up the node a killed run left ($(cat "$node_record/state"))" >&2

@@ -563,7 +563,14 @@ fn skip_or_fail<T>(test: &str, reason: &str) -> Option<T> {
 /// For tests that need pods to run: a control plane with a node, or `None` when this machine
 /// cannot run one (skipped loudly outside CI, a failure under CI).
 pub async fn start_with_node_or_skip(test: &str, options: Options) -> Option<ControlPlane> {
-    start_or_skip(test, Options { node: true, ..options }).await
+    start_or_skip(
+        test,
+        Options {
+            node: true,
+            ..options
+        },
+    )
+    .await
 }
 
 /// The ebb image archive (`target/image/ebb.oci.tar`), built once per test process by

@@ -93,7 +93,12 @@ async fn a_node_runs_hostnetwork_pods_and_down_gives_the_host_back_even_after_a_
     });
     cluster.apply(&pod.to_string()).await.unwrap();
     cluster
-        .kubectl(&["wait", "--for=condition=Ready", "--timeout=60s", "pod/pause"])
+        .kubectl(&[
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=60s",
+            "pod/pause",
+        ])
         .await
         .unwrap();
     cluster.kubectl(&["logs", "pause"]).await.unwrap();

@@ -29,6 +29,9 @@ enum Command {
     Simulate(ebb_simulate::SimulateArgs),
     /// The QueueScaler controller for Kubernetes, and its CRD.
     Operator(ebb_operator::OperatorArgs),
+    /// Exec probe: GET /healthz on the port the container's main process listens on (for
+    /// replicas that each pick a free port on a host-network node).
+    Probe(ebb_runtime::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
         Command::Up(args) => ebb_local::main(args).map_err(Into::into),
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
         Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
+        Command::Probe(args) => ebb_runtime::probe(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

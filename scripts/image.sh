@@ -4,6 +4,9 @@
 #
 #   scripts/image.sh build [ebb|pause]   target/image/<image>.oci.tar (an OCI image archive)
 #   scripts/image.sh name  [ebb|pause]   the reference the node knows it by
+#   scripts/image.sh stage [ebb|pause] <dir>
+#                                        only fill <dir> with the image's files (the
+#                                        Dockerfile's build stage runs this)
 #   scripts/image.sh run [-e KEY=VALUE]… [-v HOST[:CONTAINER]]… -- <ebb arguments>
 #                                        runs the ebb image (built first if missing), host
 #                                        network, read-only root, -v mounts read-only
@@ -154,6 +157,11 @@ run() {
 
 case "${1:-}" in
 build) build "${2:-ebb}" ;;
+stage)
+  [ -n "${3:-}" ] || die "usage: $0 stage ebb|pause <dir>"
+  name "$2" >/dev/null
+  "stage_$2" "$3"
+  ;;
 name) name "${2:-ebb}" ;;
 run) shift && run "$@" ;;
 *) die "usage: $0 build [ebb|pause] | name [ebb|pause] | run [-e KEY=VALUE]… [-v HOST[:CONTAINER]]… -- <ebb arguments>" ;;

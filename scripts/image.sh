@@ -44,7 +44,15 @@ name() {
 # stage_ebb <rootfs>: the release binary, the libraries it loads, and the few files glibc reads.
 stage_ebb() {
   local rootfs="$1" library
-  (cd "$repo" && cargo build --release --locked -p ebb)
+  # Without the variables `cargo test`/`cargo run` give their children: some crates' build
+  # fingerprints track them, and a release build from a test would then start over.
+  local unset=() variable
+  for variable in $(compgen -e); do
+    case "$variable" in
+    CARGO_PKG_* | CARGO_MANIFEST_* | CARGO_CRATE_* | CARGO_BIN_* | CARGO_PRIMARY_* | CARGO_TARGET_TMPDIR) unset+=(-u "$variable") ;;
+    esac
+  done
+  (cd "$repo" && env "${unset[@]}" cargo build --release --locked -p ebb)
   install -D -m 0755 "$repo/target/release/ebb" "$rootfs/usr/local/bin/ebb"
   strip "$rootfs/usr/local/bin/ebb"
   # `ldd` prints "name => /path (address)" and the loader as "/path (address)".

@@ -130,6 +130,10 @@ run() {
   trap "rm -rf '$scratch'" EXIT
   mkdir "$scratch/layout"
   tar -xf "$out/ebb.oci.tar" -C "$scratch/layout"
+  # umoci finds an image by its ref.name as a bare tag: the version, not the full reference.
+  jq --arg tag "$version" '.manifests[0].annotations["org.opencontainers.image.ref.name"] = $tag' \
+    "$scratch/layout/index.json" >"$scratch/index.json"
+  mv "$scratch/index.json" "$scratch/layout/index.json"
   umoci unpack --image "$scratch/layout:$version" "$scratch/bundle" >/dev/null
   local mount_json='[]' mount host target
   for mount in /etc/hosts /etc/resolv.conf "${mounts[@]}"; do
@@ -140,10 +144,13 @@ run() {
   local env_json
   env_json="$(printf '%s\n' "${envs[@]}" | jq -R . | jq -s 'map(select(length > 0))')"
   # Host network (no network namespace), a read-only root, the image's user and entrypoint.
-  jq --argjson mounts "$mount_json" --argjson env "$env_json" --args \
+  local args_json
+  # Not jq's --args: jq 1.6 reads a later `--flag` as one of its own options.
+  args_json="$(printf '%s\n' "$@" | jq -R . | jq -s .)"
+  jq --argjson mounts "$mount_json" --argjson env "$env_json" --argjson args "$args_json" \
     '.linux.namespaces |= map(select(.type != "network")) | .root.readonly = true
-     | .process.terminal = false | .process.args = [.process.args[0]] + $ARGS.positional
-     | .process.env += $env | .mounts += $mounts' "$@" \
+     | .process.terminal = false | .process.args = [.process.args[0]] + $args
+     | .process.env += $env | .mounts += $mounts' \
     <"$scratch/bundle/config.json" >"$scratch/config.json"
   mv "$scratch/config.json" "$scratch/bundle/config.json"
   # In the background, so that a signal to this script reaches ebb at once (and the EXIT trap
@@ -151,13 +158,14 @@ run() {
   local id="ebb-image-$$" status=0 runc_pid
   runc run --bundle "$scratch/bundle" "$id" </dev/null &
   runc_pid=$!
-  trap 'runc kill "$id" TERM 2>/dev/null || true' TERM INT
+  local signalled=0
+  trap 'signalled=1; runc kill "$id" TERM 2>/dev/null || true' TERM INT
   while :; do
     status=0
     wait "$runc_pid" || status=$?
-    alive_runc=0
-    kill -0 "$runc_pid" 2>/dev/null && alive_runc=1
-    ((alive_runc)) || break
+    # A trapped signal ends `wait` early (status > 128): wait again, for runc's own status.
+    ((signalled && status > 128)) || break
+    signalled=0
   done
   runc delete --force "$id" >/dev/null 2>&1 || true
   return "$status"

@@ -41,7 +41,7 @@ async fn publish(producer: &str, path: &str) -> String {
         .await
         .unwrap_or_else(|error| panic!("POST {path}: {error}"));
     assert!(response.status().is_success(), "POST {path}: {response:?}");
-    response.text().await.unwrap()
+    response.text().await.unwrap().trim_end().to_owned()
 }
 
 /// Running and ready pods of the consumer Deployment.

@@ -99,18 +99,32 @@ impl ImageProducer {
             .await
             .unwrap();
         assert!(response.status().is_success(), "{response:?}");
-        response.text().await.unwrap()
+        response.text().await.unwrap().trim_end().to_owned()
     }
 
     /// SIGTERM, forwarded to ebb in the container: it stops cleanly.
     async fn stop(mut self) {
-        let pid = Pid::from_raw(self.child.id().unwrap() as i32);
-        kill(pid, Signal::SIGTERM).unwrap();
+        self.terminate();
         let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
             .await
             .expect("the image stops within 20 s of SIGTERM")
             .unwrap();
         assert!(status.success(), "{status}");
+    }
+}
+
+impl ImageProducer {
+    fn terminate(&self) {
+        if let Some(pid) = self.child.id() {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGTERM);
+        }
+    }
+}
+
+/// A failed test must not leave the container running (image.sh forwards SIGTERM to it).
+impl Drop for ImageProducer {
+    fn drop(&mut self) {
+        self.terminate();
     }
 }
 

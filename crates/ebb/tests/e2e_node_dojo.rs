@@ -24,14 +24,18 @@ const CONSUMER_PODS: &str = "app.kubernetes.io/name=consumer";
 const COMPLETED: &str = "{padok}:completed";
 
 /// The chart values that run the dojo on the node: the local image, the host's network, Redis
-/// by name (`localhost`: name resolution inside the image), the producer on `producer_port`.
-fn node_values(redis_port: u16, producer_port: u16) -> Vec<String> {
-    vec![
+/// by name (`localhost`: name resolution inside the image), the producer on `producer_port`
+/// (each consumer replica on a free port of its own, the chart's default).
+fn node_values(chart: &str, redis_port: u16, producer_port: u16) -> Vec<String> {
+    let mut values = vec![
         "image.pullPolicy=Never".into(),
         "hostNetwork.enabled=true".into(),
         format!("redis.server=localhost:{redis_port}"),
-        format!("hostNetwork.http=127.0.0.1:{producer_port}"),
-    ]
+    ];
+    if chart == "producer" {
+        values.push(format!("hostNetwork.http=127.0.0.1:{producer_port}"));
+    }
+    values
 }
 
 async fn publish(producer: &str, path: &str) -> String {
@@ -217,7 +221,7 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
     );
 
     // 2. The dojo's first steps, without the HPA: one consumer, then three.
-    let mut values = node_values(pipeline.redis.port(), producer_port);
+    let mut values = node_values(CONSUMER, pipeline.redis.port(), producer_port);
     values.extend(["autoscaling.enabled=false".into(), "replicaCount=1".into()]);
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
     ebb_e2e::charts::install(cluster, CONSUMER, NAMESPACE, &values)

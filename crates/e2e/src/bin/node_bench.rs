@@ -179,17 +179,23 @@ async fn drain(pipeline: &DojoPipeline, autoscaler: &str) -> Result<(), BoxError
     Ok(())
 }
 
-/// The consumer chart's values on the node, for one autoscaler.
-fn values(redis_port: u16, autoscaler: &str) -> Vec<String> {
-    vec![
+/// The charts' values on the node, for one autoscaler (the producer on a free port).
+fn values(chart: &str, redis_port: u16, autoscaler: &str) -> Vec<String> {
+    let mut values: Vec<String> = vec![
         "image.pullPolicy=Never".into(),
         "hostNetwork.enabled=true".into(),
         format!("redis.server=localhost:{redis_port}"),
-        format!("hostNetwork.http=127.0.0.1:{}", ebb_testkit::free_port()),
         format!("autoscaler={autoscaler}"),
         // The operator's defaults here: react at once, no cooldown before 0.
         "autoscaling.queueScaler.cooldownSeconds=0".into(),
-    ]
+    ];
+    if chart == "producer" {
+        values.push(format!(
+            "hostNetwork.http=127.0.0.1:{}",
+            ebb_testkit::free_port()
+        ));
+    }
+    values
 }
 
 #[tokio::main]
@@ -207,7 +213,8 @@ async fn main() -> Result<(), BoxError> {
         )?)
         .await?;
     cluster.wait_established("queuescalers.ebb.dev").await?;
-    let pipeline = DojoPipeline::start_with(cluster, |port| values(port, "hpa")).await?;
+    let pipeline =
+        DojoPipeline::start_with(cluster, |chart, port| values(chart, port, "hpa")).await?;
     if pipeline.adapter.is_none() {
         return Err("prometheus-adapter was not built: no HPA to measure".into());
     }
@@ -216,7 +223,7 @@ async fn main() -> Result<(), BoxError> {
         match autoscaler.as_str() {
             "dojo" => {}
             "operator" => {
-                let set = values(pipeline.redis.port(), "queueScaler");
+                let set = values(CONSUMER, pipeline.redis.port(), "queueScaler");
                 let set: Vec<&str> = set.iter().map(String::as_str).collect();
                 charts::install(&pipeline.control_plane, CONSUMER, NAMESPACE, &set).await?;
                 let http = ebb_testkit::free_port();

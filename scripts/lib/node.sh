@@ -56,7 +56,7 @@ node_cgroups() {
 node_host_state() {
   local setting path
   echo "# processes"
-  ps -eo comm= | grep -E '^(containerd|kubelet|runc|pause|ebb)' | sort || true
+  { pgrep -l '^(containerd|kubelet|runc|pause)' || true; } | awk '{print $2}' | sort
   echo "# mounts"
   awk '{print $5}' /proc/self/mountinfo | sort
   echo "# cgroups"
@@ -122,7 +122,8 @@ node_kill_pods() {
   while :; do
     pids=""
     for cgroup in $(node_cgroups); do
-      pids+=" $(find "$cgroup" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ')"
+      # Cgroups vanish while this runs: find's complaints are expected.
+      pids+=" $(find "$cgroup" -name cgroup.procs -exec cat {} + 2>/dev/null | tr '\n' ' ' || true)"
     done
     [ -n "${pids// /}" ] || return 0
     # shellcheck disable=SC2086 # a list of PIDs
@@ -152,6 +153,7 @@ node_down() {
   [ -f "$node_record/state" ] || return 0
   local owner node_dir pid setting value path line tool table chain
   owner="$(cat "$node_record/state")"
+  [[ "$owner" == /?* ]] || die "$node_record/state does not name a state folder ('$owner'): not cleaning up"
   node_dir="$owner/node"
   node_stop_pid "$owner/pids/kubelet"
   node_kill_pods
@@ -161,7 +163,7 @@ node_down() {
   done
   node_stop_pid "$owner/pids/containerd"
   # Mounts under the node's folder and the shims' /run/containerd, deepest first.
-  awk '{print $5}' /proc/self/mountinfo | grep -E "^($node_dir|/run/containerd)/" | sort -r |
+  { awk '{print $5}' /proc/self/mountinfo | grep -E "^($node_dir|/run/containerd)/" || true; } | sort -r |
     while read -r path; do umount -l "$path" 2>/dev/null || true; done
   for path in $(node_cgroups); do
     find "$path" -depth -type d -exec rmdir {} + 2>/dev/null || true
@@ -169,7 +171,7 @@ node_down() {
   # iptables: the chains that were not there before, and the rules that jump to them.
   while read -r tool table chain; do
     grep -qxF "$tool $table $chain" "$node_record/chains" 2>/dev/null && continue
-    "$tool" -w -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |$)" | sed 's/^-A /-D /' |
+    { "$tool" -w -t "$table" -S 2>/dev/null | grep -E -- "-j $chain( |$)" || true; } | sed 's/^-A /-D /' |
       while read -r line; do
         # shellcheck disable=SC2086 # a rule as iptables -S prints it, one word per argument
         "$tool" -w -t "$table" $line 2>/dev/null || true

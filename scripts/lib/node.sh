@@ -56,7 +56,9 @@ node_cgroups() {
 node_host_state() {
   local setting path
   echo "# processes"
-  { pgrep -l '^(containerd|kubelet|runc|pause)' || true; } | awk '{print $2}' | sort
+  # Names only (pgrep refuses patterns longer than a process name).
+  # shellcheck disable=SC2009
+  { ps -eo comm= | grep -E '^(containerd|kubelet|runc|pause)' || true; } | sort
   echo "# mounts"
   awk '{print $5}' /proc/self/mountinfo | sort
   echo "# cgroups"

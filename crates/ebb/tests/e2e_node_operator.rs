@@ -112,9 +112,30 @@ async fn e2e_node_operator_pods_scale_consumer_pods_that_drain_the_queue() {
         .unwrap();
     assert_eq!(redis.cli(&["LLEN", "padok"]).trim(), "0");
     assert_eq!(redis.cli(&["GET", COMPLETED]).trim(), "60");
-    let status = cluster
-        .get("queuescalers.ebb.dev", "default", "consumer")
+    // And the operator reports it: the Deployment and the QueueScaler's status at 0.
+    cluster
+        .wait_for(
+            "the QueueScaler's status at 0",
+            Duration::from_secs(60),
+            || async {
+                let scaler = cluster
+                    .get("queuescalers.ebb.dev", "default", "consumer")
+                    .await
+                    .map_err(|error| error.to_string())?;
+                let deployment = cluster
+                    .get("deployment", "default", "consumer")
+                    .await
+                    .map_err(|error| error.to_string())?;
+                if scaler["status"]["replicas"] == 0 && deployment["spec"]["replicas"] == 0 {
+                    Ok(Some(()))
+                } else {
+                    Err(format!(
+                        "QueueScaler status {}, Deployment spec.replicas {}",
+                        scaler["status"], deployment["spec"]["replicas"]
+                    ))
+                }
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(status["status"]["replicas"], 0, "{status}");
 }

@@ -31,6 +31,9 @@ enum Command {
     Operator(ebb_operator::OperatorArgs),
     /// The dojo (docs/dojo/): check a step against the current cluster.
     Dojo(ebb_dojo::DojoArgs),
+    /// Exec probe: GET /healthz on the port the container's main process listens on (for
+    /// replicas that each pick a free port on a host-network node).
+    Probe(ebb_runtime::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
         // Its own exit codes: 1 a step not done, 3 no cluster, 4 out of time (see its --help).
         Command::Dojo(args) => return ebb_dojo::main(args),
+        Command::Probe(args) => ebb_runtime::probe(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,5 +66,5 @@ pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{key_name, key_prefix, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
-pub use notify::KeyChanges;
+pub use notify::{KeyWatch, KeyspaceEvents};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

@@ -30,8 +30,9 @@ pub struct RunArgs {
     pub http: String,
 
     /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
-    /// Redis a QueueScaler reads, so a change wakes its scaler at once. Off: they are used
-    /// only where the server already sends them, and polling does the rest.
+    /// Redis a QueueScaler reads (every master of a Redis Cluster), so a change wakes its
+    /// scaler at once. Off: they are used only where a server already sends them, and polling
+    /// does the rest.
     #[arg(long, env = "EBB_ENABLE_KEYSPACE_EVENTS")]
     pub enable_keyspace_events: bool,
 

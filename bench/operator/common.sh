@@ -79,3 +79,23 @@ lease_renewals() {
       printf "%d renewals, the slowest within %s s", count, slowest
     }'
 }
+# The operator's resident memory in kB (VmRSS), and its peak (VmHWM).
+operator_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$operator_pid/status"; }
+operator_peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$operator_pid/status"; }
+
+# watch_replicas <file> <kubectl get args…>: writes one line per watch event to <file>,
+# "<epoch seconds> <kubectl's line>", stamped as the line arrives; sets watch_pid.
+watch_replicas() {
+  local file="$1"
+  shift
+  # Stamped by a reader on the pipe as each line arrives, not after the fact; the reader ends
+  # when kubectl (the PID kept) closes its output.
+  "$kubectl" get "$@" --watch 2>"$file.err" > >(stamp_lines >"$file") &
+  watch_pid=$!
+  bench_pids+=("$watch_pid")
+}
+
+stamp_lines() {
+  local line
+  while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done
+}

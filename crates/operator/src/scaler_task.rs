@@ -195,9 +195,9 @@ impl Task {
             });
         }
         // Woken by a keyspace notification of a key it reads, through its server's one
-        // subscription; dropped (unsubscribed) with this life.
+        // subscription, unsubscribed with this life. The server is held for the whole life:
+        // the pool shares it only while held.
         let wake = Arc::new(Notify::new());
-        // The server is held for the whole life: the pool shares it only while held.
         let (_server, _key_watch) = match watched {
             Some((server, patterns)) => {
                 control = control.with_wake(wake.clone());

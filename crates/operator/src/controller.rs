@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use crate::context::Context;
 use crate::crd::QueueScaler;
 use crate::metrics::{Metrics, ScalerLabels};
+use crate::redis_pool::RedisPool;
 use crate::scaler_task;
+use crate::target::TargetWatches;
 
 type Key = (String, String);
 
@@ -46,18 +48,24 @@ pub async fn run(
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
     let (hpas, hpa_writer) = reflector::store();
-    let hpa_watch = reflector::reflector(hpa_writer, watcher(hpas_api, watcher::Config::default()))
-        .default_backoff()
-        .for_each(|_| async {});
+    // The stores keep no managedFields: nothing reads them, and at a thousand objects they
+    // are most of the memory the stores take.
+    let hpa_watch = reflector::reflector(
+        hpa_writer,
+        watcher(hpas_api, watcher::Config::default()).modify(without_managed_fields),
+    )
+    .default_backoff()
+    .for_each(|_| async {});
     let hpa_watch = tokio::spawn(hpa_watch);
     let (scalers, scaler_writer) = reflector::store();
     let context = Arc::new(Context {
+        targets: TargetWatches::new(client.clone()),
         client,
         scalers,
         hpas,
         metrics,
         identity,
-        enable_keyspace_events,
+        redis: RedisPool::new(enable_keyspace_events),
     });
     let mut running: HashMap<Key, Running> = HashMap::new();
     // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer
@@ -65,7 +73,7 @@ pub async fn run(
     let mut listed: HashSet<Key> = HashSet::new();
     let events = reflector::reflector(
         scaler_writer,
-        watcher(scalers_api, watcher::Config::default()),
+        watcher(scalers_api, watcher::Config::default()).modify(without_managed_fields),
     )
     .default_backoff();
     futures::pin_mut!(events);
@@ -134,6 +142,11 @@ pub async fn run(
         stop(old).await;
     }
     hpa_watch.abort();
+}
+
+/// Drops an object's managedFields (server-side apply bookkeeping) before it is stored.
+pub fn without_managed_fields(object: &mut impl ResourceExt) {
+    object.managed_fields_mut().clear();
 }
 
 fn forget(metrics: &Metrics, (namespace, queuescaler): Key) {

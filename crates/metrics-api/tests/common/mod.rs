@@ -50,8 +50,9 @@ impl TestCa {
         params.distinguished_name.push(DnType::CommonName, cn);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
-        let cert_file = self.dir.join(format!("{cn}.crt"));
-        let key_file = self.dir.join(format!("{cn}.key"));
+        // Named after the CA too: two CAs may issue the same name.
+        let cert_file = self.dir.join(format!("{}-{cn}.crt", self.name));
+        let key_file = self.dir.join(format!("{}-{cn}.key", self.name));
         std::fs::write(&cert_file, cert.pem()).unwrap();
         std::fs::write(&key_file, key.serialize_pem()).unwrap();
         (cert_file, key_file)

@@ -183,8 +183,9 @@ fn forbidden(user: &str, attributes: &Attributes, reason: &str) -> String {
                 Some(subresource) => format!("{resource}/{subresource}"),
                 None => resource.clone(),
             };
-            let mut text =
-                format!("{what} is forbidden: User {user:?} cannot {verb} resource {full:?} in API group {group:?}");
+            let mut text = format!(
+                "{what} is forbidden: User {user:?} cannot {verb} resource {full:?} in API group {group:?}"
+            );
             if let Some(namespace) = namespace {
                 text.push_str(&format!(" in the namespace {namespace:?}"));
             }

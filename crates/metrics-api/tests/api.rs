@@ -500,6 +500,51 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
     })
     .await;
     assert_eq!(answer.code, 200, "back once Redis is: {}", answer.body);
+
+    // Rotation: new serving pair and a new requestheader CA written over the files are used
+    // within seconds (re-read every 2 s), without a restart.
+    let serving_ca_2 = TestCa::new(dir.path(), "serving-ca-2");
+    let (new_cert, new_key) = serving_ca_2.issue("metrics-api", &["localhost", "127.0.0.1"]);
+    std::fs::copy(&new_key, &serving_key).unwrap();
+    std::fs::copy(&new_cert, &serving_cert).unwrap();
+    let proxy_ca_2 = TestCa::new(dir.path(), "proxy-ca-2");
+    let (proxy_cert_2, proxy_key_2) = proxy_ca_2.issue("front-proxy-client", &[]);
+    std::fs::copy(proxy_ca_2.cert_file(), proxy_ca.cert_file()).unwrap();
+    let rotated = Client::new(
+        server.secure,
+        &serving_ca_2.cert_file(),
+        Some((&proxy_cert_2, &proxy_key_2)),
+    );
+    let started = Instant::now();
+    let answer = loop {
+        if let Some(answer) = rotated.try_get(SEED, hpa).await
+            && (answer.code == 200 || started.elapsed() > Duration::from_secs(10))
+        {
+            break answer;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the new serving certificate is not served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        answer.code, 200,
+        "the new CA's client is accepted: {}",
+        answer.body
+    );
+    let answer = Client::new(
+        server.secure,
+        &serving_ca_2.cert_file(),
+        Some((&proxy_cert, &proxy_key)),
+    )
+    .get(SEED, hpa)
+    .await;
+    assert_eq!(
+        answer.code, 401,
+        "the old CA's client is not: {}",
+        answer.body
+    );
     server.stop().await.unwrap();
 
     // The default: the requestheader CA and names from the extension-apiserver-authentication

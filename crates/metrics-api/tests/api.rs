@@ -26,7 +26,7 @@ fn config(prometheus: Option<&str>) -> String {
 interval: 200ms
 maxAge: 2s
 firstReadWait: 2s
-learnedKeys: {max: 2, expireAfter: 1m}
+learnedKeys: {max: 2, expireAfter: 3s}
 metrics:
   - name: redis_items_in_queue
     source: {redisList: {}}
@@ -431,19 +431,38 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         assert_eq!(answer.json(), status(code, reason, message), "{path}");
     }
 
-    // Learned keys are capped (learnedKeys.max 2: jobs-a and jobs-b, then 503).
-    assert_eq!(
-        proxy
-            .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-b"), hpa)
-            .await
-            .code,
-        200
-    );
+    // Learned keys are capped (learnedKeys.max 2: jobs-a and jobs-b, then 503) and forgotten
+    // once nobody asks for them (expireAfter 3 s), which makes room again.
+    for key in ["jobs-a", "jobs-b"] {
+        let answer = proxy
+            .get(&format!("{SEED}?metricLabelSelector=key%3D{key}"), hpa)
+            .await;
+        assert_eq!(answer.code, 200, "{key}: {}", answer.body);
+    }
+    let full = Instant::now();
     let answer = proxy
         .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-c"), hpa)
         .await;
     assert_eq!(answer.code, 503, "{}", answer.body);
     assert!(answer.body.contains("learnedKeys.max"), "{}", answer.body);
+    let answer = eventually(
+        &proxy,
+        &format!("{SEED}?metricLabelSelector=key%3Djobs-c"),
+        hpa,
+        Duration::from_secs(10),
+        |a| a.code == 200,
+    )
+    .await;
+    assert_eq!(
+        answer.code, 200,
+        "room again once jobs-a and jobs-b expired: {}",
+        answer.body
+    );
+    assert!(
+        full.elapsed() >= Duration::from_millis(2500),
+        "admitted before the others expired: {:?}",
+        full.elapsed()
+    );
 
     // OpenAPI documents for the aggregator.
     let v2 = proxy.get("/openapi/v2", hpa).await;

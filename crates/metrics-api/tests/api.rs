@@ -207,6 +207,12 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         ),
     );
 
+    // HTTP/2, as the kube-apiserver's proxy negotiates it.
+    let answer = proxy.get_h2(SEED, &HPA_HEADERS).await;
+    assert_eq!(answer.code, 200, "{}", answer.body);
+    assert_eq!(answer.json()["kind"], "MetricValueList");
+    assert_eq!(anonymous.get_h2("/readyz", &[]).await.body, "ok");
+
     // Discovery, in the upstream shapes, for the HPA's user.
     let hpa = &HPA_HEADERS[..];
     let answer = proxy.get(CUSTOM_V1BETA1, hpa).await;
@@ -484,7 +490,7 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         r#"ebb_metrics_api_requests_total{route="custom_value",code="200"}"#,
         r#"ebb_metrics_api_requests_total{route="custom_value",code="401"}"#,
         r#"ebb_metrics_api_requests_total{route="custom_value",code="403"}"#,
-        r#"ebb_metrics_api_requests_total{route="probe",code="200"} 3"#,
+        r#"ebb_metrics_api_requests_total{route="probe",code="200"} 4"#,
         r#"ebb_metrics_api_request_duration_seconds_bucket{le="0.001",route="custom_value"}"#,
         "ebb_metrics_api_cache_age_seconds ",
         "ebb_metrics_api_cache_entries ",

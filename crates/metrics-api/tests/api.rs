@@ -498,6 +498,28 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         assert!(text.contains(line), "{line} missing in:\n{text}");
     }
 
+    // A frozen Redis (SIGSTOP): a new key's first request waits firstReadWait (2 s), no more,
+    // then says 503; known keys keep their last value until it is older than maxAge.
+    redis.pause();
+    let started = Instant::now();
+    let answer = proxy
+        .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-d"), hpa)
+        .await;
+    let waited = started.elapsed();
+    redis.unpause();
+    assert_eq!(
+        answer.json(),
+        status(
+            503,
+            "ServiceUnavailable",
+            "the metric has not been read yet (waited 2000ms)"
+        )
+    );
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(2500)).contains(&waited),
+        "waited {waited:?}"
+    );
+
     // Redis gone: the values age past maxAge (2 s) and the API answers 503, never a stale value.
     redis.stop();
     let answer = eventually(&proxy, SEED, hpa, Duration::from_secs(10), |a| {

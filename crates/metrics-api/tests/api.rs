@@ -86,6 +86,18 @@ async fn eventually(
     }
 }
 
+/// SubjectAccessReviews the kube-apiserver has answered, from its own metrics.
+async fn subject_access_reviews(cp: &control_plane::ControlPlane) -> u64 {
+    let text = cp.kubectl(&["get", "--raw", "/metrics"]).await.unwrap();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("apiserver_request_total{")
+                && line.contains(r#"resource="subjectaccessreviews""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 fn status(code: u16, reason: &str, message: &str) -> serde_json::Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
            "message": message, "reason": reason, "code": code})
@@ -212,6 +224,14 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
     assert_eq!(answer.code, 200, "{}", answer.body);
     assert_eq!(answer.json()["kind"], "MetricValueList");
     assert_eq!(anonymous.get_h2("/readyz", &[]).await.body, "ok");
+
+    // Reviews are cached: 20 more identical requests within 10 s make no new review.
+    let reviews_before = subject_access_reviews(&cp).await;
+    assert!(reviews_before > 0, "the reviews so far are counted");
+    for _ in 0..20 {
+        assert_eq!(proxy.get(SEED, &HPA_HEADERS).await.code, 200);
+    }
+    assert_eq!(subject_access_reviews(&cp).await, reviews_before);
 
     // Discovery, in the upstream shapes, for the HPA's user.
     let hpa = &HPA_HEADERS[..];

@@ -121,6 +121,16 @@ impl ProbeSource {
         })
     }
 
+    /// What it reads, for messages (`redis 127.0.0.1:6379 list padok`).
+    pub fn describe(&self) -> String {
+        match self {
+            ProbeSource::List(source) => source.describe(),
+            ProbeSource::Queue(source) => source.describe(),
+            ProbeSource::Stream(source) => source.describe(),
+            ProbeSource::Prometheus(source) => source.describe(),
+        }
+    }
+
     pub async fn read(&self) -> ebb_autoscaler::Result<Reading> {
         match self {
             ProbeSource::List(source) => source.read().await,

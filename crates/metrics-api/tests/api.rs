@@ -20,7 +20,9 @@ const CUSTOM_V1BETA2: &str = "/apis/custom.metrics.k8s.io/v1beta2";
 const EXTERNAL: &str = "/apis/external.metrics.k8s.io/v1beta1";
 const SEED: &str = "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue";
 
-fn config(prometheus: Option<&str>) -> String {
+/// `unanswered`: an address that accepts connections and never answers, for a PromQL source
+/// whose every read takes its whole timeout (5 s).
+fn config(prometheus: Option<&str>, unanswered: &str) -> String {
     let mut text = String::from(
         r#"
 interval: 200ms
@@ -49,6 +51,12 @@ metrics:
     objects: [{resource: deployments.apps, namespace: default, name: worker}]
 "#,
     );
+    text.push_str(&format!(
+        r#"  - name: promql_unanswered
+    source: {{prometheus: {{server: "http://{unanswered}", query: "vector(1)", emptyResult: zero}}}}
+    objects: [{{resource: nodes, name: node-b}}]
+"#
+    ));
     if let Some(url) = prometheus {
         text.push_str(&format!(
             r#"  - name: promql_value
@@ -115,11 +123,16 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
     };
     let mut redis = RedisServer::start();
     let prometheus = PrometheusServer::start_or_skip("metrics_api PromQL sources");
+    // Connections queue in its backlog and are never answered: a Prometheus that hangs.
+    let unanswered = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.yaml");
     std::fs::write(
         &config_file,
-        config(prometheus.as_ref().map(|p| p.url()).as_deref()),
+        config(
+            prometheus.as_ref().map(|p| p.url()).as_deref(),
+            &unanswered.local_addr().unwrap().to_string(),
+        ),
     )
     .unwrap();
 
@@ -241,14 +254,17 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         json!({"name": "deployments.apps/events_lag", "singularName": "", "namespaced": true, "kind": "MetricValueList", "verbs": ["get"]}),
         json!({"name": "namespaces/work_waiting", "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}),
     ];
+    let mut nodes = vec!["promql_unanswered"];
     if prometheus.is_some() {
-        for name in [
+        nodes.extend([
             "promql_missing_is_404",
             "promql_missing_is_zero",
             "promql_value",
-        ] {
-            expected_resources.push(json!({"name": format!("nodes/{name}"), "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}));
-        }
+        ]);
+    }
+    nodes.sort();
+    for name in nodes {
+        expected_resources.push(json!({"name": format!("nodes/{name}"), "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}));
     }
     expected_resources.push(json!({"name": "services/redis_items_in_queue", "singularName": "", "namespaced": true, "kind": "MetricValueList", "verbs": ["get"]}));
     assert_eq!(
@@ -402,6 +418,22 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         );
     }
 
+    // A source that never answers is refused (503) and holds up no other: it has been hanging
+    // since the start, for longer than maxAge, while every Redis value above stayed fresh.
+    let answer = proxy
+        .get(
+            &format!("{CUSTOM_V1BETA1}/nodes/node-b/promql_unanswered"),
+            hpa,
+        )
+        .await;
+    assert_eq!(answer.code, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains("prometheus http://127.0.0.1:"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(proxy.get(SEED, hpa).await.code, 200);
+
     // 404s and 400s, as Status objects.
     for (path, code, reason, message) in [
         (
@@ -532,7 +564,10 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         status(
             503,
             "ServiceUnavailable",
-            "the metric has not been read yet (waited 2000ms)"
+            &format!(
+                "redis {} list jobs-d: not read yet (waited 2000ms, and the read under way has not answered yet)",
+                redis.address()
+            )
         )
     );
     assert!(

@@ -26,9 +26,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{flag}: {reason}")]
-    InvalidFlag { flag: &'static str, reason: String },
-
     #[error("{path}: {reason}")]
     Pem { path: String, reason: String },
 

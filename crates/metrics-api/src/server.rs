@@ -1,7 +1,8 @@
-//! The HTTPS server: accept, handshake (in each connection's own task), judge the client
-//! certificate once per connection, then for each request: probe paths answer at once;
-//! anything else needs the front proxy's certificate (401), a user in the headers (401) and a
-//! SubjectAccessReview that allows it (403) before `routes.rs` or `openapi.rs` answer.
+//! The HTTPS server: accept, handshake (in each connection's own task), keep the client
+//! certificate chain, then for each request: probe paths answer at once; anything else needs
+//! the front proxy's certificate (401; the verdict on a connection's chain is kept 10 s or until
+//! the requestheader settings change), a user in the headers (401) and a SubjectAccessReview
+//! that allows it (403) before `routes.rs` or `openapi.rs` answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::{Authenticator, Peer};
+use crate::authn::{Authenticator, ClientChain, Peer};
 use crate::authz::{Attributes, Authorizer, Decision};
 use crate::metrics::{RequestLabels, RouteLabels, ServerMetrics};
 use crate::routes::{Api, Reply, route_of};
@@ -61,11 +62,11 @@ pub async fn serve_tls(
                     }
                     Err(_) => return,
                 };
-            let peer = Arc::new(server.authn.peer(stream.get_ref().1.peer_certificates()));
+            let chain = Arc::new(ClientChain::new(stream.get_ref().1.peer_certificates()));
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
-                let peer = peer.clone();
-                async move { Ok::<_, Infallible>(server.handle(&peer, request).await) }
+                let chain = chain.clone();
+                async move { Ok::<_, Infallible>(server.handle(&chain, request).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -84,7 +85,7 @@ pub async fn serve_tls(
 }
 
 impl Server {
-    async fn handle(&self, peer: &Peer, request: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, chain: &ClientChain, request: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
         let path = request.uri().path().to_owned();
         let route = route_of(&path);
@@ -97,7 +98,7 @@ impl Server {
                 "text/plain; charset=utf-8",
             )
         } else {
-            (self.reply(peer, &request, &path).await, "application/json")
+            (self.reply(chain, &request, &path).await, "application/json")
         };
         self.metrics
             .requests
@@ -117,7 +118,7 @@ impl Server {
             .expect("a valid response")
     }
 
-    async fn reply(&self, peer: &Peer, request: &Request<Incoming>, path: &str) -> Reply {
+    async fn reply(&self, chain: &ClientChain, request: &Request<Incoming>, path: &str) -> Reply {
         if request.method() != Method::GET {
             return Reply::failure(
                 405,
@@ -128,7 +129,7 @@ impl Server {
                 ),
             );
         }
-        if let Peer::Anonymous(reason) = peer {
+        if let Peer::Anonymous(reason) = self.authn.peer(chain) {
             return Reply::failure(401, "Unauthorized", format!("Unauthorized: {reason}"));
         }
         let user = match self.authn.user(request.headers()) {

@@ -605,6 +605,8 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
 
     // Rotation: new serving pair and a new requestheader CA written over the files are used
     // within seconds (re-read every 2 s), without a restart.
+    let mut kept_alive = proxy.connect().await;
+    assert_eq!(kept_alive.get(SEED, hpa).await, 200);
     let serving_ca_2 = TestCa::new(dir.path(), "serving-ca-2");
     let (new_cert, new_key) = serving_ca_2.issue("metrics-api", &["localhost", "127.0.0.1"]);
     std::fs::copy(&new_key, &serving_key).unwrap();
@@ -646,6 +648,11 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         answer.code, 401,
         "the old CA's client is not: {}",
         answer.body
+    );
+    assert_eq!(
+        kept_alive.get(SEED, hpa).await,
+        401,
+        "nor on a connection it opened before the rotation"
     );
     server.stop().await.unwrap();
 

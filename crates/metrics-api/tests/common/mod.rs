@@ -210,6 +210,51 @@ impl Client {
     }
 }
 
+/// One kept-alive HTTP/1.1 connection.
+pub struct KeptAlive {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+}
+
+impl Client {
+    /// A connection to send several requests on, as the kube-apiserver keeps its own.
+    pub async fn connect(&self) -> KeptAlive {
+        let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let stream = tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        KeptAlive { sender }
+    }
+}
+
+impl KeptAlive {
+    /// The status code of a GET on this connection.
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> u16 {
+        self.sender.ready().await.unwrap();
+        let mut request = http::Request::get(path).header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .sender
+            .send_request(
+                request
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let code = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        code
+    }
+}
+
 /// The headers the HPA sends through the kube-apiserver (DESIGN.md, checked on 1.37.2).
 pub const HPA_HEADERS: [(&str, &str); 7] = [
     (

@@ -11,11 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ebb_autoscaler::Reading;
 use tokio::sync::{Notify, watch};
 
 use crate::metrics::{ServerMetrics, SourceLabels};
-use crate::probe::{Probe, ProbeSource, Readers};
+use crate::probe::{Measured, Probe, ProbeSource, Readers};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -28,7 +27,7 @@ pub struct Limits {
 /// A successful read.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
-    pub reading: Reading,
+    pub reading: Measured,
     /// When it was read, for the reply's `timestamp`.
     pub read_at: SystemTime,
     at: Instant,
@@ -206,7 +205,7 @@ impl Cache {
         &self,
         probe: &Probe,
         entry: &Entry,
-        result: ebb_autoscaler::Result<Reading>,
+        result: ebb_autoscaler::Result<Measured>,
     ) {
         let read_at = SystemTime::now();
         entry.reading.store(false, Ordering::Release);

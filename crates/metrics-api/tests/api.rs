@@ -35,6 +35,7 @@ metrics:
     label: key
     keys: [padok, "jobs-*"]
     objects:
+      # `labels` is accepted (configurations written before objects were listed) and ignored.
       - {resource: services, namespace: default, name: prometheus-redis-exporter, labels: {app: exporter}}
       - {resource: services, namespace: default, name: second, labels: {app: exporter}}
       - {resource: services, namespace: default, name: third, labels: {app: other}}
@@ -62,7 +63,7 @@ metrics:
             r#"  - name: promql_value
     source: {{prometheus: {{server: "{url}", query: "vector({{{{key}}}})", emptyResult: zero}}}}
     label: n
-    keys: ["7"]
+    keys: ["7", "1234.5"]
     objects: [{{resource: nodes, name: node-a}}]
   - name: promql_missing_is_zero
     source: {{prometheus: {{server: "{url}", query: "up{{job=\"{{{{name}}}}\"}}", emptyResult: zero}}}}
@@ -316,22 +317,6 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         answer.json()["items"][0]["selector"],
         json!({"matchLabels": {"key": "jobs-a"}})
     );
-    // `*` with a labelSelector: the configured objects whose labels match.
-    let answer = proxy
-        .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/*/redis_items_in_queue?labelSelector=app%3Dexporter&metricLabelSelector=key%3Dpadok", hpa)
-        .await;
-    let names: Vec<_> = answer.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["describedObject"]["name"].clone())
-        .collect();
-    assert_eq!(
-        names,
-        [json!("prometheus-redis-exporter"), json!("second")],
-        "{}",
-        answer.body
-    );
     // External.
     let answer = proxy
         .get(
@@ -387,6 +372,13 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
             .get(&format!("{CUSTOM_V1BETA1}/nodes/node-a/promql_value"), hpa)
             .await;
         assert_eq!(answer.json()["items"][0]["value"], "7", "{}", answer.body);
+        // A fraction is served as it is, in its canonical quantity form (not rounded up).
+        assert_eq!(
+            answer.json()["items"][1]["value"],
+            "1234500m",
+            "{}",
+            answer.body
+        );
         assert_eq!(
             answer.json()["items"][0]["describedObject"],
             json!({"kind": "Node", "name": "node-a", "apiVersion": "v1"})

@@ -533,29 +533,36 @@ fn own_key(
 /// The answer when listing the objects for `*` failed: a refused list names the permission
 /// the server's account lacks.
 fn list_failure(error: &crate::Error, resource: &str, namespace: Option<&str>) -> Reply {
-    let refused_with = |code: u16| {
-        matches!(error, crate::Error::ListObjects { source, .. }
-            if matches!(source.as_ref(), kube::Error::Api(status) if status.code == code))
+    let refusal = match error {
+        crate::Error::ListObjects { source, .. } => match source.as_ref() {
+            kube::Error::Api(status) => Some(status),
+            _ => None,
+        },
+        _ => None,
     };
-    if refused_with(403) {
-        let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
-        let scope = match namespace {
-            Some(namespace) => format!("in the namespace {namespace:?}"),
-            None => "cluster-wide".to_owned(),
-        };
-        Reply::failure(
-            500,
-            "InternalError",
-            format!(
-                "`*` with a labelSelector lists the objects, and this server may not: grant its service account the RBAC permission list on {plural:?} in API group {group:?} {scope} ({error})"
-            ),
-        )
-    } else if refused_with(400) {
-        Reply::bad_request(format!("invalid labelSelector: {error}"))
-    } else if matches!(error, crate::Error::UnknownResource { .. }) {
-        Reply::not_found(error.to_string())
-    } else {
-        Reply::failure(503, "ServiceUnavailable", error.to_string())
+    match refusal {
+        Some(status) if status.code == 403 => {
+            let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+            let scope = match namespace {
+                Some(namespace) => format!("in the namespace {namespace:?}"),
+                None => "cluster-wide".to_owned(),
+            };
+            Reply::failure(
+                500,
+                "InternalError",
+                format!(
+                    "`*` with a labelSelector lists the objects, and this server may not: grant its service account the RBAC permission list on {plural:?} in API group {group:?} {scope} (the API server said: {})",
+                    status.message
+                ),
+            )
+        }
+        Some(status) if status.code == 400 => {
+            Reply::bad_request(format!("invalid labelSelector: {}", status.message))
+        }
+        _ if matches!(error, crate::Error::UnknownResource { .. }) => {
+            Reply::not_found(error.to_string())
+        }
+        _ => Reply::failure(503, "ServiceUnavailable", error.to_string()),
     }
 }
 

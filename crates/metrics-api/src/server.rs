@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -27,6 +28,34 @@ use crate::{Error, Result};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections may take to finish once stopping.
 const WIND_DOWN: Duration = Duration::from_secs(10);
+/// Once stopping, no request in flight for this long means nothing is owed any more: the
+/// connections still open are closed without waiting for their clients (an idle HTTP/2 client
+/// that does not read would otherwise hold the GOAWAY exchange, and the exit, until WIND_DOWN).
+const QUIET: Duration = Duration::from_millis(100);
+const QUIET_CHECK: Duration = Duration::from_millis(20);
+
+/// Requests being answered, so that stopping waits for them and for nothing else.
+#[derive(Default)]
+struct InFlight(AtomicUsize);
+
+struct Answering<'a>(&'a InFlight);
+
+impl InFlight {
+    fn start(&self) -> Answering<'_> {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Answering(self)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 pub struct Server {
     pub api: Api,
@@ -43,7 +72,10 @@ pub async fn serve_tls(
     shutdown: Shutdown,
 ) -> Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let in_flight = Arc::new(InFlight::default());
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted.map_err(Error::Serve)?,
             () = shutdown.requested() => break,
@@ -52,7 +84,8 @@ pub async fn serve_tls(
         let acceptor = TlsAcceptor::from(tls.current());
         let server = server.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let in_flight = in_flight.clone();
+        connections.spawn(async move {
             let stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
@@ -66,7 +99,11 @@ pub async fn serve_tls(
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
                 let chain = chain.clone();
-                async move { Ok::<_, Infallible>(server.handle(&chain, request).await) }
+                let in_flight = in_flight.clone();
+                async move {
+                    let _answering = in_flight.start();
+                    Ok::<_, Infallible>(server.handle(&chain, request).await)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -75,12 +112,27 @@ pub async fn serve_tls(
             }
         });
     }
-    if tokio::time::timeout(WIND_DOWN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {WIND_DOWN:?}: closing them");
+    // Every connection is told to finish (HTTP/1: close after the current answer; HTTP/2:
+    // GOAWAY); done when they all have, or when no request has been in flight for QUIET.
+    let drained = tokio::time::timeout(WIND_DOWN, graceful.shutdown());
+    let quiet = async {
+        let mut quiet_for = Duration::ZERO;
+        while quiet_for < QUIET {
+            tokio::time::sleep(QUIET_CHECK).await;
+            quiet_for = if in_flight.count() == 0 {
+                quiet_for + QUIET_CHECK
+            } else {
+                Duration::ZERO
+            };
+        }
+    };
+    tokio::select! {
+        finished = drained => if finished.is_err() {
+            tracing::warn!("requests still unanswered after {WIND_DOWN:?}: closing their connections");
+        },
+        () = quiet => {}
     }
+    connections.abort_all();
     Ok(())
 }
 

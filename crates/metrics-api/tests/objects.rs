@@ -155,7 +155,7 @@ async fn metrics_api_lists_the_objects_and_reloads_the_authentication_config_map
     else {
         return;
     };
-    let redis = RedisServer::start();
+    let mut redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.yaml");
     std::fs::write(&config_file, CONFIG).unwrap();
@@ -373,5 +373,46 @@ subjects: [{kind: ServiceAccount, name: metrics-api, namespace: default}]
             assert_eq!(answer.code, 401, "the old CA's client: {}", answer.body);
         }
     }
+
+    // Stopping: a request in flight is answered (a new key's first read, Redis frozen: it
+    // waits firstReadWait, 2 s, then says 503), and an idle HTTP/2 client that does not read
+    // (no GOAWAY exchange) holds nothing up once no request is in flight.
+    assert!(
+        second
+            .readyz_h2_then_go_silent(Duration::from_secs(30))
+            .await
+    );
+    redis.pause();
+    let in_flight = tokio::spawn({
+        let second = second.clone();
+        async move {
+            second
+                .get(
+                    &format!("{seed}?metricLabelSelector=key%3Djobs-slow"),
+                    &HPA_HEADERS,
+                )
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = Instant::now();
     server.stop().await.unwrap();
+    let stopped_after = stopping.elapsed();
+    let answer = in_flight.await.unwrap();
+    redis.unpause();
+    eprintln!("stopped {stopped_after:?} after the request to stop");
+    assert_eq!(
+        answer.code, 503,
+        "the in-flight request is answered: {}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("jobs-slow: not read yet"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        (Duration::from_millis(1500)..Duration::from_millis(2500)).contains(&stopped_after),
+        "stopped {stopped_after:?} after the request: once the in-flight answer is sent, not when the idle client goes"
+    );
 }

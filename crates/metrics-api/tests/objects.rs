@@ -155,7 +155,7 @@ async fn metrics_api_lists_the_objects_and_reloads_the_authentication_config_map
     else {
         return;
     };
-    let mut redis = RedisServer::start();
+    let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.yaml");
     std::fs::write(&config_file, CONFIG).unwrap();

@@ -22,6 +22,7 @@ pub mod charts;
 pub mod daemon;
 pub mod error;
 pub mod exporter;
+pub mod load;
 pub mod metrics_api;
 pub mod pipeline;
 pub mod prometheus;

@@ -333,3 +333,49 @@ pub async fn run(load: &Load) -> Result<Report> {
         max: latencies.last().copied().unwrap_or_default(),
     })
 }
+
+/// One GET on a fresh connection: the status and the body (for tests of one answer, such as
+/// 401 without a client certificate).
+pub async fn fetch(
+    url: &str,
+    tls: &Tls,
+    headers: &[(&str, &str)],
+) -> Result<(u16, String)> {
+    let load = Load {
+        url: url.to_owned(),
+        rate: 1,
+        connections: 1,
+        duration: Duration::ZERO,
+        warmup: Duration::ZERO,
+        tls: tls.clone(),
+        headers: headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect(),
+    };
+    let mut sender = connect(&load, Arc::new(client_config(tls)?)).await?;
+    let target = Target::of(url)?;
+    sender
+        .ready()
+        .await
+        .map_err(|error| Error::Unexpected(error.to_string()))?;
+    let mut builder = hyper::Request::get(&target.path).header("Host", &target.authority);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let request = builder
+        .body(Empty::new())
+        .map_err(|error| Error::Unexpected(error.to_string()))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|error| Error::Unexpected(format!("GET {url}: {error}")))?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|error| Error::Unexpected(format!("GET {url}: {error}")))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}

@@ -109,7 +109,6 @@ fn metrics_api_chart_lints_strict_in_every_mode_and_refuses_bad_values_naming_th
             "serviceMonitor.enabled=true",
             "podDisruptionBudget.enabled=false",
             "rbac.hpaReader=false",
-            "listedResources=null",
         ],
         &["redis.caSecret.name=redis-ca", "config.interval=2s"],
     ];
@@ -335,7 +334,7 @@ fn metrics_api_chart_renders_a_hardened_two_replica_deployment_with_its_pdb_and_
         json!({"name": "https", "port": 443, "targetPort": "https", "protocol": "TCP"})
     );
 
-    // Delegated authentication and authorization, the front proxy's CA, listing for `*`.
+    // Delegated authentication and authorization, the front proxy's CA; nothing else.
     let delegator = find(
         &objects,
         "ClusterRoleBinding",
@@ -349,8 +348,9 @@ fn metrics_api_chart_renders_a_hardened_two_replica_deployment_with_its_pdb_and_
         "extension-apiserver-authentication-reader"
     );
     assert_eq!(
-        find(&objects, "ClusterRole", "metrics-api-lister")["rules"],
-        json!([{"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch"]}])
+        names_of_kind(&objects, "ClusterRole"),
+        ["metrics-api-metrics-reader"],
+        "the server itself needs no ClusterRole of its own"
     );
     let hpa = find(
         &objects,

@@ -137,8 +137,7 @@ func strictCheck(path string, status int, body []byte) string {
 	if err := json.Unmarshal(body, &typeMeta); err != nil {
 		return "not decodable: " + err.Error()
 	}
-	// APIGroup and APIResourceList may omit the type (upstream servers set it; clients tolerate
-	// its absence), every other object must name itself.
+	// Every object names its type, as upstream servers write it (discovery lists included).
 	if typeMeta.Kind != kind || typeMeta.APIVersion != apiVersion {
 		return fmt.Sprintf("kind/apiVersion %q/%q, want %q/%q", typeMeta.Kind, typeMeta.APIVersion, kind, apiVersion)
 	}

@@ -10,7 +10,7 @@ func TestStrictCheck(t *testing.T) {
 	const external = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/redis_items_in_queue"
 	cases := []struct {
 		name, path, body, want string
-		status               int
+		status                 int
 	}{
 		{"v1beta1 upstream shape", v1beta1, `{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta1","metadata":{},"items":[{"describedObject":{"kind":"Service","namespace":"default","name":"prometheus-redis-exporter","apiVersion":"/v1"},"metricName":"redis_items_in_queue","timestamp":"2026-11-29T12:00:00Z","value":"100","selector":null}]}`, "ok", 200},
 		{"v1beta1 misspelled metricName", v1beta1, `{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta1","metadata":{},"items":[{"describedObject":{"kind":"Service","name":"x","apiVersion":"/v1"},"metricname":"redis_items_in_queue","timestamp":"2026-11-29T12:00:00Z","value":"100"}]}`, "strict: unknown field \"items[0].metricname\"", 200},

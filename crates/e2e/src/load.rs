@@ -254,7 +254,10 @@ async fn request(
     } else {
         Err(format!(
             "{status}: {}",
-            String::from_utf8_lossy(&body).chars().take(300).collect::<String>()
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
         ))
     }
 }
@@ -336,11 +339,7 @@ pub async fn run(load: &Load) -> Result<Report> {
 
 /// One GET on a fresh connection: the status and the body (for tests of one answer, such as
 /// 401 without a client certificate).
-pub async fn fetch(
-    url: &str,
-    tls: &Tls,
-    headers: &[(&str, &str)],
-) -> Result<(u16, String)> {
+pub async fn fetch(url: &str, tls: &Tls, headers: &[(&str, &str)]) -> Result<(u16, String)> {
     let load = Load {
         url: url.to_owned(),
         rate: 1,

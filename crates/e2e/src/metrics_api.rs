@@ -143,7 +143,10 @@ impl MetricsApi {
         dir: &Path,
     ) -> Result<Self> {
         control_plane
-            .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}).to_string())
+            .apply(
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+                    .to_string(),
+            )
             .await?;
         charts::install_as(control_plane, RELEASE, "metrics-api", NAMESPACE, set).await?;
         control_plane
@@ -161,9 +164,9 @@ impl MetricsApi {
             .await?;
         let mut files = Vec::new();
         for key in ["tls.crt", "tls.key", "ca.crt"] {
-            let encoded = secret["data"][key].as_str().ok_or_else(|| {
-                Error::Unexpected(format!("no {key} in Secret {RELEASE}-tls"))
-            })?;
+            let encoded = secret["data"][key]
+                .as_str()
+                .ok_or_else(|| Error::Unexpected(format!("no {key} in Secret {RELEASE}-tls")))?;
             let path = dir.join(format!("serving-{key}"));
             write(&path, &decode_base64(encoded)?)?;
             files.push(path);
@@ -171,14 +174,7 @@ impl MetricsApi {
 
         // Authenticated as the chart's ServiceAccount: its RBAC is what is tested.
         let token = control_plane
-            .kubectl(&[
-                "create",
-                "token",
-                RELEASE,
-                "-n",
-                NAMESPACE,
-                "--duration=2h",
-            ])
+            .kubectl(&["create", "token", RELEASE, "-n", NAMESPACE, "--duration=2h"])
             .await?;
         let kubeconfig = dir.join("metrics-api.kubeconfig");
         write(

@@ -29,6 +29,9 @@ enum Command {
     Simulate(ebb_simulate::SimulateArgs),
     /// The QueueScaler controller for Kubernetes, and its CRD.
     Operator(ebb_operator::OperatorArgs),
+    /// The custom and external metrics API (custom.metrics.k8s.io, external.metrics.k8s.io)
+    /// the HPA queries, read straight from the queue.
+    MetricsApi(ebb_metrics_api::MetricsApiArgs),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +50,11 @@ fn main() -> ExitCode {
         Command::Up(args) => ebb_local::main(args).map_err(Into::into),
         Command::Simulate(args) => ebb_simulate::run(&args).map_err(Into::into),
         Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
+        // Two workers: TLS handshakes and answers overlap the poller's reads.
+        Command::MetricsApi(args) => {
+            ebb_runtime::run_service(2, |shutdown| ebb_metrics_api::run(args, shutdown))
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

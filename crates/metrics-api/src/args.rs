@@ -26,11 +26,21 @@ pub struct MetricsApiArgs {
 
     /// PEM file of the serving certificate (its chain after it), reloaded when it changes.
     /// Unset: a self-signed certificate made at start.
-    #[arg(long, env = "EBB_TLS_CERT_FILE", value_name = "FILE", requires = "tls_private_key_file")]
+    #[arg(
+        long,
+        env = "EBB_TLS_CERT_FILE",
+        value_name = "FILE",
+        requires = "tls_private_key_file"
+    )]
     pub tls_cert_file: Option<PathBuf>,
 
     /// PEM file of the serving certificate's private key, reloaded with it.
-    #[arg(long, env = "EBB_TLS_PRIVATE_KEY_FILE", value_name = "FILE", requires = "tls_cert_file")]
+    #[arg(
+        long,
+        env = "EBB_TLS_PRIVATE_KEY_FILE",
+        value_name = "FILE",
+        requires = "tls_cert_file"
+    )]
     pub tls_private_key_file: Option<PathBuf>,
 
     /// PEM file of the CA that signs the front proxy's client certificate (the kube-apiserver's
@@ -54,8 +64,8 @@ pub struct MetricsApiArgs {
     #[arg(long, env = "EBB_AUTHORIZATION_KUBECONFIG", value_name = "FILE")]
     pub authorization_kubeconfig: Option<PathBuf>,
 
-    /// Kubeconfig for everything else (default: in-cluster, then $KUBECONFIG, then
-    /// ~/.kube/config).
+    /// Kubeconfig of the other two when they are not given (default: $KUBECONFIG, then
+    /// ~/.kube/config, then the in-cluster service account).
     #[arg(long, env = "EBB_KUBECONFIG", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 

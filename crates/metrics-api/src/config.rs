@@ -234,8 +234,8 @@ impl Config {
 
     /// Parses and checks `text`, naming `file` in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config> {
-        let raw: ConfigFile = serde_saphyr::from_str(text).map_err(|source| {
-            match source.location() {
+        let raw: ConfigFile =
+            serde_saphyr::from_str(text).map_err(|source| match source.location() {
                 Some(location) => Error::Config {
                     file: file.to_owned(),
                     line: location.line(),
@@ -245,8 +245,7 @@ impl Config {
                     file: file.to_owned(),
                     source: Box::new(source),
                 },
-            }
-        })?;
+            })?;
         Checker { file }.check(raw)
     }
 }
@@ -376,7 +375,10 @@ impl Checker<'_> {
             SourceFile::Queue { count } => SourceKind::Queue { count },
             SourceFile::Stream { group, count } => {
                 if group.is_empty() {
-                    return self.error(&source_at, format!("{}: group is empty", field("source.stream")));
+                    return self.error(
+                        &source_at,
+                        format!("{}: group is empty", field("source.stream")),
+                    );
                 }
                 SourceKind::Stream { group, count }
             }
@@ -464,7 +466,10 @@ impl Checker<'_> {
                 {
                     return self.error(
                         &external.namespaces.referenced,
-                        format!("{}: {bad:?} is not a namespace name", field("external.namespaces")),
+                        format!(
+                            "{}: {bad:?} is not a namespace name",
+                            field("external.namespaces")
+                        ),
                     );
                 }
                 external.namespaces.value
@@ -493,11 +498,12 @@ impl Checker<'_> {
     fn object(&self, raw: Spanned<ObjectFile>, field: &str) -> Result<ObjectRef> {
         let object = raw.value;
         let resource = &object.resource;
-        if !resource
-            .value
-            .split('.')
-            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-        {
+        if !resource.value.split('.').all(|part| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        }) {
             return self.error(
                 &resource.referenced,
                 format!(
@@ -511,13 +517,19 @@ impl Checker<'_> {
         {
             return self.error(
                 &namespace.referenced,
-                format!("{field}.namespace: {:?} is not a namespace name", namespace.value),
+                format!(
+                    "{field}.namespace: {:?} is not a namespace name",
+                    namespace.value
+                ),
             );
         }
         if !is_path_segment(&object.name.value) {
             return self.error(
                 &object.name.referenced,
-                format!("{field}.name: {:?} is not an object name", object.name.value),
+                format!(
+                    "{field}.name: {:?} is not an object name",
+                    object.name.value
+                ),
             );
         }
         if let Some(bad) = object.labels.keys().find(|key| !is_label_key(key)) {
@@ -550,7 +562,9 @@ fn check_template(query: &str, has_keys: bool) -> Result<(), String> {
         if !QUERY_FIELDS.contains(&field) {
             return Err(format!(
                 "unknown template field {{{{{field}}}}} (known: {})",
-                QUERY_FIELDS.map(|name| format!("{{{{{name}}}}}")).join(", ")
+                QUERY_FIELDS
+                    .map(|name| format!("{{{{{name}}}}}"))
+                    .join(", ")
             ));
         }
         if field == "key" && !has_keys {

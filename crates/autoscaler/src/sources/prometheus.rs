@@ -150,10 +150,10 @@ impl MetricSource for PrometheusSource {
                 0 => match self.empty_result {
                     EmptyResult::Zero => "0".to_owned(),
                     EmptyResult::Error => {
-                        return Err(self.unusable(
-                            "the query returned nothing (empty result, read as an error for this source)"
-                                .to_owned(),
-                        ));
+                        return Err(Error::PrometheusEmpty {
+                            server: self.server.clone(),
+                            query: self.query.clone(),
+                        });
                     }
                 },
                 several => {

@@ -1,0 +1,272 @@
+//! Authentication as a Kubernetes aggregated API server does it (the "requestheader"
+//! authenticator): a request is from the front proxy (the kube-apiserver) when its client
+//! certificate chains to the requestheader CA and its common name is allowed; the user it acts
+//! for is then read from the `X-Remote-User`, `X-Remote-Group`, `X-Remote-Uid` and
+//! `X-Remote-Extra-<key>` headers (or the header names the ConfigMap gives).
+//!
+//! The CA and the names come from files (`--requestheader-client-ca-file`,
+//! `--requestheader-allowed-names`) or, by default, from the ConfigMap
+//! `kube-system/extension-apiserver-authentication`, re-read every [`RELOAD_INTERVAL`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use ebb_runtime::Shutdown;
+use http::HeaderMap;
+use k8s_openapi::api::core::v1::ConfigMap;
+use rustls::RootCertStore;
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::ClientCertVerifier;
+
+use crate::tls::{RELOAD_INTERVAL, certificates, provider};
+use crate::{Error, Result};
+
+const CONFIG_MAP_NAMESPACE: &str = "kube-system";
+const CONFIG_MAP_NAME: &str = "extension-apiserver-authentication";
+
+/// Where the requestheader settings come from.
+#[derive(Clone)]
+pub enum Origin {
+    Files {
+        ca: PathBuf,
+        allowed_names: Vec<String>,
+    },
+    ConfigMap(kube::Client),
+}
+
+/// One version of the requestheader settings.
+pub struct RequestHeader {
+    verifier: Arc<dyn ClientCertVerifier>,
+    allowed_names: Vec<String>,
+    username_headers: Vec<String>,
+    group_headers: Vec<String>,
+    uid_headers: Vec<String>,
+    extra_prefixes: Vec<String>,
+    /// What it was built from, to notice a change.
+    source: (Vec<u8>, Vec<String>, Vec<Vec<String>>),
+}
+
+/// The user a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct User {
+    pub name: String,
+    pub groups: Vec<String>,
+    pub uid: Option<String>,
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+/// Who is at the other end of a connection, judged once after its handshake.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    /// A client certificate that chains to the requestheader CA, with an allowed name.
+    FrontProxy,
+    /// Why not.
+    Anonymous(String),
+}
+
+pub struct Authenticator {
+    current: RwLock<Arc<RequestHeader>>,
+    origin: Origin,
+}
+
+impl Authenticator {
+    /// Loads the settings once; fails when they cannot be read at start.
+    pub async fn new(origin: Origin) -> Result<Authenticator> {
+        let settings = load(&origin).await?;
+        Ok(Authenticator {
+            current: RwLock::new(Arc::new(settings)),
+            origin,
+        })
+    }
+
+    fn current(&self) -> Arc<RequestHeader> {
+        self.current.read().expect("authn lock").clone()
+    }
+
+    /// Re-reads the settings every [`RELOAD_INTERVAL`]; failures keep the loaded ones.
+    pub async fn reload_until(&self, shutdown: Shutdown) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(RELOAD_INTERVAL) => {}
+                () = shutdown.requested() => return,
+            }
+            match load(&self.origin).await {
+                Ok(settings) if settings.source != self.current().source => {
+                    *self.current.write().expect("authn lock") = Arc::new(settings);
+                    tracing::info!("requestheader CA and allowed names reloaded");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!("keeping the loaded requestheader settings: {error}"),
+            }
+        }
+    }
+
+    /// Judges a connection's client certificate chain (`None`: the client sent none).
+    pub fn peer(&self, chain: Option<&[CertificateDer<'static>]>) -> Peer {
+        let Some((end_entity, intermediates)) = chain.and_then(|chain| chain.split_first()) else {
+            return Peer::Anonymous("no client certificate".to_owned());
+        };
+        let settings = self.current();
+        if let Err(error) =
+            settings
+                .verifier
+                .verify_client_cert(end_entity, intermediates, UnixTime::now())
+        {
+            return Peer::Anonymous(format!(
+                "the client certificate is not signed by the requestheader CA: {error}"
+            ));
+        }
+        if settings.allowed_names.is_empty() {
+            return Peer::FrontProxy;
+        }
+        match common_name(end_entity) {
+            Some(name) if settings.allowed_names.contains(&name) => Peer::FrontProxy,
+            Some(name) => Peer::Anonymous(format!(
+                "the client certificate's common name {name:?} is not an allowed requestheader name"
+            )),
+            None => Peer::Anonymous("the client certificate has no common name".to_owned()),
+        }
+    }
+
+    /// The user named by the headers of a front-proxy request.
+    pub fn user(&self, headers: &HeaderMap) -> std::result::Result<User, String> {
+        let settings = self.current();
+        let values = |names: &[String]| -> Vec<String> {
+            names
+                .iter()
+                .flat_map(|name| headers.get_all(name.as_str()))
+                .filter_map(|value| value.to_str().ok())
+                .map(str::to_owned)
+                .collect()
+        };
+        let Some(name) = values(&settings.username_headers)
+            .into_iter()
+            .find(|name| !name.is_empty())
+        else {
+            return Err(format!(
+                "no user in the {} header",
+                settings.username_headers.join("/")
+            ));
+        };
+        let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (header, value) in headers {
+            let Ok(value) = value.to_str() else { continue };
+            for prefix in &settings.extra_prefixes {
+                if let Some(key) = header.as_str().strip_prefix(&prefix.to_ascii_lowercase()) {
+                    // Keys are percent-encoded in header names, as the Go front proxy writes them.
+                    let key = percent_encoding::percent_decode_str(key)
+                        .decode_utf8_lossy()
+                        .to_lowercase();
+                    extra.entry(key).or_default().push(value.to_owned());
+                }
+            }
+        }
+        Ok(User {
+            name,
+            groups: values(&settings.group_headers),
+            uid: values(&settings.uid_headers).into_iter().next(),
+            extra,
+        })
+    }
+}
+
+fn common_name(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    parsed
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|name| name.as_str().ok())
+        .map(str::to_owned)
+}
+
+async fn load(origin: &Origin) -> Result<RequestHeader> {
+    match origin {
+        Origin::Files { ca, allowed_names } => {
+            let pem = std::fs::read(ca).map_err(|source| Error::ReadFile {
+                path: ca.clone(),
+                source,
+            })?;
+            build(
+                pem,
+                &ca.display().to_string(),
+                allowed_names.clone(),
+                [
+                    vec!["X-Remote-User".to_owned()],
+                    vec!["X-Remote-Group".to_owned()],
+                    vec!["X-Remote-Uid".to_owned()],
+                    vec!["X-Remote-Extra-".to_owned()],
+                ],
+            )
+        }
+        Origin::ConfigMap(client) => {
+            let api: kube::Api<ConfigMap> =
+                kube::Api::namespaced(client.clone(), CONFIG_MAP_NAMESPACE);
+            let map = api.get(CONFIG_MAP_NAME).await?;
+            let data = map.data.unwrap_or_default();
+            let missing = |key: &str| {
+                Error::AuthenticationConfigMap(format!(
+                    "no {key} (is the kube-apiserver started with --requestheader-client-ca-file?)"
+                ))
+            };
+            let ca = data
+                .get("requestheader-client-ca-file")
+                .ok_or_else(|| missing("requestheader-client-ca-file"))?;
+            let list = |key: &str, default: &str| -> Result<Vec<String>> {
+                match data.get(key) {
+                    None => Ok(if default.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![default.to_owned()]
+                    }),
+                    Some(text) => serde_json::from_str(text).map_err(|error| {
+                        Error::AuthenticationConfigMap(format!(
+                            "{key} is not a JSON list of strings: {error}"
+                        ))
+                    }),
+                }
+            };
+            build(
+                ca.clone().into_bytes(),
+                &format!("ConfigMap {CONFIG_MAP_NAMESPACE}/{CONFIG_MAP_NAME}"),
+                list("requestheader-allowed-names", "")?,
+                [
+                    list("requestheader-username-headers", "X-Remote-User")?,
+                    list("requestheader-group-headers", "X-Remote-Group")?,
+                    list("requestheader-uid-headers", "X-Remote-Uid")?,
+                    list("requestheader-extra-headers-prefix", "X-Remote-Extra-")?,
+                ],
+            )
+        }
+    }
+}
+
+fn build(
+    ca_pem: Vec<u8>,
+    origin: &str,
+    allowed_names: Vec<String>,
+    headers: [Vec<String>; 4],
+) -> Result<RequestHeader> {
+    let mut roots = RootCertStore::empty();
+    for cert in certificates(&ca_pem, origin)? {
+        roots.add(cert)?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .map_err(|error| Error::Pem {
+            path: origin.to_owned(),
+            reason: error.to_string(),
+        })?;
+    let [username_headers, group_headers, uid_headers, extra_prefixes] = headers.clone();
+    Ok(RequestHeader {
+        verifier,
+        allowed_names: allowed_names.clone(),
+        username_headers,
+        group_headers,
+        uid_headers,
+        extra_prefixes,
+        source: (ca_pem, allowed_names, headers.to_vec()),
+    })
+}

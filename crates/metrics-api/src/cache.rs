@@ -1,0 +1,241 @@
+//! The values requests are answered from, one entry per [`Probe`], filled by the poller.
+//!
+//! Bounded by design: entries come from the configuration (pinned: exact keys, read from the
+//! start) or from requests for keys a pattern allows (learned: at most `learnedKeys.max`,
+//! dropped after `learnedKeys.expireAfter` without a request). A request never waits on a
+//! source, except a probe's very first one, which waits at most `firstReadWait` for its first
+//! read. A value older than `maxAge` is refused, never served.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use ebb_autoscaler::Reading;
+use tokio::sync::{Notify, watch};
+
+use crate::metrics::{ServerMetrics, SourceLabels};
+use crate::probe::{Probe, ProbeSource, Readers};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_age: Duration,
+    pub first_read_wait: Duration,
+    pub learned_max: usize,
+    pub learned_expire_after: Duration,
+}
+
+/// A successful read.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub reading: Reading,
+    /// When it was read, for the reply's `timestamp`.
+    pub read_at: SystemTime,
+    at: Instant,
+}
+
+/// What the latest reads of a probe gave.
+#[derive(Debug, Clone, Default)]
+pub struct State {
+    /// Reads made, successful or not.
+    pub reads: u64,
+    pub last_good: Option<Sample>,
+    /// The latest read's error; `None` when it succeeded.
+    pub last_error: Option<Arc<ebb_autoscaler::Error>>,
+    /// The latest read was a PromQL query that matched nothing, with `emptyResult: notFound`.
+    pub empty: bool,
+}
+
+pub struct Entry {
+    pub source: ProbeSource,
+    pub state: watch::Sender<State>,
+    pinned: bool,
+    last_asked: Mutex<Instant>,
+}
+
+/// What a request gets.
+#[derive(Debug)]
+pub enum Lookup {
+    Value(Sample),
+    /// 404: the query matched nothing and the metric says that means "not found".
+    NotFound,
+    /// 503, with the reason.
+    Unavailable(String),
+}
+
+pub struct Cache {
+    entries: Mutex<HashMap<Probe, Arc<Entry>>>,
+    readers: Readers,
+    limits: Limits,
+    /// Wakes the poller for a new probe's first read.
+    pub(crate) new_probe: Notify,
+    pub(crate) metrics: ServerMetrics,
+}
+
+impl Cache {
+    pub fn new(readers: Readers, limits: Limits, metrics: ServerMetrics) -> Cache {
+        Cache {
+            entries: Mutex::new(HashMap::new()),
+            readers,
+            limits,
+            new_probe: Notify::new(),
+            metrics,
+        }
+    }
+
+    /// Adds a probe the configuration names: read from the start, never dropped.
+    pub fn pin(&self, probe: Probe) -> crate::Result<()> {
+        let source = ProbeSource::new(&probe, &self.readers)?;
+        let mut entries = self.entries.lock().expect("cache lock");
+        entries.entry(probe).or_insert_with(|| {
+            Arc::new(Entry {
+                source,
+                state: watch::Sender::new(State::default()),
+                pinned: true,
+                last_asked: Mutex::new(Instant::now()),
+            })
+        });
+        self.metrics.cache_entries.set(entries.len() as i64);
+        Ok(())
+    }
+
+    /// The value of `probe`, learning it when it is new (the caller checked that the
+    /// configuration allows it).
+    pub async fn lookup(&self, probe: &Probe) -> Lookup {
+        let entry = match self.entry(probe) {
+            Ok(entry) => entry,
+            Err(reason) => return Lookup::Unavailable(reason),
+        };
+        *entry.last_asked.lock().expect("entry lock") = Instant::now();
+        let mut state = entry.state.subscribe();
+        if state.borrow().reads == 0 {
+            self.new_probe.notify_one();
+            // Bounded: past it the answer is a 503 and the read goes on.
+            let _ = tokio::time::timeout(
+                self.limits.first_read_wait,
+                state.wait_for(|state| state.reads > 0),
+            )
+            .await;
+        }
+        let state = state.borrow().clone();
+        self.judge(&state)
+    }
+
+    fn entry(&self, probe: &Probe) -> Result<Arc<Entry>, String> {
+        let mut entries = self.entries.lock().expect("cache lock");
+        if let Some(entry) = entries.get(probe) {
+            return Ok(entry.clone());
+        }
+        let learned = entries.values().filter(|entry| !entry.pinned).count();
+        if learned >= self.limits.learned_max {
+            return Err(format!(
+                "{learned} keys learned from requests are being polled already, the configured maximum (learnedKeys.max); this one will be read once some expire"
+            ));
+        }
+        let source = ProbeSource::new(probe, &self.readers).map_err(|error| error.to_string())?;
+        let entry = Arc::new(Entry {
+            source,
+            state: watch::Sender::new(State::default()),
+            pinned: false,
+            last_asked: Mutex::new(Instant::now()),
+        });
+        entries.insert(probe.clone(), entry.clone());
+        self.metrics.cache_entries.set(entries.len() as i64);
+        Ok(entry)
+    }
+
+    fn judge(&self, state: &State) -> Lookup {
+        if state.empty {
+            return Lookup::NotFound;
+        }
+        let fresh = state
+            .last_good
+            .filter(|sample| sample.at.elapsed() <= self.limits.max_age);
+        match (fresh, &state.last_error, state.last_good) {
+            (Some(sample), _, _) => Lookup::Value(sample),
+            (None, _, _) if state.reads == 0 => Lookup::Unavailable(format!(
+                "the metric has not been read yet (waited {})",
+                ebb_runtime::format_duration(self.limits.first_read_wait)
+            )),
+            (None, Some(error), _) => Lookup::Unavailable(error.to_string()),
+            (None, None, Some(sample)) => Lookup::Unavailable(format!(
+                "the last value is {} old, above maxAge",
+                ebb_runtime::format_duration(sample.at.elapsed())
+            )),
+            (None, None, None) => Lookup::Unavailable("no value".to_owned()),
+        }
+    }
+
+    /// Every entry to read now, after dropping learned ones nobody asked for lately; with
+    /// `only_new`, only those never read.
+    pub(crate) fn due(&self, only_new: bool) -> Vec<(Probe, Arc<Entry>)> {
+        let mut entries = self.entries.lock().expect("cache lock");
+        let expire_after = self.limits.learned_expire_after;
+        entries.retain(|_, entry| {
+            entry.pinned || entry.last_asked.lock().expect("entry lock").elapsed() < expire_after
+        });
+        self.metrics.cache_entries.set(entries.len() as i64);
+        entries
+            .iter()
+            .filter(|(_, entry)| !only_new || entry.state.borrow().reads == 0)
+            .map(|(probe, entry)| (probe.clone(), entry.clone()))
+            .collect()
+    }
+
+    /// Records one read of `probe`.
+    pub(crate) fn record(
+        &self,
+        probe: &Probe,
+        entry: &Entry,
+        result: ebb_autoscaler::Result<Reading>,
+    ) {
+        let read_at = SystemTime::now();
+        entry.state.send_modify(|state| {
+            state.reads += 1;
+            match result {
+                Ok(reading) => {
+                    state.last_good = Some(Sample {
+                        reading,
+                        read_at,
+                        at: Instant::now(),
+                    });
+                    state.last_error = None;
+                    state.empty = false;
+                }
+                Err(ebb_autoscaler::Error::PrometheusEmpty { .. }) => {
+                    state.empty = true;
+                    state.last_error = None;
+                }
+                Err(error) => {
+                    let first = state.last_error.is_none();
+                    self.metrics
+                        .source_errors
+                        .get_or_create(&SourceLabels {
+                            source: probe.kind(),
+                        })
+                        .inc();
+                    if first {
+                        tracing::warn!("{error}");
+                    }
+                    state.empty = false;
+                    state.last_error = Some(Arc::new(error));
+                }
+            }
+        });
+    }
+
+    /// Age of the oldest value held, for the metrics.
+    pub(crate) fn oldest_age(&self) -> Duration {
+        let entries = self.entries.lock().expect("cache lock");
+        entries
+            .values()
+            .filter_map(|entry| {
+                entry
+                    .state
+                    .borrow()
+                    .last_good
+                    .map(|sample| sample.at.elapsed())
+            })
+            .max()
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,141 @@
+//! A probe: one concrete read the poller makes and the cache holds (a list's length, a queue's
+//! counts, a stream group's backlog, one rendered PromQL query), and the ebb-autoscaler source
+//! that makes it. Two requests that need the same read share one probe.
+
+use ebb_autoscaler::sources::prometheus::{EmptyResult as PromEmpty, PrometheusSource};
+use ebb_autoscaler::sources::redis::RedisSource;
+use ebb_autoscaler::sources::redis_list::RedisListSource;
+use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
+use ebb_autoscaler::{MetricSource, Reading};
+use ebb_queue::{Queue, RedisAddress, RedisReader};
+
+use crate::config::{EmptyResult, SourceKind};
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Probe {
+    List {
+        key: String,
+    },
+    Queue {
+        key: String,
+    },
+    Stream {
+        key: String,
+        group: String,
+    },
+    Prometheus {
+        server: String,
+        query: String,
+        not_found_when_empty: bool,
+    },
+}
+
+impl Probe {
+    /// The probe a metric with `source` needs for `key`, with the PromQL query already
+    /// rendered for the object.
+    pub fn new(source: &SourceKind, key: Option<&str>, rendered_query: Option<String>) -> Probe {
+        let key = || {
+            key.expect("Redis sources always have a key (checked at load)")
+                .to_owned()
+        };
+        match source {
+            SourceKind::RedisList => Probe::List { key: key() },
+            SourceKind::Queue { .. } => Probe::Queue { key: key() },
+            SourceKind::Stream { group, .. } => Probe::Stream {
+                key: key(),
+                group: group.clone(),
+            },
+            SourceKind::Prometheus {
+                server,
+                empty_result,
+                ..
+            } => Probe::Prometheus {
+                server: server.clone(),
+                query: rendered_query.expect("PromQL probes are rendered"),
+                not_found_when_empty: *empty_result == EmptyResult::NotFound,
+            },
+        }
+    }
+
+    /// For this server's own metrics: which kind of source failed.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Probe::List { .. } => "redisList",
+            Probe::Queue { .. } => "queue",
+            Probe::Stream { .. } => "stream",
+            Probe::Prometheus { .. } => "prometheus",
+        }
+    }
+}
+
+/// Where Redis probes read: one [`RedisReader`] (one multiplexed connection) for every list
+/// and stream, so that one interval's reads travel together.
+#[derive(Clone)]
+pub struct Readers {
+    pub address: RedisAddress,
+    pub reader: RedisReader,
+}
+
+/// The source that reads a probe.
+pub enum ProbeSource {
+    List(RedisListSource),
+    Queue(RedisSource),
+    Stream(RedisStreamSource),
+    Prometheus(PrometheusSource),
+}
+
+impl ProbeSource {
+    pub fn new(probe: &Probe, readers: &Readers) -> crate::Result<ProbeSource> {
+        Ok(match probe {
+            Probe::List { key } => {
+                ProbeSource::List(RedisListSource::new(readers.reader.clone(), key.clone()))
+            }
+            Probe::Queue { key } => {
+                ProbeSource::Queue(RedisSource::new(Queue::new(&readers.address, key)?))
+            }
+            Probe::Stream { key, group } => ProbeSource::Stream(RedisStreamSource::new(
+                readers.reader.clone(),
+                key.clone(),
+                group.clone(),
+            )),
+            Probe::Prometheus {
+                server,
+                query,
+                not_found_when_empty,
+            } => ProbeSource::Prometheus(PrometheusSource::new(
+                server,
+                query,
+                if *not_found_when_empty {
+                    PromEmpty::Error
+                } else {
+                    PromEmpty::Zero
+                },
+            )?),
+        })
+    }
+
+    pub async fn read(&self) -> ebb_autoscaler::Result<Reading> {
+        match self {
+            ProbeSource::List(source) => source.read().await,
+            ProbeSource::Queue(source) => source.read().await,
+            ProbeSource::Stream(source) => source.read().await,
+            ProbeSource::Prometheus(source) => source.read().await,
+        }
+    }
+}
+
+/// The number a metric serves out of a probe's reading.
+pub fn value_of(source: &SourceKind, reading: &Reading) -> u64 {
+    use crate::config::{QueueCount, StreamCount};
+    match source {
+        SourceKind::RedisList | SourceKind::Prometheus { .. } => reading.waiting,
+        SourceKind::Queue { count } => match count {
+            QueueCount::Waiting => reading.waiting,
+            QueueCount::InFlight => reading.in_flight,
+        },
+        SourceKind::Stream { count, .. } => match count {
+            StreamCount::Lag => reading.waiting,
+            StreamCount::Pending => reading.in_flight,
+        },
+    }
+}

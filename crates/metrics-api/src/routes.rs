@@ -1,0 +1,516 @@
+//! What each path answers, once the request is authenticated and authorized: discovery, the
+//! values of custom and external metrics, and the Kubernetes `Status` errors (404 for a metric
+//! or object the configuration does not serve, 400 for a malformed selector, 503 while a
+//! value is missing or too old). Always JSON: the HPA asks for protobuf and accepts JSON.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    APIGroup, APIGroupList, GroupVersionForDiscovery, ListMeta,
+};
+use serde::Serialize;
+
+use crate::cache::{Cache, Lookup, Sample};
+use crate::config::{Config, MetricRule, ObjectRef, SourceKind, render_template};
+use crate::probe::{Probe, value_of};
+use crate::selector::Selector;
+use crate::shapes::{self, CUSTOM_GROUP, EXTERNAL_GROUP};
+
+pub const CUSTOM_VERSIONS: [&str; 2] = ["v1beta2", "v1beta1"];
+
+/// A finished answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub code: u16,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(code: u16, value: &impl Serialize) -> Reply {
+        Reply {
+            code,
+            body: serde_json::to_vec(value).expect("the API's types always serialize"),
+        }
+    }
+
+    pub fn failure(code: u16, reason: &str, message: String) -> Reply {
+        Reply::json(code, &shapes::status(code, reason, message))
+    }
+
+    fn not_found(message: String) -> Reply {
+        Reply::failure(404, "NotFound", message)
+    }
+
+    fn bad_request(message: String) -> Reply {
+        Reply::failure(400, "BadRequest", message)
+    }
+}
+
+/// The route a path belongs to, for metrics and for deciding what needs authentication.
+pub fn route_of(path: &str) -> &'static str {
+    match path {
+        "/healthz" | "/livez" | "/readyz" => "probe",
+        _ if path.starts_with("/openapi/") => "openapi",
+        _ => match segments(path).as_slice() {
+            ["apis"] | ["apis", _] | ["apis", _, _] => "discovery",
+            ["apis", CUSTOM_GROUP, ..] => "custom_value",
+            ["apis", EXTERNAL_GROUP, ..] => "external_value",
+            _ => "other",
+        },
+    }
+}
+
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|part| !part.is_empty()).collect()
+}
+
+pub struct Api {
+    pub config: Config,
+    pub cache: Arc<Cache>,
+}
+
+/// The query parameters the API reads.
+#[derive(Default)]
+struct Params {
+    label_selector: Option<String>,
+    metric_label_selector: Option<String>,
+}
+
+fn params(query: Option<&str>) -> Params {
+    let mut params = Params::default();
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "labelSelector" => params.label_selector = Some(value.into_owned()),
+            "metricLabelSelector" => params.metric_label_selector = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    params
+}
+
+fn selector(given: Option<&str>, parameter: &str) -> Result<Selector, Reply> {
+    Selector::parse(given.unwrap_or_default())
+        .map_err(|reason| Reply::bad_request(format!("invalid {parameter}: {reason}")))
+}
+
+impl Api {
+    pub async fn answer(&self, path: &str, query: Option<&str>) -> Reply {
+        match segments(path).as_slice() {
+            ["apis"] => Reply::json(200, &self.groups()),
+            ["apis", group] if self.group(group).is_some() => {
+                Reply::json(200, &self.group(group).expect("just checked"))
+            }
+            ["apis", CUSTOM_GROUP, version] if CUSTOM_VERSIONS.contains(version) => {
+                Reply::json(200, &self.custom_discovery(version))
+            }
+            ["apis", EXTERNAL_GROUP, "v1beta1"] => Reply::json(200, &self.external_discovery()),
+            ["apis", CUSTOM_GROUP, version, rest @ ..] if CUSTOM_VERSIONS.contains(version) => self
+                .custom_values(version, rest, &params(query))
+                .await
+                .unwrap_or_else(|reply| reply),
+            [
+                "apis",
+                EXTERNAL_GROUP,
+                "v1beta1",
+                "namespaces",
+                namespace,
+                metric,
+            ] => self
+                .external_values(namespace, metric, &params(query))
+                .await
+                .unwrap_or_else(|reply| reply),
+            _ => Reply::not_found(format!(
+                "the server could not find the requested resource {path}"
+            )),
+        }
+    }
+
+    fn groups(&self) -> APIGroupList {
+        APIGroupList {
+            groups: [CUSTOM_GROUP, EXTERNAL_GROUP]
+                .into_iter()
+                .filter_map(|group| self.group(group))
+                .collect(),
+        }
+    }
+
+    fn group(&self, group: &str) -> Option<APIGroup> {
+        let versions: &[&str] = match group {
+            CUSTOM_GROUP => &CUSTOM_VERSIONS,
+            EXTERNAL_GROUP => &["v1beta1"],
+            _ => return None,
+        };
+        let version = |version: &&str| GroupVersionForDiscovery {
+            group_version: format!("{group}/{version}"),
+            version: (*version).to_owned(),
+        };
+        Some(APIGroup {
+            name: group.to_owned(),
+            preferred_version: versions.first().map(version),
+            versions: versions.iter().map(version).collect(),
+            server_address_by_client_cidrs: None,
+        })
+    }
+
+    fn custom_discovery(
+        &self,
+        version: &str,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
+        let mut entries = BTreeMap::new();
+        for rule in &self.config.metrics {
+            for object in &rule.objects {
+                let namespaced = entries
+                    .entry(format!("{}/{}", object.resource, rule.name))
+                    .or_insert(false);
+                *namespaced |= object.namespace.is_some();
+            }
+        }
+        shapes::resource_list(
+            &format!("{CUSTOM_GROUP}/{version}"),
+            "MetricValueList",
+            entries,
+        )
+    }
+
+    fn external_discovery(
+        &self,
+    ) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList {
+        shapes::resource_list(
+            &format!("{EXTERNAL_GROUP}/v1beta1"),
+            "ExternalMetricValueList",
+            self.config
+                .metrics
+                .iter()
+                .filter(|rule| !rule.external_namespaces.is_empty())
+                .map(|rule| (rule.name.clone(), true)),
+        )
+    }
+
+    async fn custom_values(
+        &self,
+        version: &str,
+        rest: &[&str],
+        params: &Params,
+    ) -> Result<Reply, Reply> {
+        // Paths as the reference server (custom-metrics-apiserver) installs them.
+        let (namespace, resource, name, metric) = match rest {
+            ["namespaces", namespace, "metrics", metric] => {
+                (None, "namespaces", *namespace, *metric)
+            }
+            ["namespaces", namespace, resource, name, metric] => {
+                (Some(*namespace), *resource, *name, *metric)
+            }
+            [resource, name, metric] => (None, *resource, *name, *metric),
+            _ => {
+                return Err(Reply::not_found(format!(
+                    "no such path under {CUSTOM_GROUP}/{version}"
+                )));
+            }
+        };
+        let Some(rule) = self.config.metrics.iter().find(|rule| {
+            rule.name == metric
+                && rule
+                    .objects
+                    .iter()
+                    .any(|object| object.resource == resource)
+        }) else {
+            return Err(Reply::not_found(format!(
+                "the server could not find the metric {metric} for {resource}"
+            )));
+        };
+        let metric_selector = selector(
+            params.metric_label_selector.as_deref(),
+            "metricLabelSelector",
+        )?;
+        let object_selector = selector(params.label_selector.as_deref(), "labelSelector")?;
+        let objects: Vec<&ObjectRef> = rule
+            .objects
+            .iter()
+            .filter(|object| {
+                object.resource == resource
+                    && object.namespace.as_deref() == namespace
+                    && if name == "*" {
+                        object_selector.matches(&object.labels)
+                    } else {
+                        object.name == name
+                    }
+            })
+            .collect();
+        let place = match namespace {
+            Some(namespace) => format!("{resource} {namespace}/{name}"),
+            None => format!("{resource} {name}"),
+        };
+        if objects.is_empty() {
+            return Err(Reply::not_found(format!(
+                "the server could not find the metric {metric} for {place}"
+            )));
+        }
+        let keys = keys_for(rule, &metric_selector)?;
+        let mut wanted = Vec::new();
+        for object in &objects {
+            for key in &keys {
+                let fields = [
+                    ("namespace", object.namespace.as_deref().unwrap_or_default()),
+                    ("name", object.name.as_str()),
+                    ("resource", object.resource.as_str()),
+                    ("key", key.as_deref().unwrap_or_default()),
+                ];
+                wanted.push((*object, key.clone(), probe(rule, key.as_deref(), &fields)));
+            }
+        }
+        let samples = self.read_all(wanted).await?;
+        if samples.is_empty() {
+            return Err(Reply::not_found(format!(
+                "the server could not find the metric {metric} for {place}: the query matched nothing"
+            )));
+        }
+        let list = |items| {
+            Reply::json(
+                200,
+                &shapes::ValueList {
+                    kind: "MetricValueList",
+                    api_version: format!("{CUSTOM_GROUP}/{version}"),
+                    metadata: ListMeta::default(),
+                    items,
+                },
+            )
+        };
+        let described = |object: &ObjectRef| {
+            let (kind, api_version) = shapes::described_kind(&object.resource);
+            shapes::DescribedObject {
+                kind,
+                namespace: object.namespace.clone().unwrap_or_default(),
+                name: object.name.clone(),
+                api_version,
+            }
+        };
+        Ok(if version == "v1beta1" {
+            list(
+                samples
+                    .into_iter()
+                    .map(|(object, labels, sample)| {
+                        serde_json::to_value(shapes::MetricValueV1Beta1 {
+                            described_object: described(object),
+                            metric_name: rule.name.clone(),
+                            timestamp: shapes::timestamp(sample.read_at),
+                            value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                            selector: shapes::label_selector(&labels),
+                        })
+                        .expect("serializable")
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        } else {
+            list(
+                samples
+                    .into_iter()
+                    .map(|(object, labels, sample)| {
+                        serde_json::to_value(shapes::MetricValueV1Beta2 {
+                            described_object: described(object),
+                            metric: shapes::MetricIdentifier {
+                                name: rule.name.clone(),
+                                selector: shapes::label_selector(&labels),
+                            },
+                            timestamp: shapes::timestamp(sample.read_at),
+                            value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                        })
+                        .expect("serializable")
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        })
+    }
+
+    async fn external_values(
+        &self,
+        namespace: &str,
+        metric: &str,
+        params: &Params,
+    ) -> Result<Reply, Reply> {
+        let Some(rule) = self
+            .config
+            .metrics
+            .iter()
+            .find(|rule| rule.name == metric && rule.serves_external_in(namespace))
+        else {
+            return Err(Reply::not_found(format!(
+                "the server could not find the external metric {metric} in namespace {namespace}"
+            )));
+        };
+        let metric_selector = selector(params.label_selector.as_deref(), "labelSelector")?;
+        let keys = keys_for(rule, &metric_selector)?;
+        let namespace_object = ObjectRef {
+            resource: String::new(),
+            namespace: Some(namespace.to_owned()),
+            name: String::new(),
+            labels: BTreeMap::new(),
+        };
+        let wanted = keys
+            .iter()
+            .map(|key| {
+                let fields = [
+                    ("namespace", namespace),
+                    ("name", ""),
+                    ("resource", ""),
+                    ("key", key.as_deref().unwrap_or_default()),
+                ];
+                (
+                    &namespace_object,
+                    key.clone(),
+                    probe(rule, key.as_deref(), &fields),
+                )
+            })
+            .collect();
+        let samples = self.read_all(wanted).await?;
+        if samples.is_empty() {
+            return Err(Reply::not_found(format!(
+                "the server could not find the external metric {metric} in namespace {namespace}: the query matched nothing"
+            )));
+        }
+        Ok(Reply::json(
+            200,
+            &shapes::ValueList {
+                kind: "ExternalMetricValueList",
+                api_version: format!("{EXTERNAL_GROUP}/v1beta1"),
+                metadata: ListMeta::default(),
+                items: samples
+                    .into_iter()
+                    .map(|(_, labels, sample)| shapes::ExternalMetricValue {
+                        metric_name: rule.name.clone(),
+                        metric_labels: labels,
+                        timestamp: shapes::timestamp(sample.read_at),
+                        value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                    })
+                    .collect(),
+            },
+        ))
+    }
+
+    /// Every wanted probe looked up at once; a missing or stale value fails the whole answer
+    /// (503: never a partial list), a PromQL "not found" leaves its item out.
+    async fn read_all<'o>(
+        &self,
+        wanted: Vec<(
+            &'o ObjectRef,
+            Option<String>,
+            (Probe, BTreeMap<String, String>),
+        )>,
+    ) -> Result<Vec<(&'o ObjectRef, BTreeMap<String, String>, Sample)>, Reply> {
+        let lookups = join_all(
+            wanted
+                .iter()
+                .map(|(_, _, (probe, _))| self.cache.lookup(probe)),
+        )
+        .await;
+        let mut samples = Vec::new();
+        for ((object, _, (_, labels)), lookup) in wanted.into_iter().zip(lookups) {
+            match lookup {
+                Lookup::Value(sample) => samples.push((object, labels, sample)),
+                Lookup::NotFound => {}
+                Lookup::Unavailable(reason) => {
+                    return Err(Reply::failure(503, "ServiceUnavailable", reason));
+                }
+            }
+        }
+        Ok(samples)
+    }
+}
+
+/// The keys (as metric label values) a request reads: without a selector naming the label,
+/// the configuration's exact keys; keys it names by equality or `in` when a pattern allows
+/// them; in every case only those the selector matches. `[None]` for a metric without keys.
+fn keys_for(rule: &MetricRule, selector: &Selector) -> Result<Vec<Option<String>>, Reply> {
+    let Some(label) = &rule.label else {
+        return if selector.matches(&BTreeMap::new()) {
+            Ok(vec![None])
+        } else {
+            Err(Reply::not_found(format!(
+                "the metric {} has no labels: no series match the selector",
+                rule.name
+            )))
+        };
+    };
+    let mut keys: Vec<String> = rule.literal_keys().map(str::to_owned).collect();
+    let named = selector.named_values(label).unwrap_or_default();
+    for key in &named {
+        if rule.allows_key(key) && !keys.contains(key) {
+            keys.push(key.clone());
+        }
+    }
+    keys.retain(|key| selector.matches(&BTreeMap::from([(label.clone(), key.clone())])));
+    if keys.is_empty() {
+        let refused: Vec<&String> = named.iter().filter(|key| !rule.allows_key(key)).collect();
+        return Err(Reply::not_found(if refused.is_empty() {
+            format!("no series of the metric {} match the selector", rule.name)
+        } else {
+            format!(
+                "the metric {} does not serve {label}={} (not among its configured keys)",
+                rule.name,
+                refused
+                    .iter()
+                    .map(|key| key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        }));
+    }
+    Ok(keys.into_iter().map(Some).collect())
+}
+
+/// The probe for one object and key, and the item's metric labels.
+fn probe(
+    rule: &MetricRule,
+    key: Option<&str>,
+    fields: &[(&str, &str)],
+) -> (Probe, BTreeMap<String, String>) {
+    let rendered = match &rule.source {
+        SourceKind::Prometheus { query, .. } => Some(render_template(query, fields)),
+        _ => None,
+    };
+    let labels = match (&rule.label, key) {
+        (Some(label), Some(key)) => BTreeMap::from([(label.clone(), key.to_owned())]),
+        _ => BTreeMap::new(),
+    };
+    (Probe::new(&rule.source, key, rendered), labels)
+}
+
+/// The probes the configuration names outright: exact keys of every object and namespace it
+/// lists, read from the start.
+pub fn configured_probes(config: &Config) -> Vec<Probe> {
+    let mut probes = Vec::new();
+    for rule in &config.metrics {
+        let keys: Vec<Option<&str>> = match &rule.label {
+            Some(_) => rule.literal_keys().map(Some).collect(),
+            None => vec![None],
+        };
+        for key in &keys {
+            for object in &rule.objects {
+                let fields = [
+                    ("namespace", object.namespace.as_deref().unwrap_or_default()),
+                    ("name", object.name.as_str()),
+                    ("resource", object.resource.as_str()),
+                    ("key", key.unwrap_or_default()),
+                ];
+                probes.push(probe(rule, *key, &fields).0);
+            }
+            for namespace in rule
+                .external_namespaces
+                .iter()
+                .filter(|namespace| *namespace != "*")
+            {
+                let fields = [
+                    ("namespace", namespace.as_str()),
+                    ("name", ""),
+                    ("resource", ""),
+                    ("key", key.unwrap_or_default()),
+                ];
+                probes.push(probe(rule, *key, &fields).0);
+            }
+        }
+    }
+    probes.sort();
+    probes.dedup();
+    probes
+}

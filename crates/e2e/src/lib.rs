@@ -26,6 +26,7 @@ pub mod load;
 pub mod metrics_api;
 pub mod pipeline;
 pub mod prometheus;
+pub mod recorder;
 pub mod values;
 
 pub use error::{Error, Result};

@@ -26,6 +26,8 @@ use ebb_testkit::control_plane::ControlPlane;
 use serde_json::{Value, json};
 
 use crate::daemon::{Daemon, free_port};
+use crate::load::Tls;
+use crate::recorder::Recorder;
 use crate::{Error, Result, charts};
 
 pub const NAMESPACE: &str = "monitoring";
@@ -35,6 +37,10 @@ pub const RELEASE: &str = "metrics-api";
 const SERVICE_PORT: u16 = 443;
 /// The chart's container port named `https`.
 const CONTAINER_PORT: u16 = 6443;
+/// The server's port when a [`Recorder`] takes the Service's.
+const RECORDED_SERVER_PORT: u16 = 8443;
+/// The name the chart's serving certificate is made for.
+pub const SERVICE_DNS_NAME: &str = "metrics-api.monitoring.svc";
 /// The three APIServices the chart registers by default.
 pub const API_SERVICES: [&str; 3] = [
     "v1beta1.custom.metrics.k8s.io",
@@ -47,11 +53,15 @@ pub const SERVICE_ACCOUNT: &str = "system:serviceaccount:monitoring:metrics-api"
 /// The server, registered and Available; stopped on drop.
 #[derive(Debug)]
 pub struct MetricsApi {
+    /// What the kube-apiserver sent, when started with `record`.
+    pub recorder: Option<Recorder>,
     daemon: Option<Daemon>,
     command: Vec<String>,
     dir: PathBuf,
     /// The Service's ClusterIP, the address the server binds.
     pub cluster_ip: String,
+    /// The server's HTTPS port (443, the Service's, unless a recorder took that).
+    pub secure_port: u16,
     /// Plain-HTTP port of its own /metrics.
     pub metrics_port: u16,
     /// Its serving certificate's CA (the chart's generated CA, also the APIServices' caBundle).
@@ -133,13 +143,15 @@ fn decode_base64(encoded: &str) -> Result<Vec<u8>> {
 impl MetricsApi {
     /// Installs the chart (release `metrics-api` in `monitoring`, with `set`), then starts
     /// `ebb` (the binary at `ebb`) as its backend with `extra_args`, and waits until every
-    /// enabled APIService is Available.
+    /// enabled APIService is Available. With `record`, a [`Recorder`] takes the Service's
+    /// address and the server listens behind it.
     pub async fn start(
         control_plane: &ControlPlane,
         ebb: &Path,
         redis_server: &str,
         set: &[&str],
         extra_args: &[&str],
+        record: bool,
         dir: &Path,
     ) -> Result<Self> {
         control_plane
@@ -188,11 +200,42 @@ impl MetricsApi {
         )?;
 
         let metrics_port = free_port();
+        let secure_port = if record {
+            RECORDED_SERVER_PORT
+        } else {
+            SERVICE_PORT
+        };
+        let recorder = if record {
+            let front_proxy = (
+                control_plane.pki.join("front-proxy-client.crt"),
+                control_plane.pki.join("front-proxy-client.key"),
+            );
+            let listen = format!("{cluster_ip}:{SERVICE_PORT}")
+                .parse()
+                .map_err(|_| Error::Unexpected(format!("ClusterIP {cluster_ip}")))?;
+            Some(
+                Recorder::start(
+                    listen,
+                    &files[0],
+                    &files[1],
+                    &control_plane.pki.join("front-proxy-ca.crt"),
+                    format!("https://{cluster_ip}:{secure_port}"),
+                    Tls {
+                        ca: Some(files[2].clone()),
+                        server_name: Some(SERVICE_DNS_NAME.into()),
+                        client_cert: Some(front_proxy),
+                    },
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
         let mut command = vec![
             ebb.display().to_string(),
             "metrics-api".into(),
             format!("--bind-address={cluster_ip}"),
-            format!("--secure-port={SERVICE_PORT}"),
+            format!("--secure-port={secure_port}"),
             format!("--metrics-port={metrics_port}"),
             format!("--tls-cert-file={}", files[0].display()),
             format!("--tls-private-key-file={}", files[1].display()),
@@ -201,6 +244,8 @@ impl MetricsApi {
         ];
         command.extend(extra_args.iter().map(|arg| (*arg).to_owned()));
         let mut server = Self {
+            recorder,
+            secure_port,
             daemon: None,
             command,
             dir: dir.to_owned(),
@@ -244,9 +289,9 @@ impl MetricsApi {
             .unwrap_or_default()
     }
 
-    /// `https://<ClusterIP>:443`, the server straight (not through the kube-apiserver).
+    /// `https://<ClusterIP>:<port>`, the server straight (not through the kube-apiserver).
     pub fn url(&self, path: &str) -> String {
-        format!("https://{}:{SERVICE_PORT}{path}", self.cluster_ip)
+        format!("https://{}:{}{path}", self.cluster_ip, self.secure_port)
     }
 
     /// `http://<ClusterIP>:<metrics port>/metrics`.

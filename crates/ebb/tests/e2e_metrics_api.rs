@@ -11,14 +11,14 @@ use std::process::Command;
 
 use ebb_e2e::daemon::temp_dir;
 use ebb_e2e::load::{Tls, fetch};
-use ebb_e2e::metrics_api::{API_SERVICES, MetricsApi, MetricsCheck, SERVICE_ACCOUNT};
+use ebb_e2e::metrics_api::{
+    API_SERVICES, MetricsApi, MetricsCheck, SERVICE_ACCOUNT, SERVICE_DNS_NAME,
+};
 use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
 
 const DOJO_PATH: &str = "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue";
-/// The name the chart's serving certificate is made for.
-const SERVICE_DNS_NAME: &str = "metrics-api.monitoring.svc";
 const HPA: &str = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
 
 /// The dojo's metric, on two labelled Services (for `*`), a namespace and a node (root-scoped),
@@ -169,6 +169,7 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
         &redis.address(),
         &[],
         &[&format!("--config={}", config.display())],
+        false,
         dir.path(),
     )
     .await

@@ -6,7 +6,8 @@
 //!
 //! The CA and the names come from files (`--requestheader-client-ca-file`,
 //! `--requestheader-allowed-names`) or, by default, from the ConfigMap
-//! `kube-system/extension-apiserver-authentication`, re-read every [`RELOAD_INTERVAL`].
+//! `kube-system/extension-apiserver-authentication`; re-read every [`FILE_RELOAD_INTERVAL`]
+//! (files) or [`CONFIG_MAP_RELOAD_INTERVAL`] (ConfigMap).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,11 +21,13 @@ use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::ClientCertVerifier;
 
-use crate::tls::{RELOAD_INTERVAL, certificates, provider};
+use crate::tls::{FILE_RELOAD_INTERVAL, certificates, provider};
 use crate::{Error, Result};
 
 const CONFIG_MAP_NAMESPACE: &str = "kube-system";
 const CONFIG_MAP_NAME: &str = "extension-apiserver-authentication";
+/// How often the ConfigMap is read again (one GET to the API server each time).
+pub const CONFIG_MAP_RELOAD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the requestheader settings come from.
 #[derive(Clone)]
@@ -85,11 +88,15 @@ impl Authenticator {
         self.current.read().expect("authn lock").clone()
     }
 
-    /// Re-reads the settings every [`RELOAD_INTERVAL`]; failures keep the loaded ones.
+    /// Re-reads the settings periodically; failures keep the loaded ones.
     pub async fn reload_until(&self, shutdown: Shutdown) {
+        let every = match self.origin {
+            Origin::Files { .. } => FILE_RELOAD_INTERVAL,
+            Origin::ConfigMap(_) => CONFIG_MAP_RELOAD_INTERVAL,
+        };
         loop {
             tokio::select! {
-                () = tokio::time::sleep(RELOAD_INTERVAL) => {}
+                () = tokio::time::sleep(every) => {}
                 () = shutdown.requested() => return,
             }
             match load(&self.origin).await {

@@ -223,6 +223,11 @@ impl Cache {
         });
     }
 
+    /// Round trips the Redis reader has made so far.
+    pub(crate) fn redis_round_trips(&self) -> u64 {
+        self.readers.reader.round_trips()
+    }
+
     /// Age of the oldest value held, for the metrics.
     pub(crate) fn oldest_age(&self) -> Duration {
         let entries = self.entries.lock().expect("cache lock");

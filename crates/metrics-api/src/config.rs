@@ -250,9 +250,15 @@ impl Config {
     }
 }
 
-/// serde-saphyr's messages may show the offending snippet on the following lines.
+/// serde-saphyr's message without what the error already says elsewhere: its `error: line N
+/// column M:` prefix (the line is in front already) and the snippet on the following lines.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).to_owned()
+    let line = message.lines().next().unwrap_or(message);
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    match line.split_once(": ") {
+        Some((place, rest)) if place.starts_with("line ") => rest.to_owned(),
+        _ => line.to_owned(),
+    }
 }
 
 struct Checker<'a> {

@@ -45,6 +45,8 @@ pub struct ServerMetrics {
     pub source_errors: Family<SourceLabels, Counter>,
     /// Poll rounds (one per interval, plus first reads of new keys).
     pub polls: Counter,
+    /// Pipelines the Redis reader sent (one round trip each, whatever it carried).
+    pub redis_round_trips: Counter,
 }
 
 impl ServerMetrics {
@@ -56,6 +58,7 @@ impl ServerMetrics {
             cache_entries: Gauge::default(),
             source_errors: Family::default(),
             polls: Counter::default(),
+            redis_round_trips: Counter::default(),
         };
         registry.register(
             "ebb_metrics_api_requests",
@@ -86,6 +89,11 @@ impl ServerMetrics {
             "ebb_metrics_api_polls",
             "Poll rounds made",
             metrics.polls.clone(),
+        );
+        registry.register(
+            "ebb_metrics_api_redis_round_trips",
+            "Round trips to Redis (pipelines sent, each carrying every read queued beside it)",
+            metrics.redis_round_trips.clone(),
         );
         metrics
     }

@@ -39,4 +39,10 @@ pub async fn poll(cache: &Cache, only_new: bool) {
         .metrics
         .cache_age
         .set(cache.oldest_age().as_secs_f64());
+    let round_trips = cache.redis_round_trips();
+    let counted = cache.metrics.redis_round_trips.get();
+    cache
+        .metrics
+        .redis_round_trips
+        .inc_by(round_trips.saturating_sub(counted));
 }

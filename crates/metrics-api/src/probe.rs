@@ -11,6 +11,9 @@ use ebb_queue::{Queue, RedisAddress, RedisReader};
 
 use crate::config::{EmptyResult, SourceKind};
 
+/// How often a leased queue's dead consumers are reaped while it has items in flight.
+const REAP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Probe {
     List {
@@ -68,8 +71,8 @@ impl Probe {
     }
 }
 
-/// Where Redis probes read: one [`RedisReader`] (one multiplexed connection) for every list
-/// and stream, so that one interval's reads travel together.
+/// Where Redis probes read: one [`RedisReader`] for every list, stream and leased queue, which
+/// coalesces one interval's concurrent reads into one pipelined round trip.
 #[derive(Clone)]
 pub struct Readers {
     pub address: RedisAddress,
@@ -90,9 +93,13 @@ impl ProbeSource {
             Probe::List { key } => {
                 ProbeSource::List(RedisListSource::new(readers.reader.clone(), key.clone()))
             }
-            Probe::Queue { key } => {
-                ProbeSource::Queue(RedisSource::new(Queue::new(&readers.address, key)?))
-            }
+            // Counts through the shared reader; the reaper (a write) only while items are in
+            // flight, at most every REAP_EVERY.
+            Probe::Queue { key } => ProbeSource::Queue(
+                RedisSource::new(Queue::new(&readers.address, key)?)
+                    .with_reader(readers.reader.clone())
+                    .reap_every(REAP_EVERY),
+            ),
             Probe::Stream { key, group } => ProbeSource::Stream(RedisStreamSource::new(
                 readers.reader.clone(),
                 key.clone(),

@@ -257,7 +257,7 @@ impl Api {
                     ("resource", object.resource.as_str()),
                     ("key", key.as_deref().unwrap_or_default()),
                 ];
-                wanted.push((*object, key.clone(), probe(rule, key.as_deref(), &fields)));
+                wanted.push(Wanted::new(object, probe(rule, key.as_deref(), &fields)));
             }
         }
         let samples = self.read_all(wanted).await?;
@@ -356,11 +356,7 @@ impl Api {
                     ("resource", ""),
                     ("key", key.as_deref().unwrap_or_default()),
                 ];
-                (
-                    &namespace_object,
-                    key.clone(),
-                    probe(rule, key.as_deref(), &fields),
-                )
+                Wanted::new(&namespace_object, probe(rule, key.as_deref(), &fields))
             })
             .collect();
         let samples = self.read_all(wanted).await?;
@@ -392,20 +388,11 @@ impl Api {
     /// (503: never a partial list), a PromQL "not found" leaves its item out.
     async fn read_all<'o>(
         &self,
-        wanted: Vec<(
-            &'o ObjectRef,
-            Option<String>,
-            (Probe, BTreeMap<String, String>),
-        )>,
-    ) -> Result<Vec<(&'o ObjectRef, BTreeMap<String, String>, Sample)>, Reply> {
-        let lookups = join_all(
-            wanted
-                .iter()
-                .map(|(_, _, (probe, _))| self.cache.lookup(probe)),
-        )
-        .await;
+        wanted: Vec<Wanted<'o>>,
+    ) -> Result<Vec<(&'o ObjectRef, Labels, Sample)>, Reply> {
+        let lookups = join_all(wanted.iter().map(|one| self.cache.lookup(&one.probe))).await;
         let mut samples = Vec::new();
-        for ((object, _, (_, labels)), lookup) in wanted.into_iter().zip(lookups) {
+        for (Wanted { object, labels, .. }, lookup) in wanted.into_iter().zip(lookups) {
             match lookup {
                 Lookup::Value(sample) => samples.push((object, labels, sample)),
                 Lookup::NotFound => {}
@@ -415,6 +402,25 @@ impl Api {
             }
         }
         Ok(samples)
+    }
+}
+
+type Labels = BTreeMap<String, String>;
+
+/// One item a request needs: the object it describes, and the read and labels of its value.
+struct Wanted<'o> {
+    object: &'o ObjectRef,
+    probe: Probe,
+    labels: Labels,
+}
+
+impl<'o> Wanted<'o> {
+    fn new(object: &'o ObjectRef, (probe, labels): (Probe, Labels)) -> Wanted<'o> {
+        Wanted {
+            object,
+            probe,
+            labels,
+        }
     }
 }
 

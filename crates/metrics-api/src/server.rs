@@ -175,16 +175,17 @@ fn forbidden(user: &str, attributes: &Attributes, reason: &str) -> String {
             subresource,
             ..
         } => {
-            let mut what = format!("{resource}");
+            let mut what = resource.clone();
             if let Some(name) = name {
                 what = format!("{what} {name:?}");
             }
-            let mut text =
-                format!("{what} is forbidden: User {user:?} cannot {verb} resource {resource:?}");
-            if let Some(subresource) = subresource {
-                text.push_str(&format!("/{subresource}"));
-            }
-            text.push_str(&format!(" in API group {group:?}"));
+            let full = match subresource {
+                Some(subresource) => format!("{resource}/{subresource}"),
+                None => resource.clone(),
+            };
+            let mut text = format!(
+                "{what} is forbidden: User {user:?} cannot {verb} resource {full:?} in API group {group:?}"
+            );
             if let Some(namespace) = namespace {
                 text.push_str(&format!(" in the namespace {namespace:?}"));
             }

@@ -20,8 +20,9 @@ use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureSc
 
 use crate::{Error, Result};
 
-/// How often certificate files (and the requestheader CA) are checked for changes.
-pub const RELOAD_INTERVAL: Duration = Duration::from_secs(10);
+/// How often certificate files (serving pair, requestheader CA) are re-read: two small local
+/// files, cheap to read, and a rotated certificate is served within seconds.
+pub const FILE_RELOAD_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The crypto provider of every TLS object here (the workspace builds rustls with ring).
 pub fn provider() -> Arc<CryptoProvider> {
@@ -68,7 +69,7 @@ impl Tls {
         self.current.read().expect("tls lock").clone()
     }
 
-    /// Re-reads the files every [`RELOAD_INTERVAL`]; a pair that does not load is logged and
+    /// Re-reads the files every [`FILE_RELOAD_INTERVAL`]; a pair that does not load is logged and
     /// the previous one kept.
     pub async fn reload_until(&self, shutdown: Shutdown) {
         let ServingCert::Files { cert, key } = &self.origin else {
@@ -76,7 +77,7 @@ impl Tls {
         };
         loop {
             tokio::select! {
-                () = tokio::time::sleep(RELOAD_INTERVAL) => {}
+                () = tokio::time::sleep(FILE_RELOAD_INTERVAL) => {}
                 () = shutdown.requested() => return,
             }
             let (Ok(cert_pem), Ok(key_pem)) = (read(cert), read(key)) else {

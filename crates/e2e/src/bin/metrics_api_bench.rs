@@ -202,6 +202,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             loadavg()
         );
     }
+    pipeline.empty();
     reaction("dojo", &pipeline, args.rounds).await?;
 
     // ebb metrics-api takes over custom.metrics.k8s.io, from its chart, reading the same Redis.

@@ -5,8 +5,9 @@
 #             prometheus-adapter (built from its Go module, configured as the dojo's, backed by
 #             the Debian Prometheus);
 #   memory    resident set (and peak) of each server after its runs;
-#   reaction  100 items pushed ─▶ the consumer chart's HPA desiredReplicas and the Deployment's
-#             spec.replicas at 5, through the dojo chain (redis_exporter → Prometheus → rule →
+#   reaction  100 items pushed ─▶ the metric API reads 100 (metric_seconds), and ─▶ the consumer
+#             chart's HPA desiredReplicas and the Deployment's spec.replicas at 5
+#             (scale_up_seconds), through the dojo chain (redis_exporter → Prometheus → rule →
 #             adapter), then through ebb metrics-api, same HPA.
 # Ratios are ebb / reference (below 1: ebb faster or smaller); the load average is printed beside
 # every figure (the machine is shared: compare within a run).
@@ -44,7 +45,7 @@ ref_rss=$(field "memory server=prometheus-adapter " rss_kib)
 printf "  memory RSS            ebb %6s KiB   adapter %6s KiB   ratio %s   (peak %s / %s KiB)\n" \
   "$ebb_rss" "$ref_rss" "$(ratio "$ebb_rss" "$ref_rss")" \
   "$(field "memory server=ebb " peak_kib)" "$(field "memory server=prometheus-adapter " peak_kib)"
-for phase in scale_up_seconds scale_down_seconds; do
+for phase in metric_seconds scale_up_seconds scale_down_seconds; do
   ebb_value=$(field "chain=ebb .*$phase" "$phase" | mean)
   ref_value=$(field "chain=dojo .*$phase" "$phase" | mean)
   printf "  reaction %-18s ebb %6s s   dojo chain %6s s   ratio %s   (mean of rounds; loadavg %s / %s)\n" \

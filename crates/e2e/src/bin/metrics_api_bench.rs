@@ -2,12 +2,13 @@
 //! percentiles (kept-alive TLS at a fixed rate) and resident memory of the server against
 //! prometheus-adapter serving the same metric, straight and through the kube-apiserver; then
 //! the reaction time of the same HPA (the consumer chart's) from 100 items pushed to
-//! desiredReplicas and spec.replicas at 5, first through the dojo chain, then through ebb.
+//! desiredReplicas and spec.replicas at 5 (and to the metric API first reading 100), first
+//! through the dojo chain, then through ebb.
 //! Run by `bench/metrics-api/run.sh`; prints one `key=value` line per measurement, each with
 //! the load average beside it.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use ebb_e2e::load::{self, Load, Tls};
@@ -110,12 +111,30 @@ async fn reaction(
         .wait_for_replicas(0, Duration::from_secs(180))
         .await?;
     for round in 1..=rounds {
+        let pushed = Instant::now();
         pipeline.push(100);
-        let up = pipeline
+        // When the metric API first says 100 (through the kube-apiserver, as the HPA reads it).
+        pipeline
+            .control_plane
+            .wait_for(
+                "the metric to read 100",
+                Duration::from_secs(120),
+                || async {
+                    match pipeline.metric_value().await {
+                        Ok(value) if value == "100" => Ok(Some(())),
+                        other => Err(format!("{other:?}")),
+                    }
+                },
+            )
+            .await?;
+        let metric = pushed.elapsed();
+        pipeline
             .wait_for_replicas(5, Duration::from_secs(120))
             .await?;
+        let up = pushed.elapsed();
         println!(
-            "reaction chain={name} round={round} scale_up_seconds={:.2} loadavg={}",
+            "reaction chain={name} round={round} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
+            metric.as_secs_f64(),
             up.as_secs_f64(),
             loadavg()
         );

@@ -181,6 +181,27 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
         assert_eq!(condition["status"], "True", "{name}: {condition}");
     }
 
+    // The kube-apiserver downloads the server's OpenAPI (v2 and v3) and aggregates its
+    // discovery as `system:aggregator`: once Available, it logs no error about it any more
+    // (failures are retried within a second or two, so a quiet window shows success).
+    let log = control_plane.dir().join("logs/kube-apiserver.log");
+    let errors_about_us = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with('E') && line.contains(".metrics.k8s.io"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let before = errors_about_us().len();
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let errors = errors_about_us();
+    assert!(
+        errors.len() == before,
+        "the kube-apiserver still logs errors about the metrics APIs:\n{}",
+        errors[before..].join("\n")
+    );
+
     // The chart's RBAC is enough for the server (it runs with the ServiceAccount's token) and
     // no more than it needs; the HPA may read both groups.
     for (check, expected) in [

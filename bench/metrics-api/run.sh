@@ -21,8 +21,9 @@ source bench/lib.sh
 scripts/control-plane.sh build >&2
 echo "== building ebb and the bench driver (release)" >&2
 cargo build --release --locked -q -p ebb -p ebb-e2e --bin ebb --bin metrics-api-bench
+release="${CARGO_TARGET_DIR:-target}/release"
 results="$bench_work/results"
-target/release/metrics-api-bench --ebb target/release/ebb "$@" | tee "$results"
+"$release/metrics-api-bench" --ebb "$release/ebb" "$@" | tee "$results"
 
 field() { # line-selector key
   grep -- "$1" "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"

@@ -374,6 +374,58 @@ subjects: [{kind: ServiceAccount, name: metrics-api, namespace: default}]
         }
     }
 
+    // An API server that never answers the list: 503 after the bound (3 s), no longer.
+    let unanswered = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut hanging = cp
+        .kubectl_json(&["config", "view", "--raw", "--minify", "--flatten"])
+        .await
+        .unwrap();
+    hanging["clusters"][0]["cluster"]["server"] =
+        json!(format!("https://{}", unanswered.local_addr().unwrap()));
+    let hanging_kubeconfig = dir.path().join("hanging.kubeconfig");
+    std::fs::write(&hanging_kubeconfig, hanging.to_string()).unwrap();
+    let hanging_server = RunningServer::start(
+        &[
+            "--config",
+            config_file.to_str().unwrap(),
+            "--kubeconfig",
+            hanging_kubeconfig.to_str().unwrap(),
+            "--authentication-kubeconfig",
+            &admin,
+            "--authorization-kubeconfig",
+            &admin,
+            "--redis-server",
+            &redis.address(),
+        ],
+        Config::load(&config_file).unwrap(),
+    )
+    .await;
+    let started = Instant::now();
+    let answer = insecure_client(
+        hanging_server.secure,
+        Some((
+            &dir.path().join("proxy-ca-2-front-proxy-client.crt"),
+            &dir.path().join("proxy-ca-2-front-proxy-client.key"),
+        )),
+    )
+    .get(&exporters, &HPA_HEADERS)
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(answer.code, 503, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("the API server did not answer within 3s"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        (Duration::from_secs(3)..Duration::from_secs(4)).contains(&waited),
+        "waited {waited:?}"
+    );
+    hanging_server.stop().await.unwrap();
+    drop(unanswered);
+
     // Stopping: a request in flight is answered (a new key's first read, Redis frozen: it
     // waits firstReadWait, 2 s, then says 503), and an idle HTTP/2 client that does not read
     // (no GOAWAY exchange) holds nothing up once no request is in flight.

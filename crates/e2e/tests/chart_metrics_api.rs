@@ -347,10 +347,28 @@ fn metrics_api_chart_renders_a_hardened_two_replica_deployment_with_its_pdb_and_
         reader["roleRef"]["name"],
         "extension-apiserver-authentication-reader"
     );
+    // `list` on the configured objects' resource (`*` with a labelSelector lists them), bound
+    // only in the namespace the configuration names; rbac.listObjects=false drops it.
     assert_eq!(
         names_of_kind(&objects, "ClusterRole"),
-        ["metrics-api-metrics-reader"],
-        "the server itself needs no ClusterRole of its own"
+        ["metrics-api-object-lister", "metrics-api-metrics-reader"],
+    );
+    assert_eq!(
+        find(&objects, "ClusterRole", "metrics-api-object-lister")["rules"],
+        json!([{"apiGroups": [""], "resources": ["services"], "verbs": ["list"]}])
+    );
+    let lister = find(&objects, "RoleBinding", "metrics-api-object-lister");
+    assert_eq!(lister["metadata"]["namespace"], "default", "{lister}");
+    assert_eq!(
+        lister["subjects"],
+        json!([{"kind": "ServiceAccount", "name": "metrics-api", "namespace": NAMESPACE}])
+    );
+    assert_eq!(
+        names_of_kind(
+            &render(&bin, home.path(), &[], &["rbac.listObjects=false"]),
+            "ClusterRole"
+        ),
+        ["metrics-api-metrics-reader"]
     );
     let hpa = find(
         &objects,

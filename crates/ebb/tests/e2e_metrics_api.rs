@@ -21,7 +21,7 @@ use serde_json::Value;
 const DOJO_PATH: &str = "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue";
 const HPA: &str = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
 
-/// The dojo's metric, on two labelled Services (for `*`), a namespace and a node (root-scoped),
+/// The dojo's metric, on three Services (`*` lists them), a namespace and a node (root-scoped),
 /// with an exact key and a pattern, served as an external metric in `default`.
 const CONFIG: &str = r#"
 interval: 1s
@@ -31,9 +31,9 @@ metrics:
     label: key
     keys: [padok, "jobs-*"]
     objects:
-      - {resource: services, namespace: default, name: prometheus-redis-exporter, labels: {app: exporter}}
-      - {resource: services, namespace: default, name: other-exporter, labels: {app: exporter}}
-      - {resource: services, namespace: default, name: unrelated, labels: {app: web}}
+      - {resource: services, namespace: default, name: prometheus-redis-exporter}
+      - {resource: services, namespace: default, name: other-exporter}
+      - {resource: services, namespace: default, name: unrelated}
       - {resource: namespaces, name: default}
       - {resource: nodes, name: node-a}
     external:
@@ -211,7 +211,9 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
             true,
         ),
         ("get secrets -n kube-system", false),
-        ("list services -n default", false),
+        // `*` with a labelSelector lists the configured resource where it is configured.
+        ("list services -n default", true),
+        ("list services -n kube-system", false),
         ("patch deployments.apps -n default", false),
     ] {
         assert_eq!(
@@ -337,7 +339,24 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
         }
     }
 
-    // `*` with a labelSelector: the configured objects whose labels match.
+    // `*` with a labelSelector: the Services the API server lists with it, those configured.
+    let service = |name: &str, app: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+            "spec": {"ports": [{"port": 80}]}})
+    };
+    control_plane
+        .apply(
+            &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [
+                service("prometheus-redis-exporter", "exporter"),
+                service("other-exporter", "exporter"),
+                service("unrelated", "web"),
+                service("unconfigured", "exporter"),
+            ]})
+            .to_string(),
+        )
+        .await
+        .unwrap();
     for version in ["--version=v1beta1", "--version=v1beta2"] {
         let items = custom(
             &check,

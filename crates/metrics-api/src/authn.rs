@@ -11,7 +11,8 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use ebb_runtime::Shutdown;
 use http::HeaderMap;
@@ -60,7 +61,25 @@ pub struct User {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
-/// Who is at the other end of a connection, judged once after its handshake.
+/// How long a verdict on a connection's certificate holds while the settings do not change.
+pub const VERDICT_FOR: Duration = Duration::from_secs(10);
+
+/// The client certificate chain a connection presented, and the latest verdict on it.
+pub struct ClientChain {
+    chain: Option<Vec<CertificateDer<'static>>>,
+    verdict: Mutex<Option<(Arc<RequestHeader>, Instant, Peer)>>,
+}
+
+impl ClientChain {
+    pub fn new(chain: Option<&[CertificateDer<'static>]>) -> ClientChain {
+        ClientChain {
+            chain: chain.map(<[_]>::to_vec),
+            verdict: Mutex::new(None),
+        }
+    }
+}
+
+/// Who is at the other end of a connection.
 #[derive(Debug, Clone)]
 pub enum Peer {
     /// A client certificate that chains to the requestheader CA, with an allowed name.
@@ -110,31 +129,21 @@ impl Authenticator {
         }
     }
 
-    /// Judges a connection's client certificate chain (`None`: the client sent none).
-    pub fn peer(&self, chain: Option<&[CertificateDer<'static>]>) -> Peer {
-        let Some((end_entity, intermediates)) = chain.and_then(|chain| chain.split_first()) else {
-            return Peer::Anonymous("no client certificate".to_owned());
-        };
+    /// Who is at the other end of `connection`: judged again when the requestheader
+    /// settings changed since the last verdict, or after [`VERDICT_FOR`] (a certificate
+    /// expires, a CA is rotated out: kept-alive connections are not trusted forever).
+    pub fn peer(&self, connection: &ClientChain) -> Peer {
         let settings = self.current();
-        if let Err(error) =
-            settings
-                .verifier
-                .verify_client_cert(end_entity, intermediates, UnixTime::now())
+        let mut verdict = connection.verdict.lock().expect("verdict lock");
+        if let Some((judged_with, at, peer)) = &*verdict
+            && Arc::ptr_eq(judged_with, &settings)
+            && at.elapsed() < VERDICT_FOR
         {
-            return Peer::Anonymous(format!(
-                "the client certificate is not signed by the requestheader CA: {error}"
-            ));
+            return peer.clone();
         }
-        if settings.allowed_names.is_empty() {
-            return Peer::FrontProxy;
-        }
-        match common_name(end_entity) {
-            Some(name) if settings.allowed_names.contains(&name) => Peer::FrontProxy,
-            Some(name) => Peer::Anonymous(format!(
-                "the client certificate's common name {name:?} is not an allowed requestheader name"
-            )),
-            None => Peer::Anonymous("the client certificate has no common name".to_owned()),
-        }
+        let peer = judge(&settings, connection.chain.as_deref());
+        *verdict = Some((settings, Instant::now(), peer.clone()));
+        peer
     }
 
     /// The user named by the headers of a front-proxy request.
@@ -176,6 +185,32 @@ impl Authenticator {
             uid: values(&settings.uid_headers).into_iter().next(),
             extra,
         })
+    }
+}
+
+/// A client certificate chain against one version of the settings.
+fn judge(settings: &RequestHeader, chain: Option<&[CertificateDer<'static>]>) -> Peer {
+    let Some((end_entity, intermediates)) = chain.and_then(|chain| chain.split_first()) else {
+        return Peer::Anonymous("no client certificate".to_owned());
+    };
+    if let Err(error) =
+        settings
+            .verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::now())
+    {
+        return Peer::Anonymous(format!(
+            "the client certificate is not signed by the requestheader CA: {error}"
+        ));
+    }
+    if settings.allowed_names.is_empty() {
+        return Peer::FrontProxy;
+    }
+    match common_name(end_entity) {
+        Some(name) if settings.allowed_names.contains(&name) => Peer::FrontProxy,
+        Some(name) => Peer::Anonymous(format!(
+            "the client certificate's common name {name:?} is not an allowed requestheader name"
+        )),
+        None => Peer::Anonymous("the client certificate has no common name".to_owned()),
     }
 }
 

@@ -7,14 +7,14 @@
 //! read. A value older than `maxAge` is refused, never served.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use ebb_autoscaler::Reading;
 use tokio::sync::{Notify, watch};
 
 use crate::metrics::{ServerMetrics, SourceLabels};
-use crate::probe::{Probe, ProbeSource, Readers};
+use crate::probe::{Measured, Probe, ProbeSource, Readers};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -27,7 +27,7 @@ pub struct Limits {
 /// A successful read.
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
-    pub reading: Reading,
+    pub reading: Measured,
     /// When it was read, for the reply's `timestamp`.
     pub read_at: SystemTime,
     at: Instant,
@@ -50,6 +50,9 @@ pub struct Entry {
     pub state: watch::Sender<State>,
     pinned: bool,
     last_asked: Mutex<Instant>,
+    /// A read is under way: the poller starts no second one (a slow source is read at its
+    /// own pace and holds up no other).
+    reading: AtomicBool,
 }
 
 /// What a request gets.
@@ -92,6 +95,7 @@ impl Cache {
                 state: watch::Sender::new(State::default()),
                 pinned: true,
                 last_asked: Mutex::new(Instant::now()),
+                reading: AtomicBool::new(false),
             })
         });
         self.metrics.cache_entries.set(entries.len() as i64);
@@ -117,7 +121,7 @@ impl Cache {
             .await;
         }
         let state = state.borrow().clone();
-        self.judge(&state)
+        self.judge(&state, &entry)
     }
 
     fn entry(&self, probe: &Probe) -> Result<Arc<Entry>, String> {
@@ -137,36 +141,50 @@ impl Cache {
             state: watch::Sender::new(State::default()),
             pinned: false,
             last_asked: Mutex::new(Instant::now()),
+            reading: AtomicBool::new(false),
         });
         entries.insert(probe.clone(), entry.clone());
         self.metrics.cache_entries.set(entries.len() as i64);
         Ok(entry)
     }
 
-    fn judge(&self, state: &State) -> Lookup {
+    fn judge(&self, state: &State, entry: &Entry) -> Lookup {
         if state.empty {
             return Lookup::NotFound;
         }
         let fresh = state
             .last_good
             .filter(|sample| sample.at.elapsed() <= self.limits.max_age);
-        match (fresh, &state.last_error, state.last_good) {
-            (Some(sample), _, _) => Lookup::Value(sample),
-            (None, _, _) if state.reads == 0 => Lookup::Unavailable(format!(
-                "the metric has not been read yet (waited {})",
-                ebb_runtime::format_duration(self.limits.first_read_wait)
-            )),
-            (None, Some(error), _) => Lookup::Unavailable(error.to_string()),
-            (None, None, Some(sample)) => Lookup::Unavailable(format!(
-                "the last value is {} old, above maxAge",
-                ebb_runtime::format_duration(sample.at.elapsed())
-            )),
-            (None, None, None) => Lookup::Unavailable("no value".to_owned()),
+        if let Some(sample) = fresh {
+            return Lookup::Value(sample);
         }
+        if let Some(error) = &state.last_error {
+            return Lookup::Unavailable(error.to_string());
+        }
+        let what = entry.source.describe();
+        let pending = if entry.reading.load(Ordering::Acquire) {
+            ", and the read under way has not answered yet"
+        } else {
+            ""
+        };
+        Lookup::Unavailable(match state.last_good {
+            None => format!(
+                "{what}: not read yet (waited {}{pending})",
+                ebb_runtime::format_duration(self.limits.first_read_wait)
+            ),
+            Some(sample) => format!(
+                "{what}: the last value is {} old, above maxAge ({}){pending}",
+                ebb_runtime::format_duration(Duration::from_millis(
+                    sample.at.elapsed().as_millis() as u64
+                )),
+                ebb_runtime::format_duration(self.limits.max_age)
+            ),
+        })
     }
 
-    /// Every entry to read now, after dropping learned ones nobody asked for lately; with
-    /// `only_new`, only those never read.
+    /// Every entry to read now, after dropping learned ones nobody asked for lately, and
+    /// marked as being read (those already being read are left out); with `only_new`, only
+    /// those never read. [`record`](Self::record) ends each read.
     pub(crate) fn due(&self, only_new: bool) -> Vec<(Probe, Arc<Entry>)> {
         let mut entries = self.entries.lock().expect("cache lock");
         let expire_after = self.limits.learned_expire_after;
@@ -177,6 +195,7 @@ impl Cache {
         entries
             .iter()
             .filter(|(_, entry)| !only_new || entry.state.borrow().reads == 0)
+            .filter(|(_, entry)| !entry.reading.swap(true, Ordering::AcqRel))
             .map(|(probe, entry)| (probe.clone(), entry.clone()))
             .collect()
     }
@@ -186,9 +205,10 @@ impl Cache {
         &self,
         probe: &Probe,
         entry: &Entry,
-        result: ebb_autoscaler::Result<Reading>,
+        result: ebb_autoscaler::Result<Measured>,
     ) {
         let read_at = SystemTime::now();
+        entry.reading.store(false, Ordering::Release);
         entry.state.send_modify(|state| {
             state.reads += 1;
             match result {

@@ -87,10 +87,46 @@ pub struct ObjectRef {
     pub resource: String,
     /// `None`: a cluster-scoped object.
     pub namespace: Option<String>,
+    /// The object's name, or a pattern where `*` matches any run of characters: the names it
+    /// is served for, and the objects `*` with a `labelSelector` may answer for (those are
+    /// listed from the API server, see `objects.rs`).
     pub name: String,
-    /// The labels `*` with a `labelSelector` is matched against (no object is listed from the
-    /// API server: the configuration is the list).
-    pub labels: BTreeMap<String, String>,
+    /// The key of this object's value, `{{name}}` and `{{namespace}}` filled in (`jobs-{{name}}`):
+    /// one key per object, which `keys` must allow. `None`: the metric's keys, as for every object.
+    pub key: Option<String>,
+}
+
+impl ObjectRef {
+    /// Whether this entry serves the object named `name`.
+    pub fn allows_name(&self, name: &str) -> bool {
+        KeyPattern(self.name.clone()).matches(name)
+    }
+
+    /// Whether `name` is a pattern rather than one object's name.
+    pub fn is_pattern(&self) -> bool {
+        self.name.contains('*')
+    }
+
+    /// This entry, for the object named `name` (which it allows).
+    pub fn named(&self, name: &str) -> ObjectRef {
+        ObjectRef {
+            name: name.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The key this object's value is read from, when the entry maps objects to keys.
+    pub fn own_key(&self) -> Option<String> {
+        self.key.as_deref().map(|template| {
+            render_template(
+                template,
+                &[
+                    ("name", &self.name),
+                    ("namespace", self.namespace.as_deref().unwrap_or_default()),
+                ],
+            )
+        })
+    }
 }
 
 /// An allowed Redis key: exact, or with `*` matching any run of characters.
@@ -204,8 +240,9 @@ struct ObjectFile {
     resource: Spanned<String>,
     namespace: Option<Spanned<String>>,
     name: Spanned<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
+    key: Option<Spanned<String>>,
+    /// Accepted for configurations written before objects were listed; ignored (warned).
+    labels: Option<Spanned<BTreeMap<String, String>>>,
 }
 
 #[derive(Deserialize)]
@@ -460,7 +497,11 @@ impl Checker<'_> {
         }
         let mut objects = Vec::new();
         for (object_index, object) in raw.objects.into_iter().enumerate() {
-            objects.push(self.object(object, &format!("{}[{object_index}]", field("objects")))?);
+            objects.push(self.object(
+                object,
+                &format!("{}[{object_index}]", field("objects")),
+                label.is_some(),
+            )?);
         }
         let external_namespaces = match raw.external {
             Some(external) => {
@@ -501,7 +542,7 @@ impl Checker<'_> {
         })
     }
 
-    fn object(&self, raw: Spanned<ObjectFile>, field: &str) -> Result<ObjectRef> {
+    fn object(&self, raw: Spanned<ObjectFile>, field: &str, has_label: bool) -> Result<ObjectRef> {
         let object = raw.value;
         let resource = &object.resource;
         if !resource.value.split('.').all(|part| {
@@ -529,28 +570,66 @@ impl Checker<'_> {
                 ),
             );
         }
-        if !is_path_segment(&object.name.value) {
+        if !is_path_segment(&object.name.value.replace('*', "x")) {
             return self.error(
                 &object.name.referenced,
                 format!(
-                    "{field}.name: {:?} is not an object name",
+                    "{field}.name: {:?} is not an object name or a pattern (`*` matches any run)",
                     object.name.value
                 ),
             );
         }
-        if let Some(bad) = object.labels.keys().find(|key| !is_label_key(key)) {
-            return self.error(
-                &raw.referenced,
-                format!("{field}.labels: {bad:?} is not a label name"),
+        if let Some(labels) = &object.labels {
+            tracing::warn!(
+                "{}:{}: {field}.labels is ignored: `*` with a labelSelector lists the objects from the API server and matches their own labels",
+                self.file,
+                labels.referenced.line()
             );
         }
+        let key = match object.key {
+            Some(key) => {
+                if !has_label {
+                    return self.error(
+                        &key.referenced,
+                        format!("{field}.key: needs the metric's `label` naming the key"),
+                    );
+                }
+                if let Err(reason) = check_key_template(&key.value) {
+                    return self.error(&key.referenced, format!("{field}.key: {reason}"));
+                }
+                Some(key.value)
+            }
+            None => None,
+        };
         Ok(ObjectRef {
             resource: object.resource.value,
             namespace: object.namespace.map(|namespace| namespace.value),
             name: object.name.value,
-            labels: object.labels,
+            key,
         })
     }
+}
+
+/// An object's key template: not empty, `{{name}}` and `{{namespace}}` only.
+fn check_key_template(template: &str) -> Result<(), String> {
+    if template.is_empty() {
+        return Err("an empty key".to_owned());
+    }
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return Err("a `{{` is not closed by `}}`".to_owned());
+        };
+        let field = after[..end].trim();
+        if !["name", "namespace"].contains(&field) {
+            return Err(format!(
+                "unknown template field {{{{{field}}}}} (known: {{{{name}}}}, {{{{namespace}}}})"
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
 }
 
 /// Every `{{…}}` in `query` names a known field, `{{key}}` only when the metric has keys.
@@ -658,7 +737,7 @@ mod tests {
                 resource: "services".into(),
                 namespace: Some("default".into()),
                 name: "prometheus-redis-exporter".into(),
-                labels: BTreeMap::new(),
+                key: None,
             }]
         );
         assert!(metric.serves_external_in("default"));

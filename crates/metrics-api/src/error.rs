@@ -26,9 +26,6 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("{flag}: {reason}")]
-    InvalidFlag { flag: &'static str, reason: String },
-
     #[error("{path}: {reason}")]
     Pem { path: String, reason: String },
 
@@ -50,6 +47,37 @@ pub enum Error {
 
     #[error("ConfigMap kube-system/extension-apiserver-authentication: {0}")]
     AuthenticationConfigMap(String),
+
+    /// The API server failed or refused to list the objects `*` answers for.
+    #[error("listing {resource} from the API server: {source}")]
+    ListObjects {
+        resource: String,
+        namespace: Option<String>,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error("listing {resource}: the API server did not answer within {timeout:?}")]
+    ListTimeout {
+        resource: String,
+        timeout: std::time::Duration,
+    },
+
+    #[error("discovering the resource {resource} on the API server: {source}")]
+    Discovery {
+        resource: String,
+        #[source]
+        source: Box<kube::Error>,
+    },
+
+    #[error(
+        "the API server serves no resource {resource}: the API group {group:?} has no {plural:?}"
+    )]
+    UnknownResource {
+        resource: String,
+        group: String,
+        plural: String,
+    },
 
     #[error("cannot listen on {address} ({flag}): {source}")]
     Bind {

@@ -12,6 +12,7 @@
 //!        │   authz.rs: SubjectAccessReview, cached briefly ─▶ 403           apiserver-authentication
 //!        ▼                                                                  ConfigMap, reloaded)
 //!  routes.rs: discovery, values ─▶ shapes.rs (upstream JSON), Status 400 404 503; openapi.rs
+//!        │ `*` + labelSelector: objects.rs lists the objects (metadata, bounded) from the API server
 //!        │ lookups: never wait on a source, except a new probe's first read (bounded)
 //!        ▼
 //!  cache.rs ◀── poller.rs: every interval, every probe read concurrently (probe.rs: the
@@ -30,6 +31,7 @@ mod cache;
 mod config;
 mod error;
 mod metrics;
+mod objects;
 mod openapi;
 mod poller;
 mod probe;
@@ -153,6 +155,7 @@ pub async fn serve(
         api: routes::Api {
             config,
             cache: cache.clone(),
+            lister: objects::ObjectLister::new(args.kubeconfig.clone()),
         },
         authn,
         authz,
@@ -181,7 +184,7 @@ pub async fn serve(
 }
 
 /// A client from `kubeconfig`, or inferred ($KUBECONFIG, ~/.kube/config, in-cluster).
-async fn kube_client(kubeconfig: Option<&Path>, flag: &str) -> Result<kube::Client> {
+pub(crate) async fn kube_client(kubeconfig: Option<&Path>, flag: &str) -> Result<kube::Client> {
     let config = match kubeconfig {
         Some(path) => {
             let origin = format!("{flag} {}", path.display());

@@ -61,40 +61,48 @@ fn list_schema(reference: &str) -> Value {
     })
 }
 
+/// The `{name}` parameters of a path template (`openapi3`: in the version 3 form).
+fn path_parameters(path: &str, openapi3: bool) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|part| part.strip_prefix('{')?.strip_suffix('}'))
+        .map(|name| {
+            if openapi3 {
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            } else {
+                json!({"name": name, "in": "path", "required": true, "type": "string"})
+            }
+        })
+        .collect()
+}
+
 fn paths(group: &str, version: &str, reference: &str) -> Vec<(String, Value)> {
-    let get = |id: &str| {
-        json!({"get": {
-            "operationId": id,
-            "produces": ["application/json"],
-            "responses": {"200": {"description": "OK", "schema": {"$ref": reference}}},
-        }})
+    let openapi3 = reference.starts_with("#/components/");
+    let get = |path: String, id: String| {
+        let operation = json!({
+            "get": {
+                "operationId": id,
+                "produces": ["application/json"],
+                "responses": {"200": {"description": "OK", "schema": {"$ref": reference}}},
+            },
+            "parameters": path_parameters(&path, openapi3),
+        });
+        (path, operation)
     };
     let base = format!("/apis/{group}/{version}");
+    let (group_name, version_name) = (camel(group), camel(version));
     match group {
-        EXTERNAL_GROUP => vec![(
+        EXTERNAL_GROUP => vec![get(
             format!("{base}/namespaces/{{namespace}}/{{metric}}"),
-            get(&format!(
-                "list{}{}ExternalMetricValue",
-                camel(group),
-                camel(version)
-            )),
+            format!("list{group_name}{version_name}ExternalMetricValue"),
         )],
         _ => vec![
-            (
+            get(
                 format!("{base}/namespaces/{{namespace}}/{{resource}}/{{name}}/{{metric}}"),
-                get(&format!(
-                    "readNamespaced{}{}MetricValue",
-                    camel(group),
-                    camel(version)
-                )),
+                format!("readNamespaced{group_name}{version_name}MetricValue"),
             ),
-            (
+            get(
                 format!("{base}/{{resource}}/{{name}}/{{metric}}"),
-                get(&format!(
-                    "read{}{}MetricValue",
-                    camel(group),
-                    camel(version)
-                )),
+                format!("read{group_name}{version_name}MetricValue"),
             ),
         ],
     }

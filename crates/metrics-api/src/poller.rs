@@ -1,6 +1,7 @@
 //! The poller: every interval, every probe of the cache read concurrently (all Redis probes
-//! through one `RedisReader`, so one interval's reads travel together on one connection), and
-//! a new probe's first read as soon as a request asks for it.
+//! through one `RedisReader`, so one interval's reads travel together in one pipelined round
+//! trip), and a new probe's first read as soon as a request asks for it. A probe still being
+//! read when its next turn comes is skipped for that turn.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use ebb_runtime::Shutdown;
 use futures::future::join_all;
 
 use crate::cache::Cache;
+use crate::probe::Probe;
 
 pub async fn run(cache: Arc<Cache>, interval: Duration, shutdown: Shutdown) {
     let mut ticks = tokio::time::interval(interval);
@@ -23,26 +25,45 @@ pub async fn run(cache: Arc<Cache>, interval: Duration, shutdown: Shutdown) {
     }
 }
 
-/// One round: the due probes read at once.
-pub async fn poll(cache: &Cache, only_new: bool) {
+/// One round: the due probes' reads started, never awaited here, so that a slow source
+/// (a frozen Redis, a Prometheus taking its 5 s timeout) delays only its own probes. The
+/// Redis probes go together, in one task, so that the shared reader sends them in one
+/// pipeline; each PromQL query in a task of its own.
+pub async fn poll(cache: &Arc<Cache>, only_new: bool) {
     let due = cache.due(only_new);
-    if due.is_empty() {
-        return;
-    }
-    cache.metrics.polls.inc();
-    join_all(due.iter().map(|(probe, entry)| async move {
-        let result = entry.source.read().await;
-        cache.record(probe, entry, result);
-    }))
-    .await;
     cache
         .metrics
         .cache_age
         .set(cache.oldest_age().as_secs_f64());
-    let round_trips = cache.redis_round_trips();
-    let counted = cache.metrics.redis_round_trips.get();
-    cache
-        .metrics
-        .redis_round_trips
-        .inc_by(round_trips.saturating_sub(counted));
+    if due.is_empty() {
+        return;
+    }
+    cache.metrics.polls.inc();
+    let (redis, prometheus): (Vec<_>, Vec<_>) = due
+        .into_iter()
+        .partition(|(probe, _)| !matches!(probe, Probe::Prometheus { .. }));
+    for (probe, entry) in prometheus {
+        let cache = cache.clone();
+        tokio::spawn(async move {
+            let result = entry.source.read().await;
+            cache.record(&probe, &entry, result);
+        });
+    }
+    if redis.is_empty() {
+        return;
+    }
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        join_all(redis.iter().map(|(probe, entry)| async {
+            let result = entry.source.read().await;
+            cache.record(probe, entry, result);
+        }))
+        .await;
+        let round_trips = cache.redis_round_trips();
+        let counted = cache.metrics.redis_round_trips.get();
+        cache
+            .metrics
+            .redis_round_trips
+            .inc_by(round_trips.saturating_sub(counted));
+    });
 }

@@ -121,20 +121,43 @@ impl ProbeSource {
         })
     }
 
-    pub async fn read(&self) -> ebb_autoscaler::Result<Reading> {
+    /// What it reads, for messages (`redis 127.0.0.1:6379 list padok`).
+    pub fn describe(&self) -> String {
         match self {
-            ProbeSource::List(source) => source.read().await,
-            ProbeSource::Queue(source) => source.read().await,
-            ProbeSource::Stream(source) => source.read().await,
-            ProbeSource::Prometheus(source) => source.read().await,
+            ProbeSource::List(source) => source.describe(),
+            ProbeSource::Queue(source) => source.describe(),
+            ProbeSource::Stream(source) => source.describe(),
+            ProbeSource::Prometheus(source) => source.describe(),
         }
+    }
+
+    pub async fn read(&self) -> ebb_autoscaler::Result<Measured> {
+        Ok(match self {
+            ProbeSource::List(source) => Measured::Counts(source.read().await?),
+            ProbeSource::Queue(source) => Measured::Counts(source.read().await?),
+            ProbeSource::Stream(source) => Measured::Counts(source.read().await?),
+            ProbeSource::Prometheus(source) => Measured::Sample(source.sample().await?),
+        })
     }
 }
 
-/// The number a metric serves out of a probe's reading.
-pub fn value_of(source: &SourceKind, reading: &Reading) -> u64 {
+/// What one read of a probe gave: a Redis source's counts, or a PromQL sample as it is
+/// (fractions kept: `0.5` is served as `500m`, not rounded up to a count).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Measured {
+    Counts(Reading),
+    Sample(f64),
+}
+
+/// The number a metric serves out of a probe's read.
+pub fn value_of(source: &SourceKind, measured: &Measured) -> f64 {
     use crate::config::{QueueCount, StreamCount};
-    match source {
+    let reading = match measured {
+        Measured::Sample(value) => return *value,
+        Measured::Counts(reading) => reading,
+    };
+    // Counts are far below 2^53: exact as f64.
+    (match source {
         SourceKind::RedisList | SourceKind::Prometheus { .. } => reading.waiting,
         SourceKind::Queue { count } => match count {
             QueueCount::Waiting => reading.waiting,
@@ -144,5 +167,5 @@ pub fn value_of(source: &SourceKind, reading: &Reading) -> u64 {
             StreamCount::Lag => reading.waiting,
             StreamCount::Pending => reading.in_flight,
         },
-    }
+    }) as f64
 }

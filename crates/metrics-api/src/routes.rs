@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::cache::{Cache, Lookup, Sample};
 use crate::config::{Config, MetricRule, ObjectRef, SourceKind, render_template};
+use crate::objects::ObjectLister;
 use crate::probe::{Probe, value_of};
 use crate::selector::Selector;
 use crate::shapes::{self, CUSTOM_GROUP, EXTERNAL_GROUP};
@@ -69,6 +70,7 @@ pub fn segments(path: &str) -> Vec<&str> {
 pub struct Api {
     pub config: Config,
     pub cache: Arc<Cache>,
+    pub lister: ObjectLister,
 }
 
 /// The query parameters the API reads.
@@ -224,32 +226,58 @@ impl Api {
             params.metric_label_selector.as_deref(),
             "metricLabelSelector",
         )?;
-        let object_selector = selector(params.label_selector.as_deref(), "labelSelector")?;
-        let objects: Vec<&ObjectRef> = rule
+        // Checked here for a clear 400; the API server applies it when listing.
+        selector(params.label_selector.as_deref(), "labelSelector")?;
+        let entries: Vec<&ObjectRef> = rule
             .objects
             .iter()
             .filter(|object| {
-                object.resource == resource
-                    && object.namespace.as_deref() == namespace
-                    && if name == "*" {
-                        object_selector.matches(&object.labels)
-                    } else {
-                        object.name == name
-                    }
+                object.resource == resource && object.namespace.as_deref() == namespace
             })
             .collect();
         let place = match namespace {
             Some(namespace) => format!("{resource} {namespace}/{name}"),
             None => format!("{resource} {name}"),
         };
-        if objects.is_empty() {
+        let every = name == "*";
+        let allowed = |name: &str| {
+            entries
+                .iter()
+                .find(|entry| entry.allows_name(name))
+                .map(|entry| entry.named(name))
+        };
+        let objects: Vec<ObjectRef> = if every && !entries.is_empty() {
+            self.lister
+                .names(
+                    resource,
+                    namespace,
+                    params.label_selector.as_deref().unwrap_or_default(),
+                )
+                .await
+                .map_err(|error| list_failure(&error, resource, namespace))?
+                .iter()
+                .filter_map(|listed| allowed(listed))
+                .collect()
+        } else {
+            allowed(name).into_iter().collect()
+        };
+        if objects.is_empty() && !every {
             return Err(Reply::not_found(format!(
                 "the server could not find the metric {metric} for {place}"
             )));
         }
-        let keys = keys_for(rule, &metric_selector)?;
         let mut wanted = Vec::new();
+        let mut shared_keys = None;
         for object in &objects {
+            let keys = match object.own_key() {
+                Some(key) => own_key(rule, key, &metric_selector, every)?,
+                None => match &shared_keys {
+                    Some(keys) => Vec::clone(keys),
+                    None => shared_keys
+                        .insert(keys_for(rule, &metric_selector)?)
+                        .clone(),
+                },
+            };
             for key in &keys {
                 let fields = [
                     ("namespace", object.namespace.as_deref().unwrap_or_default()),
@@ -261,7 +289,8 @@ impl Api {
             }
         }
         let samples = self.read_all(wanted).await?;
-        if samples.is_empty() {
+        // `*` matching nothing is an empty list, as `kubectl get -l` would say.
+        if samples.is_empty() && !every {
             return Err(Reply::not_found(format!(
                 "the server could not find the metric {metric} for {place}: the query matched nothing"
             )));
@@ -345,7 +374,7 @@ impl Api {
             resource: String::new(),
             namespace: Some(namespace.to_owned()),
             name: String::new(),
-            labels: BTreeMap::new(),
+            key: None,
         };
         let wanted = keys
             .iter()
@@ -465,6 +494,78 @@ fn keys_for(rule: &MetricRule, selector: &Selector) -> Result<Vec<Option<String>
     Ok(keys.into_iter().map(Some).collect())
 }
 
+/// The key of an object whose configuration maps it to one (`key: jobs-{{name}}`), as a
+/// one-key list: the metric must allow it and the selector match it. Left out of a `*` answer
+/// otherwise (`every`); for a named object, 404.
+fn own_key(
+    rule: &MetricRule,
+    key: String,
+    selector: &Selector,
+    every: bool,
+) -> Result<Vec<Option<String>>, Reply> {
+    let label = rule
+        .label
+        .clone()
+        .expect("an object key needs a label (checked at load)");
+    if !rule.allows_key(&key) {
+        return if every {
+            Ok(Vec::new())
+        } else {
+            Err(Reply::not_found(format!(
+                "the metric {} does not serve {label}={key} (not among its configured keys)",
+                rule.name
+            )))
+        };
+    }
+    if !selector.matches(&BTreeMap::from([(label, key.clone())])) {
+        return if every {
+            Ok(Vec::new())
+        } else {
+            Err(Reply::not_found(format!(
+                "no series of the metric {} match the selector",
+                rule.name
+            )))
+        };
+    }
+    Ok(vec![Some(key)])
+}
+
+/// The answer when listing the objects for `*` failed: a refused list names the permission
+/// the server's account lacks.
+fn list_failure(error: &crate::Error, resource: &str, namespace: Option<&str>) -> Reply {
+    let refusal = match error {
+        crate::Error::ListObjects { source, .. } => match source.as_ref() {
+            kube::Error::Api(status) => Some(status),
+            _ => None,
+        },
+        _ => None,
+    };
+    match refusal {
+        Some(status) if status.code == 403 => {
+            let (plural, group) = resource.split_once('.').unwrap_or((resource, ""));
+            let scope = match namespace {
+                Some(namespace) => format!("in the namespace {namespace:?}"),
+                None => "cluster-wide".to_owned(),
+            };
+            Reply::failure(
+                500,
+                "InternalError",
+                format!(
+                    "`*` with a labelSelector lists the objects, and this server may not: grant its service account the RBAC permission list on {plural:?} in API group {group:?} {scope} (the API server said: {})",
+                    status.message
+                ),
+            )
+        }
+        Some(status) if status.code == 400 => {
+            Reply::bad_request(format!("invalid labelSelector: {}", status.message))
+        }
+        _ if matches!(error, crate::Error::UnknownResource { .. }) => {
+            Reply::not_found(error.to_string())
+        }
+        _ => Reply::failure(503, "ServiceUnavailable", error.to_string()),
+    }
+}
+
 /// The probe for one object and key, and the item's metric labels.
 fn probe(
     rule: &MetricRule,
@@ -492,7 +593,16 @@ pub fn configured_probes(config: &Config) -> Vec<Probe> {
             None => vec![None],
         };
         for key in &keys {
-            for object in &rule.objects {
+            for object in rule
+                .objects
+                .iter()
+                // A pattern's objects are known once listed; only a PromQL probe depends on them.
+                .filter(|object| {
+                    object.key.is_none()
+                        && !(object.is_pattern()
+                            && matches!(rule.source, SourceKind::Prometheus { .. }))
+                })
+            {
                 let fields = [
                     ("namespace", object.namespace.as_deref().unwrap_or_default()),
                     ("name", object.name.as_str()),
@@ -513,6 +623,17 @@ pub fn configured_probes(config: &Config) -> Vec<Probe> {
                     ("key", key.unwrap_or_default()),
                 ];
                 probes.push(probe(rule, *key, &fields).0);
+            }
+        }
+        for object in rule.objects.iter().filter(|object| !object.is_pattern()) {
+            if let Some(key) = object.own_key().filter(|key| rule.allows_key(key)) {
+                let fields = [
+                    ("namespace", object.namespace.as_deref().unwrap_or_default()),
+                    ("name", object.name.as_str()),
+                    ("resource", object.resource.as_str()),
+                    ("key", key.as_str()),
+                ];
+                probes.push(probe(rule, Some(&key), &fields).0);
             }
         }
     }

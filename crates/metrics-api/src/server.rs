@@ -1,10 +1,12 @@
-//! The HTTPS server: accept, handshake (in each connection's own task), judge the client
-//! certificate once per connection, then for each request: probe paths answer at once;
-//! anything else needs the front proxy's certificate (401), a user in the headers (401) and a
-//! SubjectAccessReview that allows it (403) before `routes.rs` or `openapi.rs` answer.
+//! The HTTPS server: accept, handshake (in each connection's own task), keep the client
+//! certificate chain, then for each request: probe paths answer at once; anything else needs
+//! the front proxy's certificate (401; the verdict on a connection's chain is kept 10 s or until
+//! the requestheader settings change), a user in the headers (401) and a SubjectAccessReview
+//! that allows it (403) before `routes.rs` or `openapi.rs` answer.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -15,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::authn::{Authenticator, Peer};
+use crate::authn::{Authenticator, ClientChain, Peer};
 use crate::authz::{Attributes, Authorizer, Decision};
 use crate::metrics::{RequestLabels, RouteLabels, ServerMetrics};
 use crate::routes::{Api, Reply, route_of};
@@ -26,6 +28,34 @@ use crate::{Error, Result};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long open connections may take to finish once stopping.
 const WIND_DOWN: Duration = Duration::from_secs(10);
+/// Once stopping, no request in flight for this long means nothing is owed any more: the
+/// connections still open are closed without waiting for their clients (an idle HTTP/2 client
+/// that does not read would otherwise hold the GOAWAY exchange, and the exit, until WIND_DOWN).
+const QUIET: Duration = Duration::from_millis(100);
+const QUIET_CHECK: Duration = Duration::from_millis(20);
+
+/// Requests being answered, so that stopping waits for them and for nothing else.
+#[derive(Default)]
+struct InFlight(AtomicUsize);
+
+struct Answering<'a>(&'a InFlight);
+
+impl InFlight {
+    fn start(&self) -> Answering<'_> {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        Answering(self)
+    }
+
+    fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 pub struct Server {
     pub api: Api,
@@ -42,7 +72,10 @@ pub async fn serve_tls(
     shutdown: Shutdown,
 ) -> Result<()> {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let in_flight = Arc::new(InFlight::default());
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => accepted.map_err(Error::Serve)?,
             () = shutdown.requested() => break,
@@ -51,7 +84,8 @@ pub async fn serve_tls(
         let acceptor = TlsAcceptor::from(tls.current());
         let server = server.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let in_flight = in_flight.clone();
+        connections.spawn(async move {
             let stream =
                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                     Ok(Ok(stream)) => stream,
@@ -61,11 +95,15 @@ pub async fn serve_tls(
                     }
                     Err(_) => return,
                 };
-            let peer = Arc::new(server.authn.peer(stream.get_ref().1.peer_certificates()));
+            let chain = Arc::new(ClientChain::new(stream.get_ref().1.peer_certificates()));
             let service = hyper::service::service_fn(move |request| {
                 let server = server.clone();
-                let peer = peer.clone();
-                async move { Ok::<_, Infallible>(server.handle(&peer, request).await) }
+                let chain = chain.clone();
+                let in_flight = in_flight.clone();
+                async move {
+                    let _answering = in_flight.start();
+                    Ok::<_, Infallible>(server.handle(&chain, request).await)
+                }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -74,17 +112,32 @@ pub async fn serve_tls(
             }
         });
     }
-    if tokio::time::timeout(WIND_DOWN, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("connections still open after {WIND_DOWN:?}: closing them");
+    // Every connection is told to finish (HTTP/1: close after the current answer; HTTP/2:
+    // GOAWAY); done when they all have, or when no request has been in flight for QUIET.
+    let drained = tokio::time::timeout(WIND_DOWN, graceful.shutdown());
+    let quiet = async {
+        let mut quiet_for = Duration::ZERO;
+        while quiet_for < QUIET {
+            tokio::time::sleep(QUIET_CHECK).await;
+            quiet_for = if in_flight.count() == 0 {
+                quiet_for + QUIET_CHECK
+            } else {
+                Duration::ZERO
+            };
+        }
+    };
+    tokio::select! {
+        finished = drained => if finished.is_err() {
+            tracing::warn!("requests still unanswered after {WIND_DOWN:?}: closing their connections");
+        },
+        () = quiet => {}
     }
+    connections.abort_all();
     Ok(())
 }
 
 impl Server {
-    async fn handle(&self, peer: &Peer, request: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, chain: &ClientChain, request: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
         let path = request.uri().path().to_owned();
         let route = route_of(&path);
@@ -97,7 +150,7 @@ impl Server {
                 "text/plain; charset=utf-8",
             )
         } else {
-            (self.reply(peer, &request, &path).await, "application/json")
+            (self.reply(chain, &request, &path).await, "application/json")
         };
         self.metrics
             .requests
@@ -117,7 +170,7 @@ impl Server {
             .expect("a valid response")
     }
 
-    async fn reply(&self, peer: &Peer, request: &Request<Incoming>, path: &str) -> Reply {
+    async fn reply(&self, chain: &ClientChain, request: &Request<Incoming>, path: &str) -> Reply {
         if request.method() != Method::GET {
             return Reply::failure(
                 405,
@@ -128,7 +181,7 @@ impl Server {
                 ),
             );
         }
-        if let Peer::Anonymous(reason) = peer {
+        if let Peer::Anonymous(reason) = self.authn.peer(chain) {
             return Reply::failure(401, "Unauthorized", format!("Unauthorized: {reason}"));
         }
         let user = match self.authn.user(request.headers()) {

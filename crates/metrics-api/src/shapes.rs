@@ -80,9 +80,63 @@ pub fn timestamp(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// A count as a Kubernetes quantity string: a whole number is written as is (`20`).
-pub fn quantity(count: u64) -> String {
-    count.to_string()
+/// A value as a Kubernetes quantity string in its canonical form, as `resource.Quantity`'s
+/// `String()` writes a DecimalSI quantity (k8s.io/apimachinery/pkg/api/resource,
+/// `CanonicalizeBytes`): precision nano, a finer value rounded up (away from zero); the
+/// exponent lowered to a multiple of 3 so the mantissa is whole, and named by its suffix
+/// (`n u m "" k M G T P E`): 0.5 → `500m`, 1234.5 → `1234500m`, 1500 → `1500`, 2000 → `2k`.
+pub fn quantity(value: f64) -> String {
+    if value == 0.0 || !value.is_finite() {
+        // Sources refuse NaN and infinities; 0 for them rather than text no client parses.
+        return "0".to_owned();
+    }
+    // The shortest decimal that reads back as `value` (Rust's Display never uses an exponent).
+    let shown = format!("{}", value.abs());
+    let (whole, fraction) = shown.split_once('.').unwrap_or((&shown, ""));
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    let mut exponent = (significant.len() - trimmed.len()) as i64 - fraction.len() as i64;
+    // At most 17 significant digits: fits in u128 with room for the steps below.
+    let mut mantissa: u128 = trimmed.parse().expect("decimal digits");
+    if exponent < -9 {
+        let drop = (-9 - exponent) as u32;
+        mantissa = match 10u128.checked_pow(drop) {
+            Some(divisor) => mantissa.div_ceil(divisor),
+            None => 1,
+        };
+        exponent = -9;
+        while mantissa.is_multiple_of(10) {
+            mantissa /= 10;
+            exponent += 1;
+        }
+    }
+    let down = exponent.rem_euclid(3);
+    mantissa *= 10u128.pow(down as u32);
+    exponent -= down;
+    let mut text = if value < 0.0 {
+        format!("-{mantissa}")
+    } else {
+        mantissa.to_string()
+    };
+    // Past the largest suffix (E, 10^18) the mantissa takes the zeros.
+    if exponent > 18 {
+        text.push_str(&"0".repeat((exponent - 18) as usize));
+        exponent = 18;
+    }
+    text.push_str(match exponent {
+        -9 => "n",
+        -6 => "u",
+        -3 => "m",
+        0 => "",
+        3 => "k",
+        6 => "M",
+        9 => "G",
+        12 => "T",
+        15 => "P",
+        _ => "E",
+    });
+    text
 }
 
 /// The `selector` of an item: its metric labels as `matchLabels`; `None` without labels.
@@ -190,6 +244,56 @@ mod tests {
             ("Queue".into(), "example.com".into())
         );
         assert_eq!(described_kind("policies"), ("Policy".into(), "v1".into()));
+    }
+
+    /// Upstream's DecimalSI canonical forms (k8s.io/apimachinery pkg/api/resource
+    /// quantity_test.go `TestQuantityString`, commit eed236c), then fractions as PromQL gives
+    /// them, checked against `resource.MustParse(text).String()`'s rules: nano precision,
+    /// finer values rounded up away from zero.
+    #[test]
+    fn quantities_are_canonical() {
+        for (value, expected) in [
+            (1e9, "1G"),
+            (1000e6, "1G"),
+            (1e-3, "1m"),
+            (80e-3, "80m"),
+            (1080e-3, "1080m"),
+            (108e-2, "1080m"),
+            (10800e-4, "1080m"),
+            (300e6, "300M"),
+            (1e12, "1T"),
+            (1234567e6, "1234567M"),
+            (3e3, "3k"),
+            (0.0, "0"),
+            (1e-9, "1n"),
+            (80e-9, "80n"),
+            (1080e-9, "1080n"),
+            (10800e-10, "1080n"),
+            (1e-6, "1u"),
+            (80e-6, "80u"),
+            (1080e-6, "1080u"),
+            // Counts and fractions.
+            (3.0, "3"),
+            (20.0, "20"),
+            (100.0, "100"),
+            (1500.0, "1500"),
+            (2000.0, "2k"),
+            (1_000_000.0, "1M"),
+            (0.5, "500m"),
+            (1234.5, "1234500m"),
+            (0.25, "250m"),
+            (2.5e-7, "250n"),
+            (-0.5, "-500m"),
+            (1e18, "1E"),
+            (1e21, "1000E"),
+            // Finer than nano: rounded up (0.1n is 1n, as upstream's `0.1m` is `1m` at milli).
+            (1e-10, "1n"),
+            (1.0000000001, "1000000001n"),
+            (0.1 + 0.2, "300000001n"),
+            (-1e-10, "-1n"),
+        ] {
+            assert_eq!(quantity(value), expected, "{value}");
+        }
     }
 
     #[test]

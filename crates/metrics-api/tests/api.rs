@@ -20,19 +20,22 @@ const CUSTOM_V1BETA2: &str = "/apis/custom.metrics.k8s.io/v1beta2";
 const EXTERNAL: &str = "/apis/external.metrics.k8s.io/v1beta1";
 const SEED: &str = "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue";
 
-fn config(prometheus: Option<&str>) -> String {
+/// `unanswered`: an address that accepts connections and never answers, for a PromQL source
+/// whose every read takes its whole timeout (5 s).
+fn config(prometheus: Option<&str>, unanswered: &str) -> String {
     let mut text = String::from(
         r#"
 interval: 200ms
 maxAge: 2s
 firstReadWait: 2s
-learnedKeys: {max: 2, expireAfter: 1m}
+learnedKeys: {max: 2, expireAfter: 3s}
 metrics:
   - name: redis_items_in_queue
     source: {redisList: {}}
     label: key
     keys: [padok, "jobs-*"]
     objects:
+      # `labels` is accepted (configurations written before objects were listed) and ignored.
       - {resource: services, namespace: default, name: prometheus-redis-exporter, labels: {app: exporter}}
       - {resource: services, namespace: default, name: second, labels: {app: exporter}}
       - {resource: services, namespace: default, name: third, labels: {app: other}}
@@ -49,12 +52,18 @@ metrics:
     objects: [{resource: deployments.apps, namespace: default, name: worker}]
 "#,
     );
+    text.push_str(&format!(
+        r#"  - name: promql_unanswered
+    source: {{prometheus: {{server: "http://{unanswered}", query: "vector(1)", emptyResult: zero}}}}
+    objects: [{{resource: nodes, name: node-b}}]
+"#
+    ));
     if let Some(url) = prometheus {
         text.push_str(&format!(
             r#"  - name: promql_value
     source: {{prometheus: {{server: "{url}", query: "vector({{{{key}}}})", emptyResult: zero}}}}
     label: n
-    keys: ["7"]
+    keys: ["7", "1234.5"]
     objects: [{{resource: nodes, name: node-a}}]
   - name: promql_missing_is_zero
     source: {{prometheus: {{server: "{url}", query: "up{{job=\"{{{{name}}}}\"}}", emptyResult: zero}}}}
@@ -86,6 +95,18 @@ async fn eventually(
     }
 }
 
+/// SubjectAccessReviews the kube-apiserver has answered, from its own metrics.
+async fn subject_access_reviews(cp: &control_plane::ControlPlane) -> u64 {
+    let text = cp.kubectl(&["get", "--raw", "/metrics"]).await.unwrap();
+    text.lines()
+        .filter(|line| {
+            line.starts_with("apiserver_request_total{")
+                && line.contains(r#"resource="subjectaccessreviews""#)
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 fn status(code: u16, reason: &str, message: &str) -> serde_json::Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
            "message": message, "reason": reason, "code": code})
@@ -103,11 +124,16 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
     };
     let mut redis = RedisServer::start();
     let prometheus = PrometheusServer::start_or_skip("metrics_api PromQL sources");
+    // Connections queue in its backlog and are never answered: a Prometheus that hangs.
+    let unanswered = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config_file = dir.path().join("config.yaml");
     std::fs::write(
         &config_file,
-        config(prometheus.as_ref().map(|p| p.url()).as_deref()),
+        config(
+            prometheus.as_ref().map(|p| p.url()).as_deref(),
+            &unanswered.local_addr().unwrap().to_string(),
+        ),
     )
     .unwrap();
 
@@ -207,6 +233,20 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         ),
     );
 
+    // HTTP/2, as the kube-apiserver's proxy negotiates it.
+    let answer = proxy.get_h2(SEED, &HPA_HEADERS).await;
+    assert_eq!(answer.code, 200, "{}", answer.body);
+    assert_eq!(answer.json()["kind"], "MetricValueList");
+    assert_eq!(anonymous.get_h2("/readyz", &[]).await.body, "ok");
+
+    // Reviews are cached: 20 more identical requests within 10 s make no new review.
+    let reviews_before = subject_access_reviews(&cp).await;
+    assert!(reviews_before > 0, "the reviews so far are counted");
+    for _ in 0..20 {
+        assert_eq!(proxy.get(SEED, &HPA_HEADERS).await.code, 200);
+    }
+    assert_eq!(subject_access_reviews(&cp).await, reviews_before);
+
     // Discovery, in the upstream shapes, for the HPA's user.
     let hpa = &HPA_HEADERS[..];
     let answer = proxy.get(CUSTOM_V1BETA1, hpa).await;
@@ -215,14 +255,17 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         json!({"name": "deployments.apps/events_lag", "singularName": "", "namespaced": true, "kind": "MetricValueList", "verbs": ["get"]}),
         json!({"name": "namespaces/work_waiting", "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}),
     ];
+    let mut nodes = vec!["promql_unanswered"];
     if prometheus.is_some() {
-        for name in [
+        nodes.extend([
             "promql_missing_is_404",
             "promql_missing_is_zero",
             "promql_value",
-        ] {
-            expected_resources.push(json!({"name": format!("nodes/{name}"), "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}));
-        }
+        ]);
+    }
+    nodes.sort();
+    for name in nodes {
+        expected_resources.push(json!({"name": format!("nodes/{name}"), "singularName": "", "namespaced": false, "kind": "MetricValueList", "verbs": ["get"]}));
     }
     expected_resources.push(json!({"name": "services/redis_items_in_queue", "singularName": "", "namespaced": true, "kind": "MetricValueList", "verbs": ["get"]}));
     assert_eq!(
@@ -273,22 +316,6 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
     assert_eq!(
         answer.json()["items"][0]["selector"],
         json!({"matchLabels": {"key": "jobs-a"}})
-    );
-    // `*` with a labelSelector: the configured objects whose labels match.
-    let answer = proxy
-        .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/*/redis_items_in_queue?labelSelector=app%3Dexporter&metricLabelSelector=key%3Dpadok", hpa)
-        .await;
-    let names: Vec<_> = answer.json()["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["describedObject"]["name"].clone())
-        .collect();
-    assert_eq!(
-        names,
-        [json!("prometheus-redis-exporter"), json!("second")],
-        "{}",
-        answer.body
     );
     // External.
     let answer = proxy
@@ -345,6 +372,13 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
             .get(&format!("{CUSTOM_V1BETA1}/nodes/node-a/promql_value"), hpa)
             .await;
         assert_eq!(answer.json()["items"][0]["value"], "7", "{}", answer.body);
+        // A fraction is served as it is, in its canonical quantity form (not rounded up).
+        assert_eq!(
+            answer.json()["items"][1]["value"],
+            "1234500m",
+            "{}",
+            answer.body
+        );
         assert_eq!(
             answer.json()["items"][0]["describedObject"],
             json!({"kind": "Node", "name": "node-a", "apiVersion": "v1"})
@@ -375,6 +409,22 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
             )
         );
     }
+
+    // A source that never answers is refused (503) and holds up no other: it has been hanging
+    // since the start, for longer than maxAge, while every Redis value above stayed fresh.
+    let answer = proxy
+        .get(
+            &format!("{CUSTOM_V1BETA1}/nodes/node-b/promql_unanswered"),
+            hpa,
+        )
+        .await;
+    assert_eq!(answer.code, 503, "{}", answer.body);
+    assert!(
+        answer.body.contains("prometheus http://127.0.0.1:"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(proxy.get(SEED, hpa).await.code, 200);
 
     // 404s and 400s, as Status objects.
     for (path, code, reason, message) in [
@@ -431,19 +481,38 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         assert_eq!(answer.json(), status(code, reason, message), "{path}");
     }
 
-    // Learned keys are capped (learnedKeys.max 2: jobs-a and jobs-b, then 503).
-    assert_eq!(
-        proxy
-            .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-b"), hpa)
-            .await
-            .code,
-        200
-    );
+    // Learned keys are capped (learnedKeys.max 2: jobs-a and jobs-b, then 503) and forgotten
+    // once nobody asks for them (expireAfter 3 s), which makes room again.
+    for key in ["jobs-a", "jobs-b"] {
+        let answer = proxy
+            .get(&format!("{SEED}?metricLabelSelector=key%3D{key}"), hpa)
+            .await;
+        assert_eq!(answer.code, 200, "{key}: {}", answer.body);
+    }
+    let full = Instant::now();
     let answer = proxy
         .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-c"), hpa)
         .await;
     assert_eq!(answer.code, 503, "{}", answer.body);
     assert!(answer.body.contains("learnedKeys.max"), "{}", answer.body);
+    let answer = eventually(
+        &proxy,
+        &format!("{SEED}?metricLabelSelector=key%3Djobs-c"),
+        hpa,
+        Duration::from_secs(10),
+        |a| a.code == 200,
+    )
+    .await;
+    assert_eq!(
+        answer.code, 200,
+        "room again once jobs-a and jobs-b expired: {}",
+        answer.body
+    );
+    assert!(
+        full.elapsed() >= Duration::from_millis(2500),
+        "admitted before the others expired: {:?}",
+        full.elapsed()
+    );
 
     // OpenAPI documents for the aggregator.
     let v2 = proxy.get("/openapi/v2", hpa).await;
@@ -465,13 +534,38 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         r#"ebb_metrics_api_requests_total{route="custom_value",code="200"}"#,
         r#"ebb_metrics_api_requests_total{route="custom_value",code="401"}"#,
         r#"ebb_metrics_api_requests_total{route="custom_value",code="403"}"#,
-        r#"ebb_metrics_api_requests_total{route="probe",code="200"} 3"#,
+        r#"ebb_metrics_api_requests_total{route="probe",code="200"} 4"#,
         r#"ebb_metrics_api_request_duration_seconds_bucket{le="0.001",route="custom_value"}"#,
         "ebb_metrics_api_cache_age_seconds ",
         "ebb_metrics_api_cache_entries ",
     ] {
         assert!(text.contains(line), "{line} missing in:\n{text}");
     }
+
+    // A frozen Redis (SIGSTOP): a new key's first request waits firstReadWait (2 s), no more,
+    // then says 503; known keys keep their last value until it is older than maxAge.
+    redis.pause();
+    let started = Instant::now();
+    let answer = proxy
+        .get(&format!("{SEED}?metricLabelSelector=key%3Djobs-d"), hpa)
+        .await;
+    let waited = started.elapsed();
+    redis.unpause();
+    assert_eq!(
+        answer.json(),
+        status(
+            503,
+            "ServiceUnavailable",
+            &format!(
+                "redis {} list jobs-d: not read yet (waited 2000ms, and the read under way has not answered yet)",
+                redis.address()
+            )
+        )
+    );
+    assert!(
+        (Duration::from_secs(2)..Duration::from_millis(2500)).contains(&waited),
+        "waited {waited:?}"
+    );
 
     // Redis gone: the values age past maxAge (2 s) and the API answers 503, never a stale value.
     redis.stop();
@@ -503,6 +597,8 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
 
     // Rotation: new serving pair and a new requestheader CA written over the files are used
     // within seconds (re-read every 2 s), without a restart.
+    let mut kept_alive = proxy.connect().await;
+    assert_eq!(kept_alive.get(SEED, hpa).await, 200);
     let serving_ca_2 = TestCa::new(dir.path(), "serving-ca-2");
     let (new_cert, new_key) = serving_ca_2.issue("metrics-api", &["localhost", "127.0.0.1"]);
     std::fs::copy(&new_key, &serving_key).unwrap();
@@ -544,6 +640,11 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         answer.code, 401,
         "the old CA's client is not: {}",
         answer.body
+    );
+    assert_eq!(
+        kept_alive.get(SEED, hpa).await,
+        401,
+        "nor on a connection it opened before the rotation"
     );
     server.stop().await.unwrap();
 

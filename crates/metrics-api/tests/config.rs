@@ -53,6 +53,14 @@ fn mistakes_name_file_line_and_field() {
             "config.yaml:6: metrics[0].objects[0].resource: \"Services\" is not a plural resource",
         ),
         (
+            GOOD_METRIC.replace("name: s}", "name: \"s/*\"}"),
+            "config.yaml:6: metrics[0].objects[0].name: \"s/*\" is not an object name or a pattern",
+        ),
+        (
+            GOOD_METRIC.replace("name: s}", "name: \"w-*\", key: \"jobs-{{kind}}\"}"),
+            "config.yaml:6: metrics[0].objects[0].key: unknown template field {{kind}} (known: {{name}}, {{namespace}})",
+        ),
+        (
             GOOD_METRIC.replace("    label: key\n", ""),
             "config.yaml:3: metrics[0].label: a Redis source needs `label`",
         ),

@@ -161,6 +161,146 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GET `path` over HTTP/2 (ALPN `h2`, as the kube-apiserver's proxy negotiates it).
+    pub async fn get_h2(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .unwrap();
+        assert_eq!(
+            stream.get_ref().1.alpn_protocol(),
+            Some(&b"h2"[..]),
+            "h2 negotiated"
+        );
+        let (mut sender, connection) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        let mut request = http::Request::get(format!("https://localhost{path}"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender
+            .send_request(
+                request
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let code = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            code,
+            content_type,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
+}
+
+impl Client {
+    /// An HTTP/2 connection (frames written by hand: hyper's client reads on a task of its
+    /// own) that asks `GET /readyz`, reads until the answer's headers, then neither reads nor
+    /// closes for `hold`: a client that takes no part in the server's GOAWAY and PING exchange,
+    /// as curl between transfers. Whether the answer was 200.
+    pub async fn readyz_h2_then_go_silent(&self, hold: std::time::Duration) -> bool {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let mut stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .unwrap();
+        let mut out = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        out.extend([0, 0, 0, 4, 0, 0, 0, 0, 0]); // SETTINGS, empty
+        // HPACK: :method GET, :scheme https (static), :path and :authority literal.
+        let mut block = vec![0x82, 0x87, 0x44, 7];
+        block.extend(b"/readyz");
+        block.extend([0x41, 9]);
+        block.extend(b"localhost");
+        let length = block.len() as u32;
+        out.extend(&length.to_be_bytes()[1..]);
+        out.extend([1, 0x5, 0, 0, 0, 1]); // HEADERS, END_STREAM | END_HEADERS, stream 1
+        out.extend(block);
+        stream.write_all(&out).await.unwrap();
+        stream.flush().await.unwrap();
+        let ok = loop {
+            let mut header = [0u8; 9];
+            stream.read_exact(&mut header).await.unwrap();
+            let length = u32::from_be_bytes([0, header[0], header[1], header[2]]) as usize;
+            let mut payload = vec![0; length];
+            stream.read_exact(&mut payload).await.unwrap();
+            if header[3] == 1 {
+                // :status 200 is static index 8.
+                break payload.first() == Some(&0x88);
+            }
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(hold).await;
+            drop(stream);
+        });
+        ok
+    }
+}
+
+/// One kept-alive HTTP/1.1 connection.
+pub struct KeptAlive {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+}
+
+impl Client {
+    /// A connection to send several requests on, as the kube-apiserver keeps its own.
+    pub async fn connect(&self) -> KeptAlive {
+        let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();
+        let stream = tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        KeptAlive { sender }
+    }
+}
+
+impl KeptAlive {
+    /// The status code of a GET on this connection.
+    pub async fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> u16 {
+        self.sender.ready().await.unwrap();
+        let mut request = http::Request::get(path).header("host", "localhost");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .sender
+            .send_request(
+                request
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let code = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        code
+    }
+}
+
 /// The headers the HPA sends through the kube-apiserver (DESIGN.md, checked on 1.37.2).
 pub const HPA_HEADERS: [(&str, &str); 7] = [
     (

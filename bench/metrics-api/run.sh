@@ -12,7 +12,9 @@
 # Ratios are ebb / reference (below 1: ebb faster or smaller); the load average is printed beside
 # every figure (the machine is shared: compare within a run).
 #
-#   bench/metrics-api/run.sh [--rate 1000] [--apiserver-rate 200] [--seconds 20] [--rounds 3]
+# A second straight run at --low-rate (100/s) shows both where prometheus-adapter keeps up.
+#
+#   bench/metrics-api/run.sh [--rate 1000] [--low-rate 100] [--apiserver-rate 200] [--seconds 20] [--rounds 3]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # shellcheck source=bench/lib.sh
@@ -32,13 +34,16 @@ mean() { awk '{ s += $1; n++ } END { if (n) printf "%.2f", s / n; else print "n/
 
 echo
 echo "metrics-api vs the dojo chain ($(date -u +%FT%TZ), loadavg now $(cut -d' ' -f1-3 /proc/loadavg)):"
-for via in "" "-via-apiserver"; do
+for via in "" "-low-rate" "-via-apiserver"; do
+  ebb_line="latency server=ebb$via "
+  ref_line="latency server=prometheus-adapter$via "
   for quantile in p50_ms p99_ms; do
-    ebb_value=$(field "server=ebb$via " "$quantile")
-    ref_value=$(field "server=prometheus-adapter$via " "$quantile")
-    printf "  latency%-15s %-6s ebb %8s ms   adapter %8s ms   ratio %s   (loadavg %s / %s)\n" \
+    ebb_value=$(field "$ebb_line" "$quantile")
+    ref_value=$(field "$ref_line" "$quantile")
+    printf "  latency%-15s %-6s ebb %8s ms   adapter %8s ms   ratio %s   (achieved %s / %s req/s; loadavg %s / %s)\n" \
       "${via:- straight}" "$quantile" "$ebb_value" "$ref_value" "$(ratio "$ebb_value" "$ref_value")" \
-      "$(field "server=ebb$via " loadavg)" "$(field "server=prometheus-adapter$via " loadavg)"
+      "$(field "$ebb_line" rate)" "$(field "$ref_line" rate)" \
+      "$(field "$ebb_line" loadavg)" "$(field "$ref_line" loadavg)"
   done
 done
 ebb_rss=$(field "memory server=ebb " rss_kib)

@@ -25,6 +25,9 @@ struct Args {
     /// Requests per second straight to each server.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
+    /// A second, gentler rate straight to each server (one prometheus-adapter can sustain).
+    #[arg(long, default_value_t = 100)]
+    low_rate: u32,
     /// Requests per second through the kube-apiserver.
     #[arg(long, default_value_t = 200)]
     apiserver_rate: u32,
@@ -207,6 +210,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await;
         latency(
+            "prometheus-adapter-low-rate",
+            &args,
+            metric_url(&format!("https://{cluster_ip}:443")),
+            args.low_rate,
+            Tls {
+                ca: None,
+                server_name: None,
+                client_cert: front_proxy.clone(),
+            },
+            &forwarded,
+        )
+        .await;
+        latency(
             "prometheus-adapter-via-apiserver",
             &args,
             metric_url(&apiserver),
@@ -243,16 +259,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     pipeline.push(7);
     let pid = server.daemon().pid();
+    let ebb_tls = Tls {
+        ca: Some(server.ca_file.clone()),
+        server_name: Some(SERVICE_DNS_NAME.into()),
+        client_cert: front_proxy,
+    };
     latency(
         "ebb",
         &args,
         metric_url(&server.url("")),
         args.rate,
-        Tls {
-            ca: Some(server.ca_file.clone()),
-            server_name: Some(SERVICE_DNS_NAME.into()),
-            client_cert: front_proxy,
-        },
+        ebb_tls.clone(),
+        &forwarded,
+    )
+    .await;
+    latency(
+        "ebb-low-rate",
+        &args,
+        metric_url(&server.url("")),
+        args.low_rate,
+        ebb_tls,
         &forwarded,
     )
     .await;

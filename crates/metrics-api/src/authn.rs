@@ -61,6 +61,13 @@ pub struct User {
     pub extra: BTreeMap<String, Vec<String>>,
 }
 
+/// The group every authenticated user belongs to. Kubernetes' authenticators never send it in
+/// `X-Remote-Group` (the kube-apiserver's own discovery and OpenAPI requests, as
+/// `system:aggregator`, carry no group at all); Go's `authenticatedGroupAdder` adds it after
+/// authentication, and the cluster's RBAC (`system:discovery`, `system:public-info-viewer`)
+/// grants discovery and `/openapi` to it, so without it the SubjectAccessReview denies them.
+pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
+
 /// How long a verdict on a connection's certificate holds while the settings do not change.
 pub const VERDICT_FOR: Duration = Duration::from_secs(10);
 
@@ -179,9 +186,13 @@ impl Authenticator {
                 }
             }
         }
+        let mut groups = values(&settings.group_headers);
+        if !groups.iter().any(|group| group == AUTHENTICATED_GROUP) {
+            groups.push(AUTHENTICATED_GROUP.to_owned());
+        }
         Ok(User {
             name,
-            groups: values(&settings.group_headers),
+            groups,
             uid: values(&settings.uid_headers).into_iter().next(),
             extra,
         })
@@ -311,4 +322,77 @@ fn build(
         extra_prefixes,
         source: (ca_pem, allowed_names, headers.to_vec()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn authenticator() -> (tempfile::TempDir, Authenticator) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ca = dir.path().join("ca.pem");
+        let certified = rcgen::generate_simple_self_signed(vec!["front-proxy-ca".to_owned()])
+            .expect("a self-signed CA");
+        std::fs::write(&ca, certified.cert.pem()).expect("the CA written");
+        let authenticator = Authenticator::new(Origin::Files {
+            ca,
+            allowed_names: Vec::new(),
+        })
+        .await
+        .expect("the requestheader settings");
+        (dir, authenticator)
+    }
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, value.parse().expect("a header value"));
+        }
+        headers
+    }
+
+    #[tokio::test]
+    async fn a_user_without_groups_is_in_system_authenticated() {
+        // What the kube-apiserver sends when it fetches /apis and /openapi/v2 for itself.
+        let (_dir, authenticator) = authenticator().await;
+        let user = authenticator
+            .user(&headers(&[("X-Remote-User", "system:aggregator")]))
+            .expect("a user");
+        assert_eq!(user.name, "system:aggregator");
+        assert_eq!(user.groups, vec![AUTHENTICATED_GROUP.to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn system_authenticated_is_added_once_after_the_given_groups() {
+        let (_dir, authenticator) = authenticator().await;
+        let user = authenticator
+            .user(&headers(&[
+                (
+                    "X-Remote-User",
+                    "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+                ),
+                ("X-Remote-Group", "system:serviceaccounts"),
+                ("X-Remote-Group", "system:serviceaccounts:kube-system"),
+            ]))
+            .expect("a user");
+        assert_eq!(
+            user.groups,
+            vec![
+                "system:serviceaccounts".to_owned(),
+                "system:serviceaccounts:kube-system".to_owned(),
+                AUTHENTICATED_GROUP.to_owned(),
+            ]
+        );
+        let already = authenticator
+            .user(&headers(&[
+                ("X-Remote-User", "someone"),
+                ("X-Remote-Group", AUTHENTICATED_GROUP),
+                ("X-Remote-Group", "team"),
+            ]))
+            .expect("a user");
+        assert_eq!(
+            already.groups,
+            vec![AUTHENTICATED_GROUP.to_owned(), "team".to_owned()]
+        );
+    }
 }

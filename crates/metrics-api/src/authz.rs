@@ -12,7 +12,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 
 use crate::authn::User;
-use crate::routes::segments;
+use crate::routes::RequestPath;
 
 pub const CACHE_FOR: Duration = Duration::from_secs(10);
 pub const CACHE_MAX: usize = 10_000;
@@ -38,11 +38,11 @@ impl Attributes {
     /// Kubernetes' RequestInfo for a GET: `/apis/<group>/<version>/[namespaces/<ns>/]<resource>
     /// [/<name>[/<subresource>]]` is a resource request (`get` with a name, `list` without);
     /// anything else is a non-resource path.
-    pub fn of(path: &str) -> Attributes {
-        let parts = segments(path);
+    pub fn of(path: &RequestPath) -> Attributes {
+        let parts = path.segments();
         let ["apis", group, version, rest @ ..] = parts.as_slice() else {
             return Attributes::NonResource {
-                path: path.to_owned(),
+                path: path.decoded.clone(),
             };
         };
         let mut rest = rest;
@@ -55,7 +55,7 @@ impl Attributes {
         }
         match rest {
             [] => Attributes::NonResource {
-                path: path.to_owned(),
+                path: path.decoded.clone(),
             },
             [resource, more @ ..] => Attributes::Resource {
                 verb: if more.is_empty() { "list" } else { "get" },
@@ -170,10 +170,14 @@ fn spec(user: &User, attributes: &Attributes) -> SubjectAccessReviewSpec {
 mod tests {
     use super::*;
 
+    fn of(path: &str) -> Attributes {
+        Attributes::of(&RequestPath::parse(path).expect("a valid path"))
+    }
+
     #[test]
     fn request_info_as_kubernetes_computes_it() {
         assert_eq!(
-            Attributes::of(
+            of(
                 "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue"
             ),
             Attributes::Resource {
@@ -187,9 +191,7 @@ mod tests {
             }
         );
         assert_eq!(
-            Attributes::of(
-                "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/redis_items_in_queue"
-            ),
+            of("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/redis_items_in_queue"),
             Attributes::Resource {
                 verb: "list",
                 group: "external.metrics.k8s.io".into(),
@@ -201,16 +203,33 @@ mod tests {
             }
         );
         assert_eq!(
-            Attributes::of("/apis/custom.metrics.k8s.io/v1beta1"),
+            of("/apis/custom.metrics.k8s.io/v1beta1"),
             Attributes::NonResource {
                 path: "/apis/custom.metrics.k8s.io/v1beta1".into()
             }
         );
         assert_eq!(
-            Attributes::of("/openapi/v2"),
+            of("/openapi/v2"),
             Attributes::NonResource {
                 path: "/openapi/v2".into()
             }
         );
+    }
+
+    #[test]
+    fn escaped_segments_are_reviewed_decoded() {
+        // client-go's custom metrics client escapes the `*` of "every object".
+        assert_eq!(
+            of(
+                "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/services/%2A/redis_items_in_queue"
+            ),
+            of(
+                "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/services/*/redis_items_in_queue"
+            ),
+        );
+        assert!(matches!(
+            of("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/services/%2a/m"),
+            Attributes::Resource { name: Some(name), .. } if name == "*"
+        ));
     }
 }

@@ -20,7 +20,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::{Authenticator, ClientChain, Peer};
 use crate::authz::{Attributes, Authorizer, Decision};
 use crate::metrics::{RequestLabels, RouteLabels, ServerMetrics};
-use crate::routes::{Api, Reply, route_of};
+use crate::routes::{Api, Reply, RequestPath, route_of};
 use crate::tls::Tls;
 use crate::{Error, Result};
 
@@ -139,18 +139,23 @@ pub async fn serve_tls(
 impl Server {
     async fn handle(&self, chain: &ClientChain, request: Request<Incoming>) -> Response<Body> {
         let started = Instant::now();
-        let path = request.uri().path().to_owned();
-        let route = route_of(&path);
-        let (reply, content_type) = if route == "probe" {
-            (
-                Reply {
-                    code: 200,
-                    body: b"ok".to_vec(),
-                },
-                "text/plain; charset=utf-8",
-            )
-        } else {
-            (self.reply(chain, &request, &path).await, "application/json")
+        let (route, reply, content_type) = match RequestPath::parse(request.uri().path()) {
+            Err(reply) => ("invalid_path", reply, "application/json"),
+            Ok(path) => match route_of(&path) {
+                "probe" => (
+                    "probe",
+                    Reply {
+                        code: 200,
+                        body: b"ok".to_vec(),
+                    },
+                    "text/plain; charset=utf-8",
+                ),
+                route => (
+                    route,
+                    self.reply(chain, &request, &path).await,
+                    "application/json",
+                ),
+            },
         };
         self.metrics
             .requests
@@ -170,7 +175,12 @@ impl Server {
             .expect("a valid response")
     }
 
-    async fn reply(&self, chain: &ClientChain, request: &Request<Incoming>, path: &str) -> Reply {
+    async fn reply(
+        &self,
+        chain: &ClientChain,
+        request: &Request<Incoming>,
+        path: &RequestPath,
+    ) -> Reply {
         if request.method() != Method::GET {
             return Reply::failure(
                 405,
@@ -208,8 +218,8 @@ impl Server {
                 );
             }
         }
-        if path.starts_with("/openapi/") {
-            crate::openapi::answer(path)
+        if path.raw.starts_with("/openapi/") {
+            crate::openapi::answer(&path.raw)
         } else {
             self.api.answer(path, request.uri().query()).await
         }

@@ -471,6 +471,24 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
             r#"invalid labelSelector: "app in (a": a `(` is not closed"#,
         ),
         (
+            format!("{CUSTOM_V1BETA1}/namespaces/default/services/%zz/redis_items_in_queue"),
+            400,
+            "BadRequest",
+            r#"invalid URL path "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/%zz/redis_items_in_queue": invalid escape "%zz""#,
+        ),
+        (
+            format!("{CUSTOM_V1BETA1}/namespaces/default/services/%FF/redis_items_in_queue"),
+            400,
+            "BadRequest",
+            r#"invalid URL path "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/%FF/redis_items_in_queue": not UTF-8 once decoded: invalid utf-8 sequence of 1 bytes from index 0"#,
+        ),
+        (
+            format!("{CUSTOM_V1BETA1}/namespaces/default/services/%2"),
+            400,
+            "BadRequest",
+            r#"invalid URL path "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/%2": invalid escape "%2""#,
+        ),
+        (
             format!("{EXTERNAL}/namespaces/kube-system/redis_items_in_queue"),
             404,
             "NotFound",
@@ -513,6 +531,31 @@ async fn metrics_api_serves_authenticates_and_authorizes_like_an_aggregated_serv
         "admitted before the others expired: {:?}",
         full.elapsed()
     );
+
+    // The kube-apiserver fetches discovery and OpenAPI for itself as `system:aggregator` with
+    // no X-Remote-Group: allowed only because every authenticated user is in
+    // system:authenticated, to which the cluster's RBAC grants these paths.
+    let aggregator = [("X-Remote-User", "system:aggregator")];
+    for path in [
+        "/apis",
+        "/apis/custom.metrics.k8s.io/v1beta1",
+        "/openapi/v2",
+    ] {
+        let answer = proxy.get(path, &aggregator).await;
+        assert_eq!(
+            answer.code, 200,
+            "{path} as system:aggregator: {}",
+            answer.body
+        );
+    }
+    // Escaped segments name the same thing (client-go escapes what it sends).
+    let escaped = proxy
+        .get(
+            &SEED.replace("redis_items_in_queue", "redis%5Fitems%5Fin%5Fqueue"),
+            hpa,
+        )
+        .await;
+    assert_eq!(escaped.code, 200, "{}", escaped.body);
 
     // OpenAPI documents for the aggregator.
     let v2 = proxy.get("/openapi/v2", hpa).await;

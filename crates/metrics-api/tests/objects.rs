@@ -280,6 +280,16 @@ subjects: [{kind: ServiceAccount, name: metrics-api, namespace: default}]
         "exporter-c now matches: {}",
         answer.body
     );
+    // The same list asked as client-go's custom metrics client asks it: `*` escaped as `%2A`.
+    let escaped = proxy
+        .get(&exporters.replace("/*/", "/%2A/"), &HPA_HEADERS)
+        .await;
+    assert_eq!(
+        (escaped.code, items(&escaped)),
+        (200, items(&answer)),
+        "{}",
+        escaped.body
+    );
     // A selector that matches nothing: an empty list. A malformed one: 400.
     let answer = proxy
         .get(

@@ -8,7 +8,9 @@
 #   reaction  100 items pushed ─▶ the metric API reads 100 (metric_seconds), and ─▶ the consumer
 #             chart's HPA desiredReplicas and the Deployment's spec.replicas at 5
 #             (scale_up_seconds), through the dojo chain (redis_exporter → Prometheus → rule →
-#             adapter), then through ebb metrics-api, same HPA.
+#             adapter), then through ebb metrics-api, same HPA; round k of n pushes (k - 1/2)/n of
+#             the HPA's 5 s sync period after the sync that scaled to 0, the same offsets on both
+#             sides (pushing right after a sync would hide any source faster than one period).
 # Ratios are ebb / reference (below 1: ebb faster or smaller); the load average is printed beside
 # every figure (the machine is shared: compare within a run).
 #

@@ -299,6 +299,45 @@ impl MetricsApi {
         format!("http://{}:{}/metrics", self.cluster_ip, self.metrics_port)
     }
 
+    /// The server's own `ebb_metrics_api_requests_total`, as (route, code) → count.
+    pub async fn requests_by_route_and_code(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, u16), u64>> {
+        let url = self.metrics_url();
+        let scrape = |source| Error::Scrape {
+            url: url.clone(),
+            source,
+        };
+        let text = reqwest::get(&url)
+            .await
+            .map_err(scrape)?
+            .text()
+            .await
+            .map_err(scrape)?;
+        let mut counts = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            let Some(sample) = line.strip_prefix("ebb_metrics_api_requests_total{") else {
+                continue;
+            };
+            let unexpected = || Error::Unexpected(format!("a request count line: {line}"));
+            let (labels, value) = sample.split_once("} ").ok_or_else(unexpected)?;
+            let label = |name: &str| {
+                labels
+                    .split(',')
+                    .find_map(|pair| pair.strip_prefix(&format!("{name}=\"")))
+                    .and_then(|value| value.strip_suffix('"'))
+                    .map(str::to_owned)
+            };
+            let route = label("route").ok_or_else(unexpected)?;
+            let code = label("code")
+                .and_then(|code| code.parse().ok())
+                .ok_or_else(unexpected)?;
+            let count = value.trim().parse().map_err(|_| unexpected())?;
+            counts.insert((route, code), count);
+        }
+        Ok(counts)
+    }
+
     /// Waits (up to 90 s) until the APIService `name` is Available, failing early with the
     /// server's log if it exits.
     pub async fn wait_available(&mut self, control_plane: &ControlPlane, name: &str) -> Result<()> {

@@ -92,7 +92,11 @@ metrics:
     let llens = llen_after - llen_before;
     eprintln!("{polls} polls, {round_trips} round trips, {llens} LLEN for {KEYS} keys");
     assert!(polls >= 8, "about 12 polls in 3 s at 250 ms: {polls}");
-    assert_eq!(round_trips, polls, "one round trip per poll of {KEYS} keys");
+    // A scrape may fall between a poll's count and its round trip's: ±1 at each end.
+    assert!(
+        round_trips.abs_diff(polls) <= 1,
+        "one round trip per poll of {KEYS} keys: {round_trips} for {polls} polls"
+    );
     // Every key read at every poll (a poll may straddle a sample: ±1 poll's worth).
     assert!(
         llens.abs_diff(polls * KEYS as u64) <= KEYS as u64,

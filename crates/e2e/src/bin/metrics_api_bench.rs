@@ -42,6 +42,9 @@ struct Args {
     rounds: usize,
 }
 
+/// The kube-controller-manager's `--horizontal-pod-autoscaler-sync-period` (scripts/control-plane.sh).
+const HPA_SYNC_PERIOD: Duration = Duration::from_secs(5);
+
 const HPA_USER: &str = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
 
 fn loadavg() -> String {
@@ -105,6 +108,12 @@ async fn latency(
 }
 
 /// The HPA's reaction, `rounds` times: push 100, wait for 5, empty, wait for 0.
+///
+/// Each round starts when the scale to 0 is seen, that is just after one of the HPA's syncs
+/// (one every [`HPA_SYNC_PERIOD`]). Pushing then would always give the metric most of a period
+/// to arrive before the next sync looks, so any source faster than that would measure the
+/// same. Round `k` of `n` pushes `(k - ½) / n` of a period later instead, the same offsets on
+/// both sides: the mean is that of a push at a random moment, as a real queue is filled.
 async fn reaction(
     name: &str,
     pipeline: &DojoPipeline,
@@ -114,6 +123,8 @@ async fn reaction(
         .wait_for_replicas(0, Duration::from_secs(180))
         .await?;
     for round in 1..=rounds {
+        let offset = HPA_SYNC_PERIOD.mul_f64((round as f64 - 0.5) / rounds as f64);
+        tokio::time::sleep(offset).await;
         let pushed = Instant::now();
         pipeline.push(100);
         // When the metric API first says 100 (through the kube-apiserver, as the HPA reads it).
@@ -136,7 +147,8 @@ async fn reaction(
             .await?;
         let up = pushed.elapsed();
         println!(
-            "reaction chain={name} round={round} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
+            "reaction chain={name} round={round} push_offset_seconds={:.2} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
+            offset.as_secs_f64(),
             metric.as_secs_f64(),
             up.as_secs_f64(),
             loadavg()

@@ -112,6 +112,7 @@ build() {
     rm -f "$bin_dir/prometheus-adapter"
     echo "control-plane: WARNING: prometheus-adapter did not build; the dojo e2e test will leave out the adapter hop" >&2
   fi
+  (cd "$repo/tools/metrics-check" && go build -o "$bin_dir/metrics-check" .) # the metrics-api e2e tests' oracle
   echo "control-plane: fetching the prometheus-operator CRDs"
   local operator_dir
   operator_dir="$(cd "$repo/tools/prometheus-operator" && go mod download -json github.com/prometheus-operator/prometheus-operator | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"

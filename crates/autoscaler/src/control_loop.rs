@@ -33,10 +33,36 @@ pub struct Status {
     pub fallback_active: bool,
     /// How long the last successful read took.
     pub read_seconds: Option<f64>,
+    /// Running totals of what the ticks did: exact however a follower's watch channel
+    /// merges statuses (the difference between two statuses is what happened in between).
+    pub counts: TickCounts,
     /// What a scaler taking over later needs to continue these decisions (see
     /// [`ebb_scaling::Memory`]), as of the last successful tick.
     #[serde(skip)]
     pub memory: Memory,
+}
+
+/// What the loop's ticks did since it started, by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TickCounts {
+    /// Successful reads.
+    pub reads: u64,
+    pub read_failures: u64,
+    /// Ticks that read but could not look at or scale the target.
+    pub apply_failures: u64,
+    /// Decisions, by kind: more replicas, fewer, the same, or the fallback count (a tick
+    /// after enough failed reads, whether or not it changed the count).
+    pub scale_up: u64,
+    pub scale_down: u64,
+    pub hold: u64,
+    pub fallback: u64,
+}
+
+impl TickCounts {
+    /// The decisions counted, all kinds together.
+    pub fn decisions(&self) -> u64 {
+        self.scale_up + self.scale_down + self.hold + self.fallback
+    }
 }
 
 /// What to run while the source cannot be read: `replicas`, once `after_failures` reads in
@@ -164,17 +190,19 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     /// line, not one per tick.
     pub async fn tick(&mut self, now: Instant) -> Result<Decision> {
         let read_started = std::time::Instant::now();
-        let outcome = match self.source.read().await {
+        let (outcome, read) = match self.source.read().await {
             Ok(reading) => {
                 let read_seconds = read_started.elapsed().as_secs_f64();
-                self.decide_apply(reading, now, read_seconds).await
+                (self.decide_apply(reading, now, read_seconds).await, true)
             }
             Err(error) => {
                 let failures = self.status.borrow().consecutive_read_failures + 1;
-                self.status
-                    .send_modify(|status| status.consecutive_read_failures = failures);
+                self.status.send_modify(|status| {
+                    status.consecutive_read_failures = failures;
+                    status.counts.read_failures += 1;
+                });
                 self.fall_back(failures).await;
-                Err(error)
+                (Err(error), false)
             }
         };
         if let Err(error) = &outcome {
@@ -183,8 +211,13 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             if !repeated {
                 tracing::warn!("{message}; trying again every {:?}", self.interval);
             }
-            self.status
-                .send_modify(|status| status.last_error = Some(message));
+            self.status.send_modify(|status| {
+                status.last_error = Some(message);
+                if read {
+                    status.counts.reads += 1;
+                    status.counts.apply_failures += 1;
+                }
+            });
         }
         outcome
     }
@@ -225,6 +258,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             status.desired_replicas = fallback.replicas;
             status.fallback_active = true;
             status.scale_events += u64::from(changed);
+            status.counts.fallback += 1;
             status.last_decision = Some(DecisionStatus {
                 reason: if changed {
                     format!("scale {replicas} → {}, {reason}", fallback.replicas)
@@ -283,6 +317,13 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         }
         let processed_per_sec = self.rates.completion_rate(DISPLAYED_RATE_WINDOW);
         self.status.send_modify(|status| {
+            let mut counts = status.counts;
+            counts.reads += 1;
+            match desired.cmp(&replicas) {
+                std::cmp::Ordering::Greater => counts.scale_up += 1,
+                std::cmp::Ordering::Less => counts.scale_down += 1,
+                std::cmp::Ordering::Equal => counts.hold += 1,
+            }
             *status = Status {
                 waiting: reading.waiting,
                 in_flight: reading.in_flight,
@@ -300,6 +341,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 consecutive_read_failures: 0,
                 fallback_active: false,
                 read_seconds: Some(read_seconds),
+                counts,
                 memory: self.scaler.memory(now),
             }
         });

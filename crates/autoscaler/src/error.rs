@@ -60,6 +60,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// The query matched nothing and the source reads that as a failure
+    /// ([`EmptyResult::Error`](crate::sources::prometheus::EmptyResult::Error)): its own variant,
+    /// so that the metrics API can answer 404 for it rather than 503.
+    #[error(
+        "Prometheus at {server}, query {query:?}: the query returned nothing (empty result, read as an error for this source)"
+    )]
+    PrometheusEmpty { server: String, query: String },
+
     #[error("scaling {target}: {source}")]
     Apply {
         target: String,

@@ -23,7 +23,7 @@ mod source;
 pub mod sources;
 mod target;
 
-pub use control_loop::{ControlLoop, DecisionStatus, Fallback, Status};
+pub use control_loop::{ControlLoop, DecisionStatus, Fallback, Status, TickCounts};
 pub use error::{Error, Result};
 pub use source::{MetricSource, Reading};
 pub use target::ScaleTarget;

@@ -375,3 +375,55 @@ async fn failed_reads_hold_the_count_then_apply_the_fallback_even_from_zero() {
     assert_eq!(seen.consecutive_read_failures, 0);
     assert_eq!(target.asked(), 10, "decides from the queue again");
 }
+
+#[tokio::test]
+async fn every_tick_is_counted_once_by_outcome_however_the_status_channel_merges_them() {
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(0));
+    let mut config = ScalerConfig::ebb_default();
+    config.cooldown = Duration::ZERO;
+    let mut control =
+        control_loop(config, &source, &target).with_fallback(ebb_autoscaler::Fallback {
+            replicas: 2,
+            after_failures: 2,
+        });
+    // Nobody reads the channel between ticks: a follower would see one merged status.
+    let follower = control.subscribe();
+    let mut second = 0;
+    let mut tick = |reading| {
+        source.set(reading);
+        // Far apart: past every stabilization window.
+        second += 100;
+        at(second)
+    };
+    for reading in [
+        queue(0, 0, 0),   // hold at 0
+        queue(100, 0, 0), // up
+        queue(100, 0, 0), // hold
+        Err("down"),      // read failure, held
+        Err("down"),      // read failure, fallback
+        Err("down"),      // read failure, fallback
+        queue(0, 0, 0),   // down
+    ] {
+        let now = tick(reading);
+        let _ = control.tick(now).await;
+    }
+    target.refuse(Some("forbidden"));
+    let now = tick(queue(500, 0, 0));
+    assert!(control.tick(now).await.is_err());
+
+    let counts = follower.borrow().counts;
+    assert_eq!(
+        counts,
+        ebb_autoscaler::TickCounts {
+            reads: 5,
+            read_failures: 3,
+            apply_failures: 1,
+            scale_up: 1,
+            scale_down: 1,
+            hold: 2,
+            fallback: 2,
+        },
+        "{counts:?}"
+    );
+    assert_eq!(counts.decisions(), 6);
+}

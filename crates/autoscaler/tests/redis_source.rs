@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_autoscaler::{MetricSource, Reading};
-use ebb_queue::{Item, Queue, RedisAddress};
+use ebb_queue::{Item, Queue, RedisAddress, RedisReader};
 use ebb_testkit::redis::RedisServer;
 
 const LEASE: Duration = Duration::from_millis(200);
@@ -119,4 +119,47 @@ async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
     };
     assert_eq!(source.read().await.unwrap(), requeued);
     assert_eq!(server.cli(&["LRANGE", "padok", "0", "-1"]), "a\nb");
+}
+
+#[tokio::test]
+async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_items_in_flight() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server);
+    let reader = RedisReader::new(queue.address()).unwrap();
+    let source = RedisSource::new(queue.clone())
+        .with_reader(reader.clone())
+        .reap_every(LEASE * 2);
+    let items: Vec<String> = (0..3)
+        .map(|n| Item::new(format!("item {n}")).encode())
+        .collect();
+    queue.push(&items).await.unwrap();
+    // Nothing in flight: no reaping, only the reader's pipeline (once Redis knows the
+    // script: the first read sends it in full, a second round trip).
+    source.read().await.unwrap();
+    let before = reader.round_trips();
+    assert_eq!(
+        source.read().await.unwrap(),
+        Reading {
+            waiting: 3,
+            in_flight: 0,
+            completed_total: Some(0)
+        }
+    );
+    assert_eq!(reader.round_trips() - before, 1);
+
+    let consumer = queue.consumer_lease("doomed", LEASE).unwrap();
+    consumer.heartbeat().await.unwrap();
+    consumer.pop(Duration::ZERO).await.unwrap().unwrap();
+    drop(consumer);
+    let requeued = Reading {
+        waiting: 3,
+        in_flight: 0,
+        completed_total: Some(0),
+    };
+    let deadline = tokio::time::Instant::now() + LEASE * 25;
+    while source.read().await.unwrap() != requeued {
+        assert!(tokio::time::Instant::now() < deadline, "never reaped");
+        tokio::time::sleep(LEASE / 10).await;
+    }
+    assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[0]);
 }

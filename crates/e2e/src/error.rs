@@ -49,6 +49,12 @@ pub enum Error {
     Unexpected(String),
     #[error("Prometheus query `{query}` failed: {message}")]
     Prometheus { query: String, message: String },
+    #[error("reading {url} failed: {source}")]
+    Scrape {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("Prometheus query `{query}` failed: {source}")]
     PrometheusRequest {
         query: String,

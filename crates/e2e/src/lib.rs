@@ -14,14 +14,19 @@
 //! - [`daemon`]: a child process with its log file, killed on drop.
 //! - [`exporter`], [`prometheus`], [`adapter`]: the three hops between Redis and the HPA.
 //! - [`pipeline`]: all of it wired together, for the e2e tests and the `bench/` reaction timer.
+//! - [`metrics_api`]: `ebb metrics-api` installed from its chart and registered, and the Go
+//!   oracle `tools/metrics-check`.
 
 pub mod adapter;
 pub mod charts;
 pub mod daemon;
 pub mod error;
 pub mod exporter;
+pub mod load;
+pub mod metrics_api;
 pub mod pipeline;
 pub mod prometheus;
+pub mod recorder;
 pub mod values;
 
 pub use error::{Error, Result};

@@ -31,6 +31,9 @@ enum Command {
     Operator(ebb_operator::OperatorArgs),
     /// The dojo (docs/dojo/): check a step against the current cluster.
     Dojo(ebb_dojo::DojoArgs),
+    /// The custom and external metrics API (custom.metrics.k8s.io, external.metrics.k8s.io)
+    /// the HPA queries, read straight from the queue.
+    MetricsApi(ebb_metrics_api::MetricsApiArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +54,11 @@ fn main() -> ExitCode {
         Command::Operator(args) => ebb_operator::main(args).map_err(Into::into),
         // Its own exit codes: 1 a step not done, 3 no cluster, 4 out of time (see its --help).
         Command::Dojo(args) => return ebb_dojo::main(args),
+        // Two workers: TLS handshakes and answers overlap the poller's reads.
+        Command::MetricsApi(args) => {
+            ebb_runtime::run_service(2, |shutdown| ebb_metrics_api::run(args, shutdown))
+                .map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -199,3 +199,38 @@ fn bad_scaler_flags_read_the_same_in_up_and_simulate() {
         }
     }
 }
+
+#[test]
+fn metrics_api_stops_at_start_on_a_bad_configuration_file_or_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("metrics-api.yaml");
+    std::fs::write(
+        &config,
+        "interval: 1s\nmetrics:\n  - name: m\n    source: {redisList: {}}\n    label: key\n    keys: []\n    objects: [{resource: services, namespace: default, name: s}]\n",
+    )
+    .unwrap();
+    let path = config.display().to_string();
+    assert_eq!(
+        ebb(&["metrics-api", "--config", &path]),
+        (
+            false,
+            format!(
+                "ebb: {path}:4: metrics[0].keys: no key allowed: list the keys (or patterns) this metric may read"
+            )
+        )
+    );
+    assert_eq!(
+        ebb(&["metrics-api", "--tls-cert-file", "cert.pem"]),
+        (
+            false,
+            "error: the following required arguments were not provided:".to_owned()
+        )
+    );
+    assert_eq!(
+        ebb(&["metrics-api", "--secure-port", "70000"]),
+        (
+            false,
+            "error: invalid value '70000' for '--secure-port <SECURE_PORT>': 70000 is not in 0..=65535".to_owned()
+        )
+    );
+}

@@ -3,6 +3,7 @@
 use clap::{Args, Subcommand};
 use ebb_runtime::{Health, Metrics, Shutdown, http};
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::leader::{self, ElectionArgs};
@@ -61,7 +62,8 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     // The port first: a taken one fails at once, naming its flag, before any API call.
     let listener = http::bind(&args.http).await?;
     let identity = args.election.identity();
-    let client = client(&identity).await?;
+    let config = client_config(&identity).await?;
+    let client = kube::Client::try_from(config.clone())?;
     let health = Health::new();
     health.set_healthy();
     let mut registry = Registry::default();
@@ -72,6 +74,12 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
         "1 while this replica leads (holds the Lease and runs the controller), else 0",
         leading.clone(),
     );
+    let renewals = Histogram::new([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 12.0]);
+    registry.register(
+        "ebb_operator_lease_renewal_interval_seconds",
+        "Time between two renewals of the Lease this replica holds, as its watch sees them (due every 4 s; writes stop after 9 s)",
+        renewals.clone(),
+    );
     let router = http::with_error_fallbacks(http::ops_router(health, Metrics::new(registry)));
     tracing::info!(
         "ebb operator: scaling QueueScalers in {}",
@@ -79,10 +87,11 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     );
     // A standby is healthy too: /healthz answers 200 whether or not this replica leads.
     let elected = leader::run(
-        client.clone(),
+        config,
         &args.election,
         &identity,
         leading,
+        renewals,
         shutdown.clone(),
         |stop| {
             crate::controller::run(
@@ -115,9 +124,9 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     Ok(served?)
 }
 
-/// A client whose requests carry this replica's identity in their User-Agent, so the API
-/// server's audit log tells the replicas apart.
-async fn client(identity: &str) -> crate::Result<kube::Client> {
+/// A client configuration whose requests carry this replica's identity in their User-Agent,
+/// so the API server's audit log tells the replicas apart.
+async fn client_config(identity: &str) -> crate::Result<kube::Config> {
     let mut config = kube::Config::infer().await?;
     let agent = format!("ebb-operator/{} ({identity})", env!("CARGO_PKG_VERSION"));
     let agent =
@@ -126,5 +135,5 @@ async fn client(identity: &str) -> crate::Result<kube::Client> {
             reason: format!("{identity:?} is not usable in a User-Agent header: {error}"),
         })?;
     config.headers.push((::http::header::USER_AGENT, agent));
-    Ok(kube::Client::try_from(config)?)
+    Ok(config)
 }

@@ -6,6 +6,8 @@ use kube::runtime::reflector::Store;
 
 use crate::crd::QueueScaler;
 use crate::metrics::Metrics;
+use crate::redis_pool::RedisPool;
+use crate::target::TargetWatches;
 
 pub struct Context {
     /// The API client, shared by every task (one connection pool).
@@ -19,7 +21,8 @@ pub struct Context {
     pub metrics: Metrics,
     /// This operator instance, as named in Events (`POD_NAME`).
     pub identity: Option<String>,
-    /// Turn on keyspace notifications on each Redis read (`CONFIG SET`), rather than only
-    /// use them where the server already sends them.
-    pub enable_keyspace_events: bool,
+    /// One watch per kind and namespace of scale targets, shared by their scalers.
+    pub targets: TargetWatches,
+    /// One reader and one keyspace subscription per Redis server, shared by its scalers.
+    pub redis: RedisPool,
 }

@@ -18,7 +18,9 @@ use tokio::task::JoinHandle;
 use crate::context::Context;
 use crate::crd::QueueScaler;
 use crate::metrics::{Metrics, ScalerLabels};
+use crate::redis_pool::RedisPool;
 use crate::scaler_task;
+use crate::target::TargetWatches;
 
 type Key = (String, String);
 
@@ -52,12 +54,13 @@ pub async fn run(
     let hpa_watch = tokio::spawn(hpa_watch);
     let (scalers, scaler_writer) = reflector::store();
     let context = Arc::new(Context {
+        targets: TargetWatches::new(client.clone()),
         client,
         scalers,
         hpas,
         metrics,
         identity,
-        enable_keyspace_events,
+        redis: RedisPool::new(enable_keyspace_events),
     });
     let mut running: HashMap<Key, Running> = HashMap::new();
     // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer

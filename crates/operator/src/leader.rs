@@ -19,6 +19,12 @@
 //! leader's death even when the leader dies just after a renewal (12 s + the standby's
 //! up-to-1 s random back-off + one scale tick). A leader stopping normally releases the
 //! Lease, so a standby takes over at once.
+//!
+//! Renewals run on a thread and runtime of their own, with an API client of their own: with
+//! a thousand scalers the operator's two workers are busy, and a renewal queued behind their
+//! tasks lost the Lease under load. `ebb_operator_lease_renewal_interval_seconds` records the
+//! time between two renewals as the Lease's watch sees them (due every 4 s; the gate closes
+//! after 9 s).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,6 +38,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
 use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
 
 /// How long a Lease lasts after its last renewal.
@@ -39,6 +46,8 @@ pub const LEASE_SECONDS: u64 = 12;
 /// The holder renews this long before expiry: every 4 s, so two renewals may fail before
 /// the gate closes.
 const RENEW_BEFORE_EXPIRY_SECONDS: u64 = 8;
+/// How often the holder renews: [`LEASE_SECONDS`] − [`RENEW_BEFORE_EXPIRY_SECONDS`].
+pub const RENEW_EVERY: Duration = Duration::from_secs(LEASE_SECONDS - RENEW_BEFORE_EXPIRY_SECONDS);
 /// A leader stops acting this long before its Lease can be taken: room for clock skew
 /// between replicas and for a write already on the wire.
 const WRITE_MARGIN: Duration = Duration::from_secs(3);
@@ -99,11 +108,16 @@ pub struct NotLeading;
 /// Campaigns for the Lease until `shutdown`, running `work` while this replica may act.
 /// `work` gets a future that completes when it must stop; it has to return only after every
 /// write it started is over. On shutdown the Lease is released, so a standby takes over now.
+///
+/// The campaign (renewals, the watch on the Lease) runs on a thread and runtime of its own
+/// with a client of its own (`config`): a thousand scaler tasks keeping the operator's
+/// workers busy must not delay a renewal past the gate's margin.
 pub async fn run<W, F>(
-    client: Client,
+    config: kube::Config,
     args: &ElectionArgs,
     identity: &str,
     leading: Gauge,
+    renewals: Histogram,
     shutdown: Shutdown,
     mut work: W,
 ) -> crate::Result<()>
@@ -112,51 +126,26 @@ where
     F: Future<Output = ()>,
 {
     WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
-    let build = || {
-        LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-            .with_namespace(&args.lease_namespace)
-            .with_identity(identity)
-            .with_duration(LEASE_SECONDS)
-            .with_grace(RENEW_BEFORE_EXPIRY_SECONDS)
-            .with_create_mode(LeaseCreateMode::AutoCreate)
-            .build()
-    };
-    let mut manager = build().await?;
-    tracing::info!(
-        "leader election: Lease {}/{} as {identity}",
-        args.lease_namespace,
-        args.lease_name
-    );
     let (acting_until, acting_rx) = watch::channel(None::<SystemTime>);
-    // Counts the times the Lease was seen without a holder (released by a leader on its way
-    // out).
-    let (freed_tx, mut freed) = watch::channel(0_u64);
-
-    let follow_lease = async {
-        let api: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
-        let config =
-            watcher::Config::default().fields(&format!("metadata.name={}", args.lease_name));
-        let events = watcher(api, config).default_backoff().applied_objects();
-        futures::pin_mut!(events);
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(lease) => {
-                    let until = acting_deadline(&lease, identity);
-                    WRITES_ALLOWED_UNTIL_MS.store(until.map_or(0, unix_millis), Ordering::Release);
-                    acting_until.send_replace(until);
-                    if lease
-                        .spec
-                        .as_ref()
-                        .and_then(|spec| spec.holder_identity.as_deref())
-                        .is_none_or(str::is_empty)
-                    {
-                        freed_tx.send_modify(|count| *count += 1);
-                    }
-                }
-                Err(error) => tracing::warn!("watching the Lease: {error}"),
-            }
-        }
+    let (stop_campaign, campaign_stopped) = watch::channel(false);
+    let (campaign_tx, campaign_done) = tokio::sync::oneshot::channel();
+    let campaign = Campaign {
+        args: args.clone(),
+        identity: identity.to_owned(),
+        acting_until,
+        renewals,
     };
+    std::thread::Builder::new()
+        .name("ebb-lease".into())
+        .spawn(move || {
+            let outcome = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| ebb_runtime::Error::AsyncRuntime(error).into())
+                .and_then(|runtime| runtime.block_on(campaign.run(config, campaign_stopped)));
+            let _ = campaign_tx.send(outcome);
+        })
+        .map_err(ebb_runtime::Error::AsyncRuntime)?;
 
     let supervise = async {
         let mut acting = acting_rx.clone();
@@ -182,39 +171,133 @@ where
             tracing::info!("not leading: the controller stopped");
         }
     };
+    futures::pin_mut!(supervise, campaign_done);
+    let outcome = tokio::select! {
+        () = &mut supervise => {
+            // The controller has stopped: the campaign may release the Lease.
+            let _ = stop_campaign.send(true);
+            campaign_done.await
+        }
+        // The campaign ended by itself (its watch ended, or it failed): stop acting.
+        outcome = &mut campaign_done => {
+            WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
+            outcome
+        }
+    };
+    leading.set(0);
+    outcome.unwrap_or(Ok(()))
+}
 
-    futures::pin_mut!(follow_lease, supervise);
-    loop {
-        tokio::select! {
-            () = &mut supervise => break,
-            () = &mut follow_lease => break,
-            // The pause after an error is inside the branch, so the controller keeps running.
-            changed = async {
-                let changed = manager.changed().await;
-                if changed.is_err() {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+/// The Lease side of the election, on its own thread: acquire, renew, watch, release.
+struct Campaign {
+    args: ElectionArgs,
+    identity: String,
+    acting_until: watch::Sender<Option<SystemTime>>,
+    renewals: Histogram,
+}
+
+impl Campaign {
+    async fn run(self, config: kube::Config, mut stop: watch::Receiver<bool>) -> crate::Result<()> {
+        let client = Client::try_from(config)?;
+        let args = &self.args;
+        let identity = self.identity.as_str();
+        let build = || {
+            LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+                .with_namespace(&args.lease_namespace)
+                .with_identity(identity)
+                .with_duration(LEASE_SECONDS)
+                .with_grace(RENEW_BEFORE_EXPIRY_SECONDS)
+                .with_create_mode(LeaseCreateMode::AutoCreate)
+                .build()
+        };
+        let mut manager = build().await?;
+        tracing::info!(
+            "leader election: Lease {}/{} as {identity}",
+            args.lease_namespace,
+            args.lease_name
+        );
+        // Counts the times the Lease was seen without a holder (released by a leader on its
+        // way out).
+        let (freed_tx, mut freed) = watch::channel(0_u64);
+
+        let follow_lease = async {
+            let api: Api<Lease> = Api::namespaced(client.clone(), &args.lease_namespace);
+            let config =
+                watcher::Config::default().fields(&format!("metadata.name={}", args.lease_name));
+            let events = watcher(api, config).default_backoff().applied_objects();
+            futures::pin_mut!(events);
+            let mut last_renewal: Option<SystemTime> = None;
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(lease) => {
+                        let until = acting_deadline(&lease, identity);
+                        WRITES_ALLOWED_UNTIL_MS
+                            .store(until.map_or(0, unix_millis), Ordering::Release);
+                        self.acting_until.send_replace(until);
+                        let renewed = until.and_then(|_| renew_time(&lease));
+                        if let (Some(before), Some(now)) = (last_renewal, renewed)
+                            && let Ok(gap) = now.duration_since(before)
+                            && !gap.is_zero()
+                        {
+                            self.renewals.observe(gap.as_secs_f64());
+                            if gap > RENEW_EVERY + Duration::from_secs(2) {
+                                tracing::warn!(
+                                    "the Lease was renewed {gap:?} after the previous renewal (due every {RENEW_EVERY:?})"
+                                );
+                            }
+                        }
+                        last_renewal = renewed;
+                        if lease
+                            .spec
+                            .as_ref()
+                            .and_then(|spec| spec.holder_identity.as_deref())
+                            .is_none_or(str::is_empty)
+                        {
+                            freed_tx.send_modify(|count| *count += 1);
+                        }
+                    }
+                    Err(error) => tracing::warn!("watching the Lease: {error}"),
                 }
-                changed
-            } => match changed {
-                Ok(true) => tracing::info!("acquired the Lease"),
-                Ok(false) => tracing::info!("lost the Lease"),
-                Err(error) => tracing::warn!("leader election: {error}"),
-            },
-            Ok(()) = freed.changed() => {
-                // kube-lease-manager sleeps until the expiry it last read and does not watch
-                // the Lease: a fresh manager reads it now and takes a released Lease at once.
-                manager = build().await?;
+            }
+        };
+        futures::pin_mut!(follow_lease);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => break,
+                () = &mut follow_lease => break,
+                // The pause after an error is inside the branch, so the watch keeps running.
+                changed = async {
+                    let changed = manager.changed().await;
+                    if changed.is_err() {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    changed
+                } => match changed {
+                    Ok(true) => tracing::info!("acquired the Lease"),
+                    Ok(false) => tracing::info!("lost the Lease"),
+                    Err(error) => tracing::warn!("leader election: {error}"),
+                },
+                Ok(()) = freed.changed() => {
+                    // kube-lease-manager sleeps until the expiry it last read and does not
+                    // watch the Lease: a fresh manager reads it now and takes a released
+                    // Lease at once.
+                    manager = build().await?;
+                }
             }
         }
+        WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
+        self.acting_until.send_replace(None);
+        match tokio::time::timeout(RELEASE_TIMEOUT, manager.release()).await {
+            Ok(Ok(())) => tracing::info!("released the Lease"),
+            Ok(Err(error)) => tracing::warn!("releasing the Lease: {error}"),
+            Err(_) => tracing::warn!("releasing the Lease: no answer in {RELEASE_TIMEOUT:?}"),
+        }
+        Ok(())
     }
-    WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
-    leading.set(0);
-    match tokio::time::timeout(RELEASE_TIMEOUT, manager.release()).await {
-        Ok(Ok(())) => tracing::info!("released the Lease"),
-        Ok(Err(error)) => tracing::warn!("releasing the Lease: {error}"),
-        Err(_) => tracing::warn!("releasing the Lease: no answer in {RELEASE_TIMEOUT:?}"),
-    }
-    Ok(())
+}
+
+fn renew_time(lease: &Lease) -> Option<SystemTime> {
+    Some(lease.spec.as_ref()?.renew_time.as_ref()?.0.into())
 }
 
 /// Until when `identity` may act on `lease`: `WRITE_MARGIN` before the others may take it.

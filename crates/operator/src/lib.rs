@@ -20,6 +20,7 @@ mod defaults;
 mod error;
 mod leader;
 mod metrics;
+mod redis_pool;
 mod scaler_task;
 mod source;
 mod status;

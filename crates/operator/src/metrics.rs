@@ -130,19 +130,34 @@ impl Metrics {
     }
 
     pub fn error(&self, scaler: &ScalerLabels, kind: &str) {
+        self.errors_by(scaler, kind, 1);
+    }
+
+    /// Counts `count` failures of `kind` (none: no series created).
+    pub fn errors_by(&self, scaler: &ScalerLabels, kind: &str, count: u64) {
+        if count == 0 {
+            return;
+        }
         self.errors
             .get_or_create(&ErrorLabels {
                 namespace: scaler.namespace.clone(),
                 queuescaler: scaler.queuescaler.clone(),
                 kind: kind.into(),
             })
-            .inc();
+            .inc_by(count);
     }
 
     pub fn write(&self, kind: &str) {
-        self.api_writes
-            .get_or_create(&RequestLabels { write: kind.into() })
-            .inc();
+        self.writes(kind, 1);
+    }
+
+    /// Counts `count` writes of `kind`.
+    pub fn writes(&self, kind: &str, count: u64) {
+        if count > 0 {
+            self.api_writes
+                .get_or_create(&RequestLabels { write: kind.into() })
+                .inc_by(count);
+        }
     }
 
     /// Forgets a deleted QueueScaler's series, so a thousand come-and-gone scalers do not

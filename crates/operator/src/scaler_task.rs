@@ -19,8 +19,8 @@ use ebb_autoscaler::sources::prometheus::PrometheusSource;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_autoscaler::sources::redis_list::RedisListSource;
 use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
-use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget, Status};
-use ebb_queue::{Queue, RedisAddress, RedisReader};
+use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget, Status, TickCounts};
+use ebb_queue::{Queue, RedisAddress};
 use ebb_scaling::Scaler;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -35,6 +35,7 @@ use crate::config::scaler_config;
 use crate::context::Context;
 use crate::crd::{QueueScaler, QueueScalerStatus, RedisServer, SecretKeyRef, condition};
 use crate::metrics::{DecisionLabels, ScalerLabels};
+use crate::redis_pool::Server;
 use crate::source::{SpecSource, empty_result};
 use crate::status::{self, COUNTS_EVERY};
 use crate::target::KubeScaleTarget;
@@ -48,6 +49,10 @@ pub const PAUSED_REPLICAS: &str = "ebb.dev/paused-replicas";
 /// How often a hands-off scaler looks again at the claims on its workload; an in-memory
 /// look at the watched QueueScalers and HPAs, no API call.
 const CONFLICT_RECHECK: Duration = Duration::from_secs(1);
+
+/// How often, at most, a leased-queue scaler returns dead consumers' items (only while
+/// items are in flight): a write of its own, outside the shared read pipeline.
+const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// What decides whether the task must restart: the spec and the pause annotations.
 pub fn run_key(scaler: &QueueScaler) -> (Option<i64>, Option<String>, Option<String>) {
@@ -166,7 +171,7 @@ impl Task {
             return self.stay_hands_off(&conflict, stop).await;
         }
         let target = KubeScaleTarget::follow(
-            self.context.client.clone(),
+            &self.context.targets,
             &self.namespace,
             &spec.scale_target_ref,
         )
@@ -189,10 +194,16 @@ impl Task {
                 after_failures: fallback.failure_threshold,
             });
         }
+        // Woken by a keyspace notification of a key it reads, through its server's one
+        // subscription; dropped (unsubscribed) with this life.
         let wake = Arc::new(Notify::new());
-        if watched.is_some() {
-            control = control.with_wake(wake.clone());
-        }
+        let _key_watch = match watched {
+            Some((server, patterns)) => {
+                control = control.with_wake(wake.clone());
+                Some(server.keyspace.watch(patterns, wake.clone()))
+            }
+            None => None,
+        };
         let seen = control.subscribe();
         let mut stop_loop = stop.clone();
         let stopped = async move {
@@ -208,56 +219,6 @@ impl Task {
                 Ok(())
             }
             () = self.conflict_appears() => Ok(()),
-            () = self.keyspace_changes(watched, wake) => std::future::pending().await,
-        }
-    }
-
-    /// Rings `wake` on every keyspace notification of the watched keys, while the server
-    /// sends them; resubscribes after a lost connection; returns never.
-    async fn keyspace_changes(
-        &self,
-        watched: Option<(RedisAddress, Vec<String>)>,
-        wake: Arc<Notify>,
-    ) {
-        let Some((address, patterns)) = watched else {
-            return std::future::pending().await;
-        };
-        if self.context.enable_keyspace_events
-            && let Err(error) = address.enable_keyspace_events().await
-        {
-            tracing::warn!(
-                "queuescaler {}: turning on keyspace notifications: {error}",
-                self.describe()
-            );
-        }
-        let mut announced = false;
-        loop {
-            match address.watch_keys(&patterns).await {
-                Ok(Some(mut changes)) => {
-                    if !announced {
-                        tracing::info!(
-                            "queuescaler {}: woken by keyspace notifications of {address}",
-                            self.describe()
-                        );
-                        announced = true;
-                    }
-                    while changes.changed().await.is_some() {
-                        wake.notify_one();
-                    }
-                }
-                Ok(None) => {
-                    tracing::debug!(
-                        "queuescaler {}: {address} sends no keyspace notifications: polling",
-                        self.describe()
-                    );
-                    return std::future::pending().await;
-                }
-                Err(error) => tracing::debug!(
-                    "queuescaler {}: keyspace notifications: {error}",
-                    self.describe()
-                ),
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
 
@@ -399,37 +360,36 @@ impl Task {
                     .collect()
             })
             .unwrap_or_default();
+        let pool = &self.context.redis;
         let (built, watched) = if let Some(list) = &source.redis_list {
-            let address = self.address(&list.redis).await?;
-            let reader = RedisReader::new(&address)?;
-            let watched = (address, vec![glob_escaped(&list.key)]);
+            let server = pool.server(&self.address(&list.redis).await?)?;
+            let reader = server.reader.clone();
             (
                 SpecSource::List(RedisListSource::new(reader, &list.key)),
-                Some(watched),
+                Some((server, vec![glob_escaped(&list.key)])),
             )
         } else if let Some(queue) = &source.ebb_queue {
             let address = self.address(&queue.redis).await?;
-            let leased = Queue::new(&address, &queue.queue)?;
+            let server = pool.server(&address)?;
+            let leased = RedisSource::new(Queue::new(&address, &queue.queue)?)
+                .with_reader(server.reader.clone())
+                .reap_every(REAP_EVERY);
             // The list, and the queue's own keys (processing lists: acks move in flight).
             let patterns = vec![
                 glob_escaped(&queue.queue),
                 format!("{}:*", glob_escaped(&ebb_queue::key_prefix(&queue.queue))),
             ];
-            (
-                SpecSource::Queue(RedisSource::new(leased)),
-                Some((address, patterns)),
-            )
+            (SpecSource::Queue(leased), Some((server, patterns)))
         } else if let Some(stream) = &source.redis_stream {
-            let address = self.address(&stream.redis).await?;
-            let reader = RedisReader::new(&address)?;
-            let watched = (address, vec![glob_escaped(&stream.stream)]);
+            let server = pool.server(&self.address(&stream.redis).await?)?;
+            let reader = server.reader.clone();
             (
                 SpecSource::Stream(RedisStreamSource::new(
                     reader,
                     &stream.stream,
                     &stream.group,
                 )),
-                Some(watched),
+                Some((server, vec![glob_escaped(&stream.stream)])),
             )
         } else if let Some(prometheus) = &source.prometheus {
             let source = PrometheusSource::new(
@@ -567,13 +527,14 @@ impl Task {
         let mut written_at = tokio::time::Instant::now();
         let mut scale_events = 0;
         let mut our_count: Option<u32> = None;
-        let mut failures_seen = 0;
+        let mut counted = TickCounts::default();
         loop {
             seen.changed().await.map_err(|_| Error::LoopStopped)?;
             let current = seen.borrow_and_update().clone();
-            let scaled_now = current.scale_events > scale_events;
+            let scales = current.scale_events.saturating_sub(scale_events);
+            let scaled_now = scales > 0;
             scale_events = current.scale_events;
-            self.observe(&current, scaled_now, &mut failures_seen);
+            self.observe(&current, scales, since(&mut counted, current.counts));
             if current.last_error.is_none() || current.fallback_active {
                 if let Some(ours) = our_count
                     && current.replicas != ours
@@ -624,10 +585,10 @@ impl Task {
         }
     }
 
-    /// Updates the metrics from the loop's status; `failures_seen` is the read-failure count
-    /// already counted (the watch channel may merge updates: counting the growth of the
-    /// loop's own count stays exact).
-    fn observe(&self, current: &Status, scaled_now: bool, failures_seen: &mut u32) {
+    /// Updates the metrics from the loop's status: `new` is what the ticks did since the
+    /// status seen before (several ticks when the watch channel merged them), `scales` the
+    /// scale requests among them.
+    fn observe(&self, current: &Status, scales: u64, new: TickCounts) {
         let metrics = &self.context.metrics;
         let labels = &self.labels;
         let gauge = |family: &prometheus_client::metrics::family::Family<
@@ -639,59 +600,43 @@ impl Task {
                 .get_or_create(labels)
                 .set(i64::try_from(value).unwrap_or(i64::MAX));
         };
-        let failures = current.consecutive_read_failures;
-        let new_failures = if failures >= *failures_seen {
-            failures - *failures_seen
-        } else {
-            failures
-        };
-        *failures_seen = failures;
-        for _ in 0..new_failures {
-            metrics.error(labels, "read");
-        }
-        if current.last_error.is_some() && failures == 0 {
-            metrics.error(labels, "apply");
-        }
-        if let Some(seconds) = current.read_seconds
-            && current.last_error.is_none()
-        {
-            metrics.reads.get_or_create(labels).inc();
-            metrics.read_duration.get_or_create(labels).observe(seconds);
+        metrics.errors_by(labels, "read", new.read_failures);
+        metrics.errors_by(labels, "apply", new.apply_failures);
+        if new.reads > 0 {
+            metrics.reads.get_or_create(labels).inc_by(new.reads);
+            // The last read's duration stands for the merged ones (a sample, not each).
+            if let Some(seconds) = current.read_seconds {
+                metrics.read_duration.get_or_create(labels).observe(seconds);
+            }
         }
         gauge(&metrics.waiting, current.waiting);
         gauge(&metrics.in_flight, current.in_flight);
         // The count once this tick's decision applied, not the one read before it.
-        let replicas = if scaled_now {
+        let replicas = if scales > 0 {
             current.desired_replicas
         } else {
             current.replicas
         };
         gauge(&metrics.replicas, replicas.into());
         gauge(&metrics.desired_replicas, current.desired_replicas.into());
-        if current.last_decision.is_some()
-            && (current.last_error.is_none() || current.fallback_active)
-        {
-            let reason = if current.fallback_active {
-                "fallback"
-            } else if current.desired_replicas > current.replicas {
-                "scale_up"
-            } else if current.desired_replicas < current.replicas {
-                "scale_down"
-            } else {
-                "hold"
-            };
-            metrics
-                .decisions
-                .get_or_create(&DecisionLabels {
-                    namespace: labels.namespace.clone(),
-                    queuescaler: labels.queuescaler.clone(),
-                    reason: reason.into(),
-                })
-                .inc();
+        for (reason, count) in [
+            ("scale_up", new.scale_up),
+            ("scale_down", new.scale_down),
+            ("hold", new.hold),
+            ("fallback", new.fallback),
+        ] {
+            if count > 0 {
+                metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        namespace: labels.namespace.clone(),
+                        queuescaler: labels.queuescaler.clone(),
+                        reason: reason.into(),
+                    })
+                    .inc_by(count);
+            }
         }
-        if scaled_now {
-            metrics.write("scale");
-        }
+        metrics.writes("scale", scales);
     }
 
     async fn event(&self, reason: &str, note: String) {
@@ -719,8 +664,25 @@ impl Task {
     }
 }
 
-/// The Redis address and key patterns whose keyspace notifications wake a scaler.
-type Watched = Option<(RedisAddress, Vec<String>)>;
+/// What the loop's ticks did since `counted`, which becomes `current` (the loop's totals
+/// only grow).
+fn since(counted: &mut TickCounts, current: TickCounts) -> TickCounts {
+    let previous = std::mem::replace(counted, current);
+    TickCounts {
+        reads: current.reads.saturating_sub(previous.reads),
+        read_failures: current.read_failures.saturating_sub(previous.read_failures),
+        apply_failures: current
+            .apply_failures
+            .saturating_sub(previous.apply_failures),
+        scale_up: current.scale_up.saturating_sub(previous.scale_up),
+        scale_down: current.scale_down.saturating_sub(previous.scale_down),
+        hold: current.hold.saturating_sub(previous.hold),
+        fallback: current.fallback.saturating_sub(previous.fallback),
+    }
+}
+
+/// The Redis server a scaler reads, and the key patterns whose keyspace notifications wake it.
+type Watched = Option<(Arc<Server>, Vec<String>)>;
 
 /// `key` as a literal in a Redis glob pattern.
 fn glob_escaped(key: &str) -> String {
@@ -784,7 +746,37 @@ fn set_condition(
 
 #[cfg(test)]
 mod tests {
-    use super::with_password;
+    use super::{TickCounts, since, with_password};
+
+    #[test]
+    fn merged_statuses_count_every_tick_between_them() {
+        let mut counted = TickCounts::default();
+        let first = TickCounts {
+            reads: 1,
+            hold: 1,
+            ..TickCounts::default()
+        };
+        assert_eq!(since(&mut counted, first), first);
+        // Three ticks merged into one status: two holds and a scale-up, one failed read.
+        let merged = TickCounts {
+            reads: 3,
+            read_failures: 1,
+            hold: 2,
+            scale_up: 1,
+            ..TickCounts::default()
+        };
+        assert_eq!(
+            since(&mut counted, merged),
+            TickCounts {
+                reads: 2,
+                read_failures: 1,
+                hold: 1,
+                scale_up: 1,
+                ..TickCounts::default()
+            }
+        );
+        assert_eq!(since(&mut counted, merged), TickCounts::default());
+    }
 
     #[test]
     fn a_password_is_added_encoded_once() {

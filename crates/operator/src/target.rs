@@ -1,18 +1,23 @@
 //! The apply port on Kubernetes: a workload's scale subresource.
 //!
-//! The workload is followed by a watch on that one object, so reading its replica count
-//! costs the API server nothing per tick; only a change of the count is written
-//! (`PATCH …/scale`). Any kind with a scale subresource works: the kind is resolved once
-//! through discovery.
+//! Workloads are followed by watches, so reading a replica count costs the API server
+//! nothing per tick; only a change of the count is written (`PATCH …/scale`). Any kind with a
+//! scale subresource works: each kind is resolved once through discovery.
+//!
+//! One watch per kind and namespace ([`TargetWatches`]), shared by every scaler whose
+//! workload is of that kind there: a thousand QueueScalers on a thousand Deployments of a
+//! namespace cost one watch connection, not a thousand, and one discovery call per kind.
+//! A watch lives while a scaler uses it.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ebb_autoscaler::ScaleTarget;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
+use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::pinned_kind;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
@@ -28,21 +33,109 @@ enum TargetProblem {
     WatchStopped,
 }
 
-pub struct KubeScaleTarget {
+/// The watches of scale targets, one per kind and namespace, and the kinds resolved so far.
+pub struct TargetWatches {
+    client: Client,
+    kinds: tokio::sync::Mutex<HashMap<GroupVersionKind, ApiResource>>,
+    watches: Mutex<HashMap<(GroupVersionKind, String), Weak<KindWatch>>>,
+}
+
+/// Every object of one kind in one namespace, as watched.
+struct KindWatch {
     api: Api<DynamicObject>,
+    resource: ApiResource,
+    namespace: String,
+    store: Store<DynamicObject>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for KindWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TargetWatches {
+    pub fn new(client: Client) -> TargetWatches {
+        TargetWatches {
+            client,
+            kinds: tokio::sync::Mutex::default(),
+            watches: Mutex::default(),
+        }
+    }
+
+    /// The resource of `gvk`, from discovery the first time.
+    async fn resource(&self, gvk: &GroupVersionKind) -> Result<ApiResource, kube::Error> {
+        let mut kinds = self.kinds.lock().await;
+        if let Some(resource) = kinds.get(gvk) {
+            return Ok(resource.clone());
+        }
+        let (resource, _) = pinned_kind(&self.client, gvk).await?;
+        kinds.insert(gvk.clone(), resource.clone());
+        Ok(resource)
+    }
+
+    /// The watch of `gvk` objects in `namespace`, started on first use.
+    async fn watch(
+        &self,
+        gvk: &GroupVersionKind,
+        namespace: &str,
+    ) -> Result<Arc<KindWatch>, kube::Error> {
+        let key = (gvk.clone(), namespace.to_owned());
+        if let Some(watch) = self.lock().get(&key).and_then(Weak::upgrade) {
+            return Ok(watch);
+        }
+        let resource = self.resource(gvk).await?;
+        let mut watches = self.lock();
+        if let Some(watch) = watches.get(&key).and_then(Weak::upgrade) {
+            return Ok(watch);
+        }
+        watches.retain(|_, watch| watch.strong_count() > 0);
+        let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &resource);
+        let writer = reflector::store::Writer::new(resource.clone());
+        let store = writer.as_reader();
+        let stream = reflector::reflector(writer, watcher(api.clone(), watcher::Config::default()))
+            .default_backoff()
+            .touched_objects();
+        let task = tokio::spawn(async move {
+            futures::pin_mut!(stream);
+            while let Some(event) = stream.next().await {
+                if let Err(error) = event {
+                    tracing::debug!("watch of scale targets: {error}");
+                }
+            }
+        });
+        let watch = Arc::new(KindWatch {
+            api,
+            resource,
+            namespace: namespace.to_owned(),
+            store,
+            task,
+        });
+        watches.insert(key, Arc::downgrade(&watch));
+        Ok(watch)
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(GroupVersionKind, String), Weak<KindWatch>>> {
+        self.watches.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub struct KubeScaleTarget {
+    watch: Arc<KindWatch>,
     name: String,
     described: String,
-    store: Store<DynamicObject>,
-    watch: JoinHandle<()>,
     /// The count this operator wrote last, and the workload's resourceVersion just before
     /// that write: until the watch delivers a newer version, the write is the truth.
     written: Mutex<Option<(u32, Option<String>)>>,
 }
 
 impl KubeScaleTarget {
-    /// Resolves the workload's kind and starts following it.
+    /// Resolves the workload's kind and follows it through its kind's shared watch.
     pub async fn follow(
-        client: Client,
+        watches: &TargetWatches,
         namespace: &str,
         target: &ScaleTargetRef,
     ) -> Result<Self, kube::Error> {
@@ -51,28 +144,10 @@ impl KubeScaleTarget {
             None => ("", target.api_version.as_str()),
         };
         let gvk = GroupVersionKind::gvk(group, version, &target.kind);
-        let (resource, _) = pinned_kind(&client, &gvk).await?;
-        let api = Api::<DynamicObject>::namespaced_with(client, namespace, &resource);
-        let writer = reflector::store::Writer::new(resource.clone());
-        let store = writer.as_reader();
-        let config = watcher::Config::default().fields(&format!("metadata.name={}", target.name));
-        let stream = reflector::reflector(writer, watcher(api.clone(), config))
-            .default_backoff()
-            .touched_objects();
-        let watch = tokio::spawn(async move {
-            futures::pin_mut!(stream);
-            while let Some(event) = stream.next().await {
-                if let Err(error) = event {
-                    tracing::debug!("watch of a scale target: {error}");
-                }
-            }
-        });
         Ok(KubeScaleTarget {
-            api,
+            watch: watches.watch(&gvk, namespace).await?,
             name: target.name.clone(),
             described: format!("{}/{}", target.kind.to_lowercase(), target.name),
-            store,
-            watch,
             written: Mutex::new(None),
         })
     }
@@ -82,21 +157,16 @@ impl KubeScaleTarget {
             target: self.described.clone(),
             source: Box::new(problem),
         };
-        self.store
+        let store = &self.watch.store;
+        store
             .wait_until_ready()
             .await
             .map_err(|_| unavailable(TargetProblem::WatchStopped))?;
-        self.store
-            .state()
-            .into_iter()
-            .find(|object| object.name_any() == self.name)
+        let object = ObjectRef::new_with(&self.name, self.watch.resource.clone())
+            .within(&self.watch.namespace);
+        store
+            .get(&object)
             .ok_or_else(|| unavailable(TargetProblem::NotFound))
-    }
-}
-
-impl Drop for KubeScaleTarget {
-    fn drop(&mut self) {
-        self.watch.abort();
     }
 }
 
@@ -125,12 +195,15 @@ impl ScaleTarget for KubeScaleTarget {
         match count(&object, "/spec/replicas") {
             Some(replicas) => Ok(replicas),
             None => {
-                let scale = self.api.get_scale(&self.name).await.map_err(|error| {
-                    ebb_autoscaler::Error::Apply {
+                let scale = self
+                    .watch
+                    .api
+                    .get_scale(&self.name)
+                    .await
+                    .map_err(|error| ebb_autoscaler::Error::Apply {
                         target: self.described.clone(),
                         source: Box::new(error),
-                    }
-                })?;
+                    })?;
                 Ok(scale
                     .spec
                     .and_then(|spec| spec.replicas)
@@ -156,7 +229,8 @@ impl ScaleTarget for KubeScaleTarget {
             });
         }
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-        self.api
+        self.watch
+            .api
             .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
             .await
             .map_err(|error| ebb_autoscaler::Error::Apply {

@@ -117,6 +117,32 @@ impl RedisAddress {
         })
     }
 
+    /// The cluster node `host:port` as a standalone address, with the credentials, TLS
+    /// settings and trusted CA of `seed` (one of this cluster's seed URLs): keyspace
+    /// notifications and `CONFIG` are per node.
+    pub(crate) fn cluster_node(&self, seed: &str, host: &str, port: u16) -> RedisAddress {
+        let (scheme, rest) = seed.split_once("://").unwrap_or(("redis", seed));
+        let (credentials, node_and_tail) = match rest.rsplit_once('@') {
+            Some((credentials, after)) => (format!("{credentials}@"), after),
+            None => (String::new(), rest),
+        };
+        let tail = node_and_tail
+            .find('/')
+            .map_or("", |at| &node_and_tail[at..]);
+        let url = format!("{scheme}://{credentials}{host}:{port}{tail}");
+        let shown = if scheme == "rediss" {
+            format!("rediss://{host}:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        RedisAddress {
+            target: Target::Server(url.clone()),
+            url,
+            shown,
+            trusted_ca: self.trusted_ca.clone(),
+        }
+    }
+
     pub(crate) fn redis_error(&self, source: redis::RedisError) -> Error {
         Error::Redis {
             address: self.shown.clone(),
@@ -233,6 +259,24 @@ pub(crate) fn install_crypto_provider() {
     INSTALL.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// Two addresses are the same when they reach the same servers the same way: same URL
+/// (credentials included) and same trusted CA. Callers sharing one connection per server
+/// (a pool of [`crate::RedisReader`]s) key on this.
+impl PartialEq for RedisAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.url == other.url && self.trusted_ca == other.trusted_ca
+    }
+}
+
+impl Eq for RedisAddress {}
+
+impl std::hash::Hash for RedisAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.url.hash(state);
+        self.trusted_ca.hash(state);
+    }
 }
 
 impl fmt::Display for RedisAddress {

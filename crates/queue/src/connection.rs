@@ -50,7 +50,7 @@ pub(crate) struct LazyCluster {
 }
 
 impl LazyCluster {
-    async fn get(&self) -> RedisResult<ClusterConnection> {
+    pub(crate) async fn get(&self) -> RedisResult<ClusterConnection> {
         self.connection
             .get_or_try_init(|| self.client.get_async_connection())
             .await

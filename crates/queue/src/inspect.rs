@@ -1,16 +1,22 @@
-//! Read-only views of plain Redis data that other tools fill: a list's length, a stream consumer
-//! group's backlog. The scalers read them with the same address handling (password, TLS with a
-//! private CA) and the same time bounds as the queue itself.
+//! Read-only views of Redis data for scalers: a list's length, a stream consumer group's
+//! backlog, an ebb leased queue's counts. The scalers read them with the same address handling
+//! (password, TLS with a private CA) and the same time bounds as the queue itself.
+//!
+//! One [`RedisReader`] per server serves every scaler reading it: concurrent calls are coalesced
+//! into one pipeline per round trip (see `batch.rs`), so a thousand scalers ticking together
+//! cost a round trip or two, not a thousand.
 //!
 //! Missing keys are not errors: a list or stream nobody wrote to yet holds no work. A missing
 //! consumer group is reported as such ([`StreamGroup::MissingGroup`]), since it is far more
 //! likely a typo than an idle group, and a typo must not read as "nothing to do".
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::connection::Connection;
-use crate::{COMMAND_TIMEOUT, Error, RedisAddress, Result};
+use crate::batch::{Batcher, Command, LuaScript};
+use crate::keys::Keys;
+use crate::{RedisAddress, Result};
 
 /// Entries fetched per `XRANGE` page when the backlog has to be counted by hand.
 const COUNT_PAGE: usize = 1_000;
@@ -24,13 +30,28 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 return {redis.call('XLEN', KEYS[1]), redis.call('XINFO', 'GROUPS', KEYS[1])}
 ";
 
-/// A read-only handle on one Redis server. Cheap to clone; clones share one multiplexed,
-/// self-reconnecting connection. Every call waits at most [`COMMAND_TIMEOUT`] per round trip.
+/// A read-only handle on one Redis server (or cluster). Cheap to clone; clones share one
+/// multiplexed, self-reconnecting connection, and their concurrent calls go out together: all
+/// calls made while a pipeline is in flight form the next one (at most 512 commands; on a
+/// cluster, one pipeline per node). Errors stay per call. Every call waits at most
+/// [`crate::COMMAND_TIMEOUT`] per round trip (its own, and the one in flight when it came).
 #[derive(Clone)]
 pub struct RedisReader {
     address: RedisAddress,
-    connection: Connection,
-    stream_groups: redis::Script,
+    batcher: Arc<Batcher>,
+    stream_groups: Arc<LuaScript>,
+    queue_counts: Arc<LuaScript>,
+}
+
+/// An ebb leased queue's counts at one instant, as [`RedisReader::queue_counts`] reads them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Items in the queue list, not yet taken.
+    pub waiting: u64,
+    /// Items taken by a registered consumer and not yet acknowledged.
+    pub in_flight: u64,
+    /// Items acknowledged since the counter was created (0 before the first ack).
+    pub completed: u64,
 }
 
 /// A consumer group's backlog, as seen by [`RedisReader::stream_group`].
@@ -62,9 +83,33 @@ impl RedisReader {
     pub fn new(address: &RedisAddress) -> Result<RedisReader> {
         Ok(RedisReader {
             address: address.clone(),
-            connection: address.connection(RESPONSE_TIMEOUT)?,
-            stream_groups: redis::Script::new(STREAM_GROUPS),
+            batcher: Arc::new(Batcher::new(
+                address.clone(),
+                address.connection(RESPONSE_TIMEOUT)?,
+            )),
+            stream_groups: Arc::new(LuaScript::new(STREAM_GROUPS)),
+            queue_counts: Arc::new(LuaScript::new(crate::keys::QUEUE_COUNTS)),
         })
+    }
+
+    /// Pipelines sent so far by this reader and its clones: each is one round trip to one
+    /// server or node, whatever the number of calls it carried.
+    pub fn round_trips(&self) -> u64 {
+        self.batcher.round_trips()
+    }
+
+    /// Sends `command` with the calls queued beside it and decodes its answer.
+    async fn call<T: redis::FromRedisValue>(&self, command: Command, what: &str) -> Result<T> {
+        let value = self.batcher.call(command).await?;
+        redis::from_redis_value(value).map_err(|error| self.unexpected(what, error.to_string()))
+    }
+
+    fn unexpected(&self, what: &str, detail: String) -> crate::Error {
+        self.address.redis_error(redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected reply",
+            format!("{what}: {detail}"),
+        )))
     }
 
     /// Where Redis is, password hidden.
@@ -74,13 +119,33 @@ impl RedisReader {
 
     /// The length of list `key` (`LLEN`): 0 when it does not exist.
     pub async fn list_length(&self, key: &str) -> Result<u64> {
-        let mut connection = self.connection.clone();
-        self.answer(
-            redis::cmd("LLEN")
-                .arg(key)
-                .query_async::<u64>(&mut connection),
-        )
-        .await
+        let mut llen = redis::cmd("LLEN");
+        llen.arg(key);
+        self.call(Command::plain(llen, key), "LLEN").await
+    }
+
+    /// The counts of the ebb leased queue `queue` (see [`crate::Queue::lengths`] and
+    /// [`crate::Queue::completed`]) in one atomic script: waiting, in flight (consumers of
+    /// earlier versions included, on a standalone Redis) and completed. Reads only; reaping
+    /// dead consumers stays [`crate::Queue::reap`]'s.
+    pub async fn queue_counts(&self, queue: &str) -> Result<QueueCounts> {
+        let keys = Keys::new(queue)?;
+        let mut names = vec![keys.queue.as_str()];
+        let mut prefixes = Vec::new();
+        let layouts: Vec<_> = keys.layouts_read(self.address.is_cluster()).collect();
+        let completed: Vec<String> = layouts.iter().map(|layout| layout.completed()).collect();
+        for (layout, completed) in layouts.iter().zip(&completed) {
+            names.push(&layout.consumers);
+            names.push(completed);
+            prefixes.push(layout.prefix.as_str());
+        }
+        let command = Command::script(&self.queue_counts, &names, &prefixes);
+        let (waiting, in_flight, completed) = self.call(command, "queue counts").await?;
+        Ok(QueueCounts {
+            waiting,
+            in_flight,
+            completed,
+        })
     }
 
     /// The backlog of consumer group `group` on stream `stream`.
@@ -91,14 +156,8 @@ impl RedisReader {
     /// `last-delivered-id` are then counted with paged `XRANGE` calls, which costs a transfer of
     /// every undelivered entry and is not atomic with the rest of the reading.
     pub async fn stream_group(&self, stream: &str, group: &str) -> Result<StreamGroup> {
-        let mut connection = self.connection.clone();
-        let answer = self
-            .answer(
-                self.stream_groups
-                    .key(stream)
-                    .invoke_async::<Option<(u64, Vec<redis::Value>)>>(&mut connection),
-            )
-            .await?;
+        let command = Command::script(&self.stream_groups, &[stream], &[]);
+        let answer: Option<(u64, Vec<redis::Value>)> = self.call(command, "stream groups").await?;
         let Some((length, groups)) = answer else {
             return Ok(StreamGroup::MissingStream);
         };
@@ -129,21 +188,18 @@ impl RedisReader {
 
     /// Entries of `stream` with an id above `after`, page by page.
     async fn entries_after(&self, stream: &str, after: &str) -> Result<u64> {
-        let mut connection = self.connection.clone();
         let mut start = format!("({after}");
         let mut total = 0;
         loop {
-            let page = self
-                .answer(
-                    redis::cmd("XRANGE")
-                        .arg(stream)
-                        .arg(&start)
-                        .arg("+")
-                        .arg("COUNT")
-                        .arg(COUNT_PAGE)
-                        .query_async::<Vec<(String, redis::Value)>>(&mut connection),
-                )
-                .await?;
+            let mut xrange = redis::cmd("XRANGE");
+            xrange
+                .arg(stream)
+                .arg(&start)
+                .arg("+")
+                .arg("COUNT")
+                .arg(COUNT_PAGE);
+            let page: Vec<(String, redis::Value)> =
+                self.call(Command::plain(xrange, stream), "XRANGE").await?;
             total += page.len() as u64;
             match page.last() {
                 Some((last, _)) if page.len() == COUNT_PAGE => start = format!("({last}"),
@@ -179,16 +235,6 @@ impl RedisReader {
                 .map_err(parse_failed("last-delivered-id"))?,
             lag: redis::from_redis_value(lag).map_err(parse_failed("lag"))?,
         })
-    }
-
-    async fn answer<T>(&self, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(COMMAND_TIMEOUT, call).await {
-            Ok(answer) => answer.map_err(|error| self.address.redis_error(error)),
-            Err(_) => Err(Error::NoAnswer {
-                address: self.address.to_string(),
-                within: COMMAND_TIMEOUT,
-            }),
-        }
     }
 }
 

@@ -145,6 +145,14 @@ impl Keys {
             legacy,
         })
     }
+
+    /// The layouts the counts and the reaper read: this version's, then the legacy one where
+    /// it may exist: only on a standalone Redis, since those versions could not talk to a
+    /// cluster (and on a cluster its keys lie in other slots, out of reach of the scripts).
+    pub(crate) fn layouts_read(&self, cluster: bool) -> impl Iterator<Item = &Layout> {
+        let legacy = if cluster { None } else { self.legacy.as_ref() };
+        std::iter::once(&self.own).chain(legacy)
+    }
 }
 
 /// Returns the held items of consumers to the head of the queue, oldest first, and forgets the
@@ -192,6 +200,20 @@ for layout = 2, #KEYS do
   end
 end
 return { redis.call('LLEN', KEYS[1]), in_flight }
+";
+
+/// [`LENGTHS`] and the completed counters in one atomic reading. KEYS[1]: the queue; then per
+/// layout its consumer registry and its completed counter. ARGV: each layout's key prefix.
+/// Returns {waiting, in flight, completed}.
+pub(crate) const QUEUE_COUNTS: &str = r"
+local in_flight, completed = 0, 0
+for layout = 1, #ARGV do
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[2 * layout])) do
+    in_flight = in_flight + redis.call('LLEN', ARGV[layout] .. ':processing:' .. id)
+  end
+  completed = completed + (tonumber(redis.call('GET', KEYS[2 * layout + 1])) or 0)
+end
+return { redis.call('LLEN', KEYS[1]), in_flight, completed }
 ";
 
 /// Acknowledges one item: removes it from the processing list and, when it was still there,

@@ -36,8 +36,10 @@
 //! - [`Queue::consumer_lease`] → [`ConsumerLease`]: [`heartbeat`](ConsumerLease::heartbeat)
 //!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`),
 //!   [`ack`](ConsumerLease::ack), [`leave`](ConsumerLease::leave) (graceful exit).
-//! - [`RedisReader`]: read-only views of plain Redis data other tools fill, for scalers: a
-//!   list's length, a stream consumer group's backlog ([`StreamGroup`]).
+//! - [`RedisReader`]: read-only views for scalers: a list's length, a stream consumer group's
+//!   backlog ([`StreamGroup`]), a leased queue's counts ([`QueueCounts`]). One per server,
+//!   shared: concurrent calls are coalesced into one pipeline per round trip (per node on a
+//!   cluster), each caller getting its own answer or error.
 //! - [`Item`]: the JSON envelope `{"id", "enqueued_at_ms", "payload"}`; plain strings from other
 //!   tools decode as a payload without id.
 //!
@@ -47,6 +49,7 @@
 
 mod address;
 mod args;
+mod batch;
 mod connection;
 mod error;
 mod inspect;
@@ -59,9 +62,9 @@ mod queue;
 pub use address::RedisAddress;
 pub use args::QueueArgs;
 pub use error::{Error, Result};
-pub use inspect::{GroupBacklog, RedisReader, StreamGroup};
+pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{key_name, key_prefix, queue_name};
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
-pub use notify::KeyChanges;
+pub use notify::{KeyWatch, KeyspaceEvents};
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

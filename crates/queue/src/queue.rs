@@ -180,7 +180,7 @@ impl Queue {
     pub async fn completed(&self) -> Result<u64> {
         let mut counters = redis::cmd("MGET");
         counters.arg(&self.inner.keys.completed);
-        if let Some(legacy) = self.legacy_layout() {
+        for legacy in self.layouts_read().skip(1) {
             counters.arg(legacy.completed());
         }
         let mut connection = self.connection.clone();
@@ -192,20 +192,11 @@ impl Queue {
         .map(|counts| counts.into_iter().flatten().sum())
     }
 
-    /// The untagged key layout of earlier versions, where it may exist: only on a standalone
-    /// Redis, since those versions could not talk to a cluster (and on a cluster its keys lie
-    /// in other slots, out of reach of the scripts).
-    fn legacy_layout(&self) -> Option<&Layout> {
-        if self.inner.address.is_cluster() {
-            None
-        } else {
-            self.inner.keys.legacy.as_ref()
-        }
-    }
-
     /// The key layouts the counts and the reaper read: this version's, then the legacy one.
     fn layouts_read(&self) -> impl Iterator<Item = &Layout> {
-        std::iter::once(&self.inner.keys.own).chain(self.legacy_layout())
+        self.inner
+            .keys
+            .layouts_read(self.inner.address.is_cluster())
     }
 
     /// Returns the items of every consumer whose heartbeat has expired to the head of the queue,

@@ -92,11 +92,16 @@ impl PrometheusSource {
         }
     }
 
+    /// The single sample's value as a number (NaN and infinities included).
+    fn number(&self, value: &str) -> Result<f64> {
+        value
+            .parse()
+            .map_err(|_| self.unusable(format!("the value {value:?} is not a number")))
+    }
+
     /// The single sample's value as a count of items.
     fn count(&self, value: &str) -> Result<u64> {
-        let number: f64 = value
-            .parse()
-            .map_err(|_| self.unusable(format!("the value {value:?} is not a number")))?;
+        let number = self.number(value)?;
         // `as` saturates, so the upper bound is checked explicitly.
         if !number.is_finite() || number < 0.0 || number.ceil() > u64::MAX as f64 {
             return Err(self.unusable(format!(
@@ -105,14 +110,9 @@ impl PrometheusSource {
         }
         Ok(number.ceil() as u64)
     }
-}
 
-impl MetricSource for PrometheusSource {
-    fn describe(&self) -> String {
-        format!("prometheus {} query {}", self.server, self.query)
-    }
-
-    async fn read(&self) -> Result<Reading> {
+    /// The one sample's value, as text.
+    async fn sample_text(&self) -> Result<String> {
         // Prometheus answers errors (a PromQL syntax error is 400) with the same JSON body as
         // results: read the body whatever the HTTP status, and say the status when it is no JSON.
         let response = self
@@ -150,10 +150,10 @@ impl MetricSource for PrometheusSource {
                 0 => match self.empty_result {
                     EmptyResult::Zero => "0".to_owned(),
                     EmptyResult::Error => {
-                        return Err(self.unusable(
-                            "the query returned nothing (empty result, read as an error for this source)"
-                                .to_owned(),
-                        ));
+                        return Err(Error::PrometheusEmpty {
+                            server: self.server.clone(),
+                            query: self.query.clone(),
+                        });
                     }
                 },
                 several => {
@@ -169,6 +169,28 @@ impl MetricSource for PrometheusSource {
                 ));
             }
         };
+        Ok(value)
+    }
+
+    /// The query's one sample as PromQL gave it (`0.5` stays 0.5), for servers of the
+    /// value itself (the metrics API); [`read`](MetricSource::read) rounds it up to a count.
+    pub async fn sample(&self) -> Result<f64> {
+        let value = self.sample_text().await?;
+        let number = self.number(&value)?;
+        if !number.is_finite() {
+            return Err(self.unusable(format!("the value {value} is not a finite number")));
+        }
+        Ok(number)
+    }
+}
+
+impl MetricSource for PrometheusSource {
+    fn describe(&self) -> String {
+        format!("prometheus {} query {}", self.server, self.query)
+    }
+
+    async fn read(&self) -> Result<Reading> {
+        let value = self.sample_text().await?;
         Ok(Reading {
             waiting: self.count(&value)?,
             in_flight: 0,

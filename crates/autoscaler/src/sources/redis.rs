@@ -1,20 +1,97 @@
 //! Reads the queue straight from Redis: waiting and in-flight counts in one atomic call,
 //! 0 when the list does not exist (no recording-rule trick needed).
 //!
-//! Each read first runs the reaper: consumers reap each other, but at 0 replicas nobody is
-//! left to return a dead consumer's items, which would then count as in flight forever.
+//! Reads also run the reaper: consumers reap each other, but at 0 replicas nobody is left to
+//! return a dead consumer's items, which would then count as in flight forever. On its own
+//! ([`RedisSource::new`]) every read reaps first. Reading through a shared [`RedisReader`]
+//! ([`RedisSource::with_reader`], the operator's thousands of scalers), the counts go in the
+//! reader's pipeline and the reaper, a write of its own, runs only when something is in
+//! flight and at most every [`RedisSource::reap_every`]: an idle queue costs no reaping.
 
-use ebb_queue::Queue;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ebb_queue::{Queue, RedisReader};
 
 use crate::{Error, MetricSource, Reading, Result};
 
 pub struct RedisSource {
     queue: Queue,
+    reader: Option<RedisReader>,
+    reap_every: Duration,
+    last_reap: Mutex<Option<std::time::Instant>>,
 }
 
 impl RedisSource {
     pub fn new(queue: Queue) -> Self {
-        RedisSource { queue }
+        RedisSource {
+            queue,
+            reader: None,
+            reap_every: Duration::ZERO,
+            last_reap: Mutex::new(None),
+        }
+    }
+
+    /// Reads the counts through `reader` (one of the same server, shared with other
+    /// sources), reaping only while items are in flight.
+    pub fn with_reader(mut self, reader: RedisReader) -> Self {
+        self.reader = Some(reader);
+        self
+    }
+
+    /// Reaps at most this often (with a reader): a dead consumer's items come back this
+    /// long after its lease ran out, at the latest.
+    pub fn reap_every(mut self, every: Duration) -> Self {
+        self.reap_every = every;
+        self
+    }
+
+    fn failed(&self, source: ebb_queue::Error) -> Error {
+        // Every queue error already names Redis and its address: saying them again in
+        // front would print the address twice in one line.
+        Error::Redis {
+            source_name: format!("queue {}", self.queue.name()),
+            source,
+        }
+    }
+
+    /// Reaps now when due (always without a reader); true when items came back.
+    async fn reap(&self) -> Result<bool> {
+        {
+            let mut last = self
+                .last_reap
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < self.reap_every) {
+                return Ok(false);
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let reaped = self
+            .queue
+            .reap()
+            .await
+            .map_err(|error| self.failed(error))?;
+        if reaped.items > 0 {
+            tracing::info!(
+                "{} items of {} dead consumers back in the queue",
+                reaped.items,
+                reaped.consumers
+            );
+        }
+        Ok(reaped.items > 0)
+    }
+
+    async fn counts(&self, reader: &RedisReader) -> Result<Reading> {
+        let counts = reader
+            .queue_counts(self.queue.name())
+            .await
+            .map_err(|error| self.failed(error))?;
+        Ok(Reading {
+            waiting: counts.waiting,
+            in_flight: counts.in_flight,
+            completed_total: Some(counts.completed),
+        })
     }
 }
 
@@ -24,24 +101,18 @@ impl MetricSource for RedisSource {
     }
 
     async fn read(&self) -> Result<Reading> {
-        // Every queue error already names Redis and its address: saying them again in
-        // front would print the address twice in one line.
-        let failed = |source| Error::Redis {
-            source_name: format!("queue {}", self.queue.name()),
-            source,
-        };
-        let reaped = self.queue.reap().await.map_err(failed)?;
-        if reaped.items > 0 {
-            tracing::info!(
-                "{} items of {} dead consumers back in the queue",
-                reaped.items,
-                reaped.consumers
-            );
+        if let Some(reader) = &self.reader {
+            let reading = self.counts(reader).await?;
+            if reading.in_flight > 0 && self.reap().await? {
+                return self.counts(reader).await;
+            }
+            return Ok(reading);
         }
+        self.reap().await?;
         // Two round trips on one connection, not atomic: an ack in between moves one item
         // from the backlog to the counter for one reading, which the rate window absorbs.
-        let (lengths, completed) =
-            tokio::try_join!(self.queue.lengths(), self.queue.completed()).map_err(failed)?;
+        let (lengths, completed) = tokio::try_join!(self.queue.lengths(), self.queue.completed())
+            .map_err(|error| self.failed(error))?;
         Ok(Reading {
             waiting: lengths.waiting,
             in_flight: lengths.in_flight,

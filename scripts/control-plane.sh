@@ -1,16 +1,24 @@
 #!/usr/bin/env bash
-# A real Kubernetes control plane on loopback, as plain processes (no Docker, no kubelet):
-# etcd, kube-apiserver (RBAC, aggregation layer) and kube-controller-manager (HPA every 5 s).
+# A real Kubernetes control plane on loopback, as plain processes (no Docker): etcd,
+# kube-apiserver (RBAC, aggregation layer), kube-controller-manager (HPA every 5 s) and
+# kube-scheduler; with --node, also one node (containerd, kubelet) that runs hostNetwork pods.
 #
 #   scripts/control-plane.sh build   build the pinned binaries from tools/* into the cache
-#   scripts/control-plane.sh up      generate certificates, start everything, wait until ready
+#   scripts/control-plane.sh up [--node]
+#                                    generate certificates, start everything, wait until ready
+#                                    (--node, or EBB_NODE=1: and the node, scripts/lib/node.sh)
+#   scripts/control-plane.sh load <image archive>
+#                                    import a local OCI archive into the node's containerd
+#   scripts/control-plane.sh host-state
+#                                    print what a node changes on the host (`down` restores it)
 #   scripts/control-plane.sh bin-dir print the folder of the built binaries
 #   scripts/control-plane.sh env     print KUBECONFIG=… KUBE_BIN=… KUBE_PKI=… (eval it)
-#   scripts/control-plane.sh down    stop everything by PID and delete the state folder
+#   scripts/control-plane.sh down    stop everything by PID, undo what the node changed on the
+#                                    host, and delete the state folder
 #
 #   binaries ─▶ ${EBB_CACHE_DIR:-~/.cache/ebb}/kube-v1.37.2/{bin,crds}   (survive fresh clones)
 #   state    ─▶ ${EBB_CONTROL_PLANE_DIR:-<repo>/.cache/control-plane}
-#                 pki/  kubeconfig  controller-manager.kubeconfig  etcd/  logs/  pids/  env
+#                 pki/  *.kubeconfig  etcd/  logs/  pids/  env  node/ (containerd, kubelet)
 #
 # Settings (environment):
 #   EBB_FEATURE_GATES        --feature-gates of the API server and the controller manager
@@ -19,6 +27,8 @@
 #   EBB_KUBE_EXTRA_APISERVER_FLAGS, EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS
 #                            extra flags, space separated
 #   EBB_CONTROL_PLANE_OWNER_PID   run `down` by itself once that process has exited
+#   EBB_NODE                 1 or true: `up` adds the node, as --node does
+#   EBB_NODE_LOCK_TIMEOUT    seconds `up --node` waits for another run's node (default 900)
 #   EBB_ETCD_PORT, EBB_ETCD_PEER_PORT, EBB_KUBE_APISERVER_PORT, EBB_KUBE_CONTROLLER_MANAGER_PORT
 #                            fixed ports instead of free ones (scripts/lib/ports.sh)
 #   CI                       under CI (anything but empty, 0 or false) a prometheus-adapter that
@@ -32,6 +42,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 kube_version="v1.37.2"
 helm_version="v3.22.0"
+# The version tools/containerd/go.mod pins (stamped into the binary: `containerd --version`).
+containerd_version="v2.4.2"
 cache_dir="${EBB_CACHE_DIR:-$HOME/.cache/ebb}"
 bin_dir="$cache_dir/kube-$kube_version/bin"
 crds_dir="$cache_dir/kube-$kube_version/crds"
@@ -43,6 +55,8 @@ feature_gates="${EBB_FEATURE_GATES:-HPAScaleToZero=true}"
 source "$repo/scripts/lib/go.sh"
 # shellcheck source=scripts/lib/ports.sh
 source "$repo/scripts/lib/ports.sh"
+# shellcheck source=scripts/lib/node.sh
+source "$repo/scripts/lib/node.sh"
 
 die() {
   echo "control-plane: $*" >&2
@@ -77,6 +91,15 @@ build_fingerprint() {
   { cat "$repo"/tools/*/go.mod "$repo"/tools/*/go.sum; declare -f build; } | sha256sum | cut -d' ' -f1
 }
 
+# go_build <tools dir> <ldflags> [go build flags…] <package…>: the packages' commands into
+# $bin_dir, each named after its package's last path element (a later `-o` overrides that).
+go_build() {
+  local dir="$1" ldflags="$2"
+  shift 2
+  echo "control-plane: building from tools/$dir: ${*##*/}"
+  (cd "$repo/tools/$dir" && go build -o "$bin_dir/" -ldflags "$ldflags" "$@")
+}
+
 build() {
   local go
   go=$(ebb_go)
@@ -98,14 +121,15 @@ build() {
   for package in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $package.gitVersion=$kube_version -X $package.gitMajor=1 -X $package.gitMinor=37 -X $package.gitTreeState=clean"
   done
-  echo "control-plane: building Kubernetes $kube_version (kube-apiserver, kube-controller-manager, kubectl)"
-  (cd "$repo/tools/kube" && go build -o "$bin_dir/" -ldflags "$ldflags" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
-  echo "control-plane: building etcd"
-  (cd "$repo/tools/etcd" && go build -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3)
-  echo "control-plane: building helm $helm_version"
-  (cd "$repo/tools/helm" && go build -o "$bin_dir/helm" \
-    -ldflags "-X helm.sh/helm/v3/internal/version.version=$helm_version" helm.sh/helm/v3/cmd/helm)
+  # One line per tools/ module: go_build <tools dir> <ldflags> <package…> (into $bin_dir).
+  go_build kube "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes/cmd/kubelet
+  go_build etcd "" -o "$bin_dir/etcd" go.etcd.io/etcd/server/v3
+  go_build helm "-X helm.sh/helm/v3/internal/version.version=$helm_version" helm.sh/helm/v3/cmd/helm
+  # Static, without the snapshotters that need C libraries (the node uses overlayfs).
+  CGO_ENABLED=0 go_build containerd "-X github.com/containerd/containerd/v2/version.Version=$containerd_version" \
+    -tags=no_btrfs,no_devmapper github.com/containerd/containerd/v2/cmd/containerd \
+    github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr
   echo "control-plane: building prometheus-adapter"
   # Optional: without it the e2e tests run the rest of the chain and say which hop is missing.
   if ! (cd "$repo/tools/prometheus-adapter" && go build -o "$bin_dir/prometheus-adapter" sigs.k8s.io/prometheus-adapter/cmd/adapter); then
@@ -173,6 +197,9 @@ generate_pki() {
     "IP:127.0.0.1,IP:$(first_service_ip "$service_cidr"),DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   new_cert admin ca "/O=system:masters/CN=kubernetes-admin" clientAuth
   new_cert controller-manager ca "/CN=system:kube-controller-manager" clientAuth
+  new_cert scheduler ca "/CN=system:kube-scheduler" clientAuth
+  # `kubectl logs`/`exec`: the API server's identity towards a kubelet.
+  new_cert apiserver-kubelet-client ca "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
   new_ca front-proxy-ca "ebb-front-proxy-ca"
   new_cert front-proxy-client front-proxy-ca "/CN=front-proxy-client" clientAuth
   new_key service-account
@@ -207,7 +234,8 @@ KUBECONFIG
 start() {
   local name="$1"
   shift
-  "$@" </dev/null >"$state_dir/logs/$name.log" 2>&1 &
+  # Without fd 9, the node lock (scripts/lib/node.sh): only the watcher holds it.
+  "$@" </dev/null >"$state_dir/logs/$name.log" 2>&1 9<&- &
   echo $! >"$state_dir/pids/$name"
 }
 
@@ -243,7 +271,9 @@ alive() {
 
 stop_all() {
   local name pid deadline
-  for name in kube-controller-manager kube-apiserver etcd; do
+  # The node first, while the API server still answers: only if this run owns it.
+  if [ "$(cat "$node_record/state" 2>/dev/null)" = "$state_dir" ]; then node_down; fi
+  for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
     [ -f "$state_dir/pids/$name" ] || continue
     if pid="$(our_pid "$state_dir/pids/$name")"; then
       kill -TERM "$pid" 2>/dev/null || true
@@ -263,7 +293,7 @@ check_tools() {
     command -v "${tool%%:*}" >/dev/null ||
       missing+=("${tool%%:*} is not installed: apt-get install ${tool#*:} (or scripts/install-deps.sh)")
   done
-  for binary in etcd kube-apiserver kube-controller-manager kubectl; do
+  for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl; do
     [ -x "$bin_dir/$binary" ] || missing+=("$bin_dir/$binary is missing: run '$0 build' first")
   done
   ((${#missing[@]} == 0)) && return
@@ -281,7 +311,7 @@ undo_failed_up() {
   # A child started just before the signal, its PID not yet written.
   local pid
   for pid in $(jobs -p); do kill -KILL "$pid" 2>/dev/null || true; done
-  rm -rf "$pki" "$state_dir/etcd" "$state_dir/kubeconfig" "$state_dir/controller-manager.kubeconfig" "$state_dir/env"
+  rm -rf "$pki" "$state_dir/etcd" "$state_dir"/*kubeconfig "$state_dir/env"
   local outcome=failed
   if ((status == 130 || status == 143)); then outcome=interrupted; fi
   echo "control-plane: up $outcome: stopped what it had started; logs kept in $state_dir/logs ('$0 down' deletes them)" >&2
@@ -303,7 +333,17 @@ set_port() {
 }
 
 up() {
+  local with_node=0
+  case "${EBB_NODE:-}" in 1 | true) with_node=1 ;; "" | 0 | false) ;; *) die "EBB_NODE=$EBB_NODE: must be 1, true, 0 or false" ;; esac
+  while (($#)); do
+    case "$1" in
+    --node) with_node=1 ;;
+    *) die "up: unknown argument '$1' (usage: up [--node])" ;;
+    esac
+    shift
+  done
   check_tools
+  if ((with_node)); then node_check; fi
   [ ! -f "$state_dir/pids/kube-apiserver" ] || die "already up in $state_dir (run '$0 down' first)"
   up_finished=0
   trap undo_failed_up EXIT
@@ -312,15 +352,17 @@ up() {
   trap 'exit 143' TERM
   service_cidr="${EBB_SERVICE_CIDR:-127.96.0.0/16}"
   mkdir -p "$state_dir/logs" "$state_dir/pids"
-  local etcd_port="" etcd_peer_port="" kcm_port=""
+  local etcd_port="" etcd_peer_port="" kcm_port="" scheduler_port=""
   apiserver_port="" # global: write_kubeconfig reads it
   set_port etcd_port EBB_ETCD_PORT
   set_port etcd_peer_port EBB_ETCD_PEER_PORT
   set_port apiserver_port EBB_KUBE_APISERVER_PORT
   set_port kcm_port EBB_KUBE_CONTROLLER_MANAGER_PORT
+  ebb_free_port scheduler_port
   generate_pki
   write_kubeconfig "$state_dir/kubeconfig" admin
   write_kubeconfig "$state_dir/controller-manager.kubeconfig" controller-manager
+  write_kubeconfig "$state_dir/scheduler.kubeconfig" scheduler
 
   # No fsync: the data is thrown away with the folder, and fsync is slow on shared disks.
   start etcd "$bin_dir/etcd" --name default --data-dir "$state_dir/etcd" --unsafe-no-fsync \
@@ -345,6 +387,8 @@ up() {
     --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
     --requestheader-extra-headers-prefix X-Remote-Extra- \
     --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
+    --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+    --kubelet-certificate-authority "$pki/ca.crt" --kubelet-preferred-address-types Hostname \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_APISERVER_FLAGS:-}
   wait_until "kube-apiserver /readyz" kube-apiserver curl -fsS --max-time 5 --cacert "$pki/ca.crt" \
     --cert "$pki/admin.crt" --key "$pki/admin.key" "https://127.0.0.1:$apiserver_port/readyz"
@@ -360,6 +404,19 @@ up() {
     --horizontal-pod-autoscaler-sync-period 5s --horizontal-pod-autoscaler-downscale-stabilization 20s \
     --feature-gates "$feature_gates" ${EBB_KUBE_EXTRA_CONTROLLER_MANAGER_FLAGS:-}
   wait_until "kube-controller-manager /healthz" kube-controller-manager curl -fsSk --max-time 5 "https://127.0.0.1:$kcm_port/healthz"
+  # Pods are refused until the controller manager has made the namespace's service account.
+  wait_until "the default service account" kube-controller-manager "$bin_dir/kubectl" --kubeconfig "$state_dir/kubeconfig" \
+    --request-timeout 5s get serviceaccount default
+
+  # Pods get bound to a node (there is none without --node: they stay Pending, unschedulable).
+  start kube-scheduler "$bin_dir/kube-scheduler" \
+    --kubeconfig "$state_dir/scheduler.kubeconfig" \
+    --authentication-kubeconfig "$state_dir/scheduler.kubeconfig" \
+    --authorization-kubeconfig "$state_dir/scheduler.kubeconfig" \
+    --bind-address 127.0.0.1 --secure-port "$scheduler_port" --leader-elect=false
+  wait_until "kube-scheduler /healthz" kube-scheduler curl -fsSk --max-time 5 "https://127.0.0.1:$scheduler_port/healthz"
+
+  if ((with_node)); then node_up; fi
 
   # Quoted: `eval "$(… env)"` gives back paths with spaces as they are.
   {
@@ -369,17 +426,24 @@ up() {
     printf 'export KUBE_APISERVER=%s\n' "$(shell_quote "https://127.0.0.1:$apiserver_port")"
     printf 'export KUBE_SERVICE_CIDR=%s\n' "$(shell_quote "$service_cidr")"
     printf 'export KUBE_CRDS=%s\n' "$(shell_quote "$crds_dir")"
+    if ((with_node)); then
+      printf 'export KUBE_NODE=%s\n' "$(shell_quote "$node_name")"
+      printf 'export KUBE_CONTAINERD_SOCKET=%s\n' "$(shell_quote "$node_dir/containerd.sock")"
+    fi
   } >"$state_dir/env"
   up_finished=1
   trap - EXIT INT TERM
 
-  # A test that dies without cleaning up must not leave a cluster behind.
-  if [ -n "${EBB_CONTROL_PLANE_OWNER_PID:-}" ]; then
+  # A test that dies without cleaning up must not leave a cluster behind. With a node, this
+  # watcher also holds the machine's node lock (fd 9) until `down` deletes the state folder.
+  if [ -n "${EBB_CONTROL_PLANE_OWNER_PID:-}" ] || ((with_node)); then
     (
-      while kill -0 "$EBB_CONTROL_PLANE_OWNER_PID" 2>/dev/null && [ -d "$state_dir" ]; do sleep 1; done
-      "$repo/scripts/control-plane.sh" down
+      owner="${EBB_CONTROL_PLANE_OWNER_PID:-}"
+      while [ -d "$state_dir" ] && { [ -z "$owner" ] || alive "$owner"; }; do sleep 1; done
+      [ ! -d "$state_dir" ] || "$repo/scripts/control-plane.sh" down
     ) </dev/null >/dev/null 2>&1 &
   fi
+  exec 9<&-
   echo "control-plane: up (state in $state_dir, logs in $state_dir/logs)" >&2
   echo "  eval \"\$($0 env)\" && \"\$KUBE_BIN/kubectl\" get --raw /readyz" >&2
   echo "  $0 down    # stops everything and deletes $state_dir" >&2
@@ -404,10 +468,17 @@ main() {
     require_adapter_under_ci
     ;;
   bin-dir) echo "$bin_dir" ;;
-  up) up ;;
+  host-state) node_host_state ;;
+  up) shift && up "$@" ;;
+  load)
+    [ -f "${2:-}" ] || die "load: '${2:-}' is not an image archive (usage: load <file.oci.tar>)"
+    [ -S "$state_dir/node/containerd.sock" ] || die "load: no node in $state_dir (run '$0 up --node' first)"
+    node_dir="$state_dir/node"
+    node_load "$2"
+    ;;
   env) env_of ;;
   down) down ;;
-  *) die "usage: $0 build|bin-dir|up|down|env" ;;
+  *) die "usage: $0 build|bin-dir|up [--node]|load <archive>|down|env" ;;
   esac
 }
 

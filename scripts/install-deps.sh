@@ -3,7 +3,7 @@
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 
-# Debian package → a command it provides (to tell whether it is installed).
+# Debian package → a command (or an absolute path) it provides, to tell whether it is installed.
 declare -A packages=(
   [redis-server]=redis-server
   [redis-tools]=redis-benchmark
@@ -15,11 +15,18 @@ declare -A packages=(
   [curl]=curl
   [openssl]=openssl
   [iproute2]=ss
+  # The test node (scripts/control-plane.sh up --node) and the image (scripts/image.sh).
+  [runc]=runc
+  [containernetworking-plugins]=/usr/lib/cni/loopback
+  [iptables]=iptables
+  [umoci]=umoci
+  [libc6-dev]=/usr/lib/x86_64-linux-gnu/libc.a
+  [gcc]=gcc
 )
 
 missing=()
 for package in "${!packages[@]}"; do
-  command -v "${packages[$package]}" >/dev/null 2>&1 || missing+=("$package")
+  command -v "${packages[$package]}" >/dev/null 2>&1 || [ -e "${packages[$package]}" ] || missing+=("$package")
 done
 
 if ((${#missing[@]})); then

@@ -13,7 +13,7 @@ echo "== shellcheck"
 git ls-files '*.sh' .ci/run | xargs shellcheck -x
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== control plane binaries (kube-apiserver, kube-controller-manager, etcd, helm, prometheus-adapter)"
+echo "== control plane and node binaries (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, containerd, etcd, helm, prometheus-adapter)"
 scripts/control-plane.sh build
 echo "== helm lint"
 "$(scripts/control-plane.sh bin-dir)/helm" lint --strict helm/charts/*

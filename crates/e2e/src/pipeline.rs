@@ -51,13 +51,25 @@ impl DojoPipeline {
     /// adapter → HPA hop is the point of the pipeline; elsewhere the chain stops at Prometheus
     /// (`adapter` is `None`) and this says so loudly.
     pub async fn start(control_plane: ControlPlane) -> Result<Self> {
+        Self::start_with(control_plane, |_, _| Vec::new()).await
+    }
+
+    /// [`start`](Self::start), with more `--set` values per chart (`producer`, `consumer`),
+    /// given Redis' port (started first): e.g. for pods that really run on a node and must
+    /// reach that Redis.
+    pub async fn start_with(
+        control_plane: ControlPlane,
+        chart_values: impl Fn(&str, u16) -> Vec<String>,
+    ) -> Result<Self> {
         let dir = crate::daemon::temp_dir("ebb-dojo-pipeline")?;
+        let redis = RedisServer::start();
         charts::install_monitoring_crds(&control_plane).await?;
         for chart in ["producer", CONSUMER] {
-            charts::install(&control_plane, chart, NAMESPACE, &[]).await?;
+            let values = chart_values(chart, redis.port());
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            charts::install(&control_plane, chart, NAMESPACE, &values).await?;
         }
 
-        let redis = RedisServer::start();
         let exporter = RedisExporter::start(&redis.url(), dir.path()).await?;
         let rule = control_plane
             .get("prometheusrule", NAMESPACE, CONSUMER)

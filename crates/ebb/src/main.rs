@@ -34,6 +34,9 @@ enum Command {
     /// The custom and external metrics API (custom.metrics.k8s.io, external.metrics.k8s.io)
     /// the HPA queries, read straight from the queue.
     MetricsApi(ebb_metrics_api::MetricsApiArgs),
+    /// Exec probe: GET /healthz on the port the container's main process listens on (for
+    /// replicas that each pick a free port on a host-network node).
+    Probe(ebb_runtime::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
             ebb_runtime::run_service(2, |shutdown| ebb_metrics_api::run(args, shutdown))
                 .map_err(Into::into)
         }
+        Command::Probe(args) => ebb_runtime::probe(&args).map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,6 +25,30 @@ pub enum Error {
 
     #[error("cannot start the async runtime: {0}")]
     AsyncRuntime(#[source] std::io::Error),
+
+    #[error("probe: cannot read {path}: {source}")]
+    ProbeProc {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("probe: process {pid} listens on no TCP port")]
+    ProbeNoListener { pid: u32 },
+
+    #[error("probe: request to {address} failed: {source}")]
+    ProbeRequest {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("probe: GET {path} on {address} answered {status_line:?}")]
+    ProbeStatus {
+        address: SocketAddr,
+        path: String,
+        status_line: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

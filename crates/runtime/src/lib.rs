@@ -18,6 +18,8 @@
 //! - [`free_loopback_port`]: a port for a server about to start, out of the way of outgoing
 //!   connections.
 //! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
+//! - [`probe`]: `ebb probe`, the exec probe of a server on a port picked at start (several
+//!   replicas on one host-network node).
 
 mod backoff;
 mod error;
@@ -25,6 +27,7 @@ mod health;
 pub mod http;
 mod logging;
 mod port;
+mod probe;
 mod service;
 mod shutdown;
 
@@ -34,6 +37,7 @@ pub use health::Health;
 pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
 pub use port::free_loopback_port;
+pub use probe::{ProbeArgs, probe};
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 

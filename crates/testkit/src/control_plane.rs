@@ -1,7 +1,10 @@
 //! A real Kubernetes control plane on loopback for tests: etcd, kube-apiserver (RBAC,
-//! aggregation layer) and kube-controller-manager (HPA sync 5 s, downscale stabilization
-//! 20 s), no kubelet — pods stay Pending, which is enough for Deployments, scale
-//! subresources, APIServices and the HPA.
+//! aggregation layer), kube-controller-manager (HPA sync 5 s, downscale stabilization 20 s)
+//! and kube-scheduler. Without a node pods stay Pending, which is enough for Deployments,
+//! scale subresources, APIServices and the HPA; with [`Options::node`] (or `EBB_NODE=1`) one
+//! real node (containerd, kubelet, loopback-only network) runs hostNetwork pods from local
+//! images ([`ControlPlane::load_image`], [`ebb_image`]). One node per machine: a second
+//! control plane with a node waits for the first one's `down`.
 //!
 //! ```text
 //!   ControlPlane::start ──▶ scripts/control-plane.sh build   (cached: seconds when built)
@@ -57,6 +60,12 @@ pub enum Error {
         command: String,
         source: serde_json::Error,
     },
+    /// This machine cannot run a node (not root, no overlayfs, no runc, …): tests that need
+    /// one skip, loudly, or fail under CI.
+    #[error("this machine cannot run a Kubernetes node: {0}")]
+    NoNode(String),
+    #[error("building the ebb image failed: {0}")]
+    Image(String),
     #[error("cannot create a temporary folder: {0}")]
     TempDir(#[source] std::io::Error),
     #[error("scripts/control-plane.sh env did not print {0}")]
@@ -83,6 +92,14 @@ pub struct Options {
     /// Where its state (certificates, etcd data, logs) goes, deleted when the control plane is
     /// dropped; `None`: a fresh folder in the temporary directory.
     pub state_dir: Option<PathBuf>,
+    /// Add one node (`scripts/control-plane.sh up --node`): pods run. Default: the `EBB_NODE`
+    /// environment variable (`1` or `true`), so that a whole test run can have pods running.
+    pub node: bool,
+}
+
+/// `EBB_NODE` as `scripts/control-plane.sh` reads it.
+pub fn node_requested() -> bool {
+    std::env::var("EBB_NODE").is_ok_and(|value| matches!(value.as_str(), "1" | "true"))
 }
 
 impl Default for Options {
@@ -92,6 +109,7 @@ impl Default for Options {
             apiserver_flags: Vec::new(),
             controller_manager_flags: Vec::new(),
             state_dir: None,
+            node: node_requested(),
         }
     }
 }
@@ -112,6 +130,8 @@ pub struct ControlPlane {
     pub service_cidr: String,
     /// The prometheus-operator CRD manifests.
     pub crds: PathBuf,
+    /// The node's name when it has one (`localhost`: the API server reaches the kubelet there).
+    pub node: Option<String>,
 }
 
 fn repo_root() -> PathBuf {
@@ -123,8 +143,13 @@ fn script() -> PathBuf {
 }
 
 fn run_script(verb: &'static str, envs: &[(&str, String)]) -> Result<String> {
+    run_script_with(verb, &[], envs)
+}
+
+fn run_script_with(verb: &'static str, args: &[&str], envs: &[(&str, String)]) -> Result<String> {
     let output = Command::new(script())
         .arg(verb)
+        .args(args)
         .envs(envs.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .output()
@@ -148,6 +173,8 @@ fn run_script(verb: &'static str, envs: &[(&str, String)]) -> Result<String> {
 
 /// The exit status of `control-plane.sh build` when Go is missing: the only case tests skip.
 const EXIT_NO_GO: i32 = 3;
+/// The exit status of `control-plane.sh up --node` when this machine cannot run a node.
+const EXIT_NO_NODE: i32 = 4;
 
 /// Builds the binaries once per test process (seconds when Go's caches are warm).
 pub fn ensure_built() -> Result<()> {
@@ -222,9 +249,18 @@ impl ControlPlane {
                 options.controller_manager_flags.join(" "),
             ),
         ];
+        let mut envs = envs.to_vec();
+        if options.node {
+            envs.push(("EBB_NODE", "1".into()));
+        }
         if let Err(error) = run_script("up", &envs) {
             let _ = run_script("down", &envs[..1]);
-            return Err(error);
+            return Err(match error {
+                Error::Script { status, output, .. } if status.code() == Some(EXIT_NO_NODE) => {
+                    Error::NoNode(output.trim().to_owned())
+                }
+                error => error,
+            });
         }
         let env = parse_env(&run_script("env", &envs[..1])?);
         let get = |key: &'static str| env.get(key).cloned().ok_or(Error::MissingEnv(key));
@@ -235,6 +271,7 @@ impl ControlPlane {
             apiserver_url: get("KUBE_APISERVER")?,
             service_cidr: get("KUBE_SERVICE_CIDR")?,
             crds: get("KUBE_CRDS")?.into(),
+            node: env.get("KUBE_NODE").cloned(),
             dir,
         })
     }
@@ -242,6 +279,17 @@ impl ControlPlane {
     /// The folder holding this instance's state and logs (`logs/<component>.log`).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Imports a local OCI image archive into the node's containerd, where pods with
+    /// `imagePullPolicy: Never` (or `IfNotPresent`) find it. Fails without a node.
+    pub async fn load_image(&self, archive: &Path) -> Result<()> {
+        let envs = [("EBB_CONTROL_PLANE_DIR", self.dir.display().to_string())];
+        let archive = archive.display().to_string();
+        tokio::task::spawn_blocking(move || run_script_with("load", &[&archive], &envs))
+            .await
+            .expect("loading an image panicked")
+            .map(drop)
     }
 
     /// A command for one of the built binaries (`kubectl`, `helm`, …), pointed at this cluster.
@@ -421,13 +469,14 @@ impl Drop for ControlPlane {
 
 /// `export KEY=value` lines → map; values are shell words (`'…'` quoted by the script).
 fn parse_env(text: &str) -> HashMap<&'static str, String> {
-    const KEYS: [&str; 6] = [
+    const KEYS: [&str; 7] = [
         "KUBECONFIG",
         "KUBE_BIN",
         "KUBE_PKI",
         "KUBE_APISERVER",
         "KUBE_SERVICE_CIDR",
         "KUBE_CRDS",
+        "KUBE_NODE",
     ];
     text.lines()
         .filter_map(|line| line.trim().strip_prefix("export ")?.split_once('='))
@@ -496,8 +545,68 @@ pub async fn start_or_skip(test: &str, options: Options) -> Option<ControlPlane>
         .expect("building the control plane panicked")?;
     match ControlPlane::start_with(options).await {
         Ok(control_plane) => Some(control_plane),
+        Err(Error::NoNode(reason)) => skip_or_fail(test, &reason),
         Err(error) => panic!("{test}: cannot start the control plane: {error}"),
     }
+}
+
+/// A test that needs something this machine lacks: `None` after a loud `SKIPPED` line, or a
+/// panic under CI, where `.ci/run` provides everything.
+fn skip_or_fail<T>(test: &str, reason: &str) -> Option<T> {
+    if crate::under_ci() {
+        panic!("{test}: required under CI but unavailable: {reason}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED {test}: {reason}\n");
+    None
+}
+
+/// For tests that need pods to run: a control plane with a node, or `None` when this machine
+/// cannot run one (skipped loudly outside CI, a failure under CI).
+pub async fn start_with_node_or_skip(test: &str, options: Options) -> Option<ControlPlane> {
+    start_or_skip(
+        test,
+        Options {
+            node: true,
+            ..options
+        },
+    )
+    .await
+}
+
+/// The ebb image archive (`target/image/ebb.oci.tar`), built once per test process by
+/// `scripts/image.sh build` from the release binary (minutes the first time: a release build).
+pub fn ebb_image() -> Result<PathBuf> {
+    static IMAGE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let output = Command::new(repo_root().join("scripts/image.sh"))
+                .arg("build")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|error| format!("cannot run scripts/image.sh: {error}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "scripts/image.sh build ({}):\n{}",
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr)
+                ));
+            }
+            Ok(repo_root().join("target/image/ebb.oci.tar"))
+        })
+        .clone()
+        .map_err(Error::Image)
+}
+
+/// The reference pods use for the ebb image (`scripts/image.sh name`).
+pub fn ebb_image_name() -> Result<String> {
+    let output = Command::new(repo_root().join("scripts/image.sh"))
+        .arg("name")
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "scripts/image.sh".into(),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

@@ -285,6 +285,7 @@ fn up_names_every_missing_binary_before_starting_anything() {
         "etcd",
         "kube-apiserver",
         "kube-controller-manager",
+        "kube-scheduler",
         "kubectl",
     ] {
         let line = format!(
@@ -297,6 +298,47 @@ fn up_names_every_missing_binary_before_starting_anything() {
             "no line `{line}` in:\n{stderr}"
         );
     }
+    assert!(!dir.exists(), "{} created", dir.display());
+}
+
+/// `up --node` where no node can run says why in one line, with its own exit status (tests
+/// skip on it, or fail under CI), before starting anything.
+#[test]
+fn up_node_without_kubelet_says_why_in_one_line_before_starting_anything() {
+    let Some(real_bin) = control_plane::require("up_node_without_kubelet_says_why") else {
+        return;
+    };
+    let scratch = Scratch::new();
+    let cache = scratch.0.join("cache");
+    let bin = cache.join("kube-v1.37.2/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for binary in [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kubectl",
+    ] {
+        std::os::unix::fs::symlink(real_bin.join(binary), bin.join(binary)).unwrap();
+    }
+    let dir = scratch.0.join("state dir");
+    let (status, stderr) = run(
+        "up",
+        &dir,
+        &[
+            ("EBB_CACHE_DIR", cache.display().to_string()),
+            ("EBB_NODE", "1".into()),
+        ],
+    );
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "control-plane: this machine cannot run a node: {}/kubelet is missing: run '{} build' first",
+            bin.display(),
+            script().display()
+        )
+    );
     assert!(!dir.exists(), "{} created", dir.display());
 }
 

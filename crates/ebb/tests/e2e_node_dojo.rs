@@ -1,0 +1,336 @@
+//! The dojo for real, on one node (`scripts/control-plane.sh up --node`): the ebb image
+//! (`scripts/image.sh build`) imported into the node, the producer and consumer charts
+//! installed with helm in their hostNetwork mode, Redis, the Debian redis_exporter,
+//! Prometheus and prometheus-adapter on the host as in `e2e_dojo_pipeline`. Pods really run:
+//!
+//! 1. autoscaling: items published through the producer pod; the HPA scales the consumer
+//!    Deployment up, its pods drain the queue (every item processed once, counted in Redis),
+//!    and it is scaled back to 0, where the HPA still shows the −2⁶³ average;
+//! 2. the dojo's first steps: `POST /publish` and `/publish/10` through the producer pod,
+//!    `kubectl logs` shows each item received and processed one at a time, and after
+//!    `kubectl scale --replicas=3` three pods work on items at the same time.
+//!
+//! One test: one control plane and node for this binary (CI's budget).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
+use ebb_testkit::control_plane::{self, ControlPlane, Options};
+
+/// `int64(NaN)` on amd64: what the HPA writes for the per-replica average at 0 replicas.
+const MIN_INT64: &str = "-9223372036854775808";
+const CONSUMER_PODS: &str = "app.kubernetes.io/name=consumer";
+const COMPLETED: &str = "{padok}:completed";
+
+/// The chart values that run the dojo on the node: the local image, the host's network, Redis
+/// by name (`localhost`: name resolution inside the image), the producer on `producer_port`
+/// (each consumer replica on a free port of its own, the chart's default).
+fn node_values(chart: &str, redis_port: u16, producer_port: u16) -> Vec<String> {
+    let mut values = vec![
+        "image.pullPolicy=Never".into(),
+        "hostNetwork.enabled=true".into(),
+        format!("redis.server=localhost:{redis_port}"),
+    ];
+    if chart == "producer" {
+        values.push(format!("hostNetwork.http=127.0.0.1:{producer_port}"));
+    }
+    values
+}
+
+async fn publish(producer: &str, path: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{producer}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|error| panic!("POST {path}: {error}"));
+    assert!(response.status().is_success(), "POST {path}: {response:?}");
+    response.text().await.unwrap().trim_end().to_owned()
+}
+
+/// Running and ready pods of the consumer Deployment.
+async fn ready_consumers(cluster: &ControlPlane) -> Result<usize, String> {
+    let pods = cluster
+        .kubectl_json(&["get", "pods", "-l", CONSUMER_PODS])
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(pods["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|pod| {
+            pod["metadata"]["deletionTimestamp"].is_null()
+                && pod["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
+        })
+        .count())
+}
+
+async fn wait_ready_consumers(cluster: &ControlPlane, count: usize, timeout: Duration) {
+    cluster
+        .wait_for(&format!("{count} consumer pods ready"), timeout, || async {
+            match ready_consumers(cluster).await? {
+                ready if ready == count => Ok(Some(())),
+                ready => Err(format!("{ready} ready")),
+            }
+        })
+        .await
+        .unwrap();
+}
+
+async fn wait_completed(pipeline: &DojoPipeline, total: u64, timeout: Duration) {
+    pipeline
+        .control_plane
+        .wait_for(&format!("{total} items processed"), timeout, || async {
+            let completed: u64 = pipeline
+                .redis
+                .cli(&["GET", COMPLETED])
+                .trim()
+                .parse()
+                .unwrap_or(0);
+            match completed {
+                done if done == total => Ok(Some(())),
+                done => Err(format!(
+                    "{done} processed, {} waiting",
+                    pipeline.redis.cli(&["LLEN", QUEUE]).trim()
+                )),
+            }
+        })
+        .await
+        .unwrap();
+}
+
+/// What `kubectl logs --prefix --timestamps` says the consumers did with items: per pod, the
+/// (received, processed) times of each item, by its id (kubelet's clock, RFC 3339 with
+/// nanoseconds: they sort as text); and every "Received" logged while that pod still had
+/// another item unprocessed (the dojo's consumer logs one item at a time).
+#[derive(Default)]
+struct Work {
+    intervals: HashMap<String, Vec<(String, String)>>,
+    received_while_busy: Vec<String>,
+}
+
+fn work(logs: &str) -> Work {
+    let mut in_hand: HashMap<String, HashMap<String, String>> = HashMap::new();
+    let mut work = Work::default();
+    for line in logs.lines() {
+        // `[pod/<name>/consumer] <timestamp> <log line> id="<id>"`
+        let Some((prefix, rest)) = line.split_once("] ") else {
+            continue;
+        };
+        let (Some((timestamp, _)), Some((_, id))) = (rest.split_once(' '), rest.rsplit_once("id="))
+        else {
+            continue;
+        };
+        let pod = prefix.trim_start_matches('[').to_owned();
+        let hand = in_hand.entry(pod.clone()).or_default();
+        if line.contains("Received a message") {
+            if !hand.is_empty() {
+                work.received_while_busy.push(line.to_owned());
+            }
+            hand.insert(id.to_owned(), timestamp.to_owned());
+        } else if line.contains("Message processed.") {
+            let start = hand
+                .remove(id)
+                .unwrap_or_else(|| panic!("{pod} processed {id} it never received:\n{logs}"));
+            work.intervals
+                .entry(pod)
+                .or_default()
+                .push((start, timestamp.to_owned()));
+        }
+    }
+    work
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hpa_scales_them() {
+    let test = "e2e_node_dojo";
+    let Some(cluster) = control_plane::start_with_node_or_skip(test, Options::default()).await
+    else {
+        return;
+    };
+    let image = control_plane::ebb_image().unwrap_or_else(|error| panic!("{test}: {error}"));
+    cluster.load_image(&image).await.unwrap();
+    let producer_port = ebb_testkit::free_port();
+    let pipeline = DojoPipeline::start_with(cluster, |chart, redis_port| {
+        node_values(chart, redis_port, producer_port)
+    })
+    .await
+    .unwrap();
+    let cluster = &pipeline.control_plane;
+    let producer = format!("http://127.0.0.1:{producer_port}");
+    cluster
+        .kubectl(&["rollout", "status", "deployment/producer", "--timeout=120s"])
+        .await
+        .unwrap();
+
+    // 1. Autoscaling. The Deployment starts with one pod; the HPA takes it to 0 (empty queue).
+    pipeline
+        .wait_for_replicas(0, Duration::from_secs(120))
+        .await
+        .unwrap();
+    assert_eq!(
+        publish(&producer, "/publish/100").await,
+        "100 messages published 👌"
+    );
+    let scaled_up = pipeline
+        .control_plane
+        .wait_for(
+            "the HPA to scale the consumers up",
+            Duration::from_secs(90),
+            || async {
+                let scale = pipeline.scale().await.map_err(|error| error.to_string())?;
+                if scale.spec >= 1 {
+                    Ok(Some(scale.spec))
+                } else {
+                    Err(format!("{scale:?}"))
+                }
+            },
+        )
+        .await
+        .unwrap();
+    cluster
+        .wait_for("consumer pods ready", Duration::from_secs(60), || async {
+            match ready_consumers(cluster).await? {
+                0 => Err("none ready".into()),
+                ready => Ok(Some(ready)),
+            }
+        })
+        .await
+        .unwrap();
+    wait_completed(&pipeline, 100, Duration::from_secs(180)).await;
+    pipeline
+        .wait_for_replicas(0, Duration::from_secs(120))
+        .await
+        .unwrap();
+    cluster
+        .wait_for(
+            "the HPA's average at 0 replicas",
+            Duration::from_secs(60),
+            || async {
+                let hpa = pipeline.hpa().await.map_err(|error| error.to_string())?;
+                let average =
+                    hpa["status"]["currentMetrics"][0]["object"]["current"]["averageValue"].clone();
+                match average.as_str() {
+                    Some(value) if value.starts_with(MIN_INT64) => Ok(Some(())),
+                    _ => Err(format!("{}", hpa["status"])),
+                }
+            },
+        )
+        .await
+        .unwrap();
+    wait_ready_consumers(cluster, 0, Duration::from_secs(60)).await;
+    // Every item processed exactly once, none waiting or in flight.
+    assert_eq!(pipeline.redis.cli(&["GET", COMPLETED]).trim(), "100");
+    assert_eq!(pipeline.redis.cli(&["LLEN", QUEUE]).trim(), "0");
+    eprintln!(
+        "{test}: the HPA scaled the consumers to {scaled_up} and back to 0; 100 items processed"
+    );
+
+    // 2. The dojo's first steps, without the HPA: one consumer, then three.
+    let mut values = node_values(CONSUMER, pipeline.redis.port(), producer_port);
+    values.extend(["autoscaling.enabled=false".into(), "replicaCount=1".into()]);
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    ebb_e2e::charts::install(cluster, CONSUMER, NAMESPACE, &values)
+        .await
+        .unwrap();
+    wait_ready_consumers(cluster, 1, Duration::from_secs(60)).await;
+    assert_eq!(publish(&producer, "/publish").await, "Message published 👌");
+    assert_eq!(
+        publish(&producer, "/publish/10").await,
+        "10 messages published 👌"
+    );
+    wait_completed(&pipeline, 111, Duration::from_secs(60)).await;
+    let logs = cluster
+        .kubectl(&[
+            "logs",
+            "-l",
+            CONSUMER_PODS,
+            "--prefix",
+            "--timestamps",
+            "--tail=-1",
+        ])
+        .await
+        .unwrap();
+    let one = work(&logs);
+    assert_eq!(
+        one.intervals.values().map(Vec::len).sum::<usize>(),
+        11,
+        "{logs}"
+    );
+
+    cluster
+        .kubectl(&["scale", "deployment", CONSUMER, "--replicas=3"])
+        .await
+        .unwrap();
+    wait_ready_consumers(cluster, 3, Duration::from_secs(60)).await;
+    assert_eq!(
+        publish(&producer, "/publish/30").await,
+        "30 messages published 👌"
+    );
+    wait_completed(&pipeline, 141, Duration::from_secs(60)).await;
+    let logs = cluster
+        .kubectl(&[
+            "logs",
+            "-l",
+            CONSUMER_PODS,
+            "--prefix",
+            "--timestamps",
+            "--tail=-1",
+        ])
+        .await
+        .unwrap();
+    let three = work(&logs);
+    assert_eq!(three.intervals.len(), 3, "three pods worked:\n{logs}");
+    // Some moment when all three pods were each on an item: the latest start of one item per
+    // pod falls before the earliest end of those items.
+    let pods: Vec<&Vec<(String, String)>> = three.intervals.values().collect();
+    let all_at_once = pods[0].iter().any(|a| {
+        pods[1].iter().any(|b| {
+            pods[2].iter().any(|c| {
+                let start = [&a.0, &b.0, &c.0].into_iter().max().unwrap();
+                let end = [&a.1, &b.1, &c.1].into_iter().min().unwrap();
+                start < end
+            })
+        })
+    });
+    assert!(
+        all_at_once,
+        "no moment when three pods worked at once:\n{logs}"
+    );
+
+    // `kubectl exec` reaches a pod, whose image has the ebb binary and its probe.
+    let version = cluster
+        .kubectl(&[
+            "exec",
+            &format!("deployment/{CONSUMER}"),
+            "--",
+            "/usr/local/bin/ebb",
+            "--version",
+        ])
+        .await
+        .unwrap();
+    assert!(version.starts_with("ebb "), "{version}");
+
+    // Last, as it is a finding: the consumer acknowledges an item (and only then logs
+    // "Message processed.") while it already takes the next one, so its log shows the next
+    // item received before the previous one is processed, unlike the dojo's consumer.
+    let busy: Vec<&String> = one
+        .received_while_busy
+        .iter()
+        .chain(&three.received_while_busy)
+        .collect();
+    assert!(
+        busy.is_empty(),
+        "{} items logged as received while the consumer had one unprocessed, e.g.:\n{}",
+        busy.len(),
+        busy.iter()
+            .take(3)
+            .map(|line| line.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

@@ -23,9 +23,9 @@ trap operator_bench_cleanup EXIT
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # Starts the control plane with HPAScaleToZero off (the operator must not need it); sets
-# KUBECONFIG and kubectl.
+# KUBECONFIG and kubectl. [name]: a fresh one of its own, for a bench that runs several.
 start_control_plane() {
-  export EBB_CONTROL_PLANE_DIR="$bench_work/control-plane"
+  export EBB_CONTROL_PLANE_DIR="$bench_work/control-plane${1:+-$1}"
   echo "== control plane (HPAScaleToZero=false)" >&2
   EBB_CONTROL_PLANE_OWNER_PID=$$ EBB_FEATURE_GATES=HPAScaleToZero=false \
     scripts/control-plane.sh up >&2
@@ -44,19 +44,41 @@ install_queuescaler_crd() {
   "$kubectl" wait --for=condition=Established --timeout=60s crd/queuescalers.ebb.dev >/dev/null
 }
 
-# Starts `ebb operator run` (the release build in $ebb); sets operator_pid and operator_log.
+# Starts `ebb operator run [extra args…]` (the release build in $ebb); sets operator_pid,
+# operator_log and operator_http.
 start_operator() {
   local http_port
   ebb_free_port http_port
   # Kept after the run: at scale its log is a finding of its own.
   operator_log=$(mktemp "${TMPDIR:-/tmp}/ebb-bench-operator.XXXXXX.log")
   POD_NAME=bench-operator POD_NAMESPACE=default \
-    "$ebb" operator run --http "127.0.0.1:$http_port" >"$operator_log" 2>&1 &
+    "$ebb" operator run --http "127.0.0.1:$http_port" "$@" >"$operator_log" 2>&1 &
   operator_pid=$!
   bench_pids+=("$operator_pid")
-  wait_http "http://127.0.0.1:$http_port/healthz"
+  operator_http="http://127.0.0.1:$http_port"
+  wait_http "$operator_http/healthz"
 }
 
+# Stops the operator (SIGTERM: it releases its Lease) and waits for it.
+stop_operator() {
+  kill "$operator_pid" 2>/dev/null || true
+  wait "$operator_pid" 2>/dev/null || true
+}
+
+# The Lease renewals the operator saw, from its /metrics: how many, and the bucket holding the
+# slowest (the time between two renewals; due every 4 s, writes stop after 9 s).
+lease_renewals() {
+  curl -fsS "$operator_http/metrics" | awk '
+    /^ebb_operator_lease_renewal_interval_seconds_count/ { count = $NF }
+    /^ebb_operator_lease_renewal_interval_seconds_bucket/ {
+      match($0, /le="[^"]*"/); n++; le[n] = substr($0, RSTART + 4, RLENGTH - 5); value[n] = $NF
+    }
+    END {
+      slowest = "?"
+      for (i = 1; i <= n; i++) if (value[i] >= count) { slowest = le[i]; break }
+      printf "%d renewals, the slowest within %s s", count, slowest
+    }'
+}
 # The operator's resident memory in kB (VmRSS), and its peak (VmHWM).
 operator_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$operator_pid/status"; }
 operator_peak_rss_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$operator_pid/status"; }

@@ -15,17 +15,20 @@
 #      the target's watch showing the replicas it implies: p50/p95/p99 (goal p99 < 1 s polling
 #      interval + 0.5 s);
 #   4. the operator's RSS (VmRSS, and the peak VmHWM; goal < 64 MB).
+# All of it twice, each on a fresh control plane and Redis: polling alone (a Redis that sends
+# no keyspace notifications; goal p99 < 1.5 s), then woken by keyspace notifications (the
+# operator run with --enable-keyspace-events; goal p99 < 1 s); then the ratios.
 # Every change sets a list to 20 × r items (r in 0..5, never the key's current r) and leaves the
 # key alone for 3 s, so that each change has exactly one scale request to wait for. The bench's
 # QueueScalers have cooldownSeconds 0, no stabilization and policies that allow any step, so
 # that a latency is the operator's reaction and not a policy it was told to follow.
 #
-#   bench/operator/scale.sh [--scalers 1000] [--seconds 60] [--rate 20] [--burst 100]
+#   bench/operator/scale.sh [--scalers 1000] [--seconds 60] [--rate 20] [--burst 100] [--modes "polling events"]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/operator/common.sh
 
-scalers=1000 seconds=60 rate=20 burst=100 idle_seconds=30
+scalers=1000 seconds=60 rate=20 burst=100 idle_seconds=30 modes="polling events"
 positive() { [[ "$2" =~ ^[1-9][0-9]*$ ]] || { echo "scale.sh: $1 needs a positive integer, got '$2'" >&2; exit 2; }; }
 while (($#)); do
   case "$1" in
@@ -34,7 +37,12 @@ while (($#)); do
     declare "${1#--}=$2"
     shift 2
     ;;
-  *) echo "scale.sh: unknown argument $1 (usage: $0 [--scalers N] [--seconds S] [--rate R] [--burst B])" >&2 && exit 2 ;;
+  --modes)
+    [[ "${2:-}" =~ ^(polling|events)( (polling|events))*$ ]] || { echo "scale.sh: --modes takes polling and/or events, got '${2:-}'" >&2; exit 2; }
+    modes=$2
+    shift 2
+    ;;
+  *) echo "scale.sh: unknown argument $1 (usage: $0 [--scalers N] [--seconds S] [--rate R] [--burst B] [--modes \"polling events\"])" >&2 && exit 2 ;;
   esac
 done
 ((burst <= scalers)) || { echo "scale.sh: --burst ($burst) cannot exceed --scalers ($scalers)" >&2; exit 2; }
@@ -47,7 +55,13 @@ percentile() {
   sort -g | awk -v p="$1" '{ v[NR] = $1 } END { if (NR == 0) { print "n/a"; exit } r = int((p * NR + 99) / 100); if (r < 1) r = 1; print v[r] }'
 }
 
-start_control_plane
+# measure <mode>: one full run (control plane, Redis, objects, operator, phases 1–3) whose
+# figures land in the arrays below under <mode>; polling or events.
+declare -A result
+measure() {
+local mode="$1"
+echo "######## mode: $mode"
+start_control_plane "$mode"
 start_redis
 install_queuescaler_crd
 apply <<'YAML'
@@ -112,7 +126,7 @@ reconciled() {
 }
 echo "== 1. operator start → $scalers reconciled"
 started=$EPOCHREALTIME
-start_operator
+if [ "$mode" = events ]; then start_operator --enable-keyspace-events; else start_operator; fi
 start_load=$(load)
 done_count=0
 next_progress=$((SECONDS + 10))
@@ -251,6 +265,7 @@ writes >"$bench_work/writes.3"
 load_load="$load_load_before → $(load)"
 rss_after_load=$(operator_rss_kb)
 peak_rss=$(operator_peak_rss_kb)
+# shellcheck disable=SC2154 # set by watch_replicas (common.sh)
 kill "$watch_pid" 2>/dev/null || true
 sleep 0.2
 
@@ -275,22 +290,50 @@ max=$(seconds_of 100)
 load_report=$(writes_between "$bench_work/writes.2" "$bench_work/writes.3" "$load_wall")
 errors=$(grep -ciE 'error|warn|throttl' "$operator_log" || true)
 
+
+result[$mode.start]=$start_seconds result[$mode.start_load]=$start_load result[$mode.ready]=$ready_true
+result[$mode.idle]=$idle_non_lease result[$mode.idle_load]=$idle_load result[$mode.idle_report]=${idle_report:-    none}
+result[$mode.load_wall]=$load_wall result[$mode.changes]=$n_changes result[$mode.seen]=$n_seen result[$mode.missed]=$n_missed
+result[$mode.p50]=$p50 result[$mode.p95]=$p95 result[$mode.p99]=$p99 result[$mode.max]=$max result[$mode.load_load]=$load_load
+result[$mode.steady]="p50 $(seconds_of 50 steady) s  p95 $(seconds_of 95 steady) s  p99 $(seconds_of 99 steady) s"
+result[$mode.burst]="p50 $(seconds_of 50 burst) s  p95 $(seconds_of 95 burst) s  p99 $(seconds_of 99 burst) s"
+result[$mode.load_report]=${load_report:-    none}
+result[$mode.rss_start]=$rss_after_start result[$mode.rss_idle]=$rss_after_idle result[$mode.rss_load]=$rss_after_load result[$mode.rss_peak]=$peak_rss
+result[$mode.redis_clients]=$redis_clients result[$mode.threads]=$operator_threads result[$mode.fds]=$operator_fds
+result[$mode.lease]=$(lease_renewals)
+result[$mode.not_leading]=$(grep -c 'not leading' "$operator_log" || true)
+result[$mode.errors]=$errors result[$mode.log]=$operator_log
+result[$mode.first_errors]=$(grep -iE 'error|warn|throttl' "$operator_log" | head -5 | sed 's/^/    /' || true)
+stop_operator
+scripts/control-plane.sh down >/dev/null
+unset EBB_CONTROL_PLANE_DIR
+redis-cli -p "$redis_port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+}
+for mode in $modes; do measure "$mode"; done
+
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f MB", k / 1024 }'; }
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "n/a" && v < g ? "met" : "MISSED") }'; }
-echo
-echo "ebb operator at scale: $scalers QueueScalers, $scalers widgets, $scalers Redis lists, polling every 1 s"
-echo "  start → all reconciled     $start_seconds s   (goal < 30 s: $(verdict "$start_seconds" 30))   (load $start_load)"
-echo "  idle API writes, $idle_seconds s     ${idle_non_lease}/s besides Leases (goal 0: $(verdict "$idle_non_lease" 0.001))   (load $idle_load)"
-echo "${idle_report:-    none}"
-echo "  load, ${load_wall} s: $n_changes changes, $n_seen scale requests seen, $n_missed never seen"
-echo "    change → scale request   p50 $p50 s  p95 $p95 s  p99 $p99 s  max $max s   (goal p99 < 1.5 s: $(verdict "$p99" 1.5))   (load $load_load)"
-echo "      the $rate/s changes alone   p50 $(seconds_of 50 steady) s  p95 $(seconds_of 95 steady) s  p99 $(seconds_of 99 steady) s"
-echo "      the bursts of $burst alone   p50 $(seconds_of 50 burst) s  p95 $(seconds_of 95 burst) s  p99 $(seconds_of 99 burst) s"
-echo "    API writes during the load:"
-echo "${load_report:-    none}"
-echo "  operator RSS               after start $(mb "$rss_after_start"), after idle $(mb "$rss_after_idle"), after load $(mb "$rss_after_load"), peak $(mb "$peak_rss")   (goal < 64 MB: $(verdict "$(awk -v k="$peak_rss" 'BEGIN { print k / 1024 }')" 64))"
-echo "  operator after start: $redis_clients Redis client connections (the INFO query's own not counted), $operator_threads threads, $operator_fds open files"
-echo "  leadership lost by the only replica (\"not leading\" in its log): $(grep -c 'not leading' "$operator_log" || true) times"
-echo "  operator log lines with error/warn/throttl: $errors   (log kept in $operator_log; the first ones below)"
-grep -iE 'error|warn|throttl' "$operator_log" | head -5 | sed 's/^/    /' || true
-echo "  not measured, it does not exist yet: the operator with keyspace notifications (goal p99 < 1 s)"
+for mode in $modes; do
+  r() { echo "${result[$mode.$1]}"; }
+  if [ "$mode" = events ]; then how="woken by keyspace notifications, polling every 1 s as the net" goal=1; else how="polling every 1 s" goal=1.5; fi
+  echo
+  echo "ebb operator at scale, $how: $scalers QueueScalers, $scalers widgets, $scalers Redis lists"
+  echo "  start → all reconciled     $(r start) s, $(r ready) Ready=True   (goal < 30 s: $(verdict "$(r start)" 30))   (load $(r start_load))"
+  echo "  idle API writes, $idle_seconds s     $(r idle)/s besides Leases (goal 0: $(verdict "$(r idle)" 0.001))   (load $(r idle_load))"
+  r idle_report
+  echo "  load, $(r load_wall) s: $(r changes) changes, $(r seen) scale requests seen, $(r missed) never seen"
+  echo "    change → scale request   p50 $(r p50) s  p95 $(r p95) s  p99 $(r p99) s  max $(r max) s   (goal p99 < $goal s: $(verdict "$(r p99)" "$goal"))   (load $(r load_load))"
+  echo "      the $rate/s changes alone   $(r steady)"
+  echo "      the bursts of $burst alone   $(r burst)"
+  echo "    API writes during the load:"
+  r load_report
+  echo "  operator RSS               after start $(mb "$(r rss_start)"), after idle $(mb "$(r rss_idle)"), after load $(mb "$(r rss_load)"), peak $(mb "$(r rss_peak)")   (goal < 64 MB: $(verdict "$(awk -v k="$(r rss_peak)" 'BEGIN { print k / 1024 }')" 64))"
+  echo "  operator after start: $(r redis_clients) Redis client connections (the INFO query's own not counted), $(r threads) threads, $(r fds) open files"
+  echo "  Lease: $(r lease); leadership lost (\"not leading\" in the log): $(r not_leading) times"
+  echo "  operator log lines with error/warn/throttl: $(r errors)   (log kept in $(r log); the first ones below)"
+  r first_errors
+done
+if [ "$modes" = "polling events" ]; then
+  echo
+  echo "ratios polling / keyspace notifications: p50 $(ratio "${result[polling.p50]}" "${result[events.p50]}")×  p95 $(ratio "${result[polling.p95]}" "${result[events.p95]}")×  p99 $(ratio "${result[polling.p99]}" "${result[events.p99]}")×  peak RSS $(ratio "${result[polling.rss_peak]}" "${result[events.rss_peak]}")×"
+fi

@@ -40,13 +40,15 @@ impl Worker {
         tracing::info!(id, "Received a message: {:?}.", item.payload);
         tracing::info!(id, "Processing message...");
         self.work().await;
+        // Logged before the slot is released: the next item's "Received" line must follow
+        // this one, as the dojo's consumer shows them, even though its pop overlaps our ack.
+        tracing::info!(id, "Message processed.");
         drop(permit);
         if self.ack(&delivery).await {
             self.metrics.consumed.inc();
             self.metrics
                 .processing
                 .observe(started.elapsed().as_secs_f64());
-            tracing::info!(id, "Message processed.");
         }
     }
 

@@ -254,6 +254,7 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     secret_referenced_redis_with_a_password(&control_plane, &operator).await;
     fallback_when_redis_is_down(&control_plane).await;
     keyspace_notifications_wake_the_scaler(&control_plane).await;
+    scalers_of_one_redis_share_its_connections(&control_plane).await;
 }
 
 /// Paused at a count: applied once, held whatever the queue says, and resumed when the
@@ -682,4 +683,95 @@ spec:
         "scaled {:?} after the push, polling every 300 s",
         pushed.elapsed()
     );
+}
+
+/// Twenty QueueScalers on one Redis: one connection for their reads (one pipeline per tick)
+/// and one keyspace subscription fanning out to them, not forty connections; a push wakes
+/// its own scaler only.
+async fn scalers_of_one_redis_share_its_connections(control_plane: &ControlPlane) {
+    eprintln!("== twenty scalers, one Redis");
+    const SCALERS: usize = 20;
+    let redis = RedisServer::start_with(&["--notify-keyspace-events", "Kl"]);
+    let mut manifests = String::new();
+    for n in 0..SCALERS {
+        manifests.push_str(&deployment("shared", &format!("worker-{n}")));
+        manifests.push_str(&format!(
+            r#"
+---
+apiVersion: ebb.dev/v1alpha1
+kind: QueueScaler
+metadata: {{name: worker-{n}, namespace: shared}}
+spec:
+  scaleTargetRef: {{name: worker-{n}}}
+  source: {{redisList: {{redis: {{address: "{}"}}, key: jobs-{n}}}}}
+  pollingIntervalSeconds: 300
+---
+"#,
+            redis.address()
+        ));
+    }
+    control_plane.apply(&manifests).await.unwrap();
+    for n in 0..SCALERS {
+        wait_for_condition(
+            control_plane,
+            "shared",
+            &format!("worker-{n}"),
+            "Ready",
+            "True",
+        )
+        .await;
+    }
+    control_plane
+        .wait_for(
+            "one subscription to every scaler's key",
+            Duration::from_secs(10),
+            || async {
+                Ok((redis.cli(&["PUBSUB", "NUMPAT"]) == SCALERS.to_string()).then_some(()))
+            },
+        )
+        .await
+        .unwrap();
+    // The operator's connections: everything but this redis-cli's own.
+    let clients = control_plane
+        .wait_for(
+            "the operator's connections to settle at two",
+            Duration::from_secs(10),
+            || async {
+                let clients = redis.cli(&["CLIENT", "LIST"]);
+                let operator = clients
+                    .lines()
+                    .filter(|line| !line.contains("cmd=client"))
+                    .count();
+                Ok((operator <= 2).then_some(clients))
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        redis
+            .cli(&["CLIENT", "LIST", "TYPE", "pubsub"])
+            .lines()
+            .count(),
+        1,
+        "{clients}"
+    );
+
+    push(&redis, "jobs-7", 40);
+    wait_for_replicas_of(
+        control_plane,
+        "shared",
+        "worker-7",
+        2,
+        Duration::from_secs(10),
+    )
+    .await;
+    for n in [0, 6, 8, 19] {
+        assert_eq!(
+            replicas_of(control_plane, "shared", &format!("worker-{n}"))
+                .await
+                .unwrap(),
+            Some(0),
+            "worker-{n} scaled by a push to jobs-7"
+        );
+    }
 }

@@ -30,8 +30,9 @@ pub struct RunArgs {
     pub http: String,
 
     /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
-    /// Redis a QueueScaler reads, so a change wakes its scaler at once. Off: they are used
-    /// only where the server already sends them, and polling does the rest.
+    /// Redis a QueueScaler reads (every master of a Redis Cluster), so a change wakes its
+    /// scaler at once. Off: they are used only where a server already sends them, and polling
+    /// does the rest.
     #[arg(long, env = "EBB_ENABLE_KEYSPACE_EVENTS")]
     pub enable_keyspace_events: bool,
 
@@ -42,6 +43,9 @@ pub struct RunArgs {
     #[command(flatten)]
     pub election: ElectionArgs,
 }
+
+/// API requests in flight at once, at most (the Lease's own client aside).
+const API_CONCURRENCY: usize = 32;
 
 /// How long stopping may take once asked: below Kubernetes' default 30 s grace period.
 const WIND_DOWN: std::time::Duration = std::time::Duration::from_secs(10);
@@ -63,7 +67,12 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     let listener = http::bind(&args.http).await?;
     let identity = args.election.identity();
     let config = client_config(&identity).await?;
-    let client = kube::Client::try_from(config.clone())?;
+    // Each request in flight holds a connection of its own (HTTP/1.1): unbounded, a burst of
+    // a thousand scalers opened a thousand TLS connections (100 MB of RSS, seconds of
+    // handshakes). Watches hold a slot only until their response starts.
+    let client = kube::client::ClientBuilder::try_from(config.clone())?
+        .with_layer(&tower::limit::ConcurrencyLimitLayer::new(API_CONCURRENCY))
+        .build();
     let health = Health::new();
     health.set_healthy();
     let mut registry = Registry::default();

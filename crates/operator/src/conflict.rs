@@ -48,14 +48,16 @@ pub fn find<'a>(
     scalers: impl IntoIterator<Item = &'a QueueScaler>,
     hpas: impl IntoIterator<Item = &'a HorizontalPodAutoscaler>,
 ) -> Option<Conflict> {
-    let namespace = me.namespace();
+    // Compared by reference: every scaler runs this against every other, each second.
+    let namespace = me.metadata.namespace.as_deref();
+    let my_name = me.metadata.name.as_deref();
     let target = &me.spec.scale_target_ref;
     let my_claim = (me.creation_timestamp(), me.name_any());
     let mut claims: Vec<((Option<_>, String), String)> = Vec::new();
     for other in scalers {
         let other_target = &other.spec.scale_target_ref;
-        if other.namespace() == namespace
-            && other.name_any() != me.name_any()
+        if other.metadata.namespace.as_deref() == namespace
+            && other.metadata.name.as_deref() != my_name
             && same_workload(
                 target,
                 &other_target.api_version,
@@ -75,7 +77,7 @@ pub fn find<'a>(
     }
     for hpa in hpas {
         let reference = &hpa.spec.scale_target_ref;
-        if hpa.namespace() == namespace
+        if hpa.metadata.namespace.as_deref() == namespace
             && same_workload(
                 target,
                 reference.api_version.as_deref().unwrap_or_default(),

@@ -195,14 +195,16 @@ impl Task {
             });
         }
         // Woken by a keyspace notification of a key it reads, through its server's one
-        // subscription; dropped (unsubscribed) with this life.
+        // subscription, unsubscribed with this life. The server is held for the whole life:
+        // the pool shares it only while held.
         let wake = Arc::new(Notify::new());
-        let _key_watch = match watched {
+        let (_server, _key_watch) = match watched {
             Some((server, patterns)) => {
                 control = control.with_wake(wake.clone());
-                Some(server.keyspace.watch(patterns, wake.clone()))
+                let key_watch = server.keyspace.watch(patterns, wake.clone());
+                (Some(server), Some(key_watch))
             }
-            None => None,
+            None => (None, None),
         };
         let seen = control.subscribe();
         let mut stop_loop = stop.clone();

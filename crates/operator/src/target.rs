@@ -94,7 +94,9 @@ impl TargetWatches {
         let api = Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &resource);
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
-        let stream = reflector::reflector(writer, watcher(api.clone(), watcher::Config::default()))
+        let objects = watcher(api.clone(), watcher::Config::default())
+            .modify(crate::controller::without_managed_fields);
+        let stream = reflector::reflector(writer, objects)
             .default_backoff()
             .touched_objects();
         let task = tokio::spawn(async move {

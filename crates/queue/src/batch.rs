@@ -157,20 +157,33 @@ impl Batcher {
     }
 
     async fn send_queued(self: Arc<Self>) {
-        // Clears `sending` however this task ends, so a panic cannot stall the reader.
-        struct Sending<'a>(&'a Batcher);
+        // Clears `sending` if this task ends early (a panic, its runtime going away), so the
+        // reader is not left without a sender; a normal end clears it under the lock itself.
+        struct Sending<'a> {
+            batcher: &'a Batcher,
+            ended: bool,
+        }
         impl Drop for Sending<'_> {
             fn drop(&mut self) {
-                let mut queued = self.0.queued.lock().unwrap_or_else(PoisonError::into_inner);
-                queued.sending = false;
+                if !self.ended {
+                    let queued = &self.batcher.queued;
+                    queued
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .sending = false;
+                }
             }
         }
-        let _sending = Sending(&self);
+        let mut sending = Sending {
+            batcher: &self,
+            ended: false,
+        };
         loop {
             let calls: Vec<Call> = {
                 let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
                 if queued.calls.is_empty() {
                     queued.sending = false;
+                    sending.ended = true;
                     return;
                 }
                 let take = queued.calls.len().min(MAX_BATCH);

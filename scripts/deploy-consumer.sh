@@ -25,4 +25,4 @@ while [ $# -gt 0 ]; do
 done
 ebb_require kubectl helm
 ebb_run helm upgrade --install consumer helm/charts/consumer --namespace default \
-  "${values[@]}" "${ebb_helm_wait[@]}" "$@"
+  "${values[@]}" "${ebb_image_values[@]}" "${ebb_helm_wait[@]}" "$@"

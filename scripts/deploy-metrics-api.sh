@@ -24,4 +24,4 @@ ebb_run helm uninstall prometheus-adapter --namespace prometheus --ignore-not-fo
 # The chart's default Redis, redis-master:6379, would resolve in its own namespace.
 ebb_run helm upgrade --install metrics-api helm/charts/metrics-api \
   --namespace prometheus --create-namespace --set redis.server=redis-master.default:6379 \
-  "${ebb_helm_wait[@]}" "$@"
+  "${ebb_image_values[@]}" "${ebb_helm_wait[@]}" "$@"

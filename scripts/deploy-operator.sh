@@ -16,4 +16,5 @@ while [ $# -gt 0 ]; do
 done
 ebb_require kubectl helm
 ebb_run helm upgrade --install ebb-operator helm/charts/operator \
-  --namespace ebb-system --create-namespace "${ebb_helm_wait[@]}" "$@"
+  --namespace ebb-system --create-namespace \
+  "${ebb_image_values[@]}" "${ebb_helm_wait[@]}" "$@"

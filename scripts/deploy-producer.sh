@@ -13,4 +13,5 @@ while [ $# -gt 0 ]; do
   shift
 done
 ebb_require kubectl helm
-ebb_run helm upgrade --install producer helm/charts/producer --namespace default "${ebb_helm_wait[@]}" "$@"
+ebb_run helm upgrade --install producer helm/charts/producer --namespace default \
+  "${ebb_image_values[@]}" "${ebb_helm_wait[@]}" "$@"

@@ -20,6 +20,9 @@ EBB_REDIS_EXPORTER_CHART_VERSION=${EBB_REDIS_EXPORTER_CHART_VERSION:-6.38.0}
 EBB_ADAPTER_CHART_VERSION=${EBB_ADAPTER_CHART_VERSION:-5.4.0}
 # The image every ebb chart runs (producer, consumer, metrics-api, operator).
 EBB_IMAGE=${EBB_IMAGE:-ebb:0.1.0}
+# The chart values that select it; each chart picks its own subcommand (its args).
+# shellcheck disable=SC2034 # read by the deploy scripts of ebb's charts
+ebb_image_values=(--set "image.repository=${EBB_IMAGE%:*}" --set "image.tag=${EBB_IMAGE##*:}")
 
 # Set by ebb_dojo_options: 1 prints the commands instead of running them.
 ebb_dry_run=0
@@ -32,6 +35,9 @@ ebb_install_hint() {
     kubectl) echo "https://kubernetes.io/docs/tasks/tools/ (Debian: apt-get install kubernetes-client)" ;;
     helm) echo "https://helm.sh/docs/intro/install/ (helm 3.14 or newer)" ;;
     jq) echo "apt-get install jq, or https://jqlang.org/download/" ;;
+    cargo) echo "https://rustup.rs (or build the image with --docker-build)" ;;
+    gcc) echo "apt-get install gcc libc6-dev (or build the image with --docker-build)" ;;
+    umoci) echo "apt-get install umoci, or https://github.com/opencontainers/umoci/releases (or build the image with --docker-build)" ;;
     *) echo "install $1" ;;
   esac
 }

@@ -68,14 +68,14 @@ pub struct MetricsApi {
     pub ca_file: PathBuf,
 }
 
-/// The placeholder endpoint that makes the chart's Service look served.
-fn placeholder_endpoint() -> Value {
+/// The placeholder endpoint that makes the chart's Service in `namespace` look served.
+fn placeholder_endpoint(namespace: &str) -> Value {
     json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
         "metadata": {
             "name": format!("{RELEASE}-placeholder"),
-            "namespace": NAMESPACE,
+            "namespace": namespace,
             "labels": {
                 "kubernetes.io/service-name": RELEASE,
                 "endpointslice.kubernetes.io/managed-by": "ebb-e2e",
@@ -161,10 +161,37 @@ impl MetricsApi {
             )
             .await?;
         charts::install_as(control_plane, RELEASE, "metrics-api", NAMESPACE, set).await?;
+        Self::serve_release(
+            control_plane,
+            NAMESPACE,
+            ebb,
+            redis_server,
+            set,
+            extra_args,
+            record,
+            dir,
+        )
+        .await
+    }
+
+    /// Starts `ebb` as the backend of a release `metrics-api` already installed in `namespace`
+    /// (by [`MetricsApi::start`], or by the dojo's `scripts/deploy-metrics-api.sh`) with `set`,
+    /// and waits until every enabled APIService is Available.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn serve_release(
+        control_plane: &ControlPlane,
+        namespace: &str,
+        ebb: &Path,
+        redis_server: &str,
+        set: &[&str],
+        extra_args: &[&str],
+        record: bool,
+        dir: &Path,
+    ) -> Result<Self> {
         control_plane
-            .apply(&placeholder_endpoint().to_string())
+            .apply(&placeholder_endpoint(namespace).to_string())
             .await?;
-        let service = control_plane.get("service", NAMESPACE, RELEASE).await?;
+        let service = control_plane.get("service", namespace, RELEASE).await?;
         let cluster_ip = service["spec"]["clusterIP"]
             .as_str()
             .unwrap_or_default()
@@ -172,7 +199,7 @@ impl MetricsApi {
 
         // The chart's serving certificate, as the pod would mount it.
         let secret = control_plane
-            .get("secret", NAMESPACE, &format!("{RELEASE}-tls"))
+            .get("secret", namespace, &format!("{RELEASE}-tls"))
             .await?;
         let mut files = Vec::new();
         for key in ["tls.crt", "tls.key", "ca.crt"] {
@@ -186,7 +213,7 @@ impl MetricsApi {
 
         // Authenticated as the chart's ServiceAccount: its RBAC is what is tested.
         let token = control_plane
-            .kubectl(&["create", "token", RELEASE, "-n", NAMESPACE, "--duration=2h"])
+            .kubectl(&["create", "token", RELEASE, "-n", namespace, "--duration=2h"])
             .await?;
         let kubeconfig = dir.join("metrics-api.kubeconfig");
         write(
@@ -222,7 +249,7 @@ impl MetricsApi {
                     format!("https://{cluster_ip}:{secure_port}"),
                     Tls {
                         ca: Some(files[2].clone()),
-                        server_name: Some(SERVICE_DNS_NAME.into()),
+                        server_name: Some(format!("{RELEASE}.{namespace}.svc")),
                         client_cert: Some(front_proxy),
                     },
                 )

@@ -5,8 +5,9 @@
 //! against the control plane's kubeconfig; the monitoring steps run the real Debian
 //! Prometheus and redis_exporter and the prometheus-adapter built from source (crates/e2e).
 //!
-//! Not covered here: the `app` step's right case needs running pods (a node: issue 10), and
-//! `metrics-api`'s right case needs `ebb metrics-api` (issue 8); both are checked broken only.
+//! Step 11 runs `ebb metrics-api` as the loopback backend of the release that
+//! `scripts/deploy-metrics-api.sh` installs. Not covered here: the `app` step's right case
+//! needs running pods (a node, `EBB_NODE=1`); this walk checks it broken only.
 
 mod common;
 
@@ -18,6 +19,7 @@ use ebb_e2e::adapter::PrometheusAdapter;
 use ebb_e2e::charts::install_monitoring_crds;
 use ebb_e2e::daemon::temp_dir;
 use ebb_e2e::exporter::RedisExporter;
+use ebb_e2e::metrics_api::MetricsApi;
 use ebb_e2e::prometheus::{Prometheus, ServiceTarget};
 use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::prometheus::PrometheusServer;
@@ -554,8 +556,38 @@ async fn e2e_dojo_check_walks_every_step_broken_then_right() {
     )
     .await;
 
-    // Step 11 can only be broken here: prometheus-adapter still serves the API.
+    // Step 11: prometheus-adapter still serves the API, then ebb metrics-api as the dojo
+    // deploys it (scripts/deploy-metrics-api.sh), the server being the Service's loopback
+    // backend with the chart's certificate and ServiceAccount, as e2e_metrics_api runs it.
     assert_check(cluster, &url, &["metrics-api"], 1, "not by ebb metrics-api").await;
+    // The script's `helm uninstall prometheus-adapter` finds no release here (the adapter was
+    // registered by the test, not Helm): its APIService goes as the uninstall would take it.
+    drop(_adapter);
+    cluster
+        .kubectl(&["delete", "apiservice", "v1beta1.custom.metrics.k8s.io"])
+        .await
+        .unwrap();
+    script(cluster, "deploy-metrics-api.sh", &[]).await;
+    let _metrics_api = MetricsApi::serve_release(
+        cluster,
+        "prometheus",
+        Path::new(env!("CARGO_BIN_EXE_ebb")),
+        &redis.address(),
+        &[],
+        &[],
+        false,
+        dir.path(),
+    )
+    .await
+    .unwrap();
+    wait_check(
+        cluster,
+        &url,
+        &["metrics-api"],
+        0,
+        "✔ custom.metrics.k8s.io is served by prometheus/metrics-api",
+    )
+    .await;
 
     // Step 12: the operator's chart (its CRD; its pods stay Pending), the consumer switched to
     // a QueueScaler on this test's Redis, first with no operator running, then with one.
@@ -659,13 +691,15 @@ fn dojo_scripts_dry_run_print_the_commands_and_name_missing_tools() {
     );
     for expected in [
         "kind create cluster --name ebb-dojo --config kind-cluster.yaml --image kindest/node:v1.37.0@sha256:",
-        "docker build --tag ebb:0.1.0 .",
-        "kind load docker-image ebb:0.1.0 --name ebb-dojo",
+        // One image, built without a daemon and loaded as an archive; each ebb chart runs it.
+        "\nscripts/image.sh build ebb\n",
+        "kind load image-archive target/image/ebb.oci.tar --name ebb-dojo",
+        "helm upgrade --install producer helm/charts/producer --namespace default --set image.repository=ebb --set image.tag=0.1.0",
         "helm upgrade --install traefik traefik --repo https://traefik.github.io/charts --version 42.3.0",
         "helm upgrade --install redis helm/charts/redis --namespace default --wait",
         "helm upgrade --install prometheus kube-prometheus-stack --repo https://prometheus-community.github.io/helm-charts --version 90.0.0",
         "helm upgrade --install prometheus-adapter prometheus-adapter",
-        "helm upgrade --install consumer helm/charts/consumer --namespace default --values helm/values/consumer-solution.yaml --wait",
+        "helm upgrade --install consumer helm/charts/consumer --namespace default --values helm/values/consumer-solution.yaml --set image.repository=ebb --set image.tag=0.1.0 --wait",
     ] {
         assert!(
             stdout.contains(expected),
@@ -677,8 +711,19 @@ fn dojo_scripts_dry_run_print_the_commands_and_name_missing_tools() {
         "{stderr}"
     );
 
-    let (code, stdout, _) = run("bootstrap.sh", &["--dry-run"]);
+    let (code, stdout, _) = run("bootstrap.sh", &["--dry-run", "--docker-build"]);
     assert_eq!(code, 0);
+    // The Dockerfile's path: the same image, loaded from the daemon.
+    for expected in [
+        "docker build --tag ebb:0.1.0 .",
+        "kind load docker-image ebb:0.1.0 --name ebb-dojo",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "`{expected}` missing from:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("image.sh"), "{stdout}");
     assert!(
         stdout.contains("--values helm/values/consumer-exercise.yaml"),
         "{stdout}"

@@ -146,7 +146,7 @@ if ((run_hpa)); then
   echo "== dojo chain, then ebb metrics-api, same HPA: $rounds rounds each of $items items → $target replicas"
   hpa_out="$bench_work/hpa.out"
   target/debug/metrics-api-bench --ebb "$ebb" --reaction-only --items "$items" --rounds "$rounds" |
-    tee "$hpa_out" | sed 's/^/  /'
+    tee "$hpa_out" | sed -u 's/^/  /'
   # <chain> <key>: that key's value on each of the chain's scale-up lines.
   hpa_field() {
     awk -v chain="chain=$1" -v key="$2=" '$2 == chain && /scale_up_seconds=/ {

@@ -1,22 +1,28 @@
 #!/usr/bin/env bash
 # Reaction time of `ebb operator` on the loopback control plane, polling and woken by keyspace
-# notifications, against the dojo chain in the same run, printed as ratios:
+# notifications, against `ebb metrics-api` + HPA and the dojo chain in the same run, printed as
+# ratios:
 #   200 items RPUSHed ─▶ the Deployment's spec.replicas first reads 10 (a watch, stamped as each
 #   event arrives); then the list is deleted and the next round starts once it reads 0.
 # The QueueScaler polls every second (the default) with cooldownSeconds 0 and a scale-down
 # stabilization window of 0 so that rounds are quick. The operator runs twice: first on a Redis
 # that sends no keyspace notifications (polling alone), then restarted with
-# --enable-keyspace-events (a push wakes the scaler; polling stays the net). The dojo chain is
-# crates/e2e/src/bin/dojo_reaction.rs (redis_exporter → Prometheus → prometheus-adapter → HPA)
-# with the same 200 items → 10.
+# --enable-keyspace-events (a push wakes the scaler; polling stays the net).
+# The two HPA-driven columns come from crates/e2e/src/bin/metrics_api_bench.rs --reaction-only
+# (the driver of bench/metrics-api/run.sh), on a control plane of its own with the consumer
+# chart's HPA unchanged: first the dojo chain (redis_exporter → Prometheus → prometheus-adapter →
+# HPA), then `ebb metrics-api` serving the same metric to the same HPA, the same 200 items → 10
+# (HPA desiredReplicas and Deployment spec.replicas, polled). Round k of n pushes (k - 1/2)/n of
+# the HPA's 5 s sync period after the sync that scaled to 0, the same offsets on both sides
+# (bench/metrics-api/RESULTS.md: pushing right after a sync hides any source under one period).
 #
-#   bench/operator/reaction.sh [--rounds 5] [--skip-dojo]
+#   bench/operator/reaction.sh [--rounds 5] [--skip-hpa]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/operator/common.sh
 
 rounds=5
-run_dojo=1
+run_hpa=1
 while (($#)); do
   case "$1" in
   --rounds)
@@ -24,8 +30,8 @@ while (($#)); do
     rounds=$2
     shift 2
     ;;
-  --skip-dojo) run_dojo=0 && shift ;;
-  *) echo "reaction.sh: unknown argument $1 (usage: $0 [--rounds N] [--skip-dojo])" >&2 && exit 2 ;;
+  --skip-hpa) run_hpa=0 && shift ;;
+  *) echo "reaction.sh: unknown argument $1 (usage: $0 [--rounds N] [--skip-hpa])" >&2 && exit 2 ;;
   esac
 done
 items=200
@@ -33,7 +39,7 @@ target=10
 
 build_ebb
 scripts/control-plane.sh build >&2
-if ((run_dojo)); then cargo build -q --locked -p ebb-e2e --bin dojo-reaction; fi
+if ((run_hpa)); then cargo build -q --locked -p ebb-e2e --bin metrics-api-bench; fi
 
 # p<percent> of numbers, one per line (nearest rank).
 percentile() {
@@ -135,15 +141,27 @@ kill "$watch_pid" 2>/dev/null || true
 scripts/control-plane.sh down >/dev/null
 unset EBB_CONTROL_PLANE_DIR
 
-# ── the dojo chain, the reference ──────────────────────────────────────────────
-if ((run_dojo)); then
-  echo "== dojo chain: $rounds rounds of $items items → $target replicas"
-  dojo_out="$bench_work/dojo.out"
-  target/debug/dojo-reaction --items "$items" --rounds "$rounds" | tee "$dojo_out" | sed 's/^/  /'
-  dojo_load=$(load)
-  awk '/scale_up_to=/ { sub("seconds=", "", $NF); print $NF }' "$dojo_out" >"$bench_work/dojo.seconds"
-  dojo_p50=$(percentile 50 <"$bench_work/dojo.seconds")
-  dojo_p95=$(percentile 95 <"$bench_work/dojo.seconds")
+# ── the same HPA: through the dojo chain (the reference), then through ebb metrics-api ──────
+if ((run_hpa)); then
+  echo "== dojo chain, then ebb metrics-api, same HPA: $rounds rounds each of $items items → $target replicas"
+  hpa_out="$bench_work/hpa.out"
+  target/debug/metrics-api-bench --ebb "$ebb" --reaction-only --items "$items" --rounds "$rounds" |
+    tee "$hpa_out" | sed -u 's/^/  /'
+  # <chain> <key>: that key's value on each of the chain's scale-up lines.
+  hpa_field() {
+    awk -v chain="chain=$1" -v key="$2=" '$2 == chain && /scale_up_seconds=/ {
+      for (i = 3; i <= NF; i++) if (index($i, key) == 1) print substr($i, length(key) + 1)
+    }' "$hpa_out"
+  }
+  for chain in dojo ebb; do
+    hpa_field "$chain" scale_up_seconds >"$bench_work/$chain.seconds"
+    [ -s "$bench_work/$chain.seconds" ] ||
+      { echo "reaction.sh: metrics-api-bench printed no scale-up of chain=$chain" >&2; exit 1; }
+    # The load average when the chain's last round reached the target, as the bench printed it.
+    loads[hpa-$chain]=$(hpa_field "$chain" loadavg | tail -1 | tr , ' ')
+    p50[hpa-$chain]=$(percentile 50 <"$bench_work/$chain.seconds")
+    p95[hpa-$chain]=$(percentile 95 <"$bench_work/$chain.seconds")
+  done
 fi
 
 verdict() { awk -v v="$1" -v g="$2" 'BEGIN { print (v != "n/a" && v < g ? "met" : "MISSED") }'; }
@@ -156,15 +174,22 @@ printf '  %-44s p50 %6s s  p95 %6s s   (load %s, RSS %s kB)\n' \
   "ebb operator, keyspace notifications" "${p50[events]}" "${p95[events]}" "${loads[events]}" "${rss[events]}"
 echo "    goal p95 < 0.3 s: $(verdict "${p95[events]}" 0.3)"
 echo "  ratio polling / notifications: p50 $(ratio "${p50[polling]}" "${p50[events]}")×  p95 $(ratio "${p95[polling]}" "${p95[events]}")×"
-if ((run_dojo)); then
+if ((run_hpa)); then
   printf '  %-44s p50 %6s s  p95 %6s s   (load %s)\n' \
-    "dojo chain (exporter → Prometheus → adapter → HPA)" "$dojo_p50" "$dojo_p95" "$dojo_load"
+    "ebb metrics-api + the consumer chart's HPA" "${p50[hpa-ebb]}" "${p95[hpa-ebb]}" "${loads[hpa-ebb]}"
+  printf '  %-44s p50 %6s s  p95 %6s s   (load %s)\n' \
+    "dojo chain (exporter → Prometheus → adapter → HPA)" "${p50[hpa-dojo]}" "${p95[hpa-dojo]}" "${loads[hpa-dojo]}"
+  dojo_p50=${p50[hpa-dojo]}
+  dojo_p95=${p95[hpa-dojo]}
   for mode in polling events; do
     p95_ratio=$(ratio "$dojo_p95" "${p95[$mode]}")
     tenfold=$(awk -v r="$p95_ratio" 'BEGIN { print (r >= 10 ? "met" : "MISSED") }')
     echo "  ratio dojo / operator ($mode): p50 $(ratio "$dojo_p50" "${p50[$mode]}")×  p95 ${p95_ratio}×   (goal ≥ 10×: $tenfold)"
   done
+  echo "  ratio dojo / metrics-api + HPA: p50 $(ratio "$dojo_p50" "${p50[hpa-ebb]}")×  p95 $(ratio "$dojo_p95" "${p95[hpa-ebb]}")×"
+  for mode in polling events; do
+    echo "  ratio metrics-api + HPA / operator ($mode): p50 $(ratio "${p50[hpa-ebb]}" "${p50[$mode]}")×  p95 $(ratio "${p95[hpa-ebb]}" "${p95[$mode]}")×"
+  done
 else
-  echo "  dojo chain: skipped (--skip-dojo), no ratio"
+  echo "  dojo chain and ebb metrics-api + HPA: skipped (--skip-hpa), no ratio"
 fi
-echo "  not measured, it is not on main yet: ebb metrics-api + HPA"

@@ -1,11 +1,12 @@
 //! `ebb metrics-api` against the dojo chain, in one run on one control plane: latency
 //! percentiles (kept-alive TLS at a fixed rate) and resident memory of the server against
 //! prometheus-adapter serving the same metric, straight and through the kube-apiserver; then
-//! the reaction time of the same HPA (the consumer chart's) from 100 items pushed to
-//! desiredReplicas and spec.replicas at 5 (and to the metric API first reading 100), first
-//! through the dojo chain, then through ebb.
-//! Run by `bench/metrics-api/run.sh`; prints one `key=value` line per measurement, each with
-//! the load average beside it.
+//! the reaction time of the same HPA (the consumer chart's) from `--items` (100) pushed to
+//! desiredReplicas and spec.replicas at items / 20 (and to the metric API first reading them),
+//! first through the dojo chain, then through ebb.
+//! Run by `bench/metrics-api/run.sh`, and with `--reaction-only --items 200` by
+//! `bench/operator/reaction.sh` (its HPA-driven columns); prints one `key=value` line per
+//! measurement, each with the load average beside it.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,7 +41,18 @@ struct Args {
     /// Reaction rounds per side.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
+    /// Items pushed in each reaction round.
+    #[arg(long, default_value_t = 100)]
+    items: usize,
+    /// Measure the reaction only (no latency or memory runs).
+    #[arg(long)]
+    reaction_only: bool,
 }
+
+/// The consumer chart's `hpa.averageItemsPerReplica` and `hpa.maxReplicas`
+/// (helm/charts/consumer/values.yaml): the HPA's target for `items` is ⌈items / 20⌉, at most 20.
+const ITEMS_PER_REPLICA: usize = 20;
+const MAX_REPLICAS: usize = 20;
 
 /// The kube-controller-manager's `--horizontal-pod-autoscaler-sync-period` (scripts/control-plane.sh).
 const HPA_SYNC_PERIOD: Duration = Duration::from_secs(5);
@@ -107,7 +119,8 @@ async fn latency(
     }
 }
 
-/// The HPA's reaction, `rounds` times: push 100, wait for 5, empty, wait for 0.
+/// The HPA's reaction, `rounds` times: push `items`, wait for the HPA's target for them,
+/// empty, wait for 0.
 ///
 /// Each round starts when the scale to 0 is seen, that is just after one of the HPA's syncs
 /// (one every [`HPA_SYNC_PERIOD`]). Pushing then would always give the metric most of a period
@@ -118,7 +131,10 @@ async fn reaction(
     name: &str,
     pipeline: &DojoPipeline,
     rounds: usize,
+    items: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let target = items.div_ceil(ITEMS_PER_REPLICA).min(MAX_REPLICAS) as i64;
+    let expected = items.to_string();
     pipeline
         .wait_for_replicas(0, Duration::from_secs(180))
         .await?;
@@ -126,16 +142,16 @@ async fn reaction(
         let offset = HPA_SYNC_PERIOD.mul_f64((round as f64 - 0.5) / rounds as f64);
         tokio::time::sleep(offset).await;
         let pushed = Instant::now();
-        pipeline.push(100);
-        // When the metric API first says 100 (through the kube-apiserver, as the HPA reads it).
+        pipeline.push(items);
+        // When the metric API first says `items` (through the kube-apiserver, as the HPA reads it).
         pipeline
             .control_plane
             .wait_for(
-                "the metric to read 100",
+                &format!("the metric to read {items}"),
                 Duration::from_secs(120),
                 || async {
                     match pipeline.metric_value().await {
-                        Ok(value) if value == "100" => Ok(Some(())),
+                        Ok(value) if value == expected => Ok(Some(())),
                         other => Err(format!("{other:?}")),
                     }
                 },
@@ -143,11 +159,11 @@ async fn reaction(
             .await?;
         let metric = pushed.elapsed();
         pipeline
-            .wait_for_replicas(5, Duration::from_secs(120))
+            .wait_for_replicas(target, Duration::from_secs(120))
             .await?;
         let up = pushed.elapsed();
         println!(
-            "reaction chain={name} round={round} push_offset_seconds={:.2} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
+            "reaction chain={name} round={round} items={items} target={target} push_offset_seconds={:.2} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
             offset.as_secs_f64(),
             metric.as_secs_f64(),
             up.as_secs_f64(),
@@ -169,6 +185,9 @@ async fn reaction(
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.items == 0 {
+        return Err("--items must be at least 1".into());
+    }
     let mut pipeline = DojoPipeline::start(ControlPlane::start().await?).await?;
     let cluster_ip = pipeline
         .control_plane
@@ -198,11 +217,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("X-Remote-Group", "system:authenticated"),
     ];
     let apiserver = pipeline.control_plane.apiserver_url.clone();
-    pipeline.push(7);
 
     // prometheus-adapter: straight (its certificate is self-made at start: not verified), then
     // through the kube-apiserver.
-    {
+    if pipeline.adapter.is_none() {
+        return Err("prometheus-adapter was not built: no dojo chain to measure".into());
+    }
+    if !args.reaction_only {
+        pipeline.push(7);
         let adapter = pipeline
             .adapter
             .as_mut()
@@ -250,7 +272,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     pipeline.empty();
-    reaction("dojo", &pipeline, args.rounds).await?;
+    reaction("dojo", &pipeline, args.rounds, args.items).await?;
 
     // ebb metrics-api takes over custom.metrics.k8s.io, from its chart, reading the same Redis.
     drop(pipeline.adapter.take());
@@ -269,47 +291,49 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir.path(),
     )
     .await?;
-    pipeline.push(7);
-    let pid = server.daemon().pid();
-    let ebb_tls = Tls {
-        ca: Some(server.ca_file.clone()),
-        server_name: Some(SERVICE_DNS_NAME.into()),
-        client_cert: front_proxy,
-    };
-    latency(
-        "ebb",
-        &args,
-        metric_url(&server.url("")),
-        args.rate,
-        ebb_tls.clone(),
-        &forwarded,
-    )
-    .await;
-    latency(
-        "ebb-low-rate",
-        &args,
-        metric_url(&server.url("")),
-        args.low_rate,
-        ebb_tls,
-        &forwarded,
-    )
-    .await;
-    latency(
-        "ebb-via-apiserver",
-        &args,
-        metric_url(&apiserver),
-        args.apiserver_rate,
-        admin,
-        &[],
-    )
-    .await;
-    let (rss, peak) = memory(pid);
-    println!(
-        "memory server=ebb rss_kib={rss} peak_kib={peak} loadavg={}",
-        loadavg()
-    );
+    if !args.reaction_only {
+        pipeline.push(7);
+        let pid = server.daemon().pid();
+        let ebb_tls = Tls {
+            ca: Some(server.ca_file.clone()),
+            server_name: Some(SERVICE_DNS_NAME.into()),
+            client_cert: front_proxy,
+        };
+        latency(
+            "ebb",
+            &args,
+            metric_url(&server.url("")),
+            args.rate,
+            ebb_tls.clone(),
+            &forwarded,
+        )
+        .await;
+        latency(
+            "ebb-low-rate",
+            &args,
+            metric_url(&server.url("")),
+            args.low_rate,
+            ebb_tls,
+            &forwarded,
+        )
+        .await;
+        latency(
+            "ebb-via-apiserver",
+            &args,
+            metric_url(&apiserver),
+            args.apiserver_rate,
+            admin,
+            &[],
+        )
+        .await;
+        let (rss, peak) = memory(pid);
+        println!(
+            "memory server=ebb rss_kib={rss} peak_kib={peak} loadavg={}",
+            loadavg()
+        );
+    }
     pipeline.empty();
-    reaction("ebb", &pipeline, args.rounds).await?;
+    reaction("ebb", &pipeline, args.rounds, args.items).await?;
     drop(server);
     Ok(())
 }

@@ -146,18 +146,7 @@ impl Client {
             )
             .await
             .unwrap();
-        let code = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Some(Answer {
-            code,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        })
+        Some(Answer::read(response).await)
     }
 }
 
@@ -195,18 +184,7 @@ impl Client {
             )
             .await
             .unwrap();
-        let code = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            code,
-            content_type,
-            body: String::from_utf8(body.to_vec()).unwrap(),
-        }
+        Answer::read(response).await
     }
 }
 
@@ -466,4 +444,22 @@ pub fn without_timestamps(
         }
     }
     body
+}
+
+impl Answer {
+    /// Status, content type and body of a response, over HTTP/1.1 or HTTP/2 alike.
+    async fn read(response: http::Response<hyper::body::Incoming>) -> Answer {
+        let code = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            code,
+            content_type,
+            body: String::from_utf8(body.to_vec()).unwrap(),
+        }
+    }
 }

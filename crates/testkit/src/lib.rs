@@ -5,6 +5,7 @@
 //! - [`redis_cluster`]: a throwaway three-master Redis Cluster (slots can be moved).
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
+//! - [`tls`]: a TLS client verifier that trusts any server, for self-signed test servers.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 //! - [`under_ci`]: whether a missing tool fails the test (CI) or skips it loudly (elsewhere).
 
@@ -12,6 +13,7 @@ pub mod control_plane;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
+pub mod tls;
 
 /// Whether this run is CI: `CI` set to anything but empty, `0` or `false` (`.ci/run` exports
 /// `CI=true`). There a test that lacks a tool it needs fails instead of skipping, so that a

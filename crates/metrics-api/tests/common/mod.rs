@@ -11,6 +11,7 @@ use std::sync::Arc;
 use clap::Parser;
 use ebb_metrics_api::{Config, MetricsApiArgs};
 use ebb_runtime::{Shutdown, ShutdownTrigger};
+use ebb_testkit::tls::AnyServerCertificate;
 use http_body_util::BodyExt;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use rustls::pki_types::pem::PemObject;
@@ -95,6 +96,15 @@ impl Client {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots);
+        Client::presenting(builder, address, identity)
+    }
+
+    /// The client of `builder` (its server trust chosen), presenting `identity` when given.
+    fn presenting(
+        builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+        address: SocketAddr,
+        identity: Option<(&Path, &Path)>,
+    ) -> Client {
         let config = match identity {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
@@ -358,70 +368,12 @@ impl Drop for RunningServer {
 
 /// A client that does not check the server's certificate: for the self-signed one made at start.
 pub fn insecure_client(address: SocketAddr, identity: Option<(&Path, &Path)>) -> Client {
-    #[derive(Debug)]
-    struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
-    impl rustls::client::danger::ServerCertVerifier for AnyServer {
-        fn verify_server_cert(
-            &self,
-            _: &CertificateDer<'_>,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &[u8],
-            _: rustls::pki_types::UnixTime,
-        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        }
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &rustls::DigitallySignedStruct,
-        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.0.signature_verification_algorithms,
-            )
-        }
-        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-            self.0.signature_verification_algorithms.supported_schemes()
-        }
-    }
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyServer(provider())));
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                CertificateDer::pem_file_iter(cert)
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect(),
-                PrivateKeyDer::from_pem_file(key).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    Client {
-        config: Arc::new(config),
-        address,
-    }
+        .with_custom_certificate_verifier(AnyServerCertificate::new(provider()));
+    Client::presenting(builder, address, identity)
 }
 
 /// `body` with every item's `timestamp` checked (RFC 3339, read within `within` of now) and

@@ -8,13 +8,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/dojo.sh
 . "$(dirname "$0")/lib/dojo.sh"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --) shift && break ;;
-    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
-  esac
-  shift
-done
+ebb_deploy_options "$@"
+set -- "${ebb_helm_args[@]}"
 ebb_require kubectl helm
 if [ ! -f helm/charts/metrics-api/Chart.yaml ]; then
   echo "$(basename "$0"): helm/charts/metrics-api is not in this checkout (it comes with ebb metrics-api, issue 8)" >&2

@@ -5,13 +5,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib/dojo.sh
 . "$(dirname "$0")/lib/dojo.sh"
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --) shift && break ;;
-    *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
-  esac
-  shift
-done
+ebb_deploy_options "$@"
+set -- "${ebb_helm_args[@]}"
 ebb_require kubectl helm
 ebb_run helm upgrade --install producer helm/charts/producer --namespace default \
   "${ebb_image_values[@]}" "${ebb_helm_wait[@]}" "$@"

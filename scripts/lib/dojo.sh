@@ -105,5 +105,25 @@ ebb_common_option() {
   esac
 }
 
+# ebb_deploy_options "$@": the whole command line of a deploy script that takes only the
+# common options, then `--` and helm flags: the options are handled, the helm flags are left
+# in ebb_helm_args (the script then does `set -- "${ebb_helm_args[@]}"`). Those scripts parsed
+# their arguments with the same loop each; it is written once here.
+ebb_helm_args=()
+# shellcheck disable=SC2034 # ebb_helm_args is read by the sourcing scripts
+ebb_deploy_options() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --)
+        shift
+        ebb_helm_args=("$@")
+        return 0
+        ;;
+      *) ebb_common_option "$1" || ebb_usage_error "unknown option: $1" ;;
+    esac
+    shift
+  done
+}
+
 # The scripts print and run paths relative to the repository, whatever the caller's folder.
 cd "$ebb_dojo_root" || exit 1

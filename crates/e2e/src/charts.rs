@@ -1,9 +1,12 @@
 //! `helm/charts/*` through the pinned helm: lint, render, and install on a real API server.
+//! The chart tests of every crate read renders through [`render`], [`find`] and
+//! [`assert_refused`] here, so that one reading of helm's output serves them all.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ebb_testkit::control_plane::ControlPlane;
+use serde_json::Value;
 
 use crate::values::repo_root;
 use crate::{Error, Result};
@@ -86,6 +89,76 @@ pub fn template_with(
         args.extend(["--set", assignment]);
     }
     helm(bin, home, &args)
+}
+
+/// [`template_with`], parsed: every object it renders, in order (the empty documents of
+/// templates that render nothing left out).
+pub fn render(
+    bin: &Path,
+    home: &Path,
+    chart: &str,
+    namespace: &str,
+    api_versions: &[&str],
+    set: &[&str],
+) -> Result<Vec<Value>> {
+    let rendered = template_with(bin, home, chart, namespace, api_versions, set)?;
+    let objects =
+        serde_saphyr::from_multiple::<Value>(&rendered).map_err(|source| Error::Yaml {
+            path: chart_path(chart),
+            source: Box::new(source),
+        })?;
+    Ok(objects
+        .into_iter()
+        .filter(|object| !object.is_null())
+        .collect())
+}
+
+/// `(kind, namespace, name)` of every object, the namespace empty where the template sets none.
+pub fn identities(objects: &[Value]) -> Vec<(String, String, String)> {
+    objects
+        .iter()
+        .map(|object| {
+            let text = |pointer: &str| {
+                object
+                    .pointer(pointer)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (
+                text("/kind"),
+                text("/metadata/namespace"),
+                text("/metadata/name"),
+            )
+        })
+        .collect()
+}
+
+/// For tests: the rendered object of `kind` named `name`; panics listing what was rendered.
+pub fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", identities(objects)))
+}
+
+/// For tests: asserts that `helm template` refuses the values `set` (the values schema or a
+/// template's `fail`) with a message containing `expected`.
+pub fn assert_refused(
+    bin: &Path,
+    home: &Path,
+    chart: &str,
+    namespace: &str,
+    set: &[&str],
+    expected: &str,
+) {
+    match template_with(bin, home, chart, namespace, &[], set) {
+        Ok(rendered) => panic!("{chart} {set:?} rendered:\n{rendered}"),
+        Err(error) => assert!(
+            error.to_string().contains(expected),
+            "{chart} {set:?}: expected {expected:?} in: {error}"
+        ),
+    }
 }
 
 /// `helm upgrade --install <chart> <chart>` on the control plane: every rendered object goes

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use ebb_e2e::charts;
+use ebb_e2e::charts::{self, find};
 use ebb_e2e::daemon::temp_dir;
 use ebb_testkit::control_plane;
 use serde_json::{Value, json};
@@ -21,28 +21,6 @@ fn helm_or_skip(test: &str) -> Option<PathBuf> {
     control_plane::require(test)
 }
 
-/// Every object of a multi-document render.
-fn documents(rendered: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(rendered)
-        .unwrap_or_else(|error| panic!("{error} in:\n{rendered}"))
-        .into_iter()
-        .filter(|object| !object.is_null())
-        .collect()
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
-        .unwrap_or_else(|| {
-            let names: Vec<String> = objects
-                .iter()
-                .map(|o| format!("{}/{}", o["kind"], o["metadata"]["name"]))
-                .collect();
-            panic!("no {kind} {name} in {names:?}")
-        })
-}
-
 fn names_of_kind(objects: &[Value], kind: &str) -> Vec<String> {
     objects
         .iter()
@@ -52,10 +30,8 @@ fn names_of_kind(objects: &[Value], kind: &str) -> Vec<String> {
 }
 
 fn render(bin: &Path, home: &Path, api_versions: &[&str], set: &[&str]) -> Vec<Value> {
-    documents(
-        &charts::template_with(bin, home, CHART, NAMESPACE, api_versions, set)
-            .unwrap_or_else(|error| panic!("{set:?}: {error}")),
-    )
+    charts::render(bin, home, CHART, NAMESPACE, api_versions, set)
+        .unwrap_or_else(|error| panic!("{set:?}: {error}"))
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
@@ -140,13 +116,7 @@ fn metrics_api_chart_lints_strict_in_every_mode_and_refuses_bad_values_naming_th
         ),
     ];
     for (set, expected) in refusals {
-        match charts::template_with(&bin, home.path(), CHART, NAMESPACE, &[], set) {
-            Ok(rendered) => panic!("{set:?} rendered:\n{rendered}"),
-            Err(error) => assert!(
-                error.to_string().contains(expected),
-                "{set:?}: expected {expected:?} in: {error}"
-            ),
-        }
+        charts::assert_refused(&bin, home.path(), CHART, NAMESPACE, set, expected);
     }
 }
 

@@ -14,7 +14,7 @@ use ebb_e2e::load::{Tls, fetch};
 use ebb_e2e::metrics_api::{
     API_SERVICES, MetricsApi, MetricsCheck, SERVICE_ACCOUNT, SERVICE_DNS_NAME,
 };
-use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
+use ebb_testkit::control_plane::{Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
 
@@ -39,29 +39,6 @@ metrics:
     external:
       namespaces: [default]
 "#;
-
-/// `kubectl auth can-i <check> --as=<user>`.
-async fn can_i(control_plane: &ControlPlane, user: &str, check: &str) -> bool {
-    let output = control_plane
-        .command("kubectl")
-        .args(["auth", "can-i"])
-        .args(check.split_whitespace())
-        .arg(format!("--as={user}"))
-        .output()
-        .await
-        .unwrap();
-    match (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).trim(),
-    ) {
-        (Some(0), "yes") => true,
-        (Some(1), answer) if answer.starts_with("no") => false,
-        (status, answer) => panic!(
-            "kubectl auth can-i {check}: {status:?} {answer} {}",
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    }
-}
 
 /// The oracle's items (v1beta2 shape: the client converts v1beta1 answers) of a custom query.
 async fn custom(check: &MetricsCheck<'_>, args: &[&str]) -> Vec<Value> {
@@ -248,7 +225,7 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
         ("patch deployments.apps -n default", false),
     ] {
         assert_eq!(
-            can_i(&control_plane, SERVICE_ACCOUNT, check).await,
+            control_plane.can_i(SERVICE_ACCOUNT, check).await.unwrap(),
             expected,
             "{check}"
         );

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use ebb_e2e::charts;
+use ebb_e2e::charts::{self, find, identities};
 use ebb_e2e::daemon::temp_dir;
 use ebb_testkit::control_plane::{self, ControlPlane, Options, start_or_skip};
 use serde_json::Value;
@@ -27,21 +27,6 @@ const OPERATOR_METRICS: [&str; 7] = [
 
 const SERVICE_MONITOR_API: &str = "monitoring.coreos.com/v1/ServiceMonitor";
 
-/// The folder of the pinned helm and kubectl, or `None` after a loud skip (a failure under CI).
-fn binaries_or_skip(test: &str) -> Option<PathBuf> {
-    match control_plane::binaries() {
-        Ok(bin) => Some(bin),
-        Err(control_plane::Error::Unavailable(reason)) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: helm is unavailable under CI: {reason}")
-        }
-        Err(control_plane::Error::Unavailable(reason)) => {
-            eprintln!("\n!!!!!!!! SKIPPED {test}: {reason}\n");
-            None
-        }
-        Err(error) => panic!("{test}: {error}"),
-    }
-}
-
 fn dashboard_path() -> PathBuf {
     charts::chart_path("operator").join("dashboards/ebb-operator.json")
 }
@@ -54,52 +39,15 @@ fn dashboard() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
-/// Every object of a multi-document render.
-fn documents(rendered: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(rendered)
-        .unwrap_or_else(|error| panic!("{error} in:\n{rendered}"))
-        .into_iter()
-        .filter(|object| !object.is_null())
-        .collect()
-}
-
-/// `(kind, namespace, name)` of every object, namespace empty when the template sets none.
-fn identities(objects: &[Value]) -> Vec<(String, String, String)> {
-    objects
-        .iter()
-        .map(|object| {
-            let text = |pointer: &str| {
-                object
-                    .pointer(pointer)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
-            (
-                text("/kind"),
-                text("/metadata/namespace"),
-                text("/metadata/name"),
-            )
-        })
-        .collect()
-}
-
-fn find<'a>(objects: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    objects
-        .iter()
-        .find(|object| object["kind"] == kind && object["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name} in {:?}", identities(objects)))
-}
-
 fn has_kind(objects: &[Value], kind: &str) -> bool {
     objects.iter().any(|object| object["kind"] == kind)
 }
 
 #[test]
 fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
-    let Some(bin) =
-        binaries_or_skip("charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them")
-    else {
+    let Some(bin) = control_plane::require(
+        "charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them",
+    ) else {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
@@ -146,36 +94,28 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
         ),
     ];
     for (chart, set, expected) in refusals {
-        match charts::template_with(&bin, home.path(), chart, "default", &[], set) {
-            Ok(rendered) => panic!("{chart} {set:?} rendered:\n{rendered}"),
-            Err(error) => assert!(
-                error.to_string().contains(expected),
-                "{chart} {set:?}: expected {expected:?} in: {error}"
-            ),
-        }
+        charts::assert_refused(&bin, home.path(), chart, "default", set, expected);
     }
 }
 
 #[test]
 fn operator_chart_renders_a_hardened_two_replica_deployment_its_service_and_dashboard() {
-    let Some(bin) = binaries_or_skip(
+    let Some(bin) = control_plane::require(
         "operator_chart_renders_a_hardened_two_replica_deployment_its_service_and_dashboard",
     ) else {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
     let render = |api_versions: &[&str], set: &[&str]| {
-        documents(
-            &charts::template_with(
-                &bin,
-                home.path(),
-                "operator",
-                "ebb-system",
-                api_versions,
-                set,
-            )
-            .unwrap(),
+        charts::render(
+            &bin,
+            home.path(),
+            "operator",
+            "ebb-system",
+            api_versions,
+            set,
         )
+        .unwrap_or_else(|error| panic!("{set:?}: {error}"))
     };
 
     let objects = render(&[], &[]);
@@ -367,30 +307,6 @@ fn dashboard_parses_and_every_panel_queries_the_operator_metrics_per_scaler() {
     assert_eq!(variables, ["datasource", "namespace", "queuescaler"]);
 }
 
-/// `kubectl auth can-i <check> --as=<user>`: true for yes, false for no; anything else (an
-/// unknown resource's warning included, which would make a "no" meaningless) fails the test.
-async fn can_i(control_plane: &ControlPlane, user: &str, check: &str) -> bool {
-    let output = control_plane
-        .command("kubectl")
-        .args(["auth", "can-i"])
-        .args(check.split_whitespace())
-        .arg(format!("--as={user}"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.trim().is_empty(),
-        "kubectl auth can-i {check}: {stderr}"
-    );
-    match (output.status.code(), stdout.trim()) {
-        (Some(0), "yes") => true,
-        (Some(1), answer) if answer.starts_with("no") => false,
-        (status, answer) => panic!("kubectl auth can-i {check}: {status:?} {answer}"),
-    }
-}
-
 /// Every check's answer against the expected one, as one report of the mismatches.
 async fn mismatches(
     control_plane: &ControlPlane,
@@ -401,7 +317,7 @@ async fn mismatches(
     let mut wrong = Vec::new();
     for (checks, expected) in [(allowed, true), (denied, false)] {
         for check in checks {
-            if can_i(control_plane, user, check).await != expected {
+            if control_plane.can_i(user, check).await.unwrap() != expected {
                 let verdict = if expected { "denied" } else { "allowed" };
                 wrong.push(format!("{user}: `{check}` is {verdict}"));
             }
@@ -618,11 +534,9 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
         .unwrap();
     assert_eq!(autoscalers.trim(), "", "no HPA, no recording rule");
     assert!(
-        can_i(
-            &control_plane,
-            &single,
-            "get queuescalers.ebb.dev/consumer -n team-a"
-        )
-        .await
+        control_plane
+            .can_i(&single, "get queuescalers.ebb.dev/consumer -n team-a")
+            .await
+            .unwrap()
     );
 }

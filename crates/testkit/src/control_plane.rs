@@ -352,6 +352,36 @@ impl ControlPlane {
         self.run("kubectl", args, None).await
     }
 
+    /// `kubectl auth can-i <check> --as=<user>`: whether `user` may make the call `check`
+    /// (`"get secrets -n kube-system"`). Anything but a plain yes or no is an error, a warning
+    /// included: for a resource it does not know kubectl warns and answers no, and that no
+    /// would prove nothing about RBAC.
+    pub async fn can_i(&self, user: &str, check: &str) -> Result<bool> {
+        let command = format!("kubectl auth can-i {check} --as={user}");
+        let output = self
+            .command("kubectl")
+            .args(["auth", "can-i"])
+            .args(check.split_whitespace())
+            .arg(format!("--as={user}"))
+            .output()
+            .await
+            .map_err(|source| Error::Spawn {
+                program: "kubectl".into(),
+                source,
+            })?;
+        let answer = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        match (output.status.code(), answer.trim(), stderr.trim()) {
+            (Some(0), "yes", "") => Ok(true),
+            (Some(1), no, "") if no.starts_with("no") => Ok(false),
+            (_, answer, stderr) => Err(Error::Command {
+                command,
+                status: output.status,
+                stderr: format!("answered {answer:?}; {stderr}"),
+            }),
+        }
+    }
+
     /// `kubectl <args> -o json`, parsed.
     pub async fn kubectl_json(&self, args: &[&str]) -> Result<serde_json::Value> {
         let mut all = args.to_vec();

@@ -7,6 +7,11 @@ use std::time::Duration;
 use ebb_queue::{Item, Lengths, Queue, Reaped, RedisAddress};
 use ebb_testkit::redis_cluster::RedisCluster;
 
+/// `Lengths` in one line, for the assertions on what the queue holds.
+fn lengths(waiting: u64, in_flight: u64) -> Lengths {
+    Lengths { waiting, in_flight }
+}
+
 fn items(count: usize) -> Vec<String> {
     (0..count)
         .map(|n| Item::new(format!("item {n}")).encode())
@@ -56,13 +61,7 @@ async fn publish_lease_ack_reap_and_counts_follow_the_slot_wherever_it_moves() {
         (batch[0].as_str(), batch[1].as_str())
     );
     assert!(lease.ack(&first).await.unwrap());
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 24_999,
-            in_flight: 1
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(24_999, 1));
     assert_eq!(queue.completed().await.unwrap(), 1);
     // Every key of the queue is on the list's node, under the list's hash tag.
     let tagged = format!("{{{name}}}");
@@ -85,13 +84,7 @@ async fn publish_lease_ack_reap_and_counts_follow_the_slot_wherever_it_moves() {
     let moved = survivor.pop(Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(moved.raw, batch[2]);
     assert!(survivor.ack(&moved).await.unwrap());
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 24_999,
-            in_flight: 1
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(24_999, 1));
     assert_eq!(queue.completed().await.unwrap(), 2);
 
     // c1 stops heartbeating: the reaper returns its item to the head of the list.
@@ -118,13 +111,7 @@ async fn publish_lease_ack_reap_and_counts_follow_the_slot_wherever_it_moves() {
     cluster.begin_slot_move(slot, third);
     assert_eq!(queue.completed().await.unwrap(), 2);
     cluster.finish_slot_move(slot, third);
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 25_000,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(25_000, 0));
     assert_eq!(
         survivor.leave().await.unwrap(),
         Reaped {
@@ -180,14 +167,7 @@ async fn names_with_their_own_hash_tag_or_a_brace_keep_every_key_in_one_slot() {
         let taken = lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
         assert!(lease.ack(&taken).await.unwrap(), "{name}");
         lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
-        assert_eq!(
-            queue.lengths().await.unwrap(),
-            Lengths {
-                waiting: 0,
-                in_flight: 1
-            },
-            "{name}"
-        );
+        assert_eq!(queue.lengths().await.unwrap(), lengths(0, 1), "{name}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(queue.reap().await.unwrap().items, 1, "{name}");
         assert_eq!(queue.completed().await.unwrap(), 1, "{name}");
@@ -241,12 +221,6 @@ async fn a_tls_cluster_is_reached_trusting_a_private_ca() {
     lease.heartbeat().await.unwrap();
     let taken = lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
     assert!(lease.ack(&taken).await.unwrap());
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 2,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(2, 0));
     assert_eq!(cluster.cli(&["LLEN", &name]), "2");
 }

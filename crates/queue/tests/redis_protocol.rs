@@ -5,6 +5,11 @@ use std::time::Duration;
 use ebb_queue::{Item, Lengths, Queue, Reaped, RedisAddress};
 use ebb_testkit::redis::RedisServer;
 
+/// `Lengths` in one line, for the assertions on what the queue holds.
+fn lengths(waiting: u64, in_flight: u64) -> Lengths {
+    Lengths { waiting, in_flight }
+}
+
 fn queue_on(server: &RedisServer, name: &str) -> Queue {
     let address: RedisAddress = server.address().parse().unwrap();
     Queue::new(&address, name).unwrap()
@@ -26,13 +31,7 @@ async fn a_batch_lands_in_order_in_one_list() {
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), batch[0]);
     assert_eq!(server.cli(&["LINDEX", "padok", "-1"]), batch[25_000]);
     queue.push(&[]).await.unwrap();
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 25_001,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(25_001, 0));
 }
 
 #[tokio::test]
@@ -59,13 +58,7 @@ async fn pop_leases_and_ack_removes() {
     assert_eq!(first.raw, batch[0]);
     assert_eq!(first.item.payload, "item 0");
     assert!(first.item.id.is_some() && first.item.enqueued_at_ms.is_some());
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 2,
-            in_flight: 1
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(2, 1));
     assert_eq!(
         server.cli(&["LRANGE", "{padok}:processing:c1", "0", "-1"]),
         batch[0]
@@ -76,13 +69,7 @@ async fn pop_leases_and_ack_removes() {
         !lease.ack(&first).await.unwrap(),
         "a second ack finds nothing"
     );
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 2,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(2, 0));
 }
 
 #[tokio::test]
@@ -130,13 +117,7 @@ async fn the_reaper_returns_a_dead_consumers_items_to_the_head_in_order() {
         dead.pop(Duration::from_secs(1)).await.unwrap().unwrap(),
     ];
     let taken_by_alive = alive.pop(Duration::from_secs(1)).await.unwrap().unwrap();
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 2,
-            in_flight: 3
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(2, 3));
 
     // Alive: nothing to reap.
     assert_eq!(queue.reap().await.unwrap(), Reaped::default());
@@ -154,13 +135,7 @@ async fn the_reaper_returns_a_dead_consumers_items_to_the_head_in_order() {
         Reaped::default(),
         "a second reaper finds nothing"
     );
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 4,
-            in_flight: 1
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(4, 1));
     assert_eq!(server.cli(&["SMEMBERS", "{padok}:consumers"]), "alive");
 
     // Redelivered first, oldest first.
@@ -185,13 +160,7 @@ async fn concurrent_reapers_return_each_item_once() {
             lease.pop(Duration::from_secs(1)).await.unwrap().unwrap();
         }
     }
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 100,
-            in_flight: 100
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(100, 100));
     for consumer in 0..10 {
         server.wait_until_gone(&format!("{{padok}}:heartbeat:c{consumer}"));
     }
@@ -214,13 +183,7 @@ async fn concurrent_reapers_return_each_item_once() {
             items: 100
         }
     );
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 200,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(200, 0));
     let mut all = server
         .cli(&["LRANGE", "padok", "0", "-1"])
         .lines()
@@ -246,13 +209,7 @@ async fn leaving_returns_held_items_and_unregisters_at_once() {
             items: 1
         }
     );
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 2,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(2, 0));
     assert_eq!(
         server.cli(&["EXISTS", "{padok}:heartbeat:c1", "{padok}:consumers"]),
         "0"
@@ -329,13 +286,7 @@ async fn calls_fail_fast_while_redis_is_down_and_work_again_after() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(popped.is_some(), "the blocking connection reconnects too");
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 1,
-            in_flight: 1
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(1, 1));
 }
 
 #[tokio::test]
@@ -410,10 +361,7 @@ async fn consumers_of_earlier_versions_are_counted_and_reaped_during_a_rolling_u
     let taken = new.pop(Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(
         queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 1,
-            in_flight: 3
-        },
+        lengths(1, 3),
         "the old consumer's items are in flight"
     );
     assert!(new.ack(&taken).await.unwrap());
@@ -441,11 +389,5 @@ async fn consumers_of_earlier_versions_are_counted_and_reaped_during_a_rolling_u
         "0"
     );
     assert_eq!(server.cli(&["SMEMBERS", "{padok}:consumers"]), "new");
-    assert_eq!(
-        queue.lengths().await.unwrap(),
-        Lengths {
-            waiting: 3,
-            in_flight: 0
-        }
-    );
+    assert_eq!(queue.lengths().await.unwrap(), lengths(3, 0));
 }

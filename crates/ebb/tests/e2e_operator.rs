@@ -10,7 +10,9 @@ use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
-use common::operator::{pod_less_deployment as deployment, push};
+use common::operator::{
+    install_scaled_deployment, pod_less_deployment as deployment, push, start_operator,
+};
 
 const DEPLOYMENT_NAMESPACE: &str = "default";
 
@@ -112,6 +114,37 @@ async fn wait_for_condition(
         .unwrap()
 }
 
+/// [`wait_for_condition`] of the QueueScaler `consumer`, the one the main phases drive.
+async fn wait_for_consumer_condition(
+    control_plane: &ControlPlane,
+    kind: &str,
+    status: &str,
+) -> serde_json::Value {
+    wait_for_condition(
+        control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        kind,
+        status,
+    )
+    .await
+}
+
+/// `kubectl annotate` of the QueueScaler `consumer` (`key=value` sets, `key-` removes).
+async fn annotate_consumer(control_plane: &ControlPlane, annotation: &str) {
+    control_plane
+        .kubectl(&[
+            "annotate",
+            "qs",
+            "consumer",
+            "-n",
+            DEPLOYMENT_NAMESPACE,
+            annotation,
+        ])
+        .await
+        .unwrap();
+}
+
 /// The notes of the Events `reason` about QueueScaler `namespace/name`.
 async fn events(control_plane: &ControlPlane, namespace: &str, name: &str, reason: &str) -> String {
     control_plane
@@ -152,25 +185,16 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
         return;
     };
     let redis = RedisServer::start();
-    control_plane
-        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
-        .await
-        .unwrap();
-    control_plane
-        .apply(&deployment(DEPLOYMENT_NAMESPACE, "consumer"))
-        .await
-        .unwrap();
-    control_plane
-        .apply(&queue_scaler(&redis.address()))
-        .await
-        .unwrap();
+    install_scaled_deployment(
+        &control_plane,
+        DEPLOYMENT_NAMESPACE,
+        "consumer",
+        &queue_scaler(&redis.address()),
+    )
+    .await;
 
     let kubeconfig = control_plane.kubeconfig.display().to_string();
-    let mut operator = Ebb::start_with_env(
-        "operator",
-        &["operator", "run"],
-        &[("KUBECONFIG", kubeconfig.as_str())],
-    );
+    let mut operator = start_operator("operator", &kubeconfig, &[]);
 
     // Activation: at or under the threshold nothing starts. Time has to pass to show that
     // nothing happens; the status proves the operator read the queue meanwhile.
@@ -261,26 +285,9 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
 /// annotation goes.
 async fn pause_and_resume(control_plane: &ControlPlane, redis: &RedisServer) {
     eprintln!("== pause and resume");
-    control_plane
-        .kubectl(&[
-            "annotate",
-            "qs",
-            "consumer",
-            "-n",
-            DEPLOYMENT_NAMESPACE,
-            "ebb.dev/paused-replicas=3",
-        ])
-        .await
-        .unwrap();
+    annotate_consumer(control_plane, "ebb.dev/paused-replicas=3").await;
     wait_for_replicas(control_plane, 3, Duration::from_secs(15)).await;
-    let status = wait_for_condition(
-        control_plane,
-        DEPLOYMENT_NAMESPACE,
-        "consumer",
-        "Paused",
-        "True",
-    )
-    .await;
+    let status = wait_for_consumer_condition(control_plane, "Paused", "True").await;
     assert!(
         status["lastDecision"]
             .as_str()
@@ -296,26 +303,9 @@ async fn pause_and_resume(control_plane: &ControlPlane, redis: &RedisServer) {
         Some(3),
         "paused: the queue is ignored"
     );
-    control_plane
-        .kubectl(&[
-            "annotate",
-            "qs",
-            "consumer",
-            "-n",
-            DEPLOYMENT_NAMESPACE,
-            "ebb.dev/paused-replicas-",
-        ])
-        .await
-        .unwrap();
+    annotate_consumer(control_plane, "ebb.dev/paused-replicas-").await;
     wait_for_replicas(control_plane, 10, Duration::from_secs(15)).await;
-    wait_for_condition(
-        control_plane,
-        DEPLOYMENT_NAMESPACE,
-        "consumer",
-        "Paused",
-        "False",
-    )
-    .await;
+    wait_for_consumer_condition(control_plane, "Paused", "False").await;
 }
 
 /// `kubectl scale` of a managed workload is undone at the next decision, and said so.
@@ -400,11 +390,7 @@ async fn restart_continues_without_a_spurious_scale(
     tokio::time::sleep(Duration::from_secs(WINDOW / 2).saturating_sub(shrank.elapsed())).await;
     operator.signal("TERM");
     assert!(operator.wait_for_exit().success());
-    *operator = Ebb::start_with_env(
-        "operator",
-        &["operator", "run"],
-        &[("KUBECONFIG", kubeconfig)],
-    );
+    *operator = start_operator("operator", kubeconfig, &[]);
     operator.wait_for_log("scaling QueueScalers");
     assert_eq!(
         spec_replicas(control_plane).await.unwrap(),
@@ -451,14 +437,7 @@ spec:
         ))
         .await
         .unwrap();
-    let status = wait_for_condition(
-        control_plane,
-        DEPLOYMENT_NAMESPACE,
-        "consumer",
-        "Conflict",
-        "True",
-    )
-    .await;
+    let status = wait_for_consumer_condition(control_plane, "Conflict", "True").await;
     assert!(
         status
             .to_string()
@@ -469,14 +448,7 @@ spec:
         .kubectl(&["delete", "hpa", "rival", "-n", DEPLOYMENT_NAMESPACE])
         .await
         .unwrap();
-    wait_for_condition(
-        control_plane,
-        DEPLOYMENT_NAMESPACE,
-        "consumer",
-        "Conflict",
-        "False",
-    )
-    .await;
+    wait_for_consumer_condition(control_plane, "Conflict", "False").await;
 
     control_plane
         .apply(&format!(
@@ -577,13 +549,18 @@ spec:
     assert!(!everything.contains(PASSWORD), "the password leaked");
 }
 
-/// Redis stopped: never to zero; the fallback count after the failures, from 0 too,
-/// cleared when Redis is back.
-async fn fallback_when_redis_is_down(control_plane: &ControlPlane) {
-    eprintln!("== fallback");
-    let mut redis = RedisServer::start();
+/// A Deployment `worker` in `namespace` and its QueueScaler, reading the list `key` of
+/// `redis` with `spec_line` added to its spec (the setting the phase is about); returns once
+/// the QueueScaler is Ready, so that the phase starts from a scaler that has read the queue.
+async fn ready_worker_scaler(
+    control_plane: &ControlPlane,
+    namespace: &str,
+    redis: &RedisServer,
+    key: &str,
+    spec_line: &str,
+) {
     control_plane
-        .apply(&deployment("fallback", "worker"))
+        .apply(&deployment(namespace, "worker"))
         .await
         .unwrap();
     control_plane
@@ -591,17 +568,32 @@ async fn fallback_when_redis_is_down(control_plane: &ControlPlane) {
             r#"
 apiVersion: ebb.dev/v1alpha1
 kind: QueueScaler
-metadata: {{name: worker, namespace: fallback}}
+metadata: {{name: worker, namespace: {namespace}}}
 spec:
   scaleTargetRef: {{name: worker}}
-  source: {{redisList: {{redis: {{address: "{}"}}, key: padok}}}}
-  fallback: {{replicas: 2, failureThreshold: 2}}
+  source: {{redisList: {{redis: {{address: "{}"}}, key: {key}}}}}
+  {spec_line}
 "#,
             redis.address()
         ))
         .await
         .unwrap();
-    wait_for_condition(control_plane, "fallback", "worker", "Ready", "True").await;
+    wait_for_condition(control_plane, namespace, "worker", "Ready", "True").await;
+}
+
+/// Redis stopped: never to zero; the fallback count after the failures, from 0 too,
+/// cleared when Redis is back.
+async fn fallback_when_redis_is_down(control_plane: &ControlPlane) {
+    eprintln!("== fallback");
+    let mut redis = RedisServer::start();
+    ready_worker_scaler(
+        control_plane,
+        "fallback",
+        &redis,
+        "padok",
+        "fallback: {replicas: 2, failureThreshold: 2}",
+    )
+    .await;
     assert_eq!(
         replicas_of(control_plane, "fallback", "worker")
             .await
@@ -641,26 +633,14 @@ spec:
 async fn keyspace_notifications_wake_the_scaler(control_plane: &ControlPlane) {
     eprintln!("== keyspace notifications");
     let redis = RedisServer::start_with(&["--notify-keyspace-events", "Kl"]);
-    control_plane
-        .apply(&deployment("events", "worker"))
-        .await
-        .unwrap();
-    control_plane
-        .apply(&format!(
-            r#"
-apiVersion: ebb.dev/v1alpha1
-kind: QueueScaler
-metadata: {{name: worker, namespace: events}}
-spec:
-  scaleTargetRef: {{name: worker}}
-  source: {{redisList: {{redis: {{address: "{}"}}, key: jobs}}}}
-  pollingIntervalSeconds: 300
-"#,
-            redis.address()
-        ))
-        .await
-        .unwrap();
-    wait_for_condition(control_plane, "events", "worker", "Ready", "True").await;
+    ready_worker_scaler(
+        control_plane,
+        "events",
+        &redis,
+        "jobs",
+        "pollingIntervalSeconds: 300",
+    )
+    .await;
     // The subscription is made right after the first read; give it a moment to be in place.
     control_plane
         .wait_for("the subscription", Duration::from_secs(10), || async {

@@ -14,8 +14,7 @@ use ebb_testkit::prometheus::PrometheusServer;
 use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
 
-use common::Ebb;
-use common::operator::{pod_less_deployment, push};
+use common::operator::{install_scaled_deployment, push, start_operator};
 
 const TEST: &str = "e2e_operator_dashboard_queries_return_data";
 const NAMESPACE: &str = "default";
@@ -246,24 +245,15 @@ async fn e2e_operator_dashboard_queries_return_data() {
         return;
     };
     let mut redis = RedisServer::start();
-    control_plane
-        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
-        .await
-        .unwrap();
-    control_plane
-        .apply(&pod_less_deployment(NAMESPACE, NAME))
-        .await
-        .unwrap();
-    control_plane
-        .apply(&queue_scaler(&redis.address()))
-        .await
-        .unwrap();
+    install_scaled_deployment(
+        &control_plane,
+        NAMESPACE,
+        NAME,
+        &queue_scaler(&redis.address()),
+    )
+    .await;
     let kubeconfig = control_plane.kubeconfig.display().to_string();
-    let operator = Ebb::start_with_env(
-        "operator",
-        &["operator", "run"],
-        &[("KUBECONFIG", kubeconfig.as_str())],
-    );
+    let operator = start_operator("operator", &kubeconfig, &[]);
     let operator_address = format!("127.0.0.1:{}", operator.http_port);
     let Some(prometheus) = PrometheusServer::start_scraping_or_skip(
         TEST,

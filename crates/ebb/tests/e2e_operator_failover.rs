@@ -12,7 +12,7 @@ use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
-use common::operator::{pod_less_deployment, push};
+use common::operator::{install_scaled_deployment, push, start_operator};
 
 /// Every write to a Deployment's scale subresource, and nothing else.
 const AUDIT_POLICY: &str = r#"
@@ -92,12 +92,9 @@ async fn wait_for_holder(control_plane: &ControlPlane, expected: &str, since: In
     since.elapsed()
 }
 
+/// A replica named `name`, holding the Lease as `name`.
 fn operator(name: &str, kubeconfig: &str) -> Ebb {
-    Ebb::start_with_env(
-        name,
-        &["operator", "run"],
-        &[("KUBECONFIG", kubeconfig), ("POD_NAME", name)],
-    )
+    start_operator(name, kubeconfig, &[("POD_NAME", name)])
 }
 
 /// The `ebb_operator_leader` gauge of one replica.
@@ -207,18 +204,13 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         return;
     };
     let redis = RedisServer::start();
-    control_plane
-        .install_crd(&ebb_operator::crd_yaml(), "queuescalers.ebb.dev")
-        .await
-        .unwrap();
-    control_plane
-        .apply(&pod_less_deployment("default", "consumer"))
-        .await
-        .unwrap();
-    control_plane
-        .apply(&queue_scaler(&redis.address()))
-        .await
-        .unwrap();
+    install_scaled_deployment(
+        &control_plane,
+        "default",
+        "consumer",
+        &queue_scaler(&redis.address()),
+    )
+    .await;
     let kubeconfig = control_plane.kubeconfig.display().to_string();
 
     // Two replicas; one leads and scales, the other stands by, healthy.

@@ -213,7 +213,12 @@ async fn e2e_metrics_api_serves_every_route_in_upstream_shapes_behind_front_prox
     // The chart's RBAC is enough for the server (it runs with the ServiceAccount's token) and
     // no more than it needs; the HPA may read both groups.
     for (check, expected) in [
-        ("create subjectaccessreviews.authorization.k8s.io", true),
+        // Cluster-scoped: asked of no namespace (in one, kubectl warns that the namespace
+        // means nothing, and ControlPlane::can_i takes no answer that comes with a warning).
+        (
+            "create subjectaccessreviews.authorization.k8s.io --all-namespaces",
+            true,
+        ),
         (
             "get configmap/extension-apiserver-authentication -n kube-system",
             true,

@@ -331,10 +331,5 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    ebb_testkit::load_averages().join(" ")
 }

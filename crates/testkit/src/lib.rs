@@ -7,6 +7,7 @@
 //! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
 //! - [`tls`]: a TLS client verifier that trusts any server, for self-signed test servers.
 //! - [`free_port`]: a loopback port for anything else a test starts.
+//! - [`load_averages`]: the load average, printed beside every figure a test or benchmark measures.
 //! - [`under_ci`]: whether a missing tool fails the test (CI) or skips it loudly (elsewhere).
 
 pub mod control_plane;
@@ -26,4 +27,30 @@ pub fn under_ci() -> bool {
 /// A free loopback port for a server a test starts (see [`ebb_runtime::free_loopback_port`]).
 pub fn free_port() -> u16 {
     ebb_runtime::free_loopback_port().expect("a free loopback port")
+}
+
+/// The 1, 5 and 15 minute load averages as `/proc/loadavg` writes them (none where there is
+/// no `/proc`). Every measured figure is printed with them, since a timing taken on a busy
+/// machine says little on its own; callers join them as their output's format wants.
+pub fn load_averages() -> Vec<String> {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn load_averages_are_the_three_numbers_of_proc_loadavg() {
+        let averages = super::load_averages();
+        assert_eq!(averages.len(), 3, "{averages:?}");
+        for average in averages {
+            average
+                .parse::<f64>()
+                .unwrap_or_else(|error| panic!("{average}: {error}"));
+        }
+    }
 }

@@ -59,13 +59,9 @@ const HPA_SYNC_PERIOD: Duration = Duration::from_secs(5);
 
 const HPA_USER: &str = "system:serviceaccount:kube-system:horizontal-pod-autoscaler";
 
+/// Comma-separated: a `key=value` field of the lines bench/metrics-api/run.sh reads.
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(",")
+    ebb_testkit::load_averages().join(",")
 }
 
 /// VmRSS and VmHWM (peak) of `pid`, in KiB.

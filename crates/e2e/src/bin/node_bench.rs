@@ -38,14 +38,7 @@ struct Args {
 type BoxError = Box<dyn std::error::Error>;
 
 fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
+    ebb_testkit::load_averages().join(" ")
 }
 
 /// Where the consumer Deployment and its pods stand.

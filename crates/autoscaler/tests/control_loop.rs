@@ -194,16 +194,23 @@ async fn a_refused_change_is_not_recorded_by_the_scaler() {
     assert_eq!(target.asked(), 5);
 }
 
-#[tokio::test]
-async fn the_service_rate_is_measured_over_ready_replicas() {
-    // 4 replicas asked, 2 still starting: the 2 ready ones finish 4 items/s, 2/s each.
-    // Over the 4 asked that would read 1/s and double the count drain time asks for.
+/// The saturated start of the two rate tests below: 4 replicas asked, 2 of them ready, and a
+/// drain time of 60 s.
+fn four_asked_two_ready_draining_in_a_minute() -> (InMemorySource, InMemoryTarget, ScalerConfig) {
     let (source, target) = (InMemorySource::default(), InMemoryTarget::at(4));
     target.0.lock().unwrap().ready = Some(2);
     let config = ScalerConfig {
         drain_time: Some(Duration::from_secs(60)),
         ..ScalerConfig::ebb_default()
     };
+    (source, target, config)
+}
+
+#[tokio::test]
+async fn the_service_rate_is_measured_over_ready_replicas() {
+    // 4 replicas asked, 2 still starting: the 2 ready ones finish 4 items/s, 2/s each.
+    // Over the 4 asked that would read 1/s and double the count drain time asks for.
+    let (source, target, config) = four_asked_two_ready_draining_in_a_minute();
     let mut control = control_loop(config, &source, &target);
 
     // 80 waiting is the 20 per replica target at 4: no change before the rates are known.
@@ -219,12 +226,7 @@ async fn the_service_rate_is_measured_over_ready_replicas() {
 async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     // The same saturated readings as above, minus the counter: no rate can be told, so
     // drain time falls back to 80 / 20 = 4 and nothing is shown as processed.
-    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(4));
-    target.0.lock().unwrap().ready = Some(2);
-    let config = ScalerConfig {
-        drain_time: Some(Duration::from_secs(60)),
-        ..ScalerConfig::ebb_default()
-    };
+    let (source, target, config) = four_asked_two_ready_draining_in_a_minute();
     let mut control = control_loop(config, &source, &target);
     let blind = |waiting, in_flight| {
         Ok(Reading {

@@ -14,25 +14,9 @@ use std::time::Duration;
 
 use common::node::{self, CONSUMER_PODS, QUEUE, publish};
 use ebb_e2e::charts;
-use ebb_e2e::metrics_api::{API_SERVICES, NAMESPACE, RELEASE, available_condition};
+use ebb_e2e::node::{METRICS_API_METRICS_PORT, METRICS_API_PODS, install_metrics_api};
 use ebb_testkit::control_plane::ControlPlane;
 use ebb_testkit::redis::RedisServer;
-use serde_json::json;
-
-const METRICS_API_PODS: &str = "app.kubernetes.io/name=metrics-api";
-/// The chart's `metricsPort`: on the host network the pod's own /metrics, on the ClusterIP.
-const METRICS_PORT: u16 = 8080;
-
-/// A ClusterIP for the metrics-api Service in the cluster's loopback range
-/// (`127.N.0.0/16`): `.10` of its first /24, in the low band the API server keeps for
-/// addresses asked for by name (it allocates dynamically from the upper part first).
-fn fixed_cluster_ip(service_cidr: &str) -> String {
-    let prefix = service_cidr
-        .rsplit_once(".0.0/")
-        .map(|(prefix, _)| prefix)
-        .unwrap_or_else(|| panic!("service range {service_cidr} is not a /16"));
-    format!("{prefix}.0.10")
-}
 
 /// The consumer Deployment's `spec.replicas` and the HPA's `status.desiredReplicas`.
 async fn consumer_scale(cluster: &ControlPlane) -> Result<(i64, i64), String> {
@@ -63,40 +47,14 @@ async fn e2e_node_metrics_api_pod_feeds_the_hpa_that_scales_consumer_pods_draini
     };
     let redis = RedisServer::start();
 
-    // The metrics API, a pod on the node.
-    cluster
-        .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}).to_string())
-        .await
-        .unwrap();
-    let cluster_ip = fixed_cluster_ip(&cluster.service_cidr);
-    let cluster_ip_value = format!("service.clusterIP={cluster_ip}");
-    let values = node::chart_values(redis.port(), &["replicaCount=1", &cluster_ip_value]);
-    charts::install_as(
+    // The metrics API, a pod on the node: its APIServices Available through it.
+    let cluster_ip = install_metrics_api(
         &cluster,
-        RELEASE,
-        "metrics-api",
-        NAMESPACE,
-        &node::as_strs(&values),
+        &format!("localhost:{}", redis.port()),
+        Duration::from_secs(120),
     )
     .await
     .unwrap();
-    for name in API_SERVICES {
-        cluster
-            .wait_for(
-                &format!("APIService {name} Available"),
-                Duration::from_secs(120),
-                || async {
-                    let condition = available_condition(&cluster, name).await?;
-                    if condition["status"] == "True" {
-                        Ok(Some(()))
-                    } else {
-                        Err(format!("{condition}"))
-                    }
-                },
-            )
-            .await
-            .unwrap();
-    }
     assert_eq!(
         node::running_pods(&cluster, METRICS_API_PODS).await.unwrap(),
         1,
@@ -155,7 +113,7 @@ async fn e2e_node_metrics_api_pod_feeds_the_hpa_that_scales_consumer_pods_draini
     assert_eq!(redis.cli(&["LLEN", QUEUE]).trim(), "0");
 
     // The HPA's reads reached the pod: its own request counter, on the ClusterIP it binds.
-    let metrics = reqwest::get(format!("http://{cluster_ip}:{METRICS_PORT}/metrics"))
+    let metrics = reqwest::get(format!("http://{cluster_ip}:{METRICS_API_METRICS_PORT}/metrics"))
         .await
         .unwrap()
         .text()

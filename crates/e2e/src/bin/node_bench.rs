@@ -1,8 +1,9 @@
 //! Scaling on a real node (`scripts/control-plane.sh up --node`), pods really running the
 //! consumer chart from the ebb image: run by `bench/node/run.sh`, one `key=value` line per
 //! measurement. For each autoscaler (`dojo`: redis_exporter → Prometheus → prometheus-adapter →
-//! HPA; `operator`: a QueueScaler and `ebb operator run` on the host), from an idle Deployment
-//! at 0:
+//! HPA; `metrics-api`: `ebb metrics-api` as a pod on the node, from its chart, in place of
+//! prometheus-adapter → the same HPA; `operator`: a QueueScaler and `ebb operator run` on the
+//! host), from an idle Deployment at 0:
 //!
 //! - burst: `RPUSH` 200 items → (a) the Deployment's `spec.replicas` at 10, (b) 10 pods Running,
 //!   (c) the first item processed by a new pod, (d) the queue drained (every item acknowledged);
@@ -15,7 +16,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ebb_e2e::charts;
+use ebb_e2e::{charts, node};
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
 use ebb_testkit::control_plane::{ControlPlane, Options};
 
@@ -31,7 +32,7 @@ struct Args {
     #[arg(long)]
     ebb: PathBuf,
     /// Autoscalers to measure, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "dojo,operator")]
+    #[arg(long, value_delimiter = ',', default_value = "dojo,metrics-api,operator")]
     autoscalers: Vec<String>,
 }
 
@@ -213,7 +214,7 @@ async fn main() -> Result<(), BoxError> {
         )?)
         .await?;
     cluster.wait_established("queuescalers.ebb.dev").await?;
-    let pipeline =
+    let mut pipeline =
         DojoPipeline::start_with(cluster, |chart, port| values(chart, port, "hpa")).await?;
     if pipeline.adapter.is_none() {
         return Err("prometheus-adapter was not built: no HPA to measure".into());
@@ -222,6 +223,31 @@ async fn main() -> Result<(), BoxError> {
     for autoscaler in &args.autoscalers {
         match autoscaler.as_str() {
             "dojo" => {}
+            "metrics-api" => {
+                // The consumer's HPA as it is; its metric now from `ebb metrics-api`, a pod:
+                // prometheus-adapter stopped and its APIService handed over.
+                drop(pipeline.adapter.take());
+                drop(operator.take());
+                pipeline
+                    .control_plane
+                    .kubectl(&[
+                        "delete",
+                        "apiservice",
+                        "v1beta1.custom.metrics.k8s.io",
+                        "--ignore-not-found",
+                    ])
+                    .await?;
+                let redis = format!("localhost:{}", pipeline.redis.port());
+                node::install_metrics_api(
+                    &pipeline.control_plane,
+                    &redis,
+                    Duration::from_secs(180),
+                )
+                .await?;
+                let set = values(CONSUMER, pipeline.redis.port(), "hpa");
+                let set: Vec<&str> = set.iter().map(String::as_str).collect();
+                charts::install(&pipeline.control_plane, CONSUMER, NAMESPACE, &set).await?;
+            }
             "operator" => {
                 let set = values(CONSUMER, pipeline.redis.port(), "queueScaler");
                 let set: Vec<&str> = set.iter().map(String::as_str).collect();
@@ -241,7 +267,10 @@ async fn main() -> Result<(), BoxError> {
                 );
             }
             other => {
-                return Err(format!("--autoscalers: unknown {other:?} (dojo, operator)").into());
+                return Err(format!(
+                    "--autoscalers: unknown {other:?} (dojo, metrics-api, operator)"
+                )
+                .into());
             }
         }
         burst(&pipeline, autoscaler).await?;

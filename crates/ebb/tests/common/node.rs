@@ -44,14 +44,14 @@ pub fn as_strs(values: &[String]) -> Vec<&str> {
     values.iter().map(String::as_str).collect()
 }
 
-/// Pods matching `selector` that are not being deleted and pass `keep`.
+/// Pods matching `selector` (in any namespace) that are not being deleted and pass `keep`.
 async fn count_pods(
     cluster: &ControlPlane,
     selector: &str,
     keep: impl Fn(&serde_json::Value) -> bool,
 ) -> Result<usize, String> {
     let pods = cluster
-        .kubectl_json(&["get", "pods", "-l", selector])
+        .kubectl_json(&["get", "pods", "--all-namespaces", "-l", selector])
         .await
         .map_err(|error| error.to_string())?;
     Ok(pods["items"]

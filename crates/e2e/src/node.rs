@@ -51,18 +51,14 @@ pub async fn install_metrics_api(
     charts::install_as(control_plane, RELEASE, "metrics-api", NAMESPACE, &set).await?;
     for name in API_SERVICES {
         control_plane
-            .wait_for(
-                &format!("APIService {name} Available"),
-                timeout,
-                || async {
-                    let condition = available_condition(control_plane, name).await?;
-                    if condition["status"] == "True" {
-                        Ok(Some(()))
-                    } else {
-                        Err(format!("{condition}"))
-                    }
-                },
-            )
+            .wait_for(&format!("APIService {name} Available"), timeout, || async {
+                let condition = available_condition(control_plane, name).await?;
+                if condition["status"] == "True" {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("{condition}"))
+                }
+            })
             .await?;
     }
     Ok(cluster_ip)

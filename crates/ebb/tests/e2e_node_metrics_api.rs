@@ -21,11 +21,18 @@ use ebb_testkit::redis::RedisServer;
 /// The consumer Deployment's `spec.replicas` and the HPA's `status.desiredReplicas`.
 async fn consumer_scale(cluster: &ControlPlane) -> Result<(i64, i64), String> {
     let hpa = cluster
-        .get("horizontalpodautoscalers.v2.autoscaling", "default", "consumer")
+        .get(
+            "horizontalpodautoscalers.v2.autoscaling",
+            "default",
+            "consumer",
+        )
         .await
         .map_err(|error| error.to_string())?;
     let spec = node::spec_replicas(cluster, "default", "consumer").await?;
-    Ok((spec, hpa["status"]["desiredReplicas"].as_i64().unwrap_or(-1)))
+    Ok((
+        spec,
+        hpa["status"]["desiredReplicas"].as_i64().unwrap_or(-1),
+    ))
 }
 
 async fn wait_consumer_at_0(cluster: &ControlPlane, timeout: Duration) {
@@ -56,7 +63,9 @@ async fn e2e_node_metrics_api_pod_feeds_the_hpa_that_scales_consumer_pods_draini
     .await
     .unwrap();
     assert_eq!(
-        node::running_pods(&cluster, METRICS_API_PODS).await.unwrap(),
+        node::running_pods(&cluster, METRICS_API_PODS)
+            .await
+            .unwrap(),
         1,
         "the APIServices are served by the one metrics-api pod"
     );
@@ -113,12 +122,14 @@ async fn e2e_node_metrics_api_pod_feeds_the_hpa_that_scales_consumer_pods_draini
     assert_eq!(redis.cli(&["LLEN", QUEUE]).trim(), "0");
 
     // The HPA's reads reached the pod: its own request counter, on the ClusterIP it binds.
-    let metrics = reqwest::get(format!("http://{cluster_ip}:{METRICS_API_METRICS_PORT}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = reqwest::get(format!(
+        "http://{cluster_ip}:{METRICS_API_METRICS_PORT}/metrics"
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
     let served: u64 = metrics
         .lines()
         .filter(|line| {

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ebb_e2e::{charts, node};
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
+use ebb_e2e::{charts, node};
 use ebb_testkit::control_plane::{ControlPlane, Options};
 
 const COMPLETED: &str = "{padok}:completed";
@@ -32,7 +32,11 @@ struct Args {
     #[arg(long)]
     ebb: PathBuf,
     /// Autoscalers to measure, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "dojo,metrics-api,operator")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "dojo,metrics-api,operator"
+    )]
     autoscalers: Vec<String>,
 }
 
@@ -53,6 +57,8 @@ fn load() -> String {
 struct Observation {
     spec: i64,
     running: usize,
+    /// Every consumer pod, terminating ones included.
+    pods: usize,
     completed: u64,
     waiting: u64,
 }
@@ -63,7 +69,9 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
         cluster.get("deployment", NAMESPACE, CONSUMER),
         cluster.kubectl_json(&["get", "pods", "-l", "app.kubernetes.io/name=consumer"])
     );
-    let running = pods?["items"]
+    let pods = pods?;
+    let all = pods["items"].as_array().map_or(0, Vec::len);
+    let running = pods["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -74,6 +82,7 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
     Ok(Observation {
         spec: deployment?["spec"]["replicas"].as_i64().unwrap_or(-1),
         running,
+        pods: all,
         completed: pipeline
             .redis
             .cli(&["GET", COMPLETED])
@@ -89,19 +98,21 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
     })
 }
 
-/// Back to an idle start: queue empty, Deployment at 0, no consumer pod left.
+/// Back to an idle start: queue empty, Deployment at 0, no consumer pod left, not even a
+/// terminating one (one not yet signalled would take an item from the next burst, and (c)
+/// would time an old pod).
 async fn settle(pipeline: &DojoPipeline) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let seen = observe(pipeline).await?;
-        if seen.spec == 0 && seen.running == 0 && seen.waiting == 0 {
+        if seen.spec == 0 && seen.pods == 0 && seen.waiting == 0 {
             pipeline.redis.cli(&["DEL", COMPLETED]);
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "not idle after 300 s: spec {} running {} waiting {}",
-                seen.spec, seen.running, seen.waiting
+                "not idle after 300 s: spec {} pods {} waiting {}",
+                seen.spec, seen.pods, seen.waiting
             )
             .into());
         }

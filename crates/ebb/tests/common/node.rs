@@ -82,12 +82,16 @@ pub async fn ready_pods(cluster: &ControlPlane, selector: &str) -> Result<usize,
 /// Waits until exactly `count` pods of `selector` are Running.
 pub async fn wait_running(cluster: &ControlPlane, selector: &str, count: usize, timeout: Duration) {
     cluster
-        .wait_for(&format!("{count} pods {selector} running"), timeout, || async {
-            match running_pods(cluster, selector).await? {
-                running if running == count => Ok(Some(())),
-                running => Err(format!("{running} running")),
-            }
-        })
+        .wait_for(
+            &format!("{count} pods {selector} running"),
+            timeout,
+            || async {
+                match running_pods(cluster, selector).await? {
+                    running if running == count => Ok(Some(())),
+                    running => Err(format!("{running} running")),
+                }
+            },
+        )
         .await
         .unwrap();
 }
@@ -95,12 +99,16 @@ pub async fn wait_running(cluster: &ControlPlane, selector: &str, count: usize, 
 /// Waits until exactly `count` pods of `selector` are Ready.
 pub async fn wait_ready(cluster: &ControlPlane, selector: &str, count: usize, timeout: Duration) {
     cluster
-        .wait_for(&format!("{count} pods {selector} ready"), timeout, || async {
-            match ready_pods(cluster, selector).await? {
-                ready if ready == count => Ok(Some(())),
-                ready => Err(format!("{ready} ready")),
-            }
-        })
+        .wait_for(
+            &format!("{count} pods {selector} ready"),
+            timeout,
+            || async {
+                match ready_pods(cluster, selector).await? {
+                    ready if ready == count => Ok(Some(())),
+                    ready => Err(format!("{ready} ready")),
+                }
+            },
+        )
         .await
         .unwrap();
 }

@@ -16,6 +16,7 @@
 //! - [`pipeline`]: all of it wired together, for the e2e tests and the `bench/` reaction timer.
 //! - [`metrics_api`]: `ebb metrics-api` installed from its chart and registered, and the Go
 //!   oracle `tools/metrics-check`.
+//! - [`node`]: ebb's servers as pods on the test node (the metrics API).
 
 pub mod adapter;
 pub mod charts;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod exporter;
 pub mod load;
 pub mod metrics_api;
+pub mod node;
 pub mod pipeline;
 pub mod prometheus;
 pub mod recorder;

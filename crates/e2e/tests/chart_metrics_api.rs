@@ -67,7 +67,7 @@ fn metrics_api_chart_lints_strict_in_every_mode_and_refuses_bad_values_naming_th
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
-    let modes: [&[&str]; 6] = [
+    let modes: [&[&str]; 7] = [
         &[],
         &["tls.mode=certManager"],
         &[
@@ -87,13 +87,18 @@ fn metrics_api_chart_lints_strict_in_every_mode_and_refuses_bad_values_naming_th
             "rbac.hpaReader=false",
         ],
         &["redis.caSecret.name=redis-ca", "config.interval=2s"],
+        &[
+            "hostNetwork.enabled=true",
+            "replicaCount=1",
+            "service.clusterIP=127.64.0.10",
+        ],
     ];
     for set in modes {
         charts::lint_with(&bin, home.path(), CHART, set)
             .unwrap_or_else(|error| panic!("{set:?}: {error}"));
     }
 
-    let refusals: [(&[&str], &str); 5] = [
+    let refusals: [(&[&str], &str); 7] = [
         (
             &["tls.mode=selfSigned"],
             "at '/tls/mode': value must be one of 'generated', 'certManager', 'secret'",
@@ -113,6 +118,14 @@ fn metrics_api_chart_lints_strict_in_every_mode_and_refuses_bad_values_naming_th
         (
             &["replicas=2"],
             "additional properties 'replicas' not allowed",
+        ),
+        (
+            &["hostNetwork.enabled=true", "service.clusterIP=127.64.0.10"],
+            "replicaCount: set it to 1 with hostNetwork.enabled",
+        ),
+        (
+            &["hostNetwork.enabled=true", "replicaCount=1"],
+            "service.clusterIP: set it with hostNetwork.enabled",
         ),
     ];
     for (set, expected) in refusals {

@@ -12,95 +12,25 @@
 //!
 //! One test: one control plane and node for this binary (CI's budget).
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
+use common::node::{self, COMPLETED, CONSUMER_PODS, publish};
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
-use ebb_testkit::control_plane::{self, ControlPlane, Options};
 
 /// `int64(NaN)` on amd64: what the HPA writes for the per-replica average at 0 replicas.
 const MIN_INT64: &str = "-9223372036854775808";
-const CONSUMER_PODS: &str = "app.kubernetes.io/name=consumer";
-const COMPLETED: &str = "{padok}:completed";
 
-/// The chart values that run the dojo on the node: the local image, the host's network, Redis
-/// by name (`localhost`: name resolution inside the image), the producer on `producer_port`
-/// (each consumer replica on a free port of its own, the chart's default).
+/// The chart values that run the dojo on the node, the producer on `producer_port` (each
+/// consumer replica on a free port of its own, the chart's default).
 fn node_values(chart: &str, redis_port: u16, producer_port: u16) -> Vec<String> {
-    let mut values = vec![
-        "image.pullPolicy=Never".into(),
-        "hostNetwork.enabled=true".into(),
-        format!("redis.server=localhost:{redis_port}"),
-    ];
-    if chart == "producer" {
-        values.push(format!("hostNetwork.http=127.0.0.1:{producer_port}"));
+    let producer = format!("hostNetwork.http=127.0.0.1:{producer_port}");
+    match chart {
+        "producer" => node::chart_values(redis_port, &[&producer]),
+        _ => node::chart_values(redis_port, &[]),
     }
-    values
-}
-
-async fn publish(producer: &str, path: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("{producer}{path}"))
-        .send()
-        .await
-        .unwrap_or_else(|error| panic!("POST {path}: {error}"));
-    assert!(response.status().is_success(), "POST {path}: {response:?}");
-    response.text().await.unwrap().trim_end().to_owned()
-}
-
-/// Running and ready pods of the consumer Deployment.
-async fn ready_consumers(cluster: &ControlPlane) -> Result<usize, String> {
-    let pods = cluster
-        .kubectl_json(&["get", "pods", "-l", CONSUMER_PODS])
-        .await
-        .map_err(|error| error.to_string())?;
-    Ok(pods["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|pod| {
-            pod["metadata"]["deletionTimestamp"].is_null()
-                && pod["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
-        })
-        .count())
-}
-
-async fn wait_ready_consumers(cluster: &ControlPlane, count: usize, timeout: Duration) {
-    cluster
-        .wait_for(&format!("{count} consumer pods ready"), timeout, || async {
-            match ready_consumers(cluster).await? {
-                ready if ready == count => Ok(Some(())),
-                ready => Err(format!("{ready} ready")),
-            }
-        })
-        .await
-        .unwrap();
-}
-
-async fn wait_completed(pipeline: &DojoPipeline, total: u64, timeout: Duration) {
-    pipeline
-        .control_plane
-        .wait_for(&format!("{total} items processed"), timeout, || async {
-            let completed: u64 = pipeline
-                .redis
-                .cli(&["GET", COMPLETED])
-                .trim()
-                .parse()
-                .unwrap_or(0);
-            match completed {
-                done if done == total => Ok(Some(())),
-                done => Err(format!(
-                    "{done} processed, {} waiting",
-                    pipeline.redis.cli(&["LLEN", QUEUE]).trim()
-                )),
-            }
-        })
-        .await
-        .unwrap();
 }
 
 /// What `kubectl logs --prefix --timestamps` says the consumers did with items: per pod, the
@@ -148,12 +78,9 @@ fn work(logs: &str) -> Work {
 #[tokio::test(flavor = "multi_thread")]
 async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hpa_scales_them() {
     let test = "e2e_node_dojo";
-    let Some(cluster) = control_plane::start_with_node_or_skip(test, Options::default()).await
-    else {
+    let Some(cluster) = node::start(test).await else {
         return;
     };
-    let image = control_plane::ebb_image().unwrap_or_else(|error| panic!("{test}: {error}"));
-    cluster.load_image(&image).await.unwrap();
     let producer_port = ebb_testkit::free_port();
     let pipeline = DojoPipeline::start_with(cluster, |chart, redis_port| {
         node_values(chart, redis_port, producer_port)
@@ -194,14 +121,14 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         .unwrap();
     cluster
         .wait_for("consumer pods ready", Duration::from_secs(60), || async {
-            match ready_consumers(cluster).await? {
+            match node::ready_pods(cluster, CONSUMER_PODS).await? {
                 0 => Err("none ready".into()),
                 ready => Ok(Some(ready)),
             }
         })
         .await
         .unwrap();
-    wait_completed(&pipeline, 100, Duration::from_secs(180)).await;
+    node::wait_completed(cluster, &pipeline.redis, 100, Duration::from_secs(180)).await;
     pipeline
         .wait_for_replicas(0, Duration::from_secs(120))
         .await
@@ -222,7 +149,7 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         )
         .await
         .unwrap();
-    wait_ready_consumers(cluster, 0, Duration::from_secs(60)).await;
+    node::wait_ready(cluster, CONSUMER_PODS, 0, Duration::from_secs(60)).await;
     // Every item processed exactly once, none waiting or in flight.
     assert_eq!(pipeline.redis.cli(&["GET", COMPLETED]).trim(), "100");
     assert_eq!(pipeline.redis.cli(&["LLEN", QUEUE]).trim(), "0");
@@ -233,28 +160,17 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
     // 2. The dojo's first steps, without the HPA: one consumer, then three.
     let mut values = node_values(CONSUMER, pipeline.redis.port(), producer_port);
     values.extend(["autoscaling.enabled=false".into(), "replicaCount=1".into()]);
-    let values: Vec<&str> = values.iter().map(String::as_str).collect();
-    ebb_e2e::charts::install(cluster, CONSUMER, NAMESPACE, &values)
+    ebb_e2e::charts::install(cluster, CONSUMER, NAMESPACE, &node::as_strs(&values))
         .await
         .unwrap();
-    wait_ready_consumers(cluster, 1, Duration::from_secs(60)).await;
+    node::wait_ready(cluster, CONSUMER_PODS, 1, Duration::from_secs(60)).await;
     assert_eq!(publish(&producer, "/publish").await, "Message published 👌");
     assert_eq!(
         publish(&producer, "/publish/10").await,
         "10 messages published 👌"
     );
-    wait_completed(&pipeline, 111, Duration::from_secs(60)).await;
-    let logs = cluster
-        .kubectl(&[
-            "logs",
-            "-l",
-            CONSUMER_PODS,
-            "--prefix",
-            "--timestamps",
-            "--tail=-1",
-        ])
-        .await
-        .unwrap();
+    node::wait_completed(cluster, &pipeline.redis, 111, Duration::from_secs(60)).await;
+    let logs = node::pod_logs(cluster, CONSUMER_PODS).await;
     let one = work(&logs);
     assert_eq!(
         one.intervals.values().map(Vec::len).sum::<usize>(),
@@ -266,23 +182,13 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         .kubectl(&["scale", "deployment", CONSUMER, "--replicas=3"])
         .await
         .unwrap();
-    wait_ready_consumers(cluster, 3, Duration::from_secs(60)).await;
+    node::wait_ready(cluster, CONSUMER_PODS, 3, Duration::from_secs(60)).await;
     assert_eq!(
         publish(&producer, "/publish/30").await,
         "30 messages published 👌"
     );
-    wait_completed(&pipeline, 141, Duration::from_secs(60)).await;
-    let logs = cluster
-        .kubectl(&[
-            "logs",
-            "-l",
-            CONSUMER_PODS,
-            "--prefix",
-            "--timestamps",
-            "--tail=-1",
-        ])
-        .await
-        .unwrap();
+    node::wait_completed(cluster, &pipeline.redis, 141, Duration::from_secs(60)).await;
+    let logs = node::pod_logs(cluster, CONSUMER_PODS).await;
     let three = work(&logs);
     assert_eq!(three.intervals.len(), 3, "three pods worked:\n{logs}");
     // Some moment when all three pods were each on an item: the latest start of one item per

@@ -1,8 +1,9 @@
 //! Scaling on a real node (`scripts/control-plane.sh up --node`), pods really running the
 //! consumer chart from the ebb image: run by `bench/node/run.sh`, one `key=value` line per
 //! measurement. For each autoscaler (`dojo`: redis_exporter → Prometheus → prometheus-adapter →
-//! HPA; `operator`: a QueueScaler and `ebb operator run` on the host), from an idle Deployment
-//! at 0:
+//! HPA; `metrics-api`: `ebb metrics-api` as a pod on the node, from its chart, in place of
+//! prometheus-adapter → the same HPA; `operator`: a QueueScaler and `ebb operator run` on the
+//! host), from an idle Deployment at 0:
 //!
 //! - burst: `RPUSH` 200 items → (a) the Deployment's `spec.replicas` at 10, (b) 10 pods Running,
 //!   (c) the first item processed by a new pod, (d) the queue drained (every item acknowledged);
@@ -15,8 +16,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use ebb_e2e::charts;
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
+use ebb_e2e::{charts, node};
 use ebb_testkit::control_plane::{ControlPlane, Options};
 
 const COMPLETED: &str = "{padok}:completed";
@@ -31,7 +32,11 @@ struct Args {
     #[arg(long)]
     ebb: PathBuf,
     /// Autoscalers to measure, in this order.
-    #[arg(long, value_delimiter = ',', default_value = "dojo,operator")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "dojo,metrics-api,operator"
+    )]
     autoscalers: Vec<String>,
 }
 
@@ -45,6 +50,8 @@ fn load() -> String {
 struct Observation {
     spec: i64,
     running: usize,
+    /// Every consumer pod, terminating ones included.
+    pods: usize,
     completed: u64,
     waiting: u64,
 }
@@ -55,7 +62,9 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
         cluster.get("deployment", NAMESPACE, CONSUMER),
         cluster.kubectl_json(&["get", "pods", "-l", "app.kubernetes.io/name=consumer"])
     );
-    let running = pods?["items"]
+    let pods = pods?;
+    let all = pods["items"].as_array().map_or(0, Vec::len);
+    let running = pods["items"]
         .as_array()
         .into_iter()
         .flatten()
@@ -66,6 +75,7 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
     Ok(Observation {
         spec: deployment?["spec"]["replicas"].as_i64().unwrap_or(-1),
         running,
+        pods: all,
         completed: pipeline
             .redis
             .cli(&["GET", COMPLETED])
@@ -81,19 +91,21 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
     })
 }
 
-/// Back to an idle start: queue empty, Deployment at 0, no consumer pod left.
+/// Back to an idle start: queue empty, Deployment at 0, no consumer pod left, not even a
+/// terminating one (one not yet signalled would take an item from the next burst, and (c)
+/// would time an old pod).
 async fn settle(pipeline: &DojoPipeline) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let seen = observe(pipeline).await?;
-        if seen.spec == 0 && seen.running == 0 && seen.waiting == 0 {
+        if seen.spec == 0 && seen.pods == 0 && seen.waiting == 0 {
             pipeline.redis.cli(&["DEL", COMPLETED]);
             return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "not idle after 300 s: spec {} running {} waiting {}",
-                seen.spec, seen.running, seen.waiting
+                "not idle after 300 s: spec {} pods {} waiting {}",
+                seen.spec, seen.pods, seen.waiting
             )
             .into());
         }
@@ -206,7 +218,7 @@ async fn main() -> Result<(), BoxError> {
         )?)
         .await?;
     cluster.wait_established("queuescalers.ebb.dev").await?;
-    let pipeline =
+    let mut pipeline =
         DojoPipeline::start_with(cluster, |chart, port| values(chart, port, "hpa")).await?;
     if pipeline.adapter.is_none() {
         return Err("prometheus-adapter was not built: no HPA to measure".into());
@@ -215,6 +227,31 @@ async fn main() -> Result<(), BoxError> {
     for autoscaler in &args.autoscalers {
         match autoscaler.as_str() {
             "dojo" => {}
+            "metrics-api" => {
+                // The consumer's HPA as it is; its metric now from `ebb metrics-api`, a pod:
+                // prometheus-adapter stopped and its APIService handed over.
+                drop(pipeline.adapter.take());
+                drop(operator.take());
+                pipeline
+                    .control_plane
+                    .kubectl(&[
+                        "delete",
+                        "apiservice",
+                        "v1beta1.custom.metrics.k8s.io",
+                        "--ignore-not-found",
+                    ])
+                    .await?;
+                let redis = format!("localhost:{}", pipeline.redis.port());
+                node::install_metrics_api(
+                    &pipeline.control_plane,
+                    &redis,
+                    Duration::from_secs(180),
+                )
+                .await?;
+                let set = values(CONSUMER, pipeline.redis.port(), "hpa");
+                let set: Vec<&str> = set.iter().map(String::as_str).collect();
+                charts::install(&pipeline.control_plane, CONSUMER, NAMESPACE, &set).await?;
+            }
             "operator" => {
                 let set = values(CONSUMER, pipeline.redis.port(), "queueScaler");
                 let set: Vec<&str> = set.iter().map(String::as_str).collect();
@@ -234,7 +271,10 @@ async fn main() -> Result<(), BoxError> {
                 );
             }
             other => {
-                return Err(format!("--autoscalers: unknown {other:?} (dojo, operator)").into());
+                return Err(format!(
+                    "--autoscalers: unknown {other:?} (dojo, metrics-api, operator)"
+                )
+                .into());
             }
         }
         burst(&pipeline, autoscaler).await?;

@@ -63,3 +63,33 @@ is read back (lookup), so upgrades keep the certificate and the caBundle in step
 {{- $all = append $all (dict "key" "externalV1beta1" "group" "external.metrics.k8s.io" "version" "v1beta1") -}}
 {{- toJson $all -}}
 {{- end -}}
+
+{{/*
+The Service's ports (HTTPS, which the APIServices name, and metrics): on the host network no
+proxy maps them, so they are the pod's own.
+*/}}
+{{- define "metrics-api.serviceHTTPSPort" -}}
+{{- ternary .Values.securePort .Values.service.port .Values.hostNetwork.enabled -}}
+{{- end -}}
+
+{{- define "metrics-api.serviceMetricsPort" -}}
+{{- ternary .Values.metricsPort .Values.service.metricsPort .Values.hostNetwork.enabled -}}
+{{- end -}}
+
+{{/* hostNetwork mode: the ClusterIP the pod listens on (one replica owns it). */}}
+{{- define "metrics-api.hostNetworkAddress" -}}
+{{- if gt (int .Values.replicaCount) 1 -}}
+{{- fail "replicaCount: set it to 1 with hostNetwork.enabled (one pod listens on the Service's ClusterIP)" -}}
+{{- end -}}
+{{- required "service.clusterIP: set it with hostNetwork.enabled (the pod listens on that address)" .Values.service.clusterIP -}}
+{{- end -}}
+
+{{/* Where the HTTPS probes dial: the named port, or on the host network the ClusterIP's. */}}
+{{- define "metrics-api.probeTarget" -}}
+{{- if .Values.hostNetwork.enabled -}}
+host: {{ include "metrics-api.hostNetworkAddress" . }}
+port: {{ .Values.securePort }}
+{{- else -}}
+port: https
+{{- end -}}
+{{- end -}}

@@ -248,9 +248,23 @@ fn pod_problem(pod: &Value) -> Option<String> {
     let containers = pod["status"]["containerStatuses"].as_array();
     let container = containers.into_iter().flatten().find_map(|c| {
         let state = &c["state"];
-        ["waiting", "terminated"]
+        let stopped = ["waiting", "terminated"]
             .into_iter()
-            .find_map(|s| said(&state[s]["reason"], &state[s]["message"]))
+            .find_map(|s| said(&state[s]["reason"], &state[s]["message"]));
+        // Running but not ready: its readiness probe fails (the kubelet's Unhealthy events
+        // say how), and a restart says how it last ended.
+        let unready = || {
+            let name = c["name"].as_str().unwrap_or("?");
+            let last = &c["lastState"]["terminated"];
+            Some(match (c["restartCount"].as_i64().unwrap_or(0), last["reason"].as_str()) {
+                (0, _) | (_, None) => format!("container {name} runs but its readiness probe fails"),
+                (restarts, Some(reason)) => format!(
+                    "container {name} runs but its readiness probe fails; restarted {restarts} times, last ended {reason} (exit code {})",
+                    last["exitCode"]
+                ),
+            })
+        };
+        stopped.or_else(|| (state.get("running").is_some() && c["ready"] == false).then(unready).flatten())
     });
     container.or_else(|| {
         let (scheduled, reason, message) = condition(pod, "PodScheduled")?;
@@ -762,8 +776,26 @@ mod tests {
             pod_problem(&unscheduled).as_deref(),
             Some("Unschedulable (0/0 nodes are available)")
         );
-        let running = json!({"status": {"containerStatuses": [{"state": {"running": {}}}]}});
+        let running =
+            json!({"status": {"containerStatuses": [{"state": {"running": {}}, "ready": true}]}});
         assert_eq!(pod_problem(&running), None);
+        let unready = json!({"status": {"containerStatuses": [{
+            "name": "producer", "state": {"running": {}}, "ready": false, "restartCount": 0
+        }]}});
+        assert_eq!(
+            pod_problem(&unready).as_deref(),
+            Some("container producer runs but its readiness probe fails")
+        );
+        let restarted = json!({"status": {"containerStatuses": [{
+            "name": "producer", "state": {"running": {}}, "ready": false, "restartCount": 3,
+            "lastState": {"terminated": {"reason": "Error", "exitCode": 143}}
+        }]}});
+        assert_eq!(
+            pod_problem(&restarted).as_deref(),
+            Some(
+                "container producer runs but its readiness probe fails; restarted 3 times, last ended Error (exit code 143)"
+            )
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 # ebb's container image, built without a daemon (umoci writes the OCI layout), and run with a
 # real OCI runtime (runc) on the host network.
 #
-#   scripts/image.sh build [ebb|pause]   target/image/<image>.oci.tar (an OCI image archive)
-#   scripts/image.sh name  [ebb|pause]   the reference the node knows it by
-#   scripts/image.sh stage [ebb|pause] <dir>
+#   scripts/image.sh build [ebb|pause|redis]
+#                                        target/image/<image>.oci.tar (an OCI image archive)
+#   scripts/image.sh name  [ebb|pause|redis]
+#                                        the reference the node knows it by
+#   scripts/image.sh stage [ebb|pause|redis] <dir>
 #                                        only fill <dir> with the image's files (the
 #                                        Dockerfile's build stage runs this)
 #   scripts/image.sh run [-e KEY=VALUE]… [-v HOST[:CONTAINER]]… -- <ebb arguments>
@@ -19,8 +21,13 @@
 #          the same image.
 #   pause  scripts/image/pause.c, static: the node's sandbox image (containerd's pinned
 #          `sandbox` image, see scripts/lib/node.sh).
+#   redis  Debian's redis-server and redis-cli (the readiness probe of helm/charts/redis) with
+#          the shared libraries `ldd` names, user redis (999, as the official image and the
+#          chart), entrypoint redis-server: helm/charts/redis on the test node, which cannot
+#          pull the official image offline (--set image.repository=ebb-redis).
 #
-# Needs cargo, gcc (with the static libc, libc6-dev), umoci, jq, tar, gzip; `run` needs runc.
+# Needs cargo, gcc (with the static libc, libc6-dev), umoci, jq, tar, gzip; `run` needs runc;
+# redis needs redis-server and redis-tools.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -37,7 +44,8 @@ name() {
   case "$1" in
   ebb) echo "docker.io/library/ebb:$version" ;;
   pause) echo "docker.io/library/ebb-pause:$version" ;;
-  *) die "unknown image '$1': ebb or pause" ;;
+  redis) echo "docker.io/library/ebb-redis:$version" ;;
+  *) die "unknown image '$1': ebb, pause or redis" ;;
   esac
 }
 
@@ -56,16 +64,44 @@ stage_ebb() {
   install -D -m 0755 "$repo/target/release/ebb" "$rootfs/usr/local/bin/ebb"
   strip "$rootfs/usr/local/bin/ebb"
   # `ldd` prints "name => /path (address)" and the loader as "/path (address)".
-  for library in $(ldd "$repo/target/release/ebb" | grep -oE '/[^ ]+'); do
+  stage_libraries "$rootfs" "$repo/target/release/ebb"
+  stage_etc "$rootfs" 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' 'nogroup:x:65534:'
+}
+
+# stage_libraries <rootfs> <binary>…: the shared libraries the binaries load, at the paths
+# `ldd` prints ("name => /path (address)", the loader as "/path (address)").
+stage_libraries() {
+  local rootfs="$1" binary library
+  shift
+  for library in $(for binary in "$@"; do ldd "$binary"; done | grep -oE '/[^ ]+' | sort -u); do
     install -D -m 0755 "$(readlink -f "$library")" "$rootfs$library"
   done
+}
+
+# stage_etc <rootfs> <passwd line> <group line>: the image's user and the few files glibc reads.
+stage_etc() {
+  local rootfs="$1"
   mkdir -p "$rootfs/etc" "$rootfs/tmp"
-  printf 'root:x:0:0:root:/:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' >"$rootfs/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$rootfs/etc/group"
+  printf 'root:x:0:0:root:/:/sbin/nologin\n%s\n' "$2" >"$rootfs/etc/passwd"
+  printf 'root:x:0:\n%s\n' "$3" >"$rootfs/etc/group"
   printf 'hosts: files dns\n' >"$rootfs/etc/nsswitch.conf"
   # Runtimes (kubelet, `run` below) replace these with the host's or the pod's.
   printf '127.0.0.1 localhost\n::1 localhost\n' >"$rootfs/etc/hosts"
   : >"$rootfs/etc/resolv.conf"
+}
+
+# stage_redis <rootfs>: Debian's Redis binaries (redis-server is a link to redis-check-rdb,
+# which picks its role from its own name: copied under the server's name).
+stage_redis() {
+  local rootfs="$1" binary
+  for binary in redis-server redis-cli; do
+    command -v "$binary" >/dev/null || die "$binary is not installed: apt-get install redis-server redis-tools"
+    install -D -m 0755 "$(readlink -f "$(command -v "$binary")")" "$rootfs/usr/bin/$binary"
+  done
+  stage_libraries "$rootfs" "$rootfs/usr/bin/redis-server" "$rootfs/usr/bin/redis-cli"
+  stage_etc "$rootfs" 'redis:x:999:999:redis:/data:/sbin/nologin' 'redis:x:999:'
+  # The working directory, where the chart mounts its emptyDir.
+  mkdir -p "$rootfs/data"
 }
 
 stage_pause() {
@@ -92,16 +128,23 @@ build() {
   umoci init --layout "$layout"
   umoci new --image "$layout:$version"
   umoci insert --image "$layout:$version" "$scratch/rootfs" / >/dev/null
-  local entrypoint=/usr/local/bin/ebb
-  [ "$image" = pause ] && entrypoint=/pause
+  local entrypoint=/usr/local/bin/ebb user=65534:65534 workdir=/ path=/usr/local/bin title=ebb
+  local description="ebb: queue-driven autoscaling for Kubernetes"
+  case "$image" in
+  pause) entrypoint=/pause title=ebb-pause ;;
+  redis)
+    entrypoint=/usr/bin/redis-server user=999:999 workdir=/data path=/usr/bin title=ebb-redis
+    description="Debian's Redis $(redis-server --version | sed -n 's/.* v=\([^ ]*\).*/\1/p') for ebb's test node (the dojo's helm/charts/redis)"
+    ;;
+  esac
   umoci config --image "$layout:$version" --os linux --architecture amd64 --created "$created" \
-    --config.user 65534:65534 --config.entrypoint "$entrypoint" --config.workingdir / \
-    --config.env PATH=/usr/local/bin \
-    --config.label "org.opencontainers.image.title=$([ "$image" = pause ] && echo ebb-pause || echo ebb)" \
+    --config.user "$user" --config.entrypoint "$entrypoint" --config.workingdir "$workdir" \
+    --config.env "PATH=$path" \
+    --config.label "org.opencontainers.image.title=$title" \
     --config.label "org.opencontainers.image.version=$version" \
     --config.label "org.opencontainers.image.revision=$revision" \
     --config.label "org.opencontainers.image.created=$created" \
-    --config.label "org.opencontainers.image.description=ebb: queue-driven autoscaling for Kubernetes"
+    --config.label "org.opencontainers.image.description=$description"
   umoci gc --layout "$layout"
   # The name containerd (ctr import) and podman (oci-archive) read from the index.
   jq --arg name "$(name "$image")" '.manifests[0].annotations = {"io.containerd.image.name": $name, "org.opencontainers.image.ref.name": $name}' \
@@ -174,11 +217,11 @@ run() {
 case "${1:-}" in
 build) build "${2:-ebb}" ;;
 stage)
-  [ -n "${3:-}" ] || die "usage: $0 stage ebb|pause <dir>"
+  [ -n "${3:-}" ] || die "usage: $0 stage ebb|pause|redis <dir>"
   name "$2" >/dev/null
   "stage_$2" "$3"
   ;;
 name) name "${2:-ebb}" ;;
 run) shift && run "$@" ;;
-*) die "usage: $0 build [ebb|pause] | name [ebb|pause] | run [-e KEY=VALUE]… [-v HOST[:CONTAINER]]… -- <ebb arguments>" ;;
+*) die "usage: $0 build [ebb|pause|redis] | name [ebb|pause|redis] | run [-e KEY=VALUE]… [-v HOST[:CONTAINER]]… -- <ebb arguments>" ;;
 esac

@@ -118,40 +118,37 @@ pub async fn bootstrap(ctx: &Context) -> Result<Report> {
     Ok(report)
 }
 
+/// The kinds of autoscaler that can own the consumer's count: (what the learner calls it, the
+/// path of its collection under a namespace).
+const HPAS: (&str, &str) = (
+    "HPA",
+    "/apis/autoscaling/v2/namespaces/{}/horizontalpodautoscalers",
+);
+const QUEUE_SCALERS: (&str, &str) = (
+    "QueueScaler",
+    "/apis/ebb.dev/v1alpha1/namespaces/{}/queuescalers",
+);
+
+/// The first autoscaler of `kind` (an HPA or a QueueScaler) in the app's namespace that targets
+/// the Deployment `consumer`.
+async fn scaler_of_consumer(ctx: &Context, kind: (&str, &str)) -> Result<Option<Value>> {
+    let objects = ctx
+        .cluster
+        .list(&kind.1.replace("{}", &ctx.namespace))
+        .await?;
+    Ok(objects
+        .into_iter()
+        .find(|o| o["spec"]["scaleTargetRef"]["name"] == "consumer"))
+}
+
 /// Whether an HPA or a QueueScaler of the namespace targets the Deployment `consumer`.
 async fn autoscaler_of_consumer(ctx: &Context) -> Result<Option<String>> {
-    let hpas = ctx
-        .cluster
-        .list(&format!(
-            "/apis/autoscaling/v2/namespaces/{}/horizontalpodautoscalers",
-            ctx.namespace
-        ))
-        .await?;
-    if let Some(hpa) = hpas
-        .iter()
-        .find(|h| h["spec"]["scaleTargetRef"]["name"] == "consumer")
-    {
-        return Ok(Some(format!(
-            "HPA {}",
-            hpa["metadata"]["name"].as_str().unwrap_or("?")
-        )));
+    for kind in [HPAS, QUEUE_SCALERS] {
+        if let Some(scaler) = scaler_of_consumer(ctx, kind).await? {
+            return Ok(Some(format!("{} {}", kind.0, name_of(&scaler))));
+        }
     }
-    let scalers = ctx
-        .cluster
-        .list(&format!(
-            "/apis/ebb.dev/v1alpha1/namespaces/{}/queuescalers",
-            ctx.namespace
-        ))
-        .await?;
-    Ok(scalers
-        .iter()
-        .find(|q| q["spec"]["scaleTargetRef"]["name"] == "consumer")
-        .map(|q| {
-            format!(
-                "QueueScaler {}",
-                q["metadata"]["name"].as_str().unwrap_or("?")
-            )
-        }))
+    Ok(None)
 }
 
 /// Step 2: the app's pods run.
@@ -173,7 +170,8 @@ pub async fn app(ctx: &Context) -> Result<Report> {
                 autoscaler.as_deref().unwrap_or("")
             ));
         } else {
-            report.wrong(format!("{name}: {ready} of {wanted} pods ready"));
+            let why = why_not_ready(ctx, &deployment["spec"]["selector"]["matchLabels"]).await?;
+            report.wrong(format!("{name}: {ready} of {wanted} pods ready{why}"));
         }
     }
     let slices = ctx
@@ -188,13 +186,102 @@ pub async fn app(ctx: &Context) -> Result<Report> {
             .as_array()
             .is_some_and(|endpoints| endpoints.iter().any(|e| e["conditions"]["ready"] == true))
     });
-    report.expect(
-        redis_ready,
-        "Redis (Service redis-master) has a ready endpoint",
-        "Service redis-master has no ready endpoint: is the Redis pod running?",
-    );
+    if redis_ready {
+        report.right("Redis (Service redis-master) has a ready endpoint");
+    } else {
+        let service = ctx
+            .cluster
+            .get(&ctx.path("/api/v1", "services", "redis-master"))
+            .await?;
+        let why = match service {
+            Some(service) => why_not_ready(ctx, &service["spec"]["selector"]).await?,
+            None => ": there is no Service redis-master (step 1)".to_owned(),
+        };
+        report.wrong(format!(
+            "Service redis-master has no ready endpoint: is the Redis pod running?{why}"
+        ));
+    }
     report.hint("hint 2 of docs/dojo/02-try-the-app.md: `kubectl describe pod` of a pod that is not Running says why");
     Ok(report)
+}
+
+/// Why the pods of `labels` (a label map: a Deployment's `matchLabels`, a Service's selector)
+/// are not ready, as the kubelet and the scheduler say it: `": pod <name>: <reason> (<message>)"`
+/// for the first one that says anything, `": no pod"` when there is none, else empty.
+async fn why_not_ready(ctx: &Context, labels: &Value) -> Result<String> {
+    let Some(labels) = labels.as_object().filter(|l| !l.is_empty()) else {
+        return Ok(String::new());
+    };
+    let selector: Vec<String> = labels
+        .iter()
+        .map(|(key, value)| format!("{key}={}", value.as_str().unwrap_or_default()))
+        .collect();
+    let pods = ctx
+        .cluster
+        .list(&format!(
+            "/api/v1/namespaces/{}/pods?labelSelector={}",
+            ctx.namespace,
+            percent_encode(&selector.join(","))
+        ))
+        .await?;
+    if pods.is_empty() {
+        return Ok(": no pod (kubectl describe replicaset says why)".to_owned());
+    }
+    Ok(pods
+        .iter()
+        .find_map(|pod| {
+            pod_problem(pod).map(|problem| format!(": pod {}: {problem}", name_of(pod)))
+        })
+        .unwrap_or_default())
+}
+
+/// What keeps a pod from running: a container's waiting or terminated reason, else an
+/// unscheduled pod's reason.
+fn pod_problem(pod: &Value) -> Option<String> {
+    let said = |reason: &Value, message: &Value| {
+        let reason = reason.as_str()?;
+        Some(match message.as_str().filter(|m| !m.is_empty()) {
+            Some(message) => format!("{reason} ({message})"),
+            None => reason.to_owned(),
+        })
+    };
+    let containers = pod["status"]["containerStatuses"].as_array();
+    let container = containers.into_iter().flatten().find_map(|c| {
+        let state = &c["state"];
+        let stopped = ["waiting", "terminated"]
+            .into_iter()
+            .find_map(|s| said(&state[s]["reason"], &state[s]["message"]));
+        // Running but not ready: its readiness probe fails (the kubelet's Unhealthy events
+        // say how), and a restart says how it last ended.
+        let unready = || {
+            let name = c["name"].as_str().unwrap_or("?");
+            let last = &c["lastState"]["terminated"];
+            Some(match (c["restartCount"].as_i64().unwrap_or(0), last["reason"].as_str()) {
+                (0, _) | (_, None) => format!("container {name} runs but its readiness probe fails"),
+                (restarts, Some(reason)) => format!(
+                    "container {name} runs but its readiness probe fails; restarted {restarts} times, last ended {reason} (exit code {})",
+                    last["exitCode"]
+                ),
+            })
+        };
+        stopped.or_else(|| (state.get("running").is_some() && c["ready"] == false).then(unready).flatten())
+    });
+    container.or_else(|| {
+        let (scheduled, reason, message) = condition(pod, "PodScheduled")?;
+        (!scheduled).then(|| format!("{reason} ({message})"))
+    })
+}
+
+/// A query parameter's value, every byte but the unreserved ones percent-encoded.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
 }
 
 /// Step 3: three consumers, or an autoscaler that owns the count since.
@@ -264,7 +351,7 @@ pub async fn prometheus(ctx: &Context) -> Result<Report> {
         );
         return Ok(report);
     };
-    let name = object["metadata"]["name"].as_str().unwrap_or("?");
+    let name = name_of(object);
     let spec = &object["spec"];
     for (field, what) in [
         ("ruleSelector", "PrometheusRules"),
@@ -288,37 +375,54 @@ pub async fn prometheus(ctx: &Context) -> Result<Report> {
     Ok(report)
 }
 
+/// The name of the first prometheus-operator object of `resource` in the app's namespace that
+/// is `wanted`: `None` when the cluster serves no monitoring.coreos.com/v1 API (no
+/// prometheus-operator), `Some(None)` when no object is.
+async fn monitoring_object(
+    ctx: &Context,
+    resource: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Result<Option<Option<String>>> {
+    if !ctx.cluster.serves("monitoring.coreos.com/v1").await? {
+        return Ok(None);
+    }
+    let objects = ctx
+        .cluster
+        .list(&format!(
+            "/apis/monitoring.coreos.com/v1/namespaces/{}/{resource}",
+            ctx.namespace
+        ))
+        .await?;
+    Ok(Some(
+        objects
+            .iter()
+            .find(|o| wanted(o))
+            .map(|o| name_of(o).to_owned()),
+    ))
+}
+
+/// An object's `metadata.name`.
+fn name_of(object: &Value) -> &str {
+    object["metadata"]["name"].as_str().unwrap_or("?")
+}
+
 /// Step 5: the exporter is scraped and exports the key.
 pub async fn exporter(ctx: &Context) -> Result<Report> {
     let mut report = Report::new("exporter");
-    if ctx.cluster.serves("monitoring.coreos.com/v1").await? {
-        let monitors = ctx
-            .cluster
-            .list(&format!(
-                "/apis/monitoring.coreos.com/v1/namespaces/{}/servicemonitors",
+    let monitor = monitoring_object(ctx, "servicemonitors", |m| {
+        name_of(m).contains("redis-exporter")
+    })
+    .await?;
+    match monitor {
+        Some(Some(name)) => report.right(format!("ServiceMonitor {name}")),
+        Some(None) => {
+            report.wrong(format!(
+                "no ServiceMonitor for the exporter in {}",
                 ctx.namespace
-            ))
-            .await?;
-        let found = monitors.iter().find(|m| {
-            m["metadata"]["name"]
-                .as_str()
-                .is_some_and(|n| n.contains("redis-exporter"))
-        });
-        report.expect(
-            found.is_some(),
-            format!(
-                "ServiceMonitor {}",
-                found
-                    .map(|m| m["metadata"]["name"].as_str().unwrap_or(""))
-                    .unwrap_or("")
-            ),
-            format!("no ServiceMonitor for the exporter in {}", ctx.namespace),
-        );
-        if found.is_none() {
+            ));
             report.hint("hint 1 of docs/dojo/05-redis-exporter.md: the chart creates one with serviceMonitor.enabled");
         }
-    } else {
-        report.note("no monitoring.coreos.com/v1 API: the ServiceMonitor was not checked");
+        None => report.note("no monitoring.coreos.com/v1 API: the ServiceMonitor was not checked"),
     }
     let up = ctx
         .prometheus
@@ -366,35 +470,24 @@ pub async fn exporter(ctx: &Context) -> Result<Report> {
 /// Step 6: the recorded series exists, exactly once.
 pub async fn rule(ctx: &Context) -> Result<Report> {
     let mut report = Report::new("rule");
-    if ctx.cluster.serves("monitoring.coreos.com/v1").await? {
-        let rules = ctx
-            .cluster
-            .list(&format!(
-                "/apis/monitoring.coreos.com/v1/namespaces/{}/prometheusrules",
-                ctx.namespace
-            ))
-            .await?;
-        let recording = rules.iter().find(|r| {
-            r["spec"]["groups"].as_array().is_some_and(|groups| {
-                groups.iter().any(|g| {
-                    g["rules"]
-                        .as_array()
-                        .is_some_and(|rules| rules.iter().any(|r| r["record"] == METRIC))
-                })
+    let recording = monitoring_object(ctx, "prometheusrules", |r| {
+        r["spec"]["groups"].as_array().is_some_and(|groups| {
+            groups.iter().any(|g| {
+                g["rules"]
+                    .as_array()
+                    .is_some_and(|rules| rules.iter().any(|r| r["record"] == METRIC))
             })
-        });
-        report.expect(
-            recording.is_some(),
-            format!(
-                "PrometheusRule {} records {METRIC}",
-                recording
-                    .map(|r| r["metadata"]["name"].as_str().unwrap_or(""))
-                    .unwrap_or("")
-            ),
-            format!("no PrometheusRule in {} records {METRIC}", ctx.namespace),
-        );
-    } else {
-        report.note("no monitoring.coreos.com/v1 API: the PrometheusRule object was not checked");
+        })
+    })
+    .await?;
+    match recording {
+        Some(Some(name)) => report.right(format!("PrometheusRule {name} records {METRIC}")),
+        Some(None) => report.wrong(format!(
+            "no PrometheusRule in {} records {METRIC}",
+            ctx.namespace
+        )),
+        None => report
+            .note("no monitoring.coreos.com/v1 API: the PrometheusRule object was not checked"),
     }
     let samples = ctx
         .prometheus
@@ -597,17 +690,7 @@ pub async fn operator(ctx: &Context) -> Result<Report> {
         return Ok(report);
     }
     report.right("CRD queuescalers.ebb.dev");
-    let scalers = ctx
-        .cluster
-        .list(&format!(
-            "/apis/ebb.dev/v1alpha1/namespaces/{}/queuescalers",
-            ctx.namespace
-        ))
-        .await?;
-    let Some(scaler) = scalers
-        .iter()
-        .find(|q| q["spec"]["scaleTargetRef"]["name"] == "consumer")
-    else {
+    let Some(scaler) = scaler_of_consumer(ctx, QUEUE_SCALERS).await? else {
         report.wrong(format!(
             "no QueueScaler targets the Deployment consumer in {}",
             ctx.namespace
@@ -615,30 +698,20 @@ pub async fn operator(ctx: &Context) -> Result<Report> {
         report.hint("scripts/update-consumer.sh --set autoscaler=queueScaler");
         return Ok(report);
     };
-    let name = scaler["metadata"]["name"].as_str().unwrap_or("?");
-    match condition(scaler, "Ready") {
+    let name = name_of(&scaler);
+    match condition(&scaler, "Ready") {
         Some((true, _, _)) => report.right(format!("QueueScaler {name} is Ready")),
         Some((false, reason, message)) => report.wrong(format!("QueueScaler {name} is not Ready: {reason}: {message}")),
         None => report.wrong(format!("QueueScaler {name} has no Ready condition: is the operator running? (kubectl get pods -n ebb-system)")),
     }
-    if let Some((true, reason, message)) = condition(scaler, "Conflict") {
+    if let Some((true, reason, message)) = condition(&scaler, "Conflict") {
         report.wrong(format!("QueueScaler {name}: Conflict, {reason}: {message}"));
         report.hint("hint 2 of docs/dojo/12-operator.md: remove the HPA");
     }
-    let hpas = ctx
-        .cluster
-        .list(&format!(
-            "/apis/autoscaling/v2/namespaces/{}/horizontalpodautoscalers",
-            ctx.namespace
-        ))
-        .await?;
-    if let Some(hpa) = hpas
-        .iter()
-        .find(|h| h["spec"]["scaleTargetRef"]["name"] == "consumer")
-    {
+    if let Some(hpa) = scaler_of_consumer(ctx, HPAS).await? {
         report.wrong(format!(
             "the HPA {} also targets the Deployment consumer: two autoscalers fight over one count",
-            hpa["metadata"]["name"].as_str().unwrap_or("?")
+            name_of(&hpa)
         ));
         report.hint("hint 2 of docs/dojo/12-operator.md: `autoscaler: queueScaler` renders no HPA");
     } else {
@@ -663,7 +736,7 @@ pub async fn operator(ctx: &Context) -> Result<Report> {
 mod tests {
     use serde_json::json;
 
-    use super::selects_everything;
+    use super::{percent_encode, pod_problem, selects_everything};
 
     #[test]
     fn only_empty_selectors_select_everything() {
@@ -679,5 +752,57 @@ mod tests {
         assert!(!selects_everything(
             &json!({"matchExpressions": [{"key": "a", "operator": "Exists"}]})
         ));
+    }
+
+    #[test]
+    fn a_pod_problem_is_the_kubelet_or_the_scheduler_reason() {
+        let waiting = json!({"status": {"containerStatuses": [{"state": {"waiting": {
+            "reason": "ErrImageNeverPull",
+            "message": "Container image \"redis:8.10.2-alpine\" is not present with pull policy of Never"
+        }}}]}});
+        assert_eq!(
+            pod_problem(&waiting).as_deref(),
+            Some(
+                "ErrImageNeverPull (Container image \"redis:8.10.2-alpine\" is not present with pull policy of Never)"
+            )
+        );
+        let crashed = json!({"status": {"containerStatuses": [{"state": {"terminated": {"reason": "Error"}}}]}});
+        assert_eq!(pod_problem(&crashed).as_deref(), Some("Error"));
+        let unscheduled = json!({"status": {"conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/0 nodes are available"
+        }]}});
+        assert_eq!(
+            pod_problem(&unscheduled).as_deref(),
+            Some("Unschedulable (0/0 nodes are available)")
+        );
+        let running =
+            json!({"status": {"containerStatuses": [{"state": {"running": {}}, "ready": true}]}});
+        assert_eq!(pod_problem(&running), None);
+        let unready = json!({"status": {"containerStatuses": [{
+            "name": "producer", "state": {"running": {}}, "ready": false, "restartCount": 0
+        }]}});
+        assert_eq!(
+            pod_problem(&unready).as_deref(),
+            Some("container producer runs but its readiness probe fails")
+        );
+        let restarted = json!({"status": {"containerStatuses": [{
+            "name": "producer", "state": {"running": {}}, "ready": false, "restartCount": 3,
+            "lastState": {"terminated": {"reason": "Error", "exitCode": 143}}
+        }]}});
+        assert_eq!(
+            pod_problem(&restarted).as_deref(),
+            Some(
+                "container producer runs but its readiness probe fails; restarted 3 times, last ended Error (exit code 143)"
+            )
+        );
+    }
+
+    #[test]
+    fn label_selectors_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("app.kubernetes.io/name=redis,app.kubernetes.io/instance=redis"),
+            "app.kubernetes.io%2Fname%3Dredis%2Capp.kubernetes.io%2Finstance%3Dredis"
+        );
     }
 }

@@ -6,14 +6,13 @@
 //! Prometheus and redis_exporter and the prometheus-adapter built from source (crates/e2e).
 //!
 //! Step 11 runs `ebb metrics-api` as the loopback backend of the release that
-//! `scripts/deploy-metrics-api.sh` installs. Not covered here: the `app` step's right case
-//! needs running pods (a node, `EBB_NODE=1`); this walk checks it broken only.
+//! `scripts/deploy-metrics-api.sh` installs. The `app` step's right case needs running pods:
+//! `e2e_dojo_check_app` checks it on a node; this walk, without one, checks it broken.
 
 mod common;
 
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
 
 use ebb_e2e::adapter::PrometheusAdapter;
 use ebb_e2e::charts::install_monitoring_crds;
@@ -27,115 +26,7 @@ use ebb_testkit::redis::RedisServer;
 use serde_json::json;
 
 use common::Ebb;
-
-const CHECK_WITHIN: Duration = Duration::from_secs(90);
-
-/// What a run of `ebb dojo check …` or a script gave.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    output: String,
-}
-
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
-/// `ebb dojo check <args…> --prometheus-url <prometheus>` against the control plane.
-async fn check(cluster: &ControlPlane, prometheus: &str, args: &[&str]) -> Run {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ebb"))
-        .args(["dojo", "check"])
-        .args(args)
-        .args(["--prometheus-url", prometheus])
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("the ebb binary runs");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    }
-}
-
-/// Asserts that `ebb dojo check <args>` exits with `code` and says `expected`.
-async fn assert_check(
-    cluster: &ControlPlane,
-    prometheus: &str,
-    args: &[&str],
-    code: i32,
-    expected: &str,
-) {
-    let run = check(cluster, prometheus, args).await;
-    eprintln!("$ ebb dojo check {}\n{}", args.join(" "), run.output);
-    assert_eq!(run.code, code, "ebb dojo check {args:?}: {}", run.output);
-    assert!(
-        run.output.contains(expected),
-        "`{expected}` missing from:\n{}",
-        run.output
-    );
-}
-
-/// Waits until `ebb dojo check <args>` exits with `code` and says `expected` (the cluster,
-/// Prometheus or the HPA controller catching up).
-async fn wait_check(
-    cluster: &ControlPlane,
-    prometheus: &str,
-    args: &[&str],
-    code: i32,
-    expected: &str,
-) {
-    let what = format!(
-        "ebb dojo check {} to exit {code} saying `{expected}`",
-        args.join(" ")
-    );
-    cluster
-        .wait_for(&what, CHECK_WITHIN, || async {
-            let run = check(cluster, prometheus, args).await;
-            if run.code == code && run.output.contains(expected) {
-                eprintln!("$ ebb dojo check {}\n{}", args.join(" "), run.output);
-                Ok(Some(()))
-            } else {
-                Err(format!("exit {}: {}", run.code, run.output))
-            }
-        })
-        .await
-        .unwrap();
-}
-
-/// Runs `scripts/<script> <args…>` with the control plane's kubectl and helm first on PATH.
-async fn script(cluster: &ControlPlane, script: &str, args: &[&str]) -> Run {
-    let path = format!(
-        "{}:{}",
-        cluster.bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let output = tokio::process::Command::new(repo().join("scripts").join(script))
-        .args(args)
-        .env("PATH", path)
-        .env("KUBECONFIG", &cluster.kubeconfig)
-        .env("HELM_CACHE_HOME", cluster.dir().join("helm/cache"))
-        .env("HELM_CONFIG_HOME", cluster.dir().join("helm/config"))
-        .env("HELM_DATA_HOME", cluster.dir().join("helm/data"))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("the script runs");
-    let run = Run {
-        code: output.status.code().unwrap_or(-1),
-        output: format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    };
-    assert_eq!(run.code, 0, "scripts/{script} {args:?}: {}", run.output);
-    run
-}
+use common::dojo::{CHECK_WITHIN, assert_check, repo, script, wait_check};
 
 /// A Prometheus object as kube-prometheus-stack renders it, with its default selectors (only
 /// its own release's rules and monitors) or the dojo's (everything).
@@ -276,7 +167,7 @@ async fn e2e_dojo_check_walks_every_step_broken_then_right() {
     )
     .await;
 
-    // Step 2 can only be broken here: no node, so no pod runs.
+    // Step 2 can only be broken here: no node, so no pod runs (e2e_dojo_check_app has one).
     assert_check(
         cluster,
         nowhere,

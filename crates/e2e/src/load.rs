@@ -396,7 +396,10 @@ pub async fn run(load: &Load) -> Result<Report> {
     );
     let mut from_due: Vec<Duration> = latencies.iter().map(|(_, _, from_due)| *from_due).collect();
     from_due.sort_unstable();
-    let mut latencies: Vec<Duration> = latencies.into_iter().map(|(_, latency, _)| latency).collect();
+    let mut latencies: Vec<Duration> = latencies
+        .into_iter()
+        .map(|(_, latency, _)| latency)
+        .collect();
     latencies.sort_unstable();
     let quantile_of = |sorted: &[Duration], quantile: f64| {
         sorted

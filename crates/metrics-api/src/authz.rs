@@ -230,7 +230,9 @@ impl Authorizer {
             }
         };
         match outcome.wait_for(Option::is_some).await {
-            Ok(answered) => answered.clone().unwrap_or(Err(Arc::new(Error::ReviewAbandoned))),
+            Ok(answered) => answered
+                .clone()
+                .unwrap_or(Err(Arc::new(Error::ReviewAbandoned))),
             Err(_) => Err(Arc::new(Error::ReviewAbandoned)),
         }
     }
@@ -374,21 +376,30 @@ mod tests {
 
     fn authorizer() -> (Answering, Authorizer) {
         let answering = Answering::new(REVIEW_TAKES);
-        let metrics = ServerMetrics::register(&mut prometheus_client::registry::Registry::default());
-        (answering.clone(), Authorizer::with_reviewer(answering, metrics))
+        let metrics =
+            ServerMetrics::register(&mut prometheus_client::registry::Registry::default());
+        (
+            answering.clone(),
+            Authorizer::with_reviewer(answering, metrics),
+        )
     }
 
     fn hpa() -> User {
         User {
             name: "system:serviceaccount:kube-system:horizontal-pod-autoscaler".into(),
-            groups: vec!["system:serviceaccounts".into(), "system:authenticated".into()],
+            groups: vec![
+                "system:serviceaccounts".into(),
+                "system:authenticated".into(),
+            ],
             uid: None,
             extra: Default::default(),
         }
     }
 
     fn metric() -> Attributes {
-        of("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue")
+        of(
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/services/prometheus-redis-exporter/redis_items_in_queue",
+        )
     }
 
     /// The outcome of one request, and how long (virtual time) it waited for it.
@@ -409,7 +420,10 @@ mod tests {
         let origin = Instant::now();
         let (outcome, waited) = ask(&authorizer).await;
         assert_eq!(outcome.expect("allowed"), Decision::Allowed);
-        assert_eq!(waited, REVIEW_TAKES, "the first request waits for the first review");
+        assert_eq!(
+            waited, REVIEW_TAKES,
+            "the first request waits for the first review"
+        );
         assert_eq!(answering.asked(), 1);
 
         // One request every 100 ms for a minute: every one answered at once from the cache,
@@ -436,11 +450,18 @@ mod tests {
         answering.will(Ok(Decision::Denied("RBAC changed".into())));
         until(origin, REFRESH_AFTER + Duration::from_millis(100)).await;
         let (outcome, waited) = ask(&authorizer).await;
-        assert_eq!(outcome.expect("a decision"), Decision::Allowed, "served while refreshing");
+        assert_eq!(
+            outcome.expect("a decision"),
+            Decision::Allowed,
+            "served while refreshing"
+        );
         assert_eq!(waited, Duration::ZERO);
         tokio::time::sleep(REVIEW_TAKES * 2).await;
         let (outcome, waited) = ask(&authorizer).await;
-        assert_eq!(outcome.expect("a decision"), Decision::Denied("RBAC changed".into()));
+        assert_eq!(
+            outcome.expect("a decision"),
+            Decision::Denied("RBAC changed".into())
+        );
         assert_eq!(waited, Duration::ZERO);
         assert_eq!(answering.asked(), 2);
     }
@@ -527,7 +548,10 @@ mod tests {
 
         // Back: the next request waits once, then the cache serves again.
         answering.will(Ok(Decision::Allowed));
-        assert_eq!(ask(&authorizer).await.0.expect("allowed"), Decision::Allowed);
+        assert_eq!(
+            ask(&authorizer).await.0.expect("allowed"),
+            Decision::Allowed
+        );
         let (outcome, waited) = ask(&authorizer).await;
         assert_eq!(outcome.expect("allowed"), Decision::Allowed);
         assert_eq!(waited, Duration::ZERO);

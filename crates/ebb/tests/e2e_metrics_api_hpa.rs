@@ -297,7 +297,7 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
     let at_five = wait_for_rescales(&control_plane, &at_zero, 5).await;
     for (index, name) in HPAS.into_iter().enumerate() {
         let added = since(&at_zero[index], &at_five[index]);
-        for ((size, reason), _) in &added {
+        for (size, reason) in added.keys() {
             assert!(
                 (1..=5).contains(size) && above_target(reason),
                 "{name}: a rescale to {size} ({reason}) on the way 0 → 5: {added:?}"
@@ -389,7 +389,7 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
     let back_at_zero = wait_for_rescales(&control_plane, &at_five, 0).await;
     for (index, name) in HPAS.into_iter().enumerate() {
         let added = since(&at_five[index], &back_at_zero[index]);
-        for ((size, reason), _) in &added {
+        for (size, reason) in added.keys() {
             assert!(
                 (0..5).contains(size) && reason == BELOW_TARGET,
                 "{name}: a rescale to {size} ({reason}) on the way 5 → 0: {added:?}"

@@ -11,6 +11,10 @@
 #             adapter), then through ebb metrics-api, same HPA; round k of n pushes (k - 1/2)/n of
 #             the HPA's 5 s sync period after the sync that scaled to 0, the same offsets on both
 #             sides (pushing right after a sync would hide any source faster than one period).
+#             Two HPA variants, each the same on both sides: `default` (the chart's, as the dojo
+#             has it: no behavior, so 0 → 4 → 5 over two syncs) and `one-sync` (the chart's
+#             autoscaling.hpaBehavior with a scale-up of 20 pods per 15 s: 0 → 5 in one sync).
+# --rounds 0 skips the reaction (latency and memory only).
 # Ratios are ebb / reference (below 1: ebb faster or smaller); the load average is printed beside
 # every figure (the machine is shared: compare within a run).
 #
@@ -27,7 +31,7 @@ echo "== building ebb and the bench driver (release)" >&2
 cargo build --release --locked -q -p ebb -p ebb-e2e --bin ebb --bin metrics-api-bench
 release="${CARGO_TARGET_DIR:-target}/release"
 results="$bench_work/results"
-"$release/metrics-api-bench" --ebb "$release/ebb" "$@" | tee "$results"
+"$release/metrics-api-bench" --ebb "$release/ebb" --hpa-variants default,one-sync "$@" | tee "$results"
 
 field() { # line-selector key
   grep -- "$1" "$results" | tr ' ' '\n' | sed -n "s/^$2=//p"
@@ -53,10 +57,15 @@ ref_rss=$(field "memory server=prometheus-adapter " rss_kib)
 printf "  memory RSS            ebb %6s KiB   adapter %6s KiB   ratio %s   (peak %s / %s KiB)\n" \
   "$ebb_rss" "$ref_rss" "$(ratio "$ebb_rss" "$ref_rss")" \
   "$(field "memory server=ebb " peak_kib)" "$(field "memory server=prometheus-adapter " peak_kib)"
-for phase in metric_seconds scale_up_seconds scale_down_seconds; do
-  ebb_value=$(field "chain=ebb .*$phase" "$phase" | mean)
-  ref_value=$(field "chain=dojo .*$phase" "$phase" | mean)
-  printf "  reaction %-18s ebb %6s s   dojo chain %6s s   ratio %s   (mean of rounds; loadavg %s / %s)\n" \
-    "$phase" "$ebb_value" "$ref_value" "$(ratio "$ebb_value" "$ref_value")" \
-    "$(field "chain=ebb .*$phase" loadavg | tail -1)" "$(field "chain=dojo .*$phase" loadavg | tail -1)"
+printf "  SubjectAccessReviews during the straight runs: %s waited for by a request, %s refreshed ahead\n" \
+  "$(field "reviews server=ebb " waited_by_request)" "$(field "reviews server=ebb " background)"
+for hpa in default one-sync; do
+  grep -q -- "chain=ebb hpa=$hpa " "$results" || continue
+  for phase in metric_seconds scale_up_seconds scale_down_seconds; do
+    ebb_value=$(field "chain=ebb hpa=$hpa .*$phase" "$phase" | mean)
+    ref_value=$(field "chain=dojo hpa=$hpa .*$phase" "$phase" | mean)
+    printf "  reaction (HPA %-8s) %-18s ebb %6s s   dojo chain %6s s   ratio %s   (mean of rounds; loadavg %s / %s)\n" \
+      "$hpa" "$phase" "$ebb_value" "$ref_value" "$(ratio "$ebb_value" "$ref_value")" \
+      "$(field "chain=ebb hpa=$hpa .*$phase" loadavg | tail -1)" "$(field "chain=dojo hpa=$hpa .*$phase" loadavg | tail -1)"
+  done
 done

@@ -3,10 +3,13 @@
 //! certificate and headers (the front proxy's certificate and `X-Remote-User`, as the
 //! kube-apiserver sends them to an aggregated server).
 //!
-//! Open loop: request `k` is due at `start + k / rate`, and its latency is measured from that
-//! due time, so a slow answer also counts against the requests queued behind it (no
-//! coordinated omission). A run reports percentiles of the latencies and how many answers
-//! were not 200.
+//! Open loop: request `k` is due at `start + k / rate`. When its connection is still busy with
+//! the previous answer at that time, its latency is measured from the due time, so a slow
+//! answer also counts against the requests queued behind it (no coordinated omission); when
+//! the connection is free, from the moment it is sent, since the timer wakes the sender up to
+//! a millisecond after the due time (tokio's timer ticks in milliseconds), and that lateness is
+//! the generator's, not the server's. A run reports percentiles of the latencies, how many
+//! answers were not 200, and the bursts of slow answers.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,10 +67,56 @@ pub struct Report {
     pub p99: Duration,
     pub p999: Duration,
     pub max: Duration,
+    /// The same quantiles measured from the due time always (the generator's timer lateness
+    /// included), as this generator measured before.
+    pub p50_from_due: Duration,
+    pub p99_from_due: Duration,
+    /// Bursts of answers slower than [`STALL`]: when (seconds into the measured time), how
+    /// many, and the slowest; at most [`STALLS_SHOWN`], the earliest first.
+    pub stalls: Vec<Stall>,
+}
+
+/// An answer slower than this is part of a stall.
+pub const STALL: Duration = Duration::from_millis(10);
+/// Slow answers closer together than this are one stall.
+const STALL_GAP: Duration = Duration::from_millis(200);
+const STALLS_SHOWN: usize = 8;
+
+/// A burst of slow answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Stall {
+    /// Due time of its first request, from the start of the measured time.
+    pub at: Duration,
+    pub requests: usize,
+    pub slowest: Duration,
+}
+
+/// The bursts of answers slower than [`STALL`] among `(due offset, latency)` pairs.
+fn stalls(mut answers: Vec<(Duration, Duration)>) -> Vec<Stall> {
+    answers.retain(|(_, latency)| *latency > STALL);
+    answers.sort_unstable_by_key(|(due, _)| *due);
+    let mut stalls: Vec<Stall> = Vec::new();
+    let mut last_due = None;
+    for (due, latency) in answers {
+        match stalls.last_mut() {
+            Some(stall) if last_due.is_some_and(|last| due - last < STALL_GAP) => {
+                stall.requests += 1;
+                stall.slowest = stall.slowest.max(latency);
+            }
+            _ => stalls.push(Stall {
+                at: due,
+                requests: 1,
+                slowest: latency,
+            }),
+        }
+        last_due = Some(due);
+    }
+    stalls.truncate(STALLS_SHOWN);
+    stalls
 }
 
 impl Report {
-    /// `key=value` pairs, milliseconds with 3 decimals.
+    /// `key=value` pairs, milliseconds with 3 decimals; `stalls` as `<at>s:<requests>x:<slowest>ms`.
     pub fn line(&self) -> String {
         let ms = |d: Duration| format!("{:.3}", d.as_secs_f64() * 1000.0);
         format!(
@@ -80,6 +129,26 @@ impl Report {
             ms(self.p99),
             ms(self.p999),
             ms(self.max)
+        ) + &format!(
+            " p50_from_due_ms={} p99_from_due_ms={} stalls={}",
+            ms(self.p50_from_due),
+            ms(self.p99_from_due),
+            if self.stalls.is_empty() {
+                "none".to_owned()
+            } else {
+                self.stalls
+                    .iter()
+                    .map(|stall| {
+                        format!(
+                            "{:.2}s:{}x:{:.0}ms",
+                            stall.at.as_secs_f64(),
+                            stall.requests,
+                            stall.slowest.as_secs_f64() * 1000.0
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }
         )
     }
 }
@@ -243,12 +312,15 @@ pub async fn run(load: &Load) -> Result<Report> {
             for k in (index..total).step_by(connections) {
                 let due = start + interval * k as u32;
                 tokio::time::sleep_until(due.into()).await;
+                let sent = Instant::now();
+                let queued = last > due;
                 let answer = request(&mut sender, &load, &target).await;
                 last = Instant::now();
                 if k < warmup {
                     continue;
                 }
-                latencies.push(last - due);
+                let from = if queued { due } else { sent };
+                latencies.push((due - (start + load.warmup), last - from, last - due));
                 if let Err(error) = answer {
                     errors += 1;
                     first_error.get_or_insert(error);
@@ -272,13 +344,26 @@ pub async fn run(load: &Load) -> Result<Report> {
         }
         end = end.max(last);
     }
-    latencies.sort_unstable();
-    let at = |quantile: f64| {
+    let stalls = stalls(
         latencies
-            .get(((latencies.len() as f64 * quantile).ceil() as usize).saturating_sub(1))
+            .iter()
+            .map(|(due, latency, _)| (*due, *latency))
+            .collect(),
+    );
+    let mut from_due: Vec<Duration> = latencies.iter().map(|(_, _, from_due)| *from_due).collect();
+    from_due.sort_unstable();
+    let mut latencies: Vec<Duration> = latencies
+        .into_iter()
+        .map(|(_, latency, _)| latency)
+        .collect();
+    latencies.sort_unstable();
+    let quantile_of = |sorted: &[Duration], quantile: f64| {
+        sorted
+            .get(((sorted.len() as f64 * quantile).ceil() as usize).saturating_sub(1))
             .copied()
             .unwrap_or_default()
     };
+    let at = |quantile: f64| quantile_of(&latencies, quantile);
     let measured = end.saturating_duration_since(start + load.warmup);
     Ok(Report {
         requests: latencies.len(),
@@ -290,6 +375,9 @@ pub async fn run(load: &Load) -> Result<Report> {
         p99: at(0.99),
         p999: at(0.999),
         max: latencies.last().copied().unwrap_or_default(),
+        p50_from_due: quantile_of(&from_due, 0.50),
+        p99_from_due: quantile_of(&from_due, 0.99),
+        stalls,
     })
 }
 

@@ -326,21 +326,26 @@ impl MetricsApi {
         format!("http://{}:{}/metrics", self.cluster_ip, self.metrics_port)
     }
 
-    /// The server's own `ebb_metrics_api_requests_total`, as (route, code) → count.
-    pub async fn requests_by_route_and_code(
-        &self,
-    ) -> Result<std::collections::BTreeMap<(String, u16), u64>> {
+    /// The server's own metrics, as Prometheus text.
+    pub async fn scrape(&self) -> Result<String> {
         let url = self.metrics_url();
         let scrape = |source| Error::Scrape {
             url: url.clone(),
             source,
         };
-        let text = reqwest::get(&url)
+        reqwest::get(&url)
             .await
             .map_err(scrape)?
             .text()
             .await
-            .map_err(scrape)?;
+            .map_err(scrape)
+    }
+
+    /// The server's own `ebb_metrics_api_requests_total`, as (route, code) → count.
+    pub async fn requests_by_route_and_code(
+        &self,
+    ) -> Result<std::collections::BTreeMap<(String, u16), u64>> {
+        let text = self.scrape().await?;
         let mut counts = std::collections::BTreeMap::new();
         for line in text.lines() {
             let Some(sample) = line.strip_prefix("ebb_metrics_api_requests_total{") else {

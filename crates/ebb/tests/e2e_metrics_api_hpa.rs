@@ -4,8 +4,10 @@
 //! External-metric HPA go 0 → 5 → 0 as 100 items are pushed and removed; the requests the
 //! kube-apiserver makes for the HPA carry the front proxy's certificate and the HPA's
 //! identity (recorded on the wire); with Redis stopped the API answers 503 and both HPAs hold
-//! their count instead of scaling to zero.
+//! their count instead of scaling to zero. Each step is also asserted on the HPAs' own
+//! `SuccessfulRescale` events, written by the kube-controller-manager's HPA controller.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -107,6 +109,97 @@ async fn condition(control_plane: &ControlPlane, name: &str, kind: &str) -> Valu
         .unwrap_or(Value::Null)
 }
 
+/// The two HPAs: the consumer chart's (Object metric) and its External twin.
+const HPAS: [&str; 2] = ["consumer", "consumer-external"];
+/// The controller's reason for a scale down (`horizontal.go`, `computeReplicasForMetrics`).
+const BELOW_TARGET: &str = "All metrics below target";
+/// Events are written after the scale itself: how long to wait for them.
+const EVENTS_WITHIN: Duration = Duration::from_secs(30);
+
+/// One HPA's `SuccessfulRescale` events: (new size, reason) → how many times (the event's
+/// `count`: the recorder folds identical events into one).
+type Rescales = BTreeMap<(i64, String), i64>;
+
+/// The `SuccessfulRescale` events of the HPA `name`, each checked to come from the
+/// kube-controller-manager's HPA controller.
+async fn rescales(control_plane: &ControlPlane, name: &str) -> Result<Rescales, String> {
+    let selector = format!(
+        "involvedObject.kind=HorizontalPodAutoscaler,involvedObject.name={name},reason=SuccessfulRescale"
+    );
+    let list = control_plane
+        .kubectl_json(&[
+            "get",
+            "events",
+            "-n",
+            "default",
+            "--field-selector",
+            &selector,
+        ])
+        .await
+        .map_err(|error| error.to_string())?;
+    let mut rescales = Rescales::new();
+    for event in list["items"].as_array().into_iter().flatten() {
+        let component = [&event["source"]["component"], &event["reportingComponent"]]
+            .into_iter()
+            .find_map(Value::as_str)
+            .unwrap_or_default();
+        assert_eq!(component, "horizontal-pod-autoscaler", "{event}");
+        let message = event["message"].as_str().unwrap_or_default();
+        let (size, reason) = message
+            .strip_prefix("New size: ")
+            .and_then(|rest| rest.split_once("; reason: "))
+            .and_then(|(size, reason)| Some((size.parse::<i64>().ok()?, reason.to_owned())))
+            .unwrap_or_else(|| panic!("a rescale event's message: {event}"));
+        *rescales.entry((size, reason)).or_default() += event["count"].as_i64().unwrap_or(1);
+    }
+    Ok(rescales)
+}
+
+/// The rescales in `after` that were not in `before`.
+fn since(before: &Rescales, after: &Rescales) -> Rescales {
+    after
+        .iter()
+        .filter_map(|(key, count)| {
+            let added = count - before.get(key).copied().unwrap_or(0);
+            (added > 0).then(|| (key.clone(), added))
+        })
+        .collect()
+}
+
+/// The rescales of both HPAs, once each shows a rescale to `size` since `before`.
+async fn wait_for_rescales(
+    control_plane: &ControlPlane,
+    before: &[Rescales; 2],
+    size: i64,
+) -> [Rescales; 2] {
+    control_plane
+        .wait_for(
+            &format!("both HPAs' SuccessfulRescale events to {size}"),
+            EVENTS_WITHIN,
+            || async {
+                let mut now = [Rescales::new(), Rescales::new()];
+                for (index, name) in HPAS.into_iter().enumerate() {
+                    now[index] = rescales(control_plane, name).await?;
+                    let added = since(&before[index], &now[index]);
+                    if !added.keys().any(|(to, _)| *to == size) {
+                        return Err(format!("{name}: {added:?} since {:?}", before[index]));
+                    }
+                }
+                Ok(Some(now))
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// The reason the controller gives for scaling up on the queue's metric. Both HPAs get the
+/// same words: for an Object metric with an AverageValue target the controller also writes
+/// "external metric <name>(<selector>)" (`horizontal.go:625`, v1.37.2), not "Service metric".
+fn above_target(reason: &str) -> bool {
+    reason.starts_with("external metric redis_items_in_queue(&LabelSelector{MatchLabels:map[string]string{key: padok,}")
+        && reason.ends_with(") above target")
+}
+
 /// The recorded requests the HPA made for a metric path.
 fn hpa_requests<'a>(recorded: &'a [Recorded], path: &str) -> Vec<&'a Recorded> {
     recorded
@@ -183,6 +276,14 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
     // Both start at 1 replica: the HPA takes them to 0 itself (it only scales up from 0 what
     // it scaled to 0), reading 0 for the missing list.
     wait_for_both(&control_plane, 0, SCALE_DOWN_WITHIN).await;
+    let at_zero = wait_for_rescales(&control_plane, &Default::default(), 0).await;
+    for (name, rescales) in HPAS.into_iter().zip(&at_zero) {
+        assert_eq!(
+            rescales,
+            &Rescales::from([((0, BELOW_TARGET.to_owned()), 1)]),
+            "{name}: 1 → 0 in one rescale"
+        );
+    }
 
     let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
     let mut rpush = vec!["RPUSH", "padok"];
@@ -190,22 +291,23 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
     redis.cli(&rpush);
     let up = wait_for_both(&control_plane, 5, SCALE_UP_WITHIN).await;
     eprintln!("100 items → 5 replicas (Object and External) in {up:.1?}");
-    // How it got there: without `behavior` the HPA limits a scale-up to max(2 × current, 4)
-    // per sync, so 0 → 4 → 5 takes two syncs (printed for the reaction analysis).
-    let events = control_plane
-        .kubectl(&[
-            "get",
-            "events",
-            "-n",
-            "default",
-            "--field-selector",
-            "involvedObject.kind=HorizontalPodAutoscaler,reason=SuccessfulRescale",
-            "-o",
-            "custom-columns=LAST:.lastTimestamp,OBJECT:.involvedObject.name,MESSAGE:.message",
-        ])
-        .await
-        .unwrap_or_else(|error| error.to_string());
-    eprintln!("the HPAs' rescales:\n{events}");
+    // The controller's own account: scale-ups only, on the queue's metric, up to 5. Without
+    // `behavior` a scale-up is limited to max(2 × current, 4) per sync, so it takes 0 → 4 → 5
+    // (the sizes on the way are the controller's business: printed, not asserted).
+    let at_five = wait_for_rescales(&control_plane, &at_zero, 5).await;
+    for (index, name) in HPAS.into_iter().enumerate() {
+        let added = since(&at_zero[index], &at_five[index]);
+        for (size, reason) in added.keys() {
+            assert!(
+                (1..=5).contains(size) && above_target(reason),
+                "{name}: a rescale to {size} ({reason}) on the way 0 → 5: {added:?}"
+            );
+        }
+        eprintln!(
+            "{name} rescaled to {:?}",
+            added.keys().map(|(size, _)| size).collect::<Vec<_>>()
+        );
+    }
 
     // What the kube-apiserver sent on the HPA's behalf, as it arrived.
     let recorder = server.recorder.as_ref().expect("started with a recorder");
@@ -256,16 +358,24 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
         .unwrap();
     let holding = Instant::now();
     while holding.elapsed() < HOLD_FOR {
-        for name in ["consumer", "consumer-external"] {
+        for name in HPAS {
             let (_, spec) = scale_of(&control_plane, name).await.unwrap();
             assert_eq!(spec, 5, "{name} moved while its metric failed");
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    for (name, reason) in [
-        ("consumer", "FailedGetObjectMetric"),
-        ("consumer-external", "FailedGetExternalMetric"),
-    ] {
+    for (index, name) in HPAS.into_iter().enumerate() {
+        let now = rescales(&control_plane, name).await.unwrap();
+        assert_eq!(
+            since(&at_five[index], &now),
+            Rescales::new(),
+            "{name} rescaled while its metric failed"
+        );
+    }
+    for (name, reason) in HPAS
+        .into_iter()
+        .zip(["FailedGetObjectMetric", "FailedGetExternalMetric"])
+    {
         let active = condition(&control_plane, name, "ScalingActive").await;
         assert_eq!(active["status"], "False", "{name}: {active}");
         assert_eq!(active["reason"], reason, "{name}: {active}");
@@ -276,5 +386,15 @@ async fn e2e_metrics_api_hpa_object_and_external_scale_0_to_5_to_0_and_hold_when
     redis.cli(&["DEL", "padok"]);
     let down = wait_for_both(&control_plane, 0, SCALE_DOWN_WITHIN).await;
     eprintln!("emptied → 0 replicas (Object and External) in {down:.1?}");
+    let back_at_zero = wait_for_rescales(&control_plane, &at_five, 0).await;
+    for (index, name) in HPAS.into_iter().enumerate() {
+        let added = since(&at_five[index], &back_at_zero[index]);
+        for (size, reason) in added.keys() {
+            assert!(
+                (0..5).contains(size) && reason == BELOW_TARGET,
+                "{name}: a rescale to {size} ({reason}) on the way 5 → 0: {added:?}"
+            );
+        }
+    }
     drop(server);
 }

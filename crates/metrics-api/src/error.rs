@@ -38,6 +38,13 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
+    #[error("the SubjectAccessReview failed: {0}")]
+    Review(#[source] kube::Error),
+
+    /// The task asking a SubjectAccessReview ended without an answer (it panicked).
+    #[error("the SubjectAccessReview was abandoned before it was answered")]
+    ReviewAbandoned,
+
     #[error("Kubernetes client configuration ({origin}): {source}")]
     KubeConfig {
         origin: String,

@@ -120,6 +120,8 @@ pub async fn serve(
         ),
     };
     let authn = authn::Authenticator::new(authn_origin).await?;
+    let mut registry = Registry::default();
+    let server_metrics = metrics::ServerMetrics::register(&mut registry);
     let authz = authz::Authorizer::new(
         kube_client(
             args.authorization_kubeconfig
@@ -128,10 +130,8 @@ pub async fn serve(
             "--authorization-kubeconfig",
         )
         .await?,
+        server_metrics.clone(),
     );
-
-    let mut registry = Registry::default();
-    let server_metrics = metrics::ServerMetrics::register(&mut registry);
     let address = args.redis_address()?;
     let readers = probe::Readers {
         reader: ebb_queue::RedisReader::new(&address)?,

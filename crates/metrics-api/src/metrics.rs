@@ -1,5 +1,6 @@
 //! This server's own Prometheus metrics, served on the plain `--metrics-port`: requests by
-//! route and code, their latency, the cache's age and size, and source errors.
+//! route and code, their latency, the cache's age and size, source errors, and the
+//! SubjectAccessReviews sent (how many, how long, and whether a request waited for them).
 
 use std::sync::atomic::AtomicU64;
 
@@ -28,6 +29,15 @@ pub struct SourceLabels {
     pub source: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReviewLabels {
+    /// allowed, denied, error.
+    pub result: &'static str,
+    /// request: a request waited for it; background: refreshed ahead while the cached
+    /// decision was served.
+    pub waited_by: &'static str,
+}
+
 fn latency_buckets() -> Histogram {
     Histogram::new([
         0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 0.5, 1.0, 2.5,
@@ -47,6 +57,9 @@ pub struct ServerMetrics {
     pub polls: Counter,
     /// Pipelines the Redis reader sent (one round trip each, whatever it carried).
     pub redis_round_trips: Counter,
+    /// SubjectAccessReviews sent to the kube-apiserver.
+    pub reviews: Family<ReviewLabels, Counter>,
+    pub review_latency: Histogram,
 }
 
 impl ServerMetrics {
@@ -59,6 +72,8 @@ impl ServerMetrics {
             source_errors: Family::default(),
             polls: Counter::default(),
             redis_round_trips: Counter::default(),
+            reviews: Family::default(),
+            review_latency: latency_buckets(),
         };
         registry.register(
             "ebb_metrics_api_requests",
@@ -94,6 +109,16 @@ impl ServerMetrics {
             "ebb_metrics_api_redis_round_trips",
             "Round trips to Redis (pipelines sent, each carrying every read queued beside it)",
             metrics.redis_round_trips.clone(),
+        );
+        registry.register(
+            "ebb_metrics_api_authorization_reviews",
+            "SubjectAccessReviews sent, by result and by who waited for them (a request, or nobody: refreshed ahead in the background)",
+            metrics.reviews.clone(),
+        );
+        registry.register(
+            "ebb_metrics_api_authorization_review_duration_seconds",
+            "Time a SubjectAccessReview took, sent to answered",
+            metrics.review_latency.clone(),
         );
         metrics
     }

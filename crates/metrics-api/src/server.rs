@@ -211,11 +211,7 @@ impl Server {
                 );
             }
             Err(error) => {
-                return Reply::failure(
-                    500,
-                    "InternalError",
-                    format!("the SubjectAccessReview failed: {error}"),
-                );
+                return Reply::failure(500, "InternalError", error.to_string());
             }
         }
         if path.raw.starts_with("/openapi/") {

@@ -3,7 +3,8 @@
 //! prometheus-adapter serving the same metric, straight and through the kube-apiserver; then
 //! the reaction time of the same HPA (the consumer chart's) from `--items` (100) pushed to
 //! desiredReplicas and spec.replicas at items / 20 (and to the metric API first reading them),
-//! first through the dojo chain, then through ebb.
+//! first through the dojo chain, then through ebb; for each `--hpa-variants` (the HPA as the
+//! dojo has it, and one whose `behavior` lets it reach the target in one sync).
 //! Run by `bench/metrics-api/run.sh`, and with `--reaction-only --items 200` by
 //! `bench/operator/reaction.sh` (its HPA-driven columns); prints one `key=value` line per
 //! measurement, each with the load average beside it.
@@ -38,7 +39,7 @@ struct Args {
     /// Kept-alive connections of each latency run.
     #[arg(long, default_value_t = 4)]
     connections: usize,
-    /// Reaction rounds per side.
+    /// Reaction rounds per side (0: no reaction, latency and memory only).
     #[arg(long, default_value_t = 3)]
     rounds: usize,
     /// Items pushed in each reaction round.
@@ -47,6 +48,64 @@ struct Args {
     /// Measure the reaction only (no latency or memory runs).
     #[arg(long)]
     reaction_only: bool,
+    /// The HPA variants whose reaction is measured, each on both sides with the same push
+    /// offsets: `default` (the consumer chart's HPA as the dojo has it, no `behavior`) and
+    /// `one-sync` (the same with a `behavior.scaleUp` that may reach the target in one sync).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "default")]
+    hpa_variants: Vec<HpaVariant>,
+}
+
+/// The consumer chart's HPA, as measured.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum HpaVariant {
+    /// No `behavior`: the controller's legacy scale-up limit, max(2 × current, 4) per sync, so
+    /// 0 → 4 → 5 takes two syncs.
+    Default,
+    /// `behavior.scaleUp`: up to 20 pods per 15 s, no stabilization, so 0 → 5 in one sync.
+    OneSync,
+}
+
+impl HpaVariant {
+    fn name(self) -> &'static str {
+        match self {
+            HpaVariant::Default => "default",
+            HpaVariant::OneSync => "one-sync",
+        }
+    }
+
+    /// The consumer chart's values that make it (helm/charts/consumer, `autoscaling.hpaBehavior`).
+    fn chart_values(self) -> &'static [&'static str] {
+        match self {
+            HpaVariant::Default => &["autoscaling.hpaBehavior=null"],
+            HpaVariant::OneSync => &[
+                "autoscaling.hpaBehavior.scaleUp.stabilizationWindowSeconds=0",
+                "autoscaling.hpaBehavior.scaleUp.policies[0].type=Pods",
+                "autoscaling.hpaBehavior.scaleUp.policies[0].value=20",
+                "autoscaling.hpaBehavior.scaleUp.policies[0].periodSeconds=15",
+            ],
+        }
+    }
+
+    /// Upgrades the consumer release to this variant and checks the HPA says so.
+    async fn apply(self, pipeline: &DojoPipeline) -> Result<(), Box<dyn std::error::Error>> {
+        ebb_e2e::charts::install(
+            &pipeline.control_plane,
+            ebb_e2e::pipeline::CONSUMER,
+            ebb_e2e::pipeline::NAMESPACE,
+            self.chart_values(),
+        )
+        .await?;
+        let behavior = &pipeline.hpa().await?["spec"]["behavior"];
+        let pods_per_period = behavior["scaleUp"]["policies"][0]["value"].as_i64();
+        let applied = match self {
+            HpaVariant::Default => behavior.is_null(),
+            HpaVariant::OneSync => pods_per_period == Some(20),
+        };
+        if !applied {
+            return Err(format!("the HPA's behavior for {}: {behavior}", self.name()).into());
+        }
+        Ok(())
+    }
 }
 
 /// The consumer chart's `hpa.averageItemsPerReplica` and `hpa.maxReplicas`
@@ -115,8 +174,52 @@ async fn latency(
     }
 }
 
-/// The HPA's reaction, `rounds` times: push `items`, wait for the HPA's target for them,
-/// empty, wait for 0.
+/// The SubjectAccessReviews `server` sent so far: how many a request waited for, how many were
+/// refreshed ahead in the background, and their total duration in seconds.
+async fn reviews(server: &MetricsApi) -> (f64, f64, f64) {
+    let text = server.scrape().await.unwrap_or_default();
+    let mut totals = (0.0, 0.0, 0.0);
+    for line in text.lines() {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value: f64 = value.parse().unwrap_or(0.0);
+        if name.starts_with("ebb_metrics_api_authorization_reviews_total{") {
+            if name.contains("waited_by=\"request\"") {
+                totals.0 += value;
+            } else {
+                totals.1 += value;
+            }
+        } else if name == "ebb_metrics_api_authorization_review_duration_seconds_sum" {
+            totals.2 += value;
+        }
+    }
+    totals
+}
+
+/// [`latency`] of `server`, with the SubjectAccessReviews it sent meanwhile.
+async fn latency_with_reviews(
+    name: &str,
+    args: &Args,
+    server: &MetricsApi,
+    url: String,
+    rate: u32,
+    tls: Tls,
+    headers: &[(&str, &str)],
+) {
+    let before = reviews(server).await;
+    latency(name, args, url, rate, tls, headers).await;
+    let after = reviews(server).await;
+    let waited = after.0 - before.0;
+    let background = after.1 - before.1;
+    let mean_ms = 1000.0 * (after.2 - before.2) / (waited + background).max(1.0);
+    println!(
+        "reviews server={name} waited_by_request={waited} background={background} mean_ms={mean_ms:.2}"
+    );
+}
+
+/// The reaction of the consumer HPA in `variant`, `rounds` times: push `items`, wait for the
+/// HPA's target for them, empty, wait for 0.
 ///
 /// Each round starts when the scale to 0 is seen, that is just after one of the HPA's syncs
 /// (one every [`HPA_SYNC_PERIOD`]). Pushing then would always give the metric most of a period
@@ -126,11 +229,14 @@ async fn latency(
 async fn reaction(
     name: &str,
     pipeline: &DojoPipeline,
+    variant: HpaVariant,
     rounds: usize,
     items: usize,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let target = items.div_ceil(ITEMS_PER_REPLICA).min(MAX_REPLICAS) as i64;
     let expected = items.to_string();
+    let hpa = variant.name();
+    variant.apply(pipeline).await?;
     pipeline
         .wait_for_replicas(0, Duration::from_secs(180))
         .await?;
@@ -159,7 +265,7 @@ async fn reaction(
             .await?;
         let up = pushed.elapsed();
         println!(
-            "reaction chain={name} round={round} items={items} target={target} push_offset_seconds={:.2} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
+            "reaction chain={name} hpa={hpa} round={round} items={items} target={target} push_offset_seconds={:.2} metric_seconds={:.2} scale_up_seconds={:.2} loadavg={}",
             offset.as_secs_f64(),
             metric.as_secs_f64(),
             up.as_secs_f64(),
@@ -170,7 +276,7 @@ async fn reaction(
             .wait_for_replicas(0, Duration::from_secs(180))
             .await?;
         println!(
-            "reaction chain={name} round={round} scale_down_seconds={:.2} loadavg={}",
+            "reaction chain={name} hpa={hpa} round={round} scale_down_seconds={:.2} loadavg={}",
             down.as_secs_f64(),
             loadavg()
         );
@@ -267,8 +373,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             loadavg()
         );
     }
-    pipeline.empty();
-    reaction("dojo", &pipeline, args.rounds, args.items).await?;
+    if args.rounds > 0 {
+        pipeline.empty();
+        for variant in &args.hpa_variants {
+            reaction("dojo", &pipeline, *variant, args.rounds, args.items).await?;
+        }
+    }
 
     // ebb metrics-api takes over custom.metrics.k8s.io, from its chart, reading the same Redis.
     drop(pipeline.adapter.take());
@@ -295,27 +405,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             server_name: Some(SERVICE_DNS_NAME.into()),
             client_cert: front_proxy,
         };
-        latency(
+        latency_with_reviews(
             "ebb",
             &args,
+            &server,
             metric_url(&server.url("")),
             args.rate,
             ebb_tls.clone(),
             &forwarded,
         )
         .await;
-        latency(
+        latency_with_reviews(
             "ebb-low-rate",
             &args,
+            &server,
             metric_url(&server.url("")),
             args.low_rate,
             ebb_tls,
             &forwarded,
         )
         .await;
-        latency(
+        latency_with_reviews(
             "ebb-via-apiserver",
             &args,
+            &server,
             metric_url(&apiserver),
             args.apiserver_rate,
             admin,
@@ -328,8 +441,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             loadavg()
         );
     }
-    pipeline.empty();
-    reaction("ebb", &pipeline, args.rounds, args.items).await?;
+    if args.rounds > 0 {
+        pipeline.empty();
+        for variant in &args.hpa_variants {
+            reaction("ebb", &pipeline, *variant, args.rounds, args.items).await?;
+        }
+    }
     drop(server);
     Ok(())
 }

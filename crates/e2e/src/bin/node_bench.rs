@@ -19,6 +19,11 @@ use clap::Parser;
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
 use ebb_e2e::{charts, node};
 use ebb_testkit::control_plane::{ControlPlane, Options};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client};
 
 const COMPLETED: &str = "{padok}:completed";
 
@@ -56,26 +61,29 @@ struct Observation {
     waiting: u64,
 }
 
-async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
-    let cluster = &pipeline.control_plane;
-    let (deployment, pods) = tokio::join!(
-        cluster.get("deployment", NAMESPACE, CONSUMER),
-        cluster.kubectl_json(&["get", "pods", "-l", "app.kubernetes.io/name=consumer"])
-    );
-    let pods = pods?;
-    let all = pods["items"].as_array().map_or(0, Vec::len);
-    let running = pods["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+/// Reads the Deployment and its pods through the API, not kubectl: a kubectl process per poll
+/// costs a sizeable share of one of the two cores, which the node needs to start the pods.
+async fn observe(pipeline: &DojoPipeline, client: &Client) -> Result<Observation, BoxError> {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), NAMESPACE);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+    let consumer_pods = ListParams::default().labels("app.kubernetes.io/name=consumer");
+    let (deployment, pods) = tokio::join!(deployments.get(CONSUMER), pods.list(&consumer_pods));
+    let pods = pods?.items;
+    let running = pods
+        .iter()
         .filter(|pod| {
-            pod["status"]["phase"] == "Running" && pod["metadata"]["deletionTimestamp"].is_null()
+            pod.metadata.deletion_timestamp.is_none()
+                && pod
+                    .status
+                    .as_ref()
+                    .and_then(|status| status.phase.as_deref())
+                    == Some("Running")
         })
         .count();
     Ok(Observation {
-        spec: deployment?["spec"]["replicas"].as_i64().unwrap_or(-1),
+        spec: deployment?.spec.replicas.map_or(-1, i64::from),
         running,
-        pods: all,
+        pods: pods.len(),
         completed: pipeline
             .redis
             .cli(&["GET", COMPLETED])
@@ -94,10 +102,10 @@ async fn observe(pipeline: &DojoPipeline) -> Result<Observation, BoxError> {
 /// Back to an idle start: queue empty, Deployment at 0, no consumer pod left, not even a
 /// terminating one (one not yet signalled would take an item from the next burst, and (c)
 /// would time an old pod).
-async fn settle(pipeline: &DojoPipeline) -> Result<(), BoxError> {
+async fn settle(pipeline: &DojoPipeline, client: &Client) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let seen = observe(pipeline).await?;
+        let seen = observe(pipeline, client).await?;
         if seen.spec == 0 && seen.pods == 0 && seen.waiting == 0 {
             pipeline.redis.cli(&["DEL", COMPLETED]);
             return Ok(());
@@ -113,8 +121,8 @@ async fn settle(pipeline: &DojoPipeline) -> Result<(), BoxError> {
     }
 }
 
-async fn burst(pipeline: &DojoPipeline, autoscaler: &str) -> Result<(), BoxError> {
-    settle(pipeline).await?;
+async fn burst(pipeline: &DojoPipeline, client: &Client, autoscaler: &str) -> Result<(), BoxError> {
+    settle(pipeline, client).await?;
     let load_before = load();
     let started = Instant::now();
     pipeline.push(200);
@@ -124,7 +132,7 @@ async fn burst(pipeline: &DojoPipeline, autoscaler: &str) -> Result<(), BoxError
         if started.elapsed() > Duration::from_secs(600) {
             return Err("burst: not drained after 600 s".into());
         }
-        let seen = observe(pipeline).await?;
+        let seen = observe(pipeline, client).await?;
         polls += 1;
         let at = started.elapsed().as_secs_f64();
         if spec_at_10.is_none() && seen.spec >= 10 {
@@ -153,10 +161,10 @@ async fn burst(pipeline: &DojoPipeline, autoscaler: &str) -> Result<(), BoxError
     Ok(())
 }
 
-async fn drain(pipeline: &DojoPipeline, autoscaler: &str) -> Result<(), BoxError> {
+async fn drain(pipeline: &DojoPipeline, client: &Client, autoscaler: &str) -> Result<(), BoxError> {
     const ITEMS: u64 = 1000;
     const LIMIT_S: f64 = 50.0;
-    settle(pipeline).await?;
+    settle(pipeline, client).await?;
     let load_before = load();
     let started = Instant::now();
     pipeline.push(ITEMS as usize);
@@ -211,6 +219,13 @@ async fn main() -> Result<(), BoxError> {
         ..Options::default()
     })
     .await?;
+    let client = Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            Kubeconfig::read_from(&cluster.kubeconfig)?,
+            &KubeConfigOptions::default(),
+        )
+        .await?,
+    )?;
     cluster.load_image(&args.image).await?;
     cluster
         .apply(&std::fs::read_to_string(
@@ -277,8 +292,8 @@ async fn main() -> Result<(), BoxError> {
                 .into());
             }
         }
-        burst(&pipeline, autoscaler).await?;
-        drain(&pipeline, autoscaler).await?;
+        burst(&pipeline, &client, autoscaler).await?;
+        drain(&pipeline, &client, autoscaler).await?;
     }
     drop(operator);
     Ok(())

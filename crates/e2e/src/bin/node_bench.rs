@@ -26,6 +26,8 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client};
 
 const COMPLETED: &str = "{padok}:completed";
+/// The pause between two observations of a burst: the figures are this coarse, plus one read.
+const POLL_PAUSE: Duration = Duration::from_millis(100);
 
 #[derive(Parser, Debug)]
 #[command(about = "Measures scaling with pods running on a real node")]
@@ -147,6 +149,9 @@ async fn burst(pipeline: &DojoPipeline, client: &Client, autoscaler: &str) -> Re
         if seen.completed >= 200 && seen.waiting == 0 {
             drained = Some(at);
         }
+        // Paced: an unpaced loop reads the API server and spawns redis-cli 50 times a second,
+        // load that would slow the very pods being timed.
+        tokio::time::sleep(POLL_PAUSE).await;
     }
     let show = |value: Option<f64>| value.map_or("never".into(), |seconds| format!("{seconds:.2}"));
     println!(

@@ -11,13 +11,17 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
+# Where cargo builds: CARGO_TARGET_DIR if set (relative to the repository's root, where the
+# benches run cargo), as cargo reads it.
+cargo_target=${CARGO_TARGET_DIR:-target}
+
 # Installs what the benches need and builds ebb in release; sets ebb to its path.
 build_ebb() {
   scripts/install-deps.sh
   echo "== building ebb (release)"
   cargo build --release --locked -p ebb --quiet
   # shellcheck disable=SC2034 # read by the scripts that source this file
-  ebb=target/release/ebb
+  ebb=$cargo_target/release/ebb
 }
 
 # shellcheck source=scripts/lib/ports.sh
@@ -42,6 +46,11 @@ start_redis() {
   for _ in $(seq 100); do redis-cli -p "$redis_port" PING >/dev/null 2>&1 && return; sleep 0.05; done
   echo "bench: redis-server did not start" >&2
   exit 1
+}
+
+# What a results file records of a run: when, which commit, the command, the machine's load.
+bench_header() {
+  echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg): $0 $*"
 }
 
 # Seconds since the epoch, with nanoseconds.

@@ -61,10 +61,12 @@ stage_ebb() {
     esac
   done
   (cd "$repo" && env "${unset[@]}" cargo build --release --locked -p ebb)
-  install -D -m 0755 "$repo/target/release/ebb" "$rootfs/usr/local/bin/ebb"
+  # Where cargo put it: CARGO_TARGET_DIR, relative to the repository as cargo reads it there.
+  local binary="${CARGO_TARGET_DIR:-target}/release/ebb"
+  [[ "$binary" == /* ]] || binary="$repo/$binary"
+  install -D -m 0755 "$binary" "$rootfs/usr/local/bin/ebb"
   strip "$rootfs/usr/local/bin/ebb"
-  # `ldd` prints "name => /path (address)" and the loader as "/path (address)".
-  stage_libraries "$rootfs" "$repo/target/release/ebb"
+  stage_libraries "$rootfs" "$binary"
   stage_etc "$rootfs" 'nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin' 'nogroup:x:65534:'
 }
 
@@ -153,7 +155,21 @@ build() {
   mkdir -p "$out"
   tar --sort=name --owner=0 --group=0 --numeric-owner -cf "$out/$image.oci.tar.new" -C "$layout" oci-layout index.json blobs
   mv "$out/$image.oci.tar.new" "$out/$image.oci.tar"
-  echo "image: $out/$image.oci.tar ($(name "$image")): $(du -k "$out/$image.oci.tar" | cut -f1) KiB, built in $(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s" >&2
+  echo "image: $out/$image.oci.tar ($(name "$image")): $(layer_sizes "$layout"), built in $(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s" >&2
+}
+
+# layer_sizes <layout>: what a registry stores and a node pulls (the gzip layers, as the
+# manifest records them) and what the node unpacks (the layers' tar streams), in MB (10^6
+# bytes): the figures the docs quote.
+layer_sizes() {
+  local layout="$1" manifest compressed=0 uncompressed=0 digest size
+  manifest="$layout/blobs/$(jq -r '.manifests[0].digest | sub(":"; "/")' "$layout/index.json")"
+  while read -r digest size; do
+    compressed=$((compressed + size))
+    uncompressed=$((uncompressed + $(gzip -dc "$layout/blobs/${digest/://}" | wc -c)))
+  done < <(jq -r '.layers[] | "\(.digest) \(.size)"' "$manifest")
+  awk -v c="$compressed" -v u="$uncompressed" \
+    'BEGIN { printf "%.1f MB compressed (gzip layer, %d bytes), %.1f MB uncompressed (%d bytes)", c / 1e6, c, u / 1e6, u }'
 }
 
 run() {

@@ -20,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/operator/common.sh
+bench_header "$@"
 
 rounds=5
 run_hpa=1
@@ -145,7 +146,7 @@ unset EBB_CONTROL_PLANE_DIR
 if ((run_hpa)); then
   echo "== dojo chain, then ebb metrics-api, same HPA: $rounds rounds each of $items items → $target replicas"
   hpa_out="$bench_work/hpa.out"
-  target/debug/metrics-api-bench --ebb "$ebb" --reaction-only --items "$items" --rounds "$rounds" |
+  "$cargo_target/debug/metrics-api-bench" --ebb "$ebb" --reaction-only --items "$items" --rounds "$rounds" |
     tee "$hpa_out" | sed -u 's/^/  /'
   # <chain> <key>: that key's value on each of the chain's scale-up lines.
   hpa_field() {

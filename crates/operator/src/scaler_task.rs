@@ -11,6 +11,9 @@
 //!
 //! Before the loop runs, two things can keep it hands-off: an older claim on the same
 //! workload (`Conflict`) and the paused annotations (`Paused`).
+//!
+//! This file is the task's life (start, retry, hands-off, paused, the loop); the Secrets it
+//! reads are resolved in `secrets.rs`, and the loop's status is followed in `follow.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,27 +22,27 @@ use ebb_autoscaler::sources::prometheus::PrometheusSource;
 use ebb_autoscaler::sources::redis::RedisSource;
 use ebb_autoscaler::sources::redis_list::RedisListSource;
 use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
-use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget, Status, TickCounts};
-use ebb_queue::{Queue, RedisAddress};
+use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget};
+use ebb_queue::Queue;
 use ebb_scaling::Scaler;
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::{Notify, watch};
 
 use crate::config::scaler_config;
 use crate::context::Context;
-use crate::crd::{QueueScaler, QueueScalerStatus, RedisServer, SecretKeyRef, condition};
-use crate::metrics::{DecisionLabels, ScalerLabels};
+use crate::crd::{QueueScaler, QueueScalerStatus, SecretKeyRef, condition};
+use crate::metrics::ScalerLabels;
 use crate::redis_pool::Server;
 use crate::source::{SpecSource, empty_result};
-use crate::status::{self, COUNTS_EVERY};
+use crate::status;
 use crate::target::KubeScaleTarget;
 use crate::{Error, Result};
+
+mod follow;
+mod secrets;
 
 /// Freezes a scaler at the workload's current count (`"true"`).
 pub const PAUSED: &str = "ebb.dev/paused";
@@ -409,238 +412,6 @@ impl Task {
         Ok((built, secrets, watched))
     }
 
-    /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
-    /// Secrets are read from the QueueScaler's own namespace only, and their contents never
-    /// reach a log, an Event or the status: errors name the Secret and key, not the value.
-    async fn address(&self, redis: &RedisServer) -> Result<RedisAddress> {
-        let given = match (&redis.address, &redis.url_from) {
-            (Some(address), _) => address.clone(),
-            (None, Some(reference)) => self.secret_text(reference).await?,
-            (None, None) => {
-                return Err(Error::InvalidField {
-                    field: "spec.source.*.redis",
-                    reason: "set address or urlFrom".into(),
-                });
-            }
-        };
-        let given =
-            match &redis.password_from {
-                Some(reference) => with_password(&given, &self.secret_text(reference).await?)
-                    .map_err(|reason| Error::InvalidField {
-                        field: "spec.source.*.redis.passwordFrom",
-                        reason,
-                    })?,
-                None => given,
-            };
-        let address: RedisAddress = given.parse().map_err(|error| match redis.url_from {
-            // The URL may carry a password: say where it came from, not what it was.
-            Some(ref reference) => Error::InvalidField {
-                field: "spec.source.*.redis.urlFrom",
-                reason: format!(
-                    "Secret {}/{} key {} does not hold a Redis URL (host:port, redis://, rediss://, redis+cluster://)",
-                    self.namespace, reference.name, reference.key
-                ),
-            },
-            None => Error::from(error),
-        })?;
-        match &redis.ca_from {
-            None => Ok(address),
-            Some(reference) => {
-                let pem = self.secret_bytes(reference).await?;
-                let origin = format!(
-                    "Secret {}/{} key {}",
-                    self.namespace, reference.name, reference.key
-                );
-                Ok(address.trusting_pem(pem, &origin)?)
-            }
-        }
-    }
-
-    async fn secret_bytes(&self, reference: &SecretKeyRef) -> Result<Vec<u8>> {
-        let secrets: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
-        let secret = secrets
-            .get(&reference.name)
-            .await
-            .map_err(|source| Error::Secret {
-                namespace: self.namespace.clone(),
-                name: reference.name.clone(),
-                source,
-            })?;
-        secret
-            .data
-            .and_then(|mut data| data.remove(&reference.key))
-            .map(|bytes| bytes.0)
-            .ok_or_else(|| Error::SecretKeyMissing {
-                namespace: self.namespace.clone(),
-                name: reference.name.clone(),
-                key: reference.key.clone(),
-            })
-    }
-
-    async fn secret_text(&self, reference: &SecretKeyRef) -> Result<String> {
-        let bytes = self.secret_bytes(reference).await?;
-        String::from_utf8(bytes)
-            .map(|text| text.trim().to_owned())
-            .map_err(|_| Error::InvalidField {
-                field: "spec.source.*.redis",
-                reason: format!(
-                    "Secret {}/{} key {} is not UTF-8 text",
-                    self.namespace, reference.name, reference.key
-                ),
-            })
-    }
-
-    /// Completes when one of `secrets` changes after the first look (a watch per Secret
-    /// name; no polling).
-    async fn secrets_change(&self, secrets: Vec<SecretKeyRef>) {
-        if secrets.is_empty() {
-            return std::future::pending().await;
-        }
-        let api: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
-        let names: std::collections::BTreeSet<String> = secrets
-            .into_iter()
-            .map(|reference| reference.name)
-            .collect();
-        let watches = names.into_iter().map(|name| {
-            watcher(
-                api.clone(),
-                watcher::Config::default().fields(&format!("metadata.name={name}")),
-            )
-            .default_backoff()
-            .boxed()
-        });
-        let mut all = futures::stream::select_all(watches);
-        // The initial listing (Init…InitDone) is what was just read; a later Apply or Delete
-        // is a change.
-        while let Some(event) = all.next().await {
-            if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
-                return;
-            }
-        }
-        std::future::pending().await
-    }
-
-    /// Follows the loop's status: writes it to the QueueScaler (decisions, replica changes
-    /// and conditions at once; counts alone at most every `COUNTS_EVERY`), keeps the metrics,
-    /// and records an Event on every scale, and when someone else changed the count.
-    async fn follow_status(&self, mut seen: watch::Receiver<Status>) -> Result<()> {
-        let name = self.scaler.name_any();
-        let mut written = self.scaler.status.clone().unwrap_or_default();
-        let mut written_at = tokio::time::Instant::now();
-        let mut scale_events = 0;
-        let mut our_count: Option<u32> = None;
-        let mut counted = TickCounts::default();
-        loop {
-            seen.changed().await.map_err(|_| Error::LoopStopped)?;
-            let current = seen.borrow_and_update().clone();
-            let scales = current.scale_events.saturating_sub(scale_events);
-            let scaled_now = scales > 0;
-            scale_events = current.scale_events;
-            self.observe(&current, scales, since(&mut counted, current.counts));
-            if current.last_error.is_none() || current.fallback_active {
-                if let Some(ours) = our_count
-                    && current.replicas != ours
-                {
-                    self.event(
-                        "Overridden",
-                        format!(
-                            "the workload was set to {} replicas outside this QueueScaler; {}",
-                            current.replicas,
-                            current
-                                .last_decision
-                                .as_ref()
-                                .map_or("", |d| d.reason.as_str())
-                        ),
-                    )
-                    .await;
-                }
-                our_count = Some(current.desired_replicas);
-            }
-            if scaled_now && let Some(decision) = &current.last_decision {
-                self.event("Scaled", decision.reason.clone()).await;
-            }
-            let conflict = self
-                .conflict()
-                .map(|conflict| conflict.message(&self.scaler.spec.scale_target_ref));
-            let next = status::next_status(
-                &written,
-                &current,
-                self.generation(),
-                scaled_now,
-                conflict,
-                Timestamp::now(),
-            );
-            let due = written_at.elapsed() >= COUNTS_EVERY;
-            if next != written && (status::differs_beyond_counts(&written, &next) || due) {
-                match status::write(&self.api, &name, &next).await {
-                    Ok(()) => {
-                        self.context.metrics.write("status");
-                        written = next;
-                        written_at = tokio::time::Instant::now();
-                    }
-                    Err(error) => {
-                        self.context.metrics.error(&self.labels, "status");
-                        tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
-                    }
-                }
-            }
-        }
-    }
-
-    /// Updates the metrics from the loop's status: `new` is what the ticks did since the
-    /// status seen before (several ticks when the watch channel merged them), `scales` the
-    /// scale requests among them.
-    fn observe(&self, current: &Status, scales: u64, new: TickCounts) {
-        let metrics = &self.context.metrics;
-        let labels = &self.labels;
-        let gauge = |family: &prometheus_client::metrics::family::Family<
-            ScalerLabels,
-            prometheus_client::metrics::gauge::Gauge,
-        >,
-                     value: u64| {
-            family
-                .get_or_create(labels)
-                .set(i64::try_from(value).unwrap_or(i64::MAX));
-        };
-        metrics.errors_by(labels, "read", new.read_failures);
-        metrics.errors_by(labels, "apply", new.apply_failures);
-        if new.reads > 0 {
-            metrics.reads.get_or_create(labels).inc_by(new.reads);
-            // The last read's duration stands for the merged ones (a sample, not each).
-            if let Some(seconds) = current.read_seconds {
-                metrics.read_duration.get_or_create(labels).observe(seconds);
-            }
-        }
-        gauge(&metrics.waiting, current.waiting);
-        gauge(&metrics.in_flight, current.in_flight);
-        // The count once this tick's decision applied, not the one read before it.
-        let replicas = if scales > 0 {
-            current.desired_replicas
-        } else {
-            current.replicas
-        };
-        gauge(&metrics.replicas, replicas.into());
-        gauge(&metrics.desired_replicas, current.desired_replicas.into());
-        for (reason, count) in [
-            ("scale_up", new.scale_up),
-            ("scale_down", new.scale_down),
-            ("hold", new.hold),
-            ("fallback", new.fallback),
-        ] {
-            if count > 0 {
-                metrics
-                    .decisions
-                    .get_or_create(&DecisionLabels {
-                        namespace: labels.namespace.clone(),
-                        queuescaler: labels.queuescaler.clone(),
-                        reason: reason.into(),
-                    })
-                    .inc_by(count);
-            }
-        }
-        metrics.writes("scale", scales);
-    }
-
     async fn event(&self, reason: &str, note: String) {
         let recorder = Recorder::new(
             self.context.client.clone(),
@@ -666,23 +437,6 @@ impl Task {
     }
 }
 
-/// What the loop's ticks did since `counted`, which becomes `current` (the loop's totals
-/// only grow).
-fn since(counted: &mut TickCounts, current: TickCounts) -> TickCounts {
-    let previous = std::mem::replace(counted, current);
-    TickCounts {
-        reads: current.reads.saturating_sub(previous.reads),
-        read_failures: current.read_failures.saturating_sub(previous.read_failures),
-        apply_failures: current
-            .apply_failures
-            .saturating_sub(previous.apply_failures),
-        scale_up: current.scale_up.saturating_sub(previous.scale_up),
-        scale_down: current.scale_down.saturating_sub(previous.scale_down),
-        hold: current.hold.saturating_sub(previous.hold),
-        fallback: current.fallback.saturating_sub(previous.fallback),
-    }
-}
-
 /// The Redis server a scaler reads, and the key patterns whose keyspace notifications wake it.
 type Watched = Option<(Arc<Server>, Vec<String>)>;
 
@@ -696,33 +450,6 @@ fn glob_escaped(key: &str) -> String {
         escaped.push(c);
     }
     escaped
-}
-
-/// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,
-/// a URL gets the password after its scheme. Refuses a URL that already carries one.
-fn with_password(address: &str, password: &str) -> std::result::Result<String, String> {
-    let encoded: String = password
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect();
-    match address.split_once("://") {
-        None => Ok(format!("redis://:{encoded}@{address}")),
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '#']).next().unwrap_or_default();
-            if authority.contains('@') {
-                return Err(
-                    "the address already carries credentials; give the password in one place"
-                        .into(),
-                );
-            }
-            Ok(format!("{scheme}://:{encoded}@{rest}"))
-        }
-    }
 }
 
 fn set_condition(
@@ -744,56 +471,4 @@ fn set_condition(
     );
     status.conditions.retain(|existing| existing.type_ != kind);
     status.conditions.push(condition);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{TickCounts, since, with_password};
-
-    #[test]
-    fn merged_statuses_count_every_tick_between_them() {
-        let mut counted = TickCounts::default();
-        let first = TickCounts {
-            reads: 1,
-            hold: 1,
-            ..TickCounts::default()
-        };
-        assert_eq!(since(&mut counted, first), first);
-        // Three ticks merged into one status: two holds and a scale-up, one failed read.
-        let merged = TickCounts {
-            reads: 3,
-            read_failures: 1,
-            hold: 2,
-            scale_up: 1,
-            ..TickCounts::default()
-        };
-        assert_eq!(
-            since(&mut counted, merged),
-            TickCounts {
-                reads: 2,
-                read_failures: 1,
-                hold: 1,
-                scale_up: 1,
-                ..TickCounts::default()
-            }
-        );
-        assert_eq!(since(&mut counted, merged), TickCounts::default());
-    }
-
-    #[test]
-    fn a_password_is_added_encoded_once() {
-        assert_eq!(
-            with_password("redis:6379", "p@ss word").unwrap(),
-            "redis://:p%40ss%20word@redis:6379"
-        );
-        assert_eq!(
-            with_password("rediss://redis:6380/0", "x").unwrap(),
-            "rediss://:x@redis:6380/0"
-        );
-        assert_eq!(
-            with_password("redis+cluster://a:1,b:2", "x").unwrap(),
-            "redis+cluster://:x@a:1,b:2"
-        );
-        assert!(with_password("redis://:old@redis:6379", "x").is_err());
-    }
 }

@@ -1,0 +1,194 @@
+//! The status follower: what the control loop sees (a watch channel of `Status`) becomes
+//! the QueueScaler's status, its metrics and its Events.
+//!
+//! ```text
+//!  ControlLoop ──Status (watch)──▶ follow_status ─┬─▶ status::write (SSA, at most every COUNTS_EVERY for counts)
+//!                                                 ├─▶ metrics (observe)
+//!                                                 └─▶ Events: Scaled, Overridden
+//! ```
+
+use ebb_autoscaler::{Status, TickCounts};
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use tokio::sync::watch;
+
+use super::Task;
+use crate::metrics::{DecisionLabels, ScalerLabels};
+use crate::status::{self, COUNTS_EVERY};
+use crate::{Error, Result};
+
+impl Task {
+    /// Follows the loop's status: writes it to the QueueScaler (decisions, replica changes
+    /// and conditions at once; counts alone at most every `COUNTS_EVERY`), keeps the metrics,
+    /// and records an Event on every scale, and when someone else changed the count.
+    pub(super) async fn follow_status(&self, mut seen: watch::Receiver<Status>) -> Result<()> {
+        let name = self.scaler.name_any();
+        let mut written = self.scaler.status.clone().unwrap_or_default();
+        let mut written_at = tokio::time::Instant::now();
+        let mut scale_events = 0;
+        let mut our_count: Option<u32> = None;
+        let mut counted = TickCounts::default();
+        loop {
+            seen.changed().await.map_err(|_| Error::LoopStopped)?;
+            let current = seen.borrow_and_update().clone();
+            let scales = current.scale_events.saturating_sub(scale_events);
+            let scaled_now = scales > 0;
+            scale_events = current.scale_events;
+            self.observe(&current, scales, since(&mut counted, current.counts));
+            if current.last_error.is_none() || current.fallback_active {
+                if let Some(ours) = our_count
+                    && current.replicas != ours
+                {
+                    self.event(
+                        "Overridden",
+                        format!(
+                            "the workload was set to {} replicas outside this QueueScaler; {}",
+                            current.replicas,
+                            current
+                                .last_decision
+                                .as_ref()
+                                .map_or("", |d| d.reason.as_str())
+                        ),
+                    )
+                    .await;
+                }
+                our_count = Some(current.desired_replicas);
+            }
+            if scaled_now && let Some(decision) = &current.last_decision {
+                self.event("Scaled", decision.reason.clone()).await;
+            }
+            let conflict = self
+                .conflict()
+                .map(|conflict| conflict.message(&self.scaler.spec.scale_target_ref));
+            let next = status::next_status(
+                &written,
+                &current,
+                self.generation(),
+                scaled_now,
+                conflict,
+                Timestamp::now(),
+            );
+            let due = written_at.elapsed() >= COUNTS_EVERY;
+            if next != written && (status::differs_beyond_counts(&written, &next) || due) {
+                match status::write(&self.api, &name, &next).await {
+                    Ok(()) => {
+                        self.context.metrics.write("status");
+                        written = next;
+                        written_at = tokio::time::Instant::now();
+                    }
+                    Err(error) => {
+                        self.context.metrics.error(&self.labels, "status");
+                        tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Updates the metrics from the loop's status: `new` is what the ticks did since the
+    /// status seen before (several ticks when the watch channel merged them), `scales` the
+    /// scale requests among them.
+    fn observe(&self, current: &Status, scales: u64, new: TickCounts) {
+        let metrics = &self.context.metrics;
+        let labels = &self.labels;
+        let gauge = |family: &prometheus_client::metrics::family::Family<
+            ScalerLabels,
+            prometheus_client::metrics::gauge::Gauge,
+        >,
+                     value: u64| {
+            family
+                .get_or_create(labels)
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        };
+        metrics.errors_by(labels, "read", new.read_failures);
+        metrics.errors_by(labels, "apply", new.apply_failures);
+        if new.reads > 0 {
+            metrics.reads.get_or_create(labels).inc_by(new.reads);
+            // The last read's duration stands for the merged ones (a sample, not each).
+            if let Some(seconds) = current.read_seconds {
+                metrics.read_duration.get_or_create(labels).observe(seconds);
+            }
+        }
+        gauge(&metrics.waiting, current.waiting);
+        gauge(&metrics.in_flight, current.in_flight);
+        // The count once this tick's decision applied, not the one read before it.
+        let replicas = if scales > 0 {
+            current.desired_replicas
+        } else {
+            current.replicas
+        };
+        gauge(&metrics.replicas, replicas.into());
+        gauge(&metrics.desired_replicas, current.desired_replicas.into());
+        for (reason, count) in [
+            ("scale_up", new.scale_up),
+            ("scale_down", new.scale_down),
+            ("hold", new.hold),
+            ("fallback", new.fallback),
+        ] {
+            if count > 0 {
+                metrics
+                    .decisions
+                    .get_or_create(&DecisionLabels {
+                        namespace: labels.namespace.clone(),
+                        queuescaler: labels.queuescaler.clone(),
+                        reason: reason.into(),
+                    })
+                    .inc_by(count);
+            }
+        }
+        metrics.writes("scale", scales);
+    }
+}
+
+
+/// What the loop's ticks did since `counted`, which becomes `current` (the loop's totals
+/// only grow).
+fn since(counted: &mut TickCounts, current: TickCounts) -> TickCounts {
+    let previous = std::mem::replace(counted, current);
+    TickCounts {
+        reads: current.reads.saturating_sub(previous.reads),
+        read_failures: current.read_failures.saturating_sub(previous.read_failures),
+        apply_failures: current
+            .apply_failures
+            .saturating_sub(previous.apply_failures),
+        scale_up: current.scale_up.saturating_sub(previous.scale_up),
+        scale_down: current.scale_down.saturating_sub(previous.scale_down),
+        hold: current.hold.saturating_sub(previous.hold),
+        fallback: current.fallback.saturating_sub(previous.fallback),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{TickCounts, since};
+
+    #[test]
+    fn merged_statuses_count_every_tick_between_them() {
+        let mut counted = TickCounts::default();
+        let first = TickCounts {
+            reads: 1,
+            hold: 1,
+            ..TickCounts::default()
+        };
+        assert_eq!(since(&mut counted, first), first);
+        // Three ticks merged into one status: two holds and a scale-up, one failed read.
+        let merged = TickCounts {
+            reads: 3,
+            read_failures: 1,
+            hold: 2,
+            scale_up: 1,
+            ..TickCounts::default()
+        };
+        assert_eq!(
+            since(&mut counted, merged),
+            TickCounts {
+                reads: 2,
+                read_failures: 1,
+                hold: 1,
+                scale_up: 1,
+                ..TickCounts::default()
+            }
+        );
+        assert_eq!(since(&mut counted, merged), TickCounts::default());
+    }
+}

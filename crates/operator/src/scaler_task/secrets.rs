@@ -1,0 +1,176 @@
+//! Secret resolution: the Redis address a QueueScaler's source names, with its URL,
+//! password and CA read from Secrets of the QueueScaler's own namespace, and the watch that
+//! ends the task's life when one of those Secrets changes.
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use ebb_queue::RedisAddress;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+
+use super::Task;
+use crate::crd::{RedisServer, SecretKeyRef};
+use crate::{Error, Result};
+
+impl Task {
+    /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
+    /// Secrets are read from the QueueScaler's own namespace only, and their contents never
+    /// reach a log, an Event or the status: errors name the Secret and key, not the value.
+    pub(super) async fn address(&self, redis: &RedisServer) -> Result<RedisAddress> {
+        let given = match (&redis.address, &redis.url_from) {
+            (Some(address), _) => address.clone(),
+            (None, Some(reference)) => self.secret_text(reference).await?,
+            (None, None) => {
+                return Err(Error::InvalidField {
+                    field: "spec.source.*.redis",
+                    reason: "set address or urlFrom".into(),
+                });
+            }
+        };
+        let given =
+            match &redis.password_from {
+                Some(reference) => with_password(&given, &self.secret_text(reference).await?)
+                    .map_err(|reason| Error::InvalidField {
+                        field: "spec.source.*.redis.passwordFrom",
+                        reason,
+                    })?,
+                None => given,
+            };
+        let address: RedisAddress = given.parse().map_err(|error| match redis.url_from {
+            // The URL may carry a password: say where it came from, not what it was.
+            Some(ref reference) => Error::InvalidField {
+                field: "spec.source.*.redis.urlFrom",
+                reason: format!(
+                    "Secret {}/{} key {} does not hold a Redis URL (host:port, redis://, rediss://, redis+cluster://)",
+                    self.namespace, reference.name, reference.key
+                ),
+            },
+            None => Error::from(error),
+        })?;
+        match &redis.ca_from {
+            None => Ok(address),
+            Some(reference) => {
+                let pem = self.secret_bytes(reference).await?;
+                let origin = format!(
+                    "Secret {}/{} key {}",
+                    self.namespace, reference.name, reference.key
+                );
+                Ok(address.trusting_pem(pem, &origin)?)
+            }
+        }
+    }
+
+    async fn secret_bytes(&self, reference: &SecretKeyRef) -> Result<Vec<u8>> {
+        let secrets: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
+        let secret = secrets
+            .get(&reference.name)
+            .await
+            .map_err(|source| Error::Secret {
+                namespace: self.namespace.clone(),
+                name: reference.name.clone(),
+                source,
+            })?;
+        secret
+            .data
+            .and_then(|mut data| data.remove(&reference.key))
+            .map(|bytes| bytes.0)
+            .ok_or_else(|| Error::SecretKeyMissing {
+                namespace: self.namespace.clone(),
+                name: reference.name.clone(),
+                key: reference.key.clone(),
+            })
+    }
+
+    async fn secret_text(&self, reference: &SecretKeyRef) -> Result<String> {
+        let bytes = self.secret_bytes(reference).await?;
+        String::from_utf8(bytes)
+            .map(|text| text.trim().to_owned())
+            .map_err(|_| Error::InvalidField {
+                field: "spec.source.*.redis",
+                reason: format!(
+                    "Secret {}/{} key {} is not UTF-8 text",
+                    self.namespace, reference.name, reference.key
+                ),
+            })
+    }
+
+    /// Completes when one of `secrets` changes after the first look (a watch per Secret
+    /// name; no polling).
+    pub(super) async fn secrets_change(&self, secrets: Vec<SecretKeyRef>) {
+        if secrets.is_empty() {
+            return std::future::pending().await;
+        }
+        let api: Api<Secret> = Api::namespaced(self.context.client.clone(), &self.namespace);
+        let names: std::collections::BTreeSet<String> = secrets
+            .into_iter()
+            .map(|reference| reference.name)
+            .collect();
+        let watches = names.into_iter().map(|name| {
+            watcher(
+                api.clone(),
+                watcher::Config::default().fields(&format!("metadata.name={name}")),
+            )
+            .default_backoff()
+            .boxed()
+        });
+        let mut all = futures::stream::select_all(watches);
+        // The initial listing (Init…InitDone) is what was just read; a later Apply or Delete
+        // is a change.
+        while let Some(event) = all.next().await {
+            if let Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) = event {
+                return;
+            }
+        }
+        std::future::pending().await
+    }
+}
+
+
+/// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,
+/// a URL gets the password after its scheme. Refuses a URL that already carries one.
+fn with_password(address: &str, password: &str) -> std::result::Result<String, String> {
+    let encoded: String = password
+        .bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect();
+    match address.split_once("://") {
+        None => Ok(format!("redis://:{encoded}@{address}")),
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '#']).next().unwrap_or_default();
+            if authority.contains('@') {
+                return Err(
+                    "the address already carries credentials; give the password in one place"
+                        .into(),
+                );
+            }
+            Ok(format!("{scheme}://:{encoded}@{rest}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_password;
+
+    #[test]
+    fn a_password_is_added_encoded_once() {
+        assert_eq!(
+            with_password("redis:6379", "p@ss word").unwrap(),
+            "redis://:p%40ss%20word@redis:6379"
+        );
+        assert_eq!(
+            with_password("rediss://redis:6380/0", "x").unwrap(),
+            "rediss://:x@redis:6380/0"
+        );
+        assert_eq!(
+            with_password("redis+cluster://a:1,b:2", "x").unwrap(),
+            "redis+cluster://:x@a:1,b:2"
+        );
+        assert!(with_password("redis://:old@redis:6379", "x").is_err());
+    }
+}

@@ -140,7 +140,6 @@ impl Task {
     }
 }
 
-
 /// What the loop's ticks did since `counted`, which becomes `current` (the loop's totals
 /// only grow).
 fn since(counted: &mut TickCounts, current: TickCounts) -> TickCounts {

@@ -2,9 +2,9 @@
 //! password and CA read from Secrets of the QueueScaler's own namespace, and the watch that
 //! ends the task's life when one of those Secrets changes.
 
+use ebb_queue::RedisAddress;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use ebb_queue::RedisAddress;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
@@ -124,7 +124,6 @@ impl Task {
         std::future::pending().await
     }
 }
-
 
 /// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,
 /// a URL gets the password after its scheme. Refuses a URL that already carries one.

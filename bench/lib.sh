@@ -48,9 +48,12 @@ start_redis() {
   exit 1
 }
 
+# The load average, as printed beside every figure.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
 # What a results file records of a run: when, which commit, the command, the machine's load.
 bench_header() {
-  echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg): $0 $*"
+  echo "== $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with local changes)'), $(nproc) cores, load average $(load): $0 $*"
 }
 
 # Seconds since the epoch, with nanoseconds.

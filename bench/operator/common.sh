@@ -19,9 +19,6 @@ operator_bench_cleanup() {
 }
 trap operator_bench_cleanup EXIT
 
-# The load average, as printed beside every figure.
-load() { cut -d' ' -f1-3 /proc/loadavg; }
-
 # Starts the control plane with HPAScaleToZero off (the operator must not need it); sets
 # KUBECONFIG and kubectl. [name]: a fresh one of its own, for a bench that runs several.
 start_control_plane() {

@@ -58,7 +58,7 @@ for round in $(seq "$ROUNDS"); do
   curl -fsS -X POST "http://127.0.0.1:$http/publish/200" >/dev/null
   seconds=$(elapsed_until "$start" 10 SCARD '{padok}:consumers')
   reactions+=("$seconds")
-  echo "   round $round: ${seconds} s   (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "   round $round: ${seconds} s   (load $(load))"
   stop_up
 done
 reaction=$(printf '%s\n' "${reactions[@]}" | median)
@@ -75,7 +75,7 @@ if [ -z "${SKIP_DRAIN:-}" ]; then
   while [ "$(backlog)" = 0 ]; do sleep 0.05; done
   until [ "$(backlog)" = 0 ]; do sleep 0.05; done
   drain=$(awk -v a="$(now)" -v b="$start" 'BEGIN { printf "%.2f", a - b }')
-  echo "   drained in ${drain} s   (load $(cut -d' ' -f1-3 /proc/loadavg))"
+  echo "   drained in ${drain} s   (load $(load))"
   stop_up
 fi
 
@@ -88,4 +88,4 @@ if [ -n "$drain" ]; then
   printf '%-44s %9ss %11ss %8s %s\n' "drain $DRAIN_ITEMS items × 1 s, max $MAX_REPLICAS" \
     "$drain" "$limit" "$(ratio "$drain" "$limit")" "≤ 1.15 (physical limit)"
 fi
-echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
+echo "load average now: $(load) on $(nproc) cores"

@@ -173,7 +173,7 @@ impl RedisAddress {
             .collect()
     }
 
-    fn is_tls(&self) -> bool {
+    pub(crate) fn is_tls(&self) -> bool {
         self.url.starts_with("rediss://") || self.url.starts_with("rediss+cluster://")
     }
 
@@ -213,6 +213,7 @@ impl RedisAddress {
     pub(crate) fn redis_error(&self, source: redis::RedisError) -> Error {
         Error::Redis {
             address: self.shown.clone(),
+            kind: Box::new(crate::kind::classify(&source, self.is_tls())),
             source,
         }
     }

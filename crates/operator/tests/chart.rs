@@ -51,8 +51,13 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
-    let lints: [(&str, &[&str]); 6] = [
+    let lints: [(&str, &[&str]); 8] = [
         ("operator", &[]),
+        ("operator", &["secrets.clusterWide=true"]),
+        (
+            "operator",
+            &["allowedAddresses=redis-master:6379\\,*.cache.svc:6379"],
+        ),
         ("operator", &["watchNamespace=team-a"]),
         ("operator", &["secrets.namespaces={team-a,team-b}"]),
         (
@@ -71,7 +76,22 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
             .unwrap_or_else(|error| panic!("{chart} {set:?}: {error}"));
     }
 
-    let refusals: [(&str, &[&str], &str); 4] = [
+    let refusals: [(&str, &[&str], &str); 7] = [
+        (
+            "operator",
+            &["secrets.clusterWide=true", "secrets.namespaces={team-b}"],
+            "secrets.clusterWide: true grants the Secrets of every namespace; leave secrets.namespaces empty",
+        ),
+        (
+            "operator",
+            &["secrets.clusterWide=true", "watchNamespace=team-a"],
+            "secrets.clusterWide: true grants the Secrets of every namespace",
+        ),
+        (
+            "operator",
+            &["secrets.clusterWide=yes"],
+            "at '/secrets/clusterWide'",
+        ),
         (
             "consumer",
             &["autoscaler=keda"],
@@ -216,10 +236,33 @@ fn operator_chart_renders_a_hardened_two_replica_deployment_its_service_and_dash
     ));
 
     // RBAC kinds per mode (what they allow is checked on the API server below).
-    let cluster_wide = identities(&objects);
+    let by_default = identities(&objects);
+    for expected in [
+        ("ClusterRole", "", "operator"),
+        ("Role", "ebb-system", "operator-secrets"),
+        ("RoleBinding", "ebb-system", "operator-secrets"),
+        ("Role", "ebb-system", "operator-leader-election"),
+    ] {
+        let expected = (
+            expected.0.to_owned(),
+            expected.1.to_owned(),
+            expected.2.to_owned(),
+        );
+        assert!(by_default.contains(&expected), "{by_default:?}");
+    }
+    assert!(
+        !by_default.contains(&(
+            "ClusterRole".into(),
+            String::new(),
+            "operator-secrets".into()
+        )),
+        "Secrets cluster-wide by default: {by_default:?}"
+    );
+    let cluster_wide = identities(&render(&[], &["secrets.clusterWide=true"]));
     for expected in [
         ("ClusterRole", "", "operator"),
         ("ClusterRole", "", "operator-secrets"),
+        ("ClusterRoleBinding", "", "operator-secrets"),
         ("Role", "ebb-system", "operator-leader-election"),
     ] {
         let expected = (
@@ -229,6 +272,29 @@ fn operator_chart_renders_a_hardened_two_replica_deployment_its_service_and_dash
         );
         assert!(cluster_wide.contains(&expected), "{cluster_wide:?}");
     }
+    // The allow-list reaches the operator as its flag's variable; unset, no variable.
+    let env_of = |objects: &[Value]| {
+        find(objects, "Deployment", "operator")["spec"]["template"]["spec"]["containers"][0]["env"]
+            .clone()
+    };
+    let allowing = render(
+        &[],
+        &["allowedAddresses=redis-master:6379\\,*.cache.svc:6379"],
+    );
+    assert!(
+        env_of(&allowing).as_array().into_iter().flatten().any(|env| env
+            == &serde_json::json!({"name": "EBB_ALLOWED_ADDRESSES", "value": "redis-master:6379,*.cache.svc:6379"})),
+        "{}",
+        env_of(&allowing)
+    );
+    assert!(
+        !env_of(&objects)
+            .to_string()
+            .contains("EBB_ALLOWED_ADDRESSES"),
+        "{}",
+        env_of(&objects)
+    );
+
     // A custom resource added to the scalable kinds: watched, and scaled through /scale.
     let custom = render(
         &[],
@@ -403,18 +469,27 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
     charts::install_monitoring_crds(&control_plane)
         .await
         .unwrap();
-    for namespace in ["ebb-system", "ebb-team", "ebb-limited", "team-a", "team-b"] {
+    for namespace in [
+        "ebb-system",
+        "ebb-team",
+        "ebb-limited",
+        "ebb-plain",
+        "team-a",
+        "team-b",
+    ] {
         control_plane
             .kubectl(&["create", "namespace", namespace])
             .await
             .unwrap();
     }
 
-    // Three releases: every namespace; only team-a; every namespace but Secrets in team-b only.
-    let releases: [(&str, &str, &[&str]); 3] = [
-        ("ebb-operator", "ebb-system", &[]),
+    // Four releases: every namespace with Secrets cluster-wide (opted in); only team-a;
+    // every namespace but Secrets in team-b only; the defaults (Secrets of its own namespace).
+    let releases: [(&str, &str, &[&str]); 4] = [
+        ("ebb-operator", "ebb-system", &["secrets.clusterWide=true"]),
         ("ebb-operator", "ebb-team", &["watchNamespace=team-a"]),
         ("limited", "ebb-limited", &["secrets.namespaces={team-b}"]),
+        ("plain", "ebb-plain", &[]),
     ];
     for (release, namespace, set) in releases {
         charts::install_as(&control_plane, release, "operator", namespace, set)
@@ -443,13 +518,20 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
         ("role", "ebb-team", "ebb-operator-leader-election"),
         ("role", "team-b", "limited-operator-secrets"),
         ("rolebinding", "team-b", "limited-operator-secrets"),
+        ("role", "ebb-plain", "plain-operator-secrets"),
+        ("rolebinding", "ebb-plain", "plain-operator-secrets"),
     ] {
         control_plane
             .get(resource, namespace, name)
             .await
             .unwrap_or_else(|error| panic!("{resource} {namespace}/{name}: {error}"));
     }
-    for name in ["ebb-operator", "ebb-operator-secrets", "limited-operator"] {
+    for name in [
+        "ebb-operator",
+        "ebb-operator-secrets",
+        "limited-operator",
+        "plain-operator",
+    ] {
         control_plane
             .kubectl(&["get", "clusterrole", name])
             .await
@@ -493,6 +575,22 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
     denied.extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -n team-a")));
     denied.extend(["list", "watch"].map(|verb| format!("{verb} secrets -A")));
     wrong.extend(mismatches(&control_plane, &limited, &allowed, &denied).await);
+
+    // The defaults: Secrets of the release's own namespace only; the rest everywhere.
+    let plain = service_account("ebb-plain", "plain-operator");
+    let mut allowed: Vec<String> = needed_in("-A")
+        .into_iter()
+        .filter(|check| !check.contains(" secrets "))
+        .collect();
+    allowed.extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -n ebb-plain")));
+    allowed.extend(needed_for_the_lease("ebb-plain"));
+    let mut denied = never_needed("ebb-plain", "ebb-plain");
+    for namespace in ["team-a", "team-b", "ebb-system"] {
+        denied
+            .extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -n {namespace}")));
+    }
+    denied.extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -A")));
+    wrong.extend(mismatches(&control_plane, &plain, &allowed, &denied).await);
 
     assert!(wrong.is_empty(), "RBAC:\n{}", wrong.join("\n"));
 

@@ -39,13 +39,20 @@ In single-namespace mode that namespace only: a QueueScaler reads Secrets of its
 */}}
 {{- define "operator.secretNamespaces" -}}
 {{- $listed := .Values.secrets.namespaces | default list -}}
+{{- if and .Values.secrets.clusterWide (or $listed .Values.watchNamespace) -}}
+{{- fail "secrets.clusterWide: true grants the Secrets of every namespace; leave secrets.namespaces empty and watchNamespace unset with it" -}}
+{{- end -}}
 {{- if .Values.watchNamespace -}}
 {{- if and $listed (ne (toJson $listed) (toJson (list .Values.watchNamespace))) -}}
 {{- fail (printf "secrets.namespaces: with watchNamespace %q set, Secrets are read in %q only; leave secrets.namespaces empty" .Values.watchNamespace .Values.watchNamespace) -}}
 {{- end -}}
 {{- toJson (list .Values.watchNamespace) -}}
-{{- else -}}
+{{- else if $listed -}}
 {{- toJson $listed -}}
+{{- else if .Values.secrets.clusterWide -}}
+{{- toJson list -}}
+{{- else -}}
+{{- toJson (list .Release.Namespace) -}}
 {{- end -}}
 {{- end -}}
 

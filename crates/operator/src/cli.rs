@@ -104,8 +104,9 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
     );
     let router = http::with_error_fallbacks(http::ops_router(health, Metrics::new(registry)));
     tracing::info!(
-        "ebb operator: scaling QueueScalers in {}",
-        args.namespace.as_deref().unwrap_or("all namespaces")
+        "ebb operator: scaling QueueScalers in {}; credentials from Secrets go only to --allowed-addresses ({})",
+        args.namespace.as_deref().unwrap_or("all namespaces"),
+        args.allowed_addresses
     );
     // A standby is healthy too: /healthz answers 200 whether or not this replica leads.
     let elected = leader::run(

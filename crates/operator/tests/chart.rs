@@ -584,7 +584,7 @@ async fn e2e_operator_chart_installs_in_every_rbac_mode_with_only_the_rights_it_
         .collect();
     allowed.extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -n ebb-plain")));
     allowed.extend(needed_for_the_lease("ebb-plain"));
-    let mut denied = never_needed("ebb-plain", "ebb-plain");
+    let mut denied = never_needed("team-a", "ebb-plain");
     for namespace in ["team-a", "team-b", "ebb-system"] {
         denied
             .extend(["get", "list", "watch"].map(|verb| format!("{verb} secrets -n {namespace}")));

@@ -10,7 +10,7 @@ pub enum Error {
     Election(#[from] kube_lease_manager::LeaseManagerError),
 
     #[error(transparent)]
-    NotLeading(#[from] crate::leader::NotLeading),
+    NotLeading(#[from] NotLeading),
 
     #[error("spec: {0}")]
     InvalidSpec(#[source] ebb_scaling::Error),
@@ -50,3 +50,8 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A write refused because this replica does not lead (any more).
+#[derive(Debug, thiserror::Error)]
+#[error("not the leader: writes stopped before the Lease could pass to another replica")]
+pub struct NotLeading;

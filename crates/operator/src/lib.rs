@@ -24,6 +24,7 @@ mod redis_pool;
 mod scaler_task;
 mod source;
 mod status;
+mod stores;
 mod target;
 
 pub use cli::{OperatorArgs, OperatorCommand, main};

@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use crate::connection::Connection;
+use crate::keys::{checked_name, key_name};
 use crate::queue::COMMAND_TIMEOUT;
 use crate::{Error, Item, Queue, Reaped, Result};
 
@@ -36,6 +37,18 @@ pub struct ConsumerLease {
     /// `BLMOVE` blocks its connection; it gets one of its own so heartbeats and acks never wait
     /// behind it.
     blocking: Connection,
+}
+
+// Here rather than beside the queue's other methods: the lease holds a queue, so the queue
+// must not have to know the lease.
+impl Queue {
+    /// A consumer's lease on this queue: registers as `consumer_id` on its first heartbeat; a
+    /// consumer that stops heartbeating for `lease` is considered dead and its items are reaped.
+    /// `consumer_id` must be unique among live consumers of this queue.
+    pub fn consumer_lease(&self, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
+        checked_name("consumer id", consumer_id, key_name)?;
+        ConsumerLease::new(self.clone(), consumer_id, lease)
+    }
 }
 
 impl ConsumerLease {

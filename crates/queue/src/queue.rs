@@ -6,8 +6,8 @@ use std::time::Duration;
 use redis::RedisWrite;
 
 use crate::connection::Connection;
-use crate::keys::{self, Keys, Layout, checked_name, key_name};
-use crate::{Batch, ConsumerLease, Error, RedisAddress, Result};
+use crate::keys::{self, Keys, Layout};
+use crate::{Batch, Error, RedisAddress, Result};
 
 /// Items per `RPUSH`: up to this many go in one command (atomic without `MULTI`); more are split
 /// into commands of a few MB at most, sent in one round trip and applied in one `MULTI`/`EXEC`.
@@ -203,14 +203,6 @@ impl Queue {
     /// and unregisters those consumers. Safe to run from many processes at once.
     pub async fn reap(&self) -> Result<Reaped> {
         self.return_held_items(None).await
-    }
-
-    /// A consumer's lease on this queue: registers as `consumer_id` on its first heartbeat; a
-    /// consumer that stops heartbeating for `lease` is considered dead and its items are reaped.
-    /// `consumer_id` must be unique among live consumers of this queue.
-    pub fn consumer_lease(&self, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
-        checked_name("consumer id", consumer_id, key_name)?;
-        ConsumerLease::new(self.clone(), consumer_id, lease)
     }
 
     /// Reaps every layout's dead consumers, or (`leaving`) one consumer of this version.

@@ -29,6 +29,9 @@ pub struct RunArgs {
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
+
     /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
     /// Redis a QueueScaler reads (every master of a Redis Cluster), so a change wakes its
     /// scaler at once. Off: they are used only where a server already sends them, and polling
@@ -128,7 +131,10 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
             }
         }
     };
-    let (served, elected) = tokio::join!(http::serve(listener, router, shutdown), elected);
+    let (served, elected) = tokio::join!(
+        http::serve(listener, router, args.http_limits, shutdown),
+        elected
+    );
     elected?;
     Ok(served?)
 }

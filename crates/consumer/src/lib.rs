@@ -9,8 +9,10 @@
 //!   SIGTERM ─▶ fetcher stops ─▶ workers finish ─▶ leave (unregister) ─▶ HTTP stops ─▶ exit 0
 //! ```
 //!
-//! Redis down: every loop retries with capped backoff and `/healthz` answers 503 with the
-//! reason until a call succeeds again.
+//! Redis down or refusing (a wrong password, OOM…): every loop retries with capped backoff and
+//! `/readyz` (and `/healthz`) answers 503 with the reason, in the words of
+//! [`ebb_queue::RedisErrorKind`], until a call succeeds again; `/livez` stays 200, since a
+//! restart would cure none of it.
 
 mod error;
 mod metrics;
@@ -37,7 +39,8 @@ const RETRY_CAP: Duration = Duration::from_secs(5);
 /// `ebb consumer` flags; each also reads the `EBB_…` environment variable.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// Address to serve /healthz and /metrics on (`:8080` = every interface).
+    /// Address to serve /livez, /readyz (alias /healthz) and /metrics on (`:8080` = every
+    /// interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 

@@ -6,7 +6,8 @@
 //!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
 //!                               │                                │     silent past its bound
 //!                               │ 413 count × body > --max-batch-bytes
-//!   GET  /healthz  ◀── Health ◀── push results + Redis probe every second (1 s timeout)
+//!   GET  /readyz   ◀── Health ◀── push results + Redis probe every second (1 s timeout)
+//!   GET  /livez    ◀── 200 while the process serves (/healthz: an alias of /readyz)
 //!   GET  /metrics  ◀── producer_messages_published_total, producer_request_duration_seconds
 //! ```
 //!

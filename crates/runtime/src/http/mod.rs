@@ -1,7 +1,12 @@
 //! The HTTP plumbing shared by ebb's servers: binding the dojo's `--http` address, the one
 //! serving loop with its timeouts and connection cap ([`serve`], [`serve_with`],
-//! [`HttpLimits`]), the operations routes (`/healthz`, `/metrics`), content negotiation and
-//! one-line errors.
+//! [`HttpLimits`]), the operations routes (`/livez`, `/readyz`, `/healthz`, `/metrics`),
+//! content negotiation and one-line errors.
+//!
+//! Liveness and readiness are apart on purpose: `/livez` says only that the process serves
+//! (a failing liveness probe restarts the pod, which cures nothing when Redis refuses the
+//! password), `/readyz` says whether it can do its job, with the reason when not. `/healthz`
+//! is `/readyz` under the name earlier versions and the dojo use.
 
 mod connections;
 mod deadline;
@@ -70,11 +75,14 @@ pub async fn bind(given: &str) -> Result<TcpListener> {
         .map_err(|source| Error::Listen { address, source })
 }
 
-/// `GET /healthz` and `GET /metrics`, plus one-line 404 and 405 answers for everything else.
-/// Merge a component's own routes into it.
+/// `GET /livez` (200 while the process serves), `GET /readyz` and its alias `GET /healthz`
+/// (200, or 503 with the [`Health`] problem), and `GET /metrics`. Merge a component's own
+/// routes into it, then add [`with_error_fallbacks`].
 pub fn ops_router(health: Health, metrics: Metrics) -> Router {
     Router::new()
-        .route("/healthz", get(healthz).with_state(health))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz).with_state(health.clone()))
+        .route("/healthz", get(readyz).with_state(health))
         .route("/metrics", get(metrics_text).with_state(metrics))
 }
 
@@ -127,7 +135,16 @@ pub(crate) fn error_in(json: bool, status: StatusCode, reason: &str) -> Response
     negotiated_in(json, status, reason, serde_json::json!({ "error": reason }))
 }
 
-async fn healthz(State(health): State<Health>, headers: HeaderMap) -> Response {
+async fn livez(headers: HeaderMap) -> Response {
+    negotiated(
+        &headers,
+        StatusCode::OK,
+        "The process is alive",
+        serde_json::json!({ "alive": true }),
+    )
+}
+
+async fn readyz(State(health): State<Health>, headers: HeaderMap) -> Response {
     match health.problem() {
         None => negotiated(
             &headers,
@@ -203,6 +220,16 @@ mod tests {
         assert_eq!(healthy.status(), 200);
         assert_eq!(healthy.text().await.unwrap(), "The server is healthy\n");
         health.set_unhealthy("Redis is down");
+        // Liveness stays: restarting the process would not bring Redis back.
+        let alive = get("/livez").await.unwrap();
+        assert_eq!(alive.status(), 200);
+        assert_eq!(alive.text().await.unwrap(), "The process is alive\n");
+        let unready = get("/readyz").await.unwrap();
+        assert_eq!(unready.status(), 503);
+        assert_eq!(
+            unready.text().await.unwrap(),
+            "The server is unhealthy: Redis is down\n"
+        );
         let unhealthy = client
             .get(format!("{base}/healthz"))
             .header("accept", "application/json")

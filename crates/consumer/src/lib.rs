@@ -9,8 +9,10 @@
 //!   SIGTERM ─▶ fetcher stops ─▶ workers finish ─▶ leave (unregister) ─▶ HTTP stops ─▶ exit 0
 //! ```
 //!
-//! Redis down: every loop retries with capped backoff and `/healthz` answers 503 with the
-//! reason until a call succeeds again.
+//! Redis down or refusing (a wrong password, OOM…): every loop retries with capped backoff and
+//! `/readyz` (and `/healthz`) answers 503 with the reason, in the words of
+//! [`ebb_queue::RedisErrorKind`], until a call succeeds again; `/livez` stays 200, since a
+//! restart would cure none of it.
 
 mod error;
 mod metrics;
@@ -37,9 +39,13 @@ const RETRY_CAP: Duration = Duration::from_secs(5);
 /// `ebb consumer` flags; each also reads the `EBB_…` environment variable.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Args {
-    /// Address to serve /healthz and /metrics on (`:8080` = every interface).
+    /// Address to serve /livez, /readyz (alias /healthz) and /metrics on (`:8080` = every
+    /// interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
+
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
 
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -94,7 +100,12 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
     let (metrics, exposition) = ConsumerMetrics::register();
     let (stop_http, http_shutdown) = Shutdown::new();
     let router = http::with_error_fallbacks(http::ops_router(health.clone(), exposition));
-    let server = tokio::spawn(http::serve(listener, router, http_shutdown));
+    let server = tokio::spawn(http::serve(
+        listener,
+        router,
+        args.http_limits,
+        http_shutdown,
+    ));
     let (stop_keeper, keeper_shutdown) = Shutdown::new();
     let keeper = tokio::spawn(keep_lease(
         Arc::clone(&lease),

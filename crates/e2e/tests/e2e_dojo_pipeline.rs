@@ -31,7 +31,8 @@ fn e2e_dojo_pipeline_charts_lint_and_render_the_dojo_solution() {
 
     let producer = charts::template(&bin, home.path(), "producer", "default", &[]).unwrap();
     assert!(producer.contains("host: producer.vcap.me"), "{producer}");
-    assert!(producer.contains("path: /healthz"), "{producer}");
+    assert!(producer.contains("path: /livez"), "{producer}");
+    assert!(producer.contains("path: /readyz"), "{producer}");
 
     let without_monitoring =
         charts::template(&bin, home.path(), "consumer", "default", &[]).unwrap();

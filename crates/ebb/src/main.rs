@@ -34,8 +34,8 @@ enum Command {
     /// The custom and external metrics API (custom.metrics.k8s.io, external.metrics.k8s.io)
     /// the HPA queries, read straight from the queue.
     MetricsApi(ebb_metrics_api::MetricsApiArgs),
-    /// Exec probe: GET /healthz on the port the container's main process listens on (for
-    /// replicas that each pick a free port on a host-network node).
+    /// Exec probe: GET /livez (--ready: /readyz) on the port the container's main process
+    /// listens on (for replicas that each pick a free port on a host-network node).
     Probe(ebb_runtime::ProbeArgs),
 }
 

@@ -61,7 +61,7 @@ pub struct UpArgs {
     /// Redis to use (`host:port`, `redis://`, `rediss://`, or a cluster's seeds with
     /// `redis+cluster://host:port[,host:port…]`); without it, `ebb up` starts a
     /// `redis-server` of its own on a free loopback port.
-    #[arg(long, env = "EBB_REDIS_SERVER")]
+    #[arg(long, env = "EBB_REDIS_SERVER", value_parser = ebb_queue::RedisServerParser)]
     pub redis_server: Option<RedisAddress>,
 
     /// PEM file of the CA that signed a rediss:// server's certificate; handed on to every
@@ -93,6 +93,10 @@ pub struct UpArgs {
     /// Live view on a terminal, log lines otherwise; or force one.
     #[arg(long, env = "EBB_VIEW", value_enum, default_value_t = ViewChoice::Auto)]
     pub view: ViewChoice,
+
+    /// Timeouts and the connection cap of the --admin server.
+    #[command(flatten)]
+    pub http_limits: ebb_runtime::http::HttpLimits,
 
     /// The scaler's flags, the same as `ebb simulate`'s.
     #[command(flatten)]
@@ -239,7 +243,12 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         replicas: consumers.watch_counts(),
         producer: producer.watch_counts(),
     };
-    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children));
+    let admin = tokio::spawn(admin::serve(
+        admin,
+        observed.clone(),
+        args.http_limits,
+        children,
+    ));
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",

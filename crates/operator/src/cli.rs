@@ -20,7 +20,7 @@ pub enum OperatorCommand {
     /// helm/charts/operator/crds/ is this output).
     Crd,
     /// Run the controller: scale every QueueScaler's workload to its queue.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -29,12 +29,28 @@ pub struct RunArgs {
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
 
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
+
     /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
     /// Redis a QueueScaler reads (every master of a Redis Cluster), so a change wakes its
     /// scaler at once. Off: they are used only where a server already sends them, and polling
     /// does the rest.
     #[arg(long, env = "EBB_ENABLE_KEYSPACE_EVENTS")]
     pub enable_keyspace_events: bool,
+
+    /// Where a credential read from a Secret (passwordFrom) may be sent, as comma-separated
+    /// host[:port] patterns: exact (`redis-master:6379`) or `*.` suffix wildcards
+    /// (`*.cache.svc:6379`); no port: any port. An address off the list works only without
+    /// credentials, or through urlFrom (host and password in one Secret). Empty (the default):
+    /// no literal address receives a credential.
+    #[arg(
+        long,
+        env = "EBB_ALLOWED_ADDRESSES",
+        default_value = "",
+        value_parser = crate::allowed::parse_allowed_addresses
+    )]
+    pub allowed_addresses: crate::allowed::AllowedAddresses,
 
     /// Only QueueScalers of this namespace; all namespaces when unset.
     #[arg(long, env = "EBB_WATCH_NAMESPACE")]
@@ -58,7 +74,7 @@ pub fn main(args: OperatorArgs) -> crate::Result<()> {
             Ok(())
         }
         // Two workers: reads, decisions and API calls of many scalers overlap.
-        OperatorCommand::Run(args) => ebb_runtime::run_service(2, |shutdown| run(args, shutdown)),
+        OperatorCommand::Run(args) => ebb_runtime::run_service(2, |shutdown| run(*args, shutdown)),
     }
 }
 
@@ -109,6 +125,7 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
                 operator_metrics.clone(),
                 Some(identity.clone()),
                 args.enable_keyspace_events,
+                args.allowed_addresses.clone(),
                 stop,
             )
         },
@@ -128,7 +145,10 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
             }
         }
     };
-    let (served, elected) = tokio::join!(http::serve(listener, router, shutdown), elected);
+    let (served, elected) = tokio::join!(
+        http::serve(listener, router, args.http_limits, shutdown),
+        elected
+    );
     elected?;
     Ok(served?)
 }

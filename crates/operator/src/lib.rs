@@ -10,6 +10,7 @@
 //!                                                    ▼ status (server-side apply)
 //! ```
 
+mod allowed;
 mod cli;
 mod config;
 mod conflict;
@@ -27,6 +28,7 @@ mod status;
 mod stores;
 mod target;
 
+pub use allowed::{AllowedAddresses, parse_allowed_addresses};
 pub use cli::{OperatorArgs, OperatorCommand, main};
 pub use crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, crd_yaml};
 pub use error::{Error, Result};

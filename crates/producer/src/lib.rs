@@ -6,7 +6,8 @@
 //!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
 //!                               │                                │     silent past its bound
 //!                               │ 413 count × body > --max-batch-bytes
-//!   GET  /healthz  ◀── Health ◀── push results + Redis probe every second (1 s timeout)
+//!   GET  /readyz   ◀── Health ◀── push results + Redis probe every second (1 s timeout)
+//!   GET  /livez    ◀── 200 while the process serves (/healthz: an alias of /readyz)
 //!   GET  /metrics  ◀── producer_messages_published_total, producer_request_duration_seconds
 //! ```
 //!
@@ -36,6 +37,9 @@ pub struct Args {
     /// Address to serve the publish API, /healthz and /metrics on (`:8080` = every interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
+
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
 
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -79,7 +83,7 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
         max_body_bytes: args.max_body_bytes,
     };
     let router = publish::router(queue, health, limits);
-    let served = http::serve(listener, router, shutdown).await;
+    let served = http::serve(listener, router, args.http_limits, shutdown).await;
     probe.abort();
     Ok(served?)
 }

@@ -1,5 +1,7 @@
 use std::time::Duration;
 
+use crate::RedisErrorKind;
+
 /// Everything that can go wrong talking to the queue.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,10 +21,14 @@ pub enum Error {
         source: redis::RedisError,
     },
 
-    /// Redis could not be reached or answered with an error.
-    #[error("Redis at {address} is unreachable: {source}")]
+    /// Redis could not be reached, or refused the call: `kind` says why, in one line
+    /// ("Redis at host:port is unreachable: connection refused", "Redis at host:port: wrong
+    /// password: …").
+    #[error("Redis at {address}{}{kind}", if kind.is_unreachable() { " is " } else { ": " })]
     Redis {
         address: String,
+        /// Boxed: every `Result` of the crates above carries this error.
+        kind: Box<RedisErrorKind>,
         #[source]
         source: redis::RedisError,
     },
@@ -71,6 +77,18 @@ pub enum Error {
     /// A lease shorter than Redis' millisecond TTL resolution cannot be kept alive.
     #[error("lease {0:?} is too short: it must be at least 1ms")]
     LeaseTooShort(Duration),
+}
+
+impl Error {
+    /// The class of a Redis failure ([`RedisErrorKind`]); `None` for errors that are not
+    /// about talking to Redis (a bad flag, a bad name).
+    pub fn kind(&self) -> Option<RedisErrorKind> {
+        match self {
+            Error::Redis { kind, .. } => Some((**kind).clone()),
+            Error::NoAnswer { within, .. } => Some(RedisErrorKind::timeout(*within)),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use crate::batch::{Batcher, Command, LuaScript};
 use crate::keys::Keys;
-use crate::{RedisAddress, Result};
+use crate::{RedisAddress, RedisErrorKind, Result};
 
 /// Entries fetched per `XRANGE` page when the backlog has to be counted by hand.
 const COUNT_PAGE: usize = 1_000;
@@ -98,10 +98,45 @@ impl RedisReader {
         self.batcher.round_trips()
     }
 
-    /// Sends `command` with the calls queued beside it and decodes its answer.
-    async fn call<T: redis::FromRedisValue>(&self, command: Command, what: &str) -> Result<T> {
-        let value = self.batcher.call(command).await?;
+    /// Sends `command` with the calls queued beside it and decodes its answer. `keys` are the
+    /// keys it reads with the type each must have: a `WRONGTYPE` names the one that has not.
+    async fn call<T: redis::FromRedisValue>(
+        &self,
+        command: Command,
+        what: &str,
+        keys: &[(&str, &'static str)],
+    ) -> Result<T> {
+        let value = match self.batcher.call(command).await {
+            Ok(value) => value,
+            Err(mut error) => {
+                if let crate::Error::Redis { kind, .. } = &mut error
+                    && matches!(**kind, RedisErrorKind::WrongType { key: None, .. })
+                    && let Some(found) = self.wrong_type_among(keys).await
+                {
+                    **kind = found;
+                }
+                return Err(crate::kind::with_tls_diagnosis(&self.address, error).await);
+            }
+        };
         redis::from_redis_value(value).map_err(|error| self.unexpected(what, error.to_string()))
+    }
+
+    /// The first of `keys` whose type is neither the expected one nor missing.
+    async fn wrong_type_among(&self, keys: &[(&str, &'static str)]) -> Option<RedisErrorKind> {
+        for &(key, expected) in keys {
+            let mut type_of = redis::cmd("TYPE");
+            type_of.arg(key);
+            let answer = self.batcher.call(Command::plain(type_of, key)).await.ok()?;
+            let actual: String = redis::from_redis_value(answer).ok()?;
+            if actual != expected && actual != "none" {
+                return Some(RedisErrorKind::WrongType {
+                    key: Some(key.to_owned()),
+                    actual: Some(actual),
+                    expected: Some(expected),
+                });
+            }
+        }
+        None
     }
 
     fn unexpected(&self, what: &str, detail: String) -> crate::Error {
@@ -121,7 +156,8 @@ impl RedisReader {
     pub async fn list_length(&self, key: &str) -> Result<u64> {
         let mut llen = redis::cmd("LLEN");
         llen.arg(key);
-        self.call(Command::plain(llen, key), "LLEN").await
+        self.call(Command::plain(llen, key), "LLEN", &[(key, "list")])
+            .await
     }
 
     /// The counts of the ebb leased queue `queue` (see [`crate::Queue::lengths`] and
@@ -140,7 +176,12 @@ impl RedisReader {
             prefixes.push(layout.prefix.as_str());
         }
         let command = Command::script(&self.queue_counts, &names, &prefixes);
-        let (waiting, in_flight, completed) = self.call(command, "queue counts").await?;
+        let mut expected = vec![(keys.queue.as_str(), "list")];
+        for (layout, completed) in layouts.iter().zip(&completed) {
+            expected.push((layout.consumers.as_str(), "set"));
+            expected.push((completed.as_str(), "string"));
+        }
+        let (waiting, in_flight, completed) = self.call(command, "queue counts", &expected).await?;
         Ok(QueueCounts {
             waiting,
             in_flight,
@@ -157,7 +198,9 @@ impl RedisReader {
     /// every undelivered entry and is not atomic with the rest of the reading.
     pub async fn stream_group(&self, stream: &str, group: &str) -> Result<StreamGroup> {
         let command = Command::script(&self.stream_groups, &[stream], &[]);
-        let answer: Option<(u64, Vec<redis::Value>)> = self.call(command, "stream groups").await?;
+        let answer: Option<(u64, Vec<redis::Value>)> = self
+            .call(command, "stream groups", &[(stream, "stream")])
+            .await?;
         let Some((length, groups)) = answer else {
             return Ok(StreamGroup::MissingStream);
         };
@@ -198,8 +241,13 @@ impl RedisReader {
                 .arg("+")
                 .arg("COUNT")
                 .arg(COUNT_PAGE);
-            let page: Vec<(String, redis::Value)> =
-                self.call(Command::plain(xrange, stream), "XRANGE").await?;
+            let page: Vec<(String, redis::Value)> = self
+                .call(
+                    Command::plain(xrange, stream),
+                    "XRANGE",
+                    &[(stream, "stream")],
+                )
+                .await?;
             total += page.len() as u64;
             match page.last() {
                 Some((last, _)) if page.len() == COUNT_PAGE => start = format!("({last}"),

@@ -72,6 +72,11 @@ impl ConsumerLease {
         })
     }
 
+    /// This consumer's keys and their types, to name one holding another type.
+    fn own_keys(&self) -> [(&str, &'static str); 2] {
+        [(&self.processing, "list"), (&self.heartbeat, "string")]
+    }
+
     /// This consumer's id.
     pub fn consumer_id(&self) -> &str {
         &self.consumer_id
@@ -99,8 +104,9 @@ impl ConsumerLease {
             .arg(self.lease_ms)
             .ignore();
         self.queue
-            .answer(
+            .answer_about(
                 COMMAND_TIMEOUT,
+                &self.own_keys(),
                 registration.query_async::<()>(&mut connection),
             )
             .await
@@ -114,8 +120,9 @@ impl ConsumerLease {
         let mut connection = self.blocking.clone();
         let raw = self
             .queue
-            .answer(
+            .answer_about(
                 wait + COMMAND_TIMEOUT,
+                &self.own_keys(),
                 redis::cmd("BLMOVE")
                     .arg(&self.queue.inner.keys.queue)
                     .arg(&self.processing)
@@ -137,8 +144,9 @@ impl ConsumerLease {
     pub async fn ack(&self, delivery: &Delivery) -> Result<bool> {
         let mut connection = self.queue.connection.clone();
         self.queue
-            .answer(
+            .answer_about(
                 COMMAND_TIMEOUT,
+                &self.own_keys(),
                 self.queue
                     .inner
                     .ack

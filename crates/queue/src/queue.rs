@@ -7,7 +7,7 @@ use redis::RedisWrite;
 
 use crate::connection::Connection;
 use crate::keys::{self, Keys, Layout};
-use crate::{Batch, Error, RedisAddress, Result};
+use crate::{Batch, Error, RedisAddress, RedisErrorKind, Result};
 
 /// Items per `RPUSH`: up to this many go in one command (atomic without `MULTI`); more are split
 /// into commands of a few MB at most, sent in one round trip and applied in one `MULTI`/`EXEC`.
@@ -238,12 +238,73 @@ impl Queue {
         within: Duration,
         call: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T> {
+        self.answer_about(within, &[], call).await
+    }
+
+    /// [`Queue::answer`] for a call that also touches `keys` (name, type the queue expects),
+    /// beside the queue's own: a `WRONGTYPE` then names the culprit.
+    pub(crate) async fn answer_about<T>(
+        &self,
+        within: Duration,
+        keys: &[(&str, &'static str)],
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(within, call).await {
-            Ok(answer) => answer.map_err(|error| self.inner.address.redis_error(error)),
-            Err(_) => Err(Error::NoAnswer {
-                address: self.inner.address.to_string(),
-                within,
-            }),
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(self.explained(error, keys).await),
+            Err(_) => Err(crate::kind::with_tls_diagnosis(
+                &self.inner.address,
+                Error::NoAnswer {
+                    address: self.inner.address.to_string(),
+                    within,
+                },
+            )
+            .await),
         }
+    }
+
+    /// `error` classified; for a `WRONGTYPE`, with the key that holds the wrong type, found by
+    /// asking `TYPE` of each key the call may have touched.
+    async fn explained(&self, error: redis::RedisError, keys: &[(&str, &'static str)]) -> Error {
+        let mut error = self.inner.address.redis_error(error);
+        if let Error::Redis { kind, .. } = &mut error
+            && matches!(**kind, RedisErrorKind::WrongType { key: None, .. })
+        {
+            let own = &self.inner.keys;
+            let mut candidates: Vec<(&str, &'static str)> = keys.to_vec();
+            candidates.push((&own.queue, "list"));
+            for layout in self.layouts_read() {
+                candidates.push((&layout.consumers, "set"));
+            }
+            candidates.push((&own.completed, "string"));
+            if let Some(found) = self.wrong_type_among(&candidates).await {
+                **kind = found;
+            }
+        }
+        crate::kind::with_tls_diagnosis(&self.inner.address, error).await
+    }
+
+    /// The first of `candidates` whose type is neither the expected one nor missing.
+    async fn wrong_type_among(
+        &self,
+        candidates: &[(&str, &'static str)],
+    ) -> Option<RedisErrorKind> {
+        let mut connection = self.inner.probe.clone();
+        for &(key, expected) in candidates {
+            let mut type_of = redis::cmd("TYPE");
+            type_of.arg(key);
+            let lookup = type_of.query_async::<String>(&mut connection);
+            let Ok(Ok(actual)) = tokio::time::timeout(PING_TIMEOUT, lookup).await else {
+                return None;
+            };
+            if actual != expected && actual != "none" {
+                return Some(RedisErrorKind::WrongType {
+                    key: Some(key.to_owned()),
+                    actual: Some(actual),
+                    expected: Some(expected),
+                });
+            }
+        }
+        None
     }
 }

@@ -43,11 +43,13 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("probe: GET {path} on {address} answered {status_line:?}")]
+    /// `reason`: the answer's first body line (the server's reason, for the kubelet's event).
+    #[error("probe: GET {path} on {address} answered {status_line:?}: {reason}")]
     ProbeStatus {
         address: SocketAddr,
         path: String,
         status_line: String,
+        reason: String,
     },
 }
 

@@ -1,7 +1,8 @@
 use std::sync::{Arc, Mutex};
 
 /// Whether the process can do its job right now, and if not, why. Cloned into every task
-/// that learns something about it; read by `GET /healthz`.
+/// that learns something about it; read by `GET /readyz` (and `/healthz`), never by
+/// `/livez`: a process that cannot reach Redis is unready, not dead.
 #[derive(Clone, Debug, Default)]
 pub struct Health {
     problem: Arc<Mutex<Option<String>>>,

@@ -4,7 +4,8 @@
 //! ```text
 //!   SIGTERM / SIGINT ──▶ Shutdown ──▶ component loops stop taking work, finish, return
 //!                                └──▶ HTTP server stops after in-flight requests
-//!   component ──set──▶ Health ──▶ GET /healthz   (200 healthy / 503 with the reason)
+//!                                    GET /livez    (200 while the process serves)
+//!   component ──set──▶ Health ──▶ GET /readyz    (200 ready / 503 with the reason; /healthz too)
 //!   component ──inc──▶ Registry ─▶ GET /metrics  (Prometheus text format)
 //! ```
 //!

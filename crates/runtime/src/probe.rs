@@ -3,12 +3,13 @@
 //! On one host-network node every replica of a Deployment shares the host's ports, so each
 //! binds its own free one (`--http=127.0.0.1:0`) and no `httpGet` probe can name it. Run
 //! inside the container, this finds the TCP ports the container's main process (PID 1 of its
-//! PID namespace) listens on, from `/proc`, and asks `GET /healthz` on them: healthy when one
-//! answers 2xx.
+//! PID namespace) listens on, from `/proc`, and asks `GET /livez` on them (`--ready`:
+//! `GET /readyz`): healthy when one answers 2xx. One command for both probes of a pod, as
+//! the HTTP probes have two paths: liveness restarts, readiness only holds traffic back.
 //!
 //! ```text
 //!   /proc/1/fd/* ── socket:[inode] ─┐
-//!   /proc/1/net/tcp{,6} ── LISTEN ──┴─▶ port ──▶ GET http://127.0.0.1:<port>/healthz
+//!   /proc/1/net/tcp{,6} ── LISTEN ──┴─▶ port ──▶ GET http://127.0.0.1:<port>/livez (or /readyz)
 //! ```
 
 use std::collections::HashSet;
@@ -25,9 +26,13 @@ pub struct ProbeArgs {
     /// The process whose listening port is probed (1: the container's main process).
     #[arg(long, default_value_t = 1)]
     pub pid: u32,
-    /// The path asked for.
-    #[arg(long, default_value = "/healthz")]
-    pub path: String,
+    /// Readiness: ask `/readyz` (can the process do its job?) instead of `/livez` (does it
+    /// serve at all?).
+    #[arg(long)]
+    pub ready: bool,
+    /// The path asked for, instead of the one `--ready` picks.
+    #[arg(long)]
+    pub path: Option<String>,
     /// Connect, write and read timeout, each.
     #[arg(long, default_value = "1s", value_parser = crate::parse_duration)]
     pub timeout: Duration,
@@ -35,10 +40,14 @@ pub struct ProbeArgs {
 
 /// Healthy (`Ok`) when `GET <path>` on a port `pid` listens on answers 2xx.
 pub fn probe(args: &ProbeArgs) -> Result<()> {
+    let path = args
+        .path
+        .as_deref()
+        .unwrap_or(if args.ready { "/readyz" } else { "/livez" });
     let addresses = listening_addresses(args.pid)?;
     let mut last = Error::ProbeNoListener { pid: args.pid };
     for address in addresses {
-        match get(address, &args.path, args.timeout) {
+        match get(address, path, args.timeout) {
             Ok(()) => return Ok(()),
             Err(error) => last = error,
         }
@@ -157,6 +166,11 @@ fn get(address: SocketAddr, path: &str, timeout: Duration) -> Result<()> {
             address,
             path: path.to_owned(),
             status_line: status_line.to_owned(),
+            reason: response
+                .split_once("\r\n\r\n")
+                .and_then(|(_, body)| body.lines().next())
+                .unwrap_or_default()
+                .to_owned(),
         }),
     }
 }
@@ -196,19 +210,27 @@ mod tests {
         let (_stop, shutdown) = crate::Shutdown::new();
         let metrics = crate::Metrics::new(prometheus_client::registry::Registry::default());
         let router = crate::http::ops_router(health.clone(), metrics);
-        tokio::spawn(crate::http::serve(listener, router, shutdown));
-        let args = ProbeArgs {
-            pid: std::process::id(),
-            path: "/healthz".into(),
-            timeout: Duration::from_secs(1),
-        };
-        let probe_now = move || {
-            let args = args.clone();
+        tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            crate::http::HttpLimits::default(),
+            shutdown,
+        ));
+        let probe_now = move |ready: bool| {
+            let args = ProbeArgs {
+                pid: std::process::id(),
+                ready,
+                path: None,
+                timeout: Duration::from_secs(1),
+            };
             std::thread::spawn(move || probe(&args)).join().unwrap()
         };
-        probe_now().expect("healthy");
-        health.set_unhealthy("redis unreachable");
-        let error = probe_now().expect_err("unhealthy");
+        probe_now(false).expect("alive");
+        probe_now(true).expect("ready");
+        health.set_unhealthy("Redis at 127.0.0.1:6379: wrong password: …");
+        probe_now(false).expect("still alive: a restart would not fix the password");
+        let error = probe_now(true).expect_err("unready");
         assert!(error.to_string().contains("503"), "{error}");
+        assert!(error.to_string().contains("wrong password"), "{error}");
     }
 }

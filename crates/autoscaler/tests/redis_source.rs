@@ -163,3 +163,27 @@ async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_i
     }
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[0]);
 }
+
+#[tokio::test]
+async fn never_strands_an_idle_queues_item_held_by_an_unregistered_consumer() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server);
+    let reader = RedisReader::new(queue.address()).unwrap();
+    let source = RedisSource::new(queue.clone())
+        .with_reader(reader)
+        .reap_every(LEASE * 2);
+    // A consumer popped after a reaper dropped it, then died: no registry names its list, so
+    // nothing counts the item (0 waiting, 0 in flight: an idle queue at 0 replicas).
+    let item = Item::new("orphan").encode();
+    server.cli(&["RPUSH", "{padok}:processing:ghost", &item]);
+    assert_eq!(
+        source.read().await.unwrap(),
+        Reading {
+            waiting: 1,
+            in_flight: 0,
+            completed_total: Some(0)
+        }
+    );
+    assert_eq!(server.cli(&["LINDEX", "padok", "0"]), item);
+    assert_eq!(server.cli(&["EXISTS", "{padok}:processing:ghost"]), "0");
+}

@@ -334,7 +334,10 @@ impl ConsumerLease {
     /// Leaves on purpose: anything still held goes back to the head of the queue, and the
     /// consumer is unregistered at once instead of after its lease runs out.
     pub async fn leave(&self) -> Result<Reaped> {
-        let reaped = self.queue.return_held_items(Some(&self.consumer_id)).await?;
+        let reaped = self
+            .queue
+            .return_held_items(Some(&self.consumer_id))
+            .await?;
         let mut state = self.state();
         state.held.clear();
         state.last_heartbeat = None;

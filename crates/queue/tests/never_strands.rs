@@ -81,7 +81,11 @@ async fn never_strands_an_item_moved_by_a_pop_that_timed_out_on_the_client() {
     );
 
     // The next pop reconciles first: the stray goes back to the head, and is delivered.
-    let delivery = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(delivery.raw, published[0]);
     assert!(lease.ack(&delivery).await.unwrap());
     drain(&queue, published.len() as u64).await;
@@ -104,7 +108,11 @@ async fn pop_into_an_unregistered_consumer_then_die(
     assert_eq!(reaped.consumers, 1, "{reaped:?}");
     let published = items(5);
     queue.push(&published).await.unwrap();
-    let delivery = victim.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let delivery = victim
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(delivery.raw, published[0]);
     // The window: an item in the list of a consumer no registry names.
     assert_eq!(cli(&["SISMEMBER", "{padok}:consumers", "victim"]), "0");

@@ -34,13 +34,17 @@ pub enum Error {
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },
 
-    /// No usable answer from Prometheus (unreachable, timed out, not its API).
-    #[error("querying Prometheus at {server} for {query:?}: {source}")]
+    /// An HTTP request of a source failed (unreachable, timed out, redirected, a reply too
+    /// large): `reason` says which, never with what the server sent.
+    #[error("{server}: {reason}")]
+    Http { server: String, reason: String },
+
+    /// No usable answer from Prometheus (unreachable, timed out, redirected, too large).
+    #[error("querying Prometheus at {server} for {query:?}: {reason}")]
     PrometheusRequest {
         server: String,
         query: String,
-        #[source]
-        source: reqwest::Error,
+        reason: String,
     },
 
     /// Prometheus answered `status: error` (a PromQL syntax error, a timeout, …).

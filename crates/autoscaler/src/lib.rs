@@ -19,6 +19,7 @@
 
 mod control_loop;
 mod error;
+pub mod http_client;
 mod source;
 pub mod sources;
 mod target;

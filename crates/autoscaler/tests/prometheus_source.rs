@@ -150,7 +150,7 @@ async fn a_promql_error_is_reported_with_its_type() {
         .to_string();
     assert!(
         message.starts_with(&format!(
-            "Prometheus at {elsewhere}, query \"vector(1)\": HTTP 404 Not Found with a body that is not the query API's JSON"
+            "Prometheus at {elsewhere}, query \"vector(1)\": HTTP 404 Not Found: reply was not the query API's JSON ("
         )),
         "{message}"
     );

@@ -16,6 +16,10 @@ use common::operator::{
 
 const DEPLOYMENT_NAMESPACE: &str = "default";
 
+/// The test's Redis servers listen on loopback ports of their own: the phase with a
+/// `passwordFrom` needs them on the operator's allow-list (`--allowed-addresses`).
+const ALLOW_LOOPBACK: &[(&str, &str)] = &[("EBB_ALLOWED_ADDRESSES", "127.0.0.1")];
+
 fn queue_scaler(redis: &str) -> String {
     format!(
         r#"
@@ -194,7 +198,7 @@ async fn e2e_operator_activation_scale_out_scale_in_without_hpa_scale_to_zero() 
     .await;
 
     let kubeconfig = control_plane.kubeconfig.display().to_string();
-    let mut operator = start_operator("operator", &kubeconfig, &[]);
+    let mut operator = start_operator("operator", &kubeconfig, ALLOW_LOOPBACK);
 
     // Activation: at or under the threshold nothing starts. Time has to pass to show that
     // nothing happens; the status proves the operator read the queue meanwhile.
@@ -390,7 +394,7 @@ async fn restart_continues_without_a_spurious_scale(
     tokio::time::sleep(Duration::from_secs(WINDOW / 2).saturating_sub(shrank.elapsed())).await;
     operator.signal("TERM");
     assert!(operator.wait_for_exit().success());
-    *operator = start_operator("operator", kubeconfig, &[]);
+    *operator = start_operator("operator", kubeconfig, ALLOW_LOOPBACK);
     operator.wait_for_log("scaling QueueScalers");
     assert_eq!(
         spec_replicas(control_plane).await.unwrap(),

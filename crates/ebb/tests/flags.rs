@@ -234,3 +234,47 @@ fn metrics_api_stops_at_start_on_a_bad_configuration_file_or_flag() {
         )
     );
 }
+
+/// A `--redis-server` (or `EBB_REDIS_SERVER`) that does not parse is refused naming the flag,
+/// and the password in it is never printed: not by clap's error, not by the address's own.
+#[test]
+fn a_bad_redis_server_never_prints_its_password() {
+    const PASSWORD: &str = "hunter2-s3cret";
+    let bad = [
+        format!("redis://:{PASSWORD}@redis-master:70000"),
+        format!("redis://user:{PASSWORD}@"),
+        format!("http://:{PASSWORD}@redis-master:6379"),
+        format!("redis+cluster://:{PASSWORD}@a:7000,b"),
+        format!(":{PASSWORD}@redis-master"),
+    ];
+    for subcommand in ["producer", "consumer", "metrics-api", "up"] {
+        for server in &bad {
+            for by_env in [false, true] {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+                command.arg(subcommand);
+                if by_env {
+                    command.env("EBB_REDIS_SERVER", server);
+                } else {
+                    command.args(["--redis-server", server]);
+                }
+                let output = command
+                    .env("EBB_LOG", "debug")
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("the ebb binary runs");
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let what = format!("ebb {subcommand} with {server} (by env: {by_env})");
+                assert!(!output.status.success(), "{what} started\n{stderr}");
+                assert!(
+                    stderr.contains("--redis-server"),
+                    "{what}: the error does not name the flag\n{stderr}"
+                );
+                assert!(
+                    !stderr.contains(PASSWORD) && !stdout.contains(PASSWORD),
+                    "{what} printed the password\n{stderr}{stdout}"
+                );
+            }
+        }
+    }
+}

@@ -61,7 +61,7 @@ pub struct UpArgs {
     /// Redis to use (`host:port`, `redis://`, `rediss://`, or a cluster's seeds with
     /// `redis+cluster://host:port[,host:port…]`); without it, `ebb up` starts a
     /// `redis-server` of its own on a free loopback port.
-    #[arg(long, env = "EBB_REDIS_SERVER")]
+    #[arg(long, env = "EBB_REDIS_SERVER", value_parser = ebb_queue::RedisServerParser)]
     pub redis_server: Option<RedisAddress>,
 
     /// PEM file of the CA that signed a rediss:// server's certificate; handed on to every

@@ -77,7 +77,12 @@ pub struct MetricsApiArgs {
     /// Redis server the configuration's Redis sources read: host:port,
     /// redis://[:password@]host:port[/db], rediss://… (TLS), rediss://…/#insecure, or a Redis
     /// Cluster as redis+cluster://host:port[,host:port…] (as every ebb command).
-    #[arg(long, env = "EBB_REDIS_SERVER", default_value = "redis-master:6379")]
+    #[arg(
+        long,
+        env = "EBB_REDIS_SERVER",
+        default_value = "redis-master:6379",
+        value_parser = ebb_queue::RedisServerParser
+    )]
     pub redis_server: RedisAddress,
 
     /// PEM file of the CA that signed a rediss:// server's certificate (default: the public

@@ -36,6 +36,19 @@ pub struct RunArgs {
     #[arg(long, env = "EBB_ENABLE_KEYSPACE_EVENTS")]
     pub enable_keyspace_events: bool,
 
+    /// Where a credential read from a Secret (passwordFrom) may be sent, as comma-separated
+    /// host[:port] patterns: exact (`redis-master:6379`) or `*.` suffix wildcards
+    /// (`*.cache.svc:6379`); no port: any port. An address off the list works only without
+    /// credentials, or through urlFrom (host and password in one Secret). Empty (the default):
+    /// no literal address receives a credential.
+    #[arg(
+        long,
+        env = "EBB_ALLOWED_ADDRESSES",
+        default_value = "",
+        value_parser = crate::allowed::parse_allowed_addresses
+    )]
+    pub allowed_addresses: crate::allowed::AllowedAddresses,
+
     /// Only QueueScalers of this namespace; all namespaces when unset.
     #[arg(long, env = "EBB_WATCH_NAMESPACE")]
     pub namespace: Option<String>,
@@ -109,6 +122,7 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
                 operator_metrics.clone(),
                 Some(identity.clone()),
                 args.enable_keyspace_events,
+                args.allowed_addresses.clone(),
                 stop,
             )
         },

@@ -4,6 +4,7 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Client;
 use kube::runtime::reflector::Store;
 
+use crate::allowed::AllowedAddresses;
 use crate::crd::QueueScaler;
 use crate::metrics::Metrics;
 use crate::redis_pool::RedisPool;
@@ -25,4 +26,6 @@ pub struct Context {
     pub targets: TargetWatches,
     /// One reader and one keyspace subscription per Redis server, shared by its scalers.
     pub redis: RedisPool,
+    /// Where a credential from a Secret may be sent (`--allowed-addresses`).
+    pub allowed: AllowedAddresses,
 }

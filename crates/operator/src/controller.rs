@@ -15,6 +15,7 @@ use kube::{Client, ResourceExt};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::allowed::AllowedAddresses;
 use crate::context::Context;
 use crate::crd::QueueScaler;
 use crate::metrics::{Metrics, ScalerLabels};
@@ -37,6 +38,7 @@ pub async fn run(
     metrics: Metrics,
     identity: Option<String>,
     enable_keyspace_events: bool,
+    allowed: AllowedAddresses,
     shutdown: impl Future<Output = ()>,
 ) {
     let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) = match &namespace
@@ -66,6 +68,7 @@ pub async fn run(
         metrics,
         identity,
         redis: RedisPool::new(enable_keyspace_events),
+        allowed,
     });
     let mut running: HashMap<Key, Running> = HashMap::new();
     // Keys seen since the watch (re)started listing: after a relist, a scaler it no longer

@@ -17,6 +17,14 @@ use serde::{Deserialize, Serialize};
 use crate::defaults;
 
 /// Scales a workload to the length of a queue, from and to zero.
+///
+/// What writing one is worth: the operator then reads the Secrets it references (in this
+/// namespace only) and scales the named workload (in this namespace only). It sends a
+/// credential from a Secret only to an address on the operator's --allowed-addresses (or
+/// inside a urlFrom Secret); any other address is read without credentials. So whoever may
+/// create QueueScalers here may make the operator connect to any host without credentials,
+/// scale any workload of the namespace, and use (never read) the namespace's Secrets against
+/// the allowed servers. See docs/threat-model.md.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "ebb.dev",
@@ -163,7 +171,9 @@ pub struct RedisStreamSource {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PrometheusSource {
-    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`.
+    /// Base URL of the Prometheus HTTP API, e.g. `http://prometheus:9090`. Any host is read
+    /// (no redirects followed, replies capped at 1 MiB, 5 s timeout, no reply text in the
+    /// status); one carrying user:password only if on the operator's --allowed-addresses.
     #[schemars(length(min = 1))]
     pub server_address: String,
     /// A PromQL query whose single value is the number of items waiting.
@@ -186,18 +196,25 @@ pub enum EmptyResult {
 
 /// The Redis server: its address in the spec, or a URL in a Secret; password and CA
 /// optionally from Secrets too. Secrets are read from the QueueScaler's own namespace only.
+/// A password (passwordFrom, or written into address) is sent only to a server on the
+/// operator's --allowed-addresses; otherwise the Ready condition says so and nothing connects.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.address) != has(self.urlFrom)").message("set exactly one of redis.address and redis.urlFrom"))]
 pub struct RedisServer {
-    /// `host:port`, `redis://host:port[/db]` or `rediss://…`, without a password.
+    /// `host:port`, `redis://host:port[/db]` or `rediss://…`, without a password. Any
+    /// address without credentials is read; with passwordFrom it must be on the operator's
+    /// --allowed-addresses (set by whoever installs the operator).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub address: Option<String>,
-    /// A Secret key holding the whole URL (it may carry the password).
+    /// A Secret key holding the whole URL (it may carry the password): host and password
+    /// bound by whoever wrote the Secret, so allowed whatever the host. Combined with
+    /// passwordFrom, the host must be on --allowed-addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_from: Option<SecretKeyRef>,
-    /// A Secret key holding the password.
+    /// A Secret key holding the password, sent in AUTH only to an address on the operator's
+    /// --allowed-addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from: Option<SecretKeyRef>,
     /// A Secret key holding the PEM CA certificate of a `rediss://` server.

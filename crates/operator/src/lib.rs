@@ -10,6 +10,7 @@
 //!                                                    ▼ status (server-side apply)
 //! ```
 
+mod allowed;
 mod cli;
 mod config;
 mod conflict;
@@ -26,6 +27,7 @@ mod source;
 mod status;
 mod target;
 
+pub use allowed::{AllowedAddresses, parse_allowed_addresses};
 pub use cli::{OperatorArgs, OperatorCommand, main};
 pub use crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, crd_yaml};
 pub use error::{Error, Result};

@@ -367,14 +367,20 @@ impl Task {
             .unwrap_or_default();
         let pool = &self.context.redis;
         let (built, watched) = if let Some(list) = &source.redis_list {
-            let server = pool.server(&self.address(&list.redis).await?)?;
+            let server = pool.server(
+                &self
+                    .address(&list.redis, "spec.source.redisList.redis")
+                    .await?,
+            )?;
             let reader = server.reader.clone();
             (
                 SpecSource::List(RedisListSource::new(reader, &list.key)),
                 Some((server, vec![glob_escaped(&list.key)])),
             )
         } else if let Some(queue) = &source.ebb_queue {
-            let address = self.address(&queue.redis).await?;
+            let address = self
+                .address(&queue.redis, "spec.source.ebbQueue.redis")
+                .await?;
             let server = pool.server(&address)?;
             let leased = RedisSource::new(Queue::new(&address, &queue.queue)?)
                 .with_reader(server.reader.clone())
@@ -386,7 +392,11 @@ impl Task {
             ];
             (SpecSource::Queue(leased), Some((server, patterns)))
         } else if let Some(stream) = &source.redis_stream {
-            let server = pool.server(&self.address(&stream.redis).await?)?;
+            let server = pool.server(
+                &self
+                    .address(&stream.redis, "spec.source.redisStream.redis")
+                    .await?,
+            )?;
             let reader = server.reader.clone();
             (
                 SpecSource::Stream(RedisStreamSource::new(
@@ -402,6 +412,15 @@ impl Task {
                 &prometheus.query,
                 empty_result(prometheus.empty_result),
             )?;
+            // The same rule as Redis: a credential goes only where the installer allows.
+            if source.carries_credentials() {
+                const FIELD: &str = "spec.source.prometheus.serverAddress";
+                self.context.allowed.check(
+                    FIELD,
+                    "spec.source.prometheus.serverAddress (its user:password)",
+                    &[source.host_port()],
+                )?;
+            }
             (SpecSource::Prometheus(source), None)
         } else {
             return Err(Error::InvalidField {

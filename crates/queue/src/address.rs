@@ -106,6 +106,73 @@ impl RedisAddress {
         Ok(self)
     }
 
+    /// This address with `password` added (percent-encoded), for a password kept apart from
+    /// the address (a Kubernetes Secret). The address is the one already checked, so nothing
+    /// secret is ever part of a string that may fail to parse. Refuses an address that already
+    /// carries credentials: the password is given in one place.
+    pub fn with_password(self, password: &str) -> Result<RedisAddress> {
+        let refuse = |reason: &str| Error::InvalidAddress {
+            given: self.shown.clone(),
+            reason: reason.to_owned(),
+        };
+        let (scheme, rest) = self
+            .url
+            .split_once("://")
+            .ok_or_else(|| refuse("not a URL"))?;
+        if self.carries_credentials() {
+            return Err(refuse(
+                "the address already carries credentials; give the password in one place",
+            ));
+        }
+        let encoded: String = password
+            .bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (byte as char).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let trusted_ca = self.trusted_ca.clone();
+        let mut with: RedisAddress = format!("{scheme}://:{encoded}@{rest}")
+            .parse()
+            // Unreachable in practice (only unreserved and %XX characters were added); the
+            // error names the address as shown, never the password.
+            .map_err(|_| refuse("the password cannot be added to it"))?;
+        with.trusted_ca = trusted_ca;
+        Ok(with)
+    }
+
+    /// True when the address itself carries credentials (`redis://user:password@…`).
+    pub fn carries_credentials(&self) -> bool {
+        self.url.split_once("://").is_some_and(|(_, rest)| {
+            rest.split(['/', '#'])
+                .next()
+                .unwrap_or_default()
+                .contains('@')
+        })
+    }
+
+    /// The host (or cluster seed hosts) and port of each server this address reaches, for
+    /// checking against an allow-list before any credential is sent.
+    pub fn host_ports(&self) -> Vec<(String, u16)> {
+        let urls = match &self.target {
+            Target::Server(url) => std::slice::from_ref(url),
+            Target::Cluster(seeds) => seeds.as_slice(),
+        };
+        urls.iter()
+            .filter_map(
+                |url| match url.as_str().into_connection_info().ok()?.addr() {
+                    redis::ConnectionAddr::Tcp(host, port)
+                    | redis::ConnectionAddr::TcpTls { host, port, .. } => {
+                        Some((host.clone(), *port))
+                    }
+                    _ => None,
+                },
+            )
+            .collect()
+    }
+
     pub(crate) fn is_tls(&self) -> bool {
         self.url.starts_with("rediss://") || self.url.starts_with("rediss+cluster://")
     }
@@ -154,6 +221,10 @@ impl RedisAddress {
 
 /// Checks the dojo's `host:port` form.
 fn check_host_port(given: &str) -> std::result::Result<(), String> {
+    // Credentials outside a URL: the reason must not quote what follows (the password).
+    if given.contains('@') {
+        return Err("credentials need a URL: redis://:password@host:port".to_owned());
+    }
     let (host, port) = given
         .rsplit_once(':')
         .ok_or_else(|| "missing :port".to_owned())?;
@@ -205,8 +276,9 @@ impl FromStr for RedisAddress {
     type Err = Error;
 
     fn from_str(given: &str) -> Result<Self> {
+        // The value may carry a password (`redis://:pw@host:70000`): errors quote it redacted.
         let invalid = |reason: &str| Error::InvalidAddress {
-            given: given.to_owned(),
+            given: ebb_units::redact_address(given),
             reason: reason.to_owned(),
         };
         let url = match given.split_once("://") {
@@ -236,7 +308,7 @@ impl FromStr for RedisAddress {
             url.as_str()
                 .into_connection_info()
                 .map_err(|source| Error::UnreadableAddress {
-                    given: given.to_owned(),
+                    given: ebb_units::redact_address(given),
                     source,
                 })?;
         let shown = match info.addr() {
@@ -350,6 +422,63 @@ mod tests {
 
     fn parse_standalone(given: &str) -> RedisAddress {
         given.parse().unwrap()
+    }
+
+    #[test]
+    fn a_password_is_added_encoded_once() {
+        let with = |given: &str, password: &str| {
+            given
+                .parse::<RedisAddress>()
+                .unwrap()
+                .with_password(password)
+                .map(|address| address.url_with_secrets().to_owned())
+        };
+        assert_eq!(
+            with("redis:6379", "p@ss word").unwrap(),
+            "redis://:p%40ss%20word@redis:6379"
+        );
+        assert_eq!(
+            with("rediss://redis:6380/0", "x").unwrap(),
+            "rediss://:x@redis:6380/0"
+        );
+        let cluster: RedisAddress = "redis+cluster://a:1,b:2".parse().unwrap();
+        let cluster = cluster.with_password("x").unwrap();
+        let Target::Cluster(seeds) = &cluster.target else {
+            panic!("not a cluster");
+        };
+        assert_eq!(seeds, &["redis://:x@a:1/", "redis://:x@b:2/"]);
+        let refused = with("redis://:old@redis:6379", "n3w")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("already carries credentials"), "{refused}");
+        assert!(
+            !refused.contains("old") && !refused.contains("n3w"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn host_ports_name_every_server() {
+        let hosts = |given: &str| given.parse::<RedisAddress>().unwrap().host_ports();
+        assert_eq!(hosts("redis-master:6379"), [("redis-master".into(), 6379)]);
+        assert_eq!(
+            hosts("rediss+cluster://:pw@a:1,b.svc:2"),
+            [("a".into(), 1), ("b.svc".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_bad_address_never_shows_its_password() {
+        for given in [
+            "redis://:s3cret@redis-master:70000",
+            "redis://:s3cret@",
+            "ftp://:s3cret@host:1",
+            "redis+cluster://:s3cret@a:1,b",
+            "user:s3cret@host",
+        ] {
+            let message = parse(given).unwrap_err().to_string();
+            assert!(!message.contains("s3cret"), "{given}: {message}");
+        }
     }
 
     #[test]

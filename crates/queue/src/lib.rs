@@ -70,7 +70,7 @@ mod orphans;
 mod queue;
 
 pub use address::RedisAddress;
-pub use args::QueueArgs;
+pub use args::{QueueArgs, RedisServerParser};
 pub use error::{Error, Result};
 pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};

@@ -7,15 +7,25 @@
 //! (which one would count?). A query that matches nothing is a per-source choice,
 //! [`EmptyResult`]: 0, or an error; never a silent gap. Nothing is in flight as far as
 //! Prometheus can tell, and no completion counter is read.
+//!
+//! The server is whatever the QueueScaler's author wrote, so it is spoken to through the one
+//! guarded client ([`crate::http_client`]): no redirects, a capped reply, a timeout. What a
+//! reply holds reaches errors only as the query API's own refusal (`errorType`, `error`,
+//! shortened), never as raw body text: a status must not become a way to read another
+//! service's answers.
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http_client::{self, Reply};
 use crate::{Error, MetricSource, Reading, Result};
 
-/// How long one query may take, connection included.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one query may take, connection and reply included.
+pub const QUERY_TIMEOUT: Duration = http_client::TIMEOUT;
+
+/// At most this much of a text the server sent (a refusal's message, a value) is quoted.
+const QUOTED_CHARS: usize = 200;
 
 /// What a query that returns no sample means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,7 +39,7 @@ pub enum EmptyResult {
 }
 
 pub struct PrometheusSource {
-    client: reqwest::Client,
+    /// As shown in errors: without credentials.
     server: String,
     url: reqwest::Url,
     query: String,
@@ -41,7 +51,7 @@ impl PrometheusSource {
     /// with a path prefix). Fails when `server` is not an http URL.
     pub fn new(server: &str, query: &str, empty_result: EmptyResult) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidPrometheusAddress {
-            given: server.to_owned(),
+            given: ebb_units::redact_address(server),
             reason,
         };
         let base = reqwest::Url::parse(server).map_err(|error| invalid(error.to_string()))?;
@@ -59,29 +69,47 @@ impl PrometheusSource {
             ))
             .map_err(|error| invalid(error.to_string()))?;
         url.query_pairs_mut().append_pair("query", query);
-        let client = reqwest::Client::builder()
-            .timeout(QUERY_TIMEOUT)
-            .build()
-            .map_err(|source| Error::PrometheusRequest {
-                server: server.to_owned(),
-                query: query.to_owned(),
-                source,
-            })?;
+        // Built once per process; a failure to build it shows here, where the source is made.
+        http_client::shared()?;
         Ok(PrometheusSource {
-            client,
-            server: server.trim_end_matches('/').to_owned(),
+            server: ebb_units::redact_address(server.trim_end_matches('/')),
             url,
             query: query.to_owned(),
             empty_result,
         })
     }
 
-    fn request_failed(&self, source: reqwest::Error) -> Error {
-        Error::PrometheusRequest {
-            server: self.server.clone(),
-            query: self.query.clone(),
-            source,
+    /// True when the server address carries credentials (`http://user:password@…`): the
+    /// operator then checks it against its allow-list before the first request.
+    pub fn carries_credentials(&self) -> bool {
+        !self.url.username().is_empty() || self.url.password().is_some()
+    }
+
+    /// The host and port this source sends requests to.
+    pub fn host_port(&self) -> (String, u16) {
+        (
+            self.url.host_str().unwrap_or_default().to_owned(),
+            self.url.port_or_known_default().unwrap_or(80),
+        )
+    }
+
+    fn request_failed(&self, error: Error) -> Error {
+        match error {
+            Error::Http { reason, .. } => Error::PrometheusRequest {
+                server: self.server.clone(),
+                query: self.query.clone(),
+                reason,
+            },
+            other => other,
         }
+    }
+
+    /// The reply, within the shared client's rules.
+    async fn reply(&self) -> Result<Reply> {
+        http_client::shared()?
+            .get(self.url.clone(), &self.server)
+            .await
+            .map_err(|error| self.request_failed(error))
     }
 
     fn unusable(&self, reason: String) -> Error {
@@ -96,7 +124,7 @@ impl PrometheusSource {
     fn number(&self, value: &str) -> Result<f64> {
         value
             .parse()
-            .map_err(|_| self.unusable(format!("the value {value:?} is not a number")))
+            .map_err(|_| self.unusable(format!("the value {:?} is not a number", shortened(value))))
     }
 
     /// The single sample's value as a count of items.
@@ -105,7 +133,8 @@ impl PrometheusSource {
         // `as` saturates, so the upper bound is checked explicitly.
         if !number.is_finite() || number < 0.0 || number.ceil() > u64::MAX as f64 {
             return Err(self.unusable(format!(
-                "the value {value} is not a count of items (it must be a finite number ≥ 0)"
+                "the value {} is not a count of items (it must be a finite number ≥ 0)",
+                shortened(value)
             )));
         }
         Ok(number.ceil() as u64)
@@ -115,21 +144,13 @@ impl PrometheusSource {
     async fn sample_text(&self) -> Result<String> {
         // Prometheus answers errors (a PromQL syntax error is 400) with the same JSON body as
         // results: read the body whatever the HTTP status, and say the status when it is no JSON.
-        let response = self
-            .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(|error| self.request_failed(error))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|error| self.request_failed(error))?;
-        let answer: Answer = serde_json::from_slice(&body).map_err(|error| {
-            let start = String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned();
+        let Reply { status, body, .. } = self.reply().await?;
+        // Neither the body nor serde's message (which quotes what it read) goes into the
+        // error: only its size.
+        let answer: Answer = serde_json::from_slice(&body).map_err(|_| {
             self.unusable(format!(
-                "HTTP {status} with a body that is not the query API's JSON ({error}): {start:?}"
+                "HTTP {status}: reply was not the query API's JSON ({} bytes)",
+                body.len()
             ))
         })?;
         let data = match answer {
@@ -138,8 +159,8 @@ impl PrometheusSource {
                 return Err(Error::PrometheusRefused {
                     server: self.server.clone(),
                     query: self.query.clone(),
-                    error_type,
-                    error,
+                    error_type: shortened(&error_type),
+                    error: shortened(&error),
                 });
             }
         };
@@ -182,6 +203,19 @@ impl PrometheusSource {
         }
         Ok(number)
     }
+}
+
+/// At most [`QUOTED_CHARS`] characters of `text`, on one line.
+fn shortened(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(QUOTED_CHARS)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if text.chars().count() > QUOTED_CHARS {
+        shown.push('…');
+    }
+    shown
 }
 
 impl MetricSource for PrometheusSource {

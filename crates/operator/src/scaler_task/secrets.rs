@@ -16,7 +16,13 @@ impl Task {
     /// The Redis address: from the spec or a Secret, with a password and CA from Secrets.
     /// Secrets are read from the QueueScaler's own namespace only, and their contents never
     /// reach a log, an Event or the status: errors name the Secret and key, not the value.
-    pub(super) async fn address(&self, redis: &RedisServer) -> Result<RedisAddress> {
+    /// `field` is where `redis` is in the spec (`spec.source.ebbQueue.redis`).
+    ///
+    /// A credential goes only where the installer allows (`--allowed-addresses`, see
+    /// `allowed.rs`): a password from `passwordFrom`, or one written into a literal `address`,
+    /// makes the address subject to the list; `urlFrom` alone does not. The check runs before
+    /// the password's Secret is even read, and nothing connects when it fails.
+    pub(super) async fn address(&self, redis: &RedisServer, field: &str) -> Result<RedisAddress> {
         let given = match (&redis.address, &redis.url_from) {
             (Some(address), _) => address.clone(),
             (None, Some(reference)) => self.secret_text(reference).await?,
@@ -27,15 +33,9 @@ impl Task {
                 });
             }
         };
-        let given =
-            match &redis.password_from {
-                Some(reference) => with_password(&given, &self.secret_text(reference).await?)
-                    .map_err(|reason| Error::InvalidField {
-                        field: "spec.source.*.redis.passwordFrom",
-                        reason,
-                    })?,
-                None => given,
-            };
+        // The address is checked as given, before any password joins it: an error quotes
+        // the address (redacted, should the author have written credentials into it), never
+        // a Secret's value.
         let address: RedisAddress = given.parse().map_err(|error| match redis.url_from {
             // The URL may carry a password: say where it came from, not what it was.
             Some(ref reference) => Error::InvalidField {
@@ -47,6 +47,36 @@ impl Task {
             },
             None => Error::from(error),
         })?;
+        let address_field = match redis.address {
+            Some(_) => format!("{field}.address"),
+            None => format!("{field}.urlFrom"),
+        };
+        let allowed = &self.context.allowed;
+        if redis.password_from.is_some() {
+            allowed.check(
+                &address_field,
+                &format!("{field}.passwordFrom"),
+                &address.host_ports(),
+            )?;
+        } else if redis.address.is_some() && address.carries_credentials() {
+            allowed.check(
+                &address_field,
+                &format!("{field}.address (its user:password)"),
+                &address.host_ports(),
+            )?;
+        }
+        let address = match &redis.password_from {
+            Some(reference) => {
+                let password = self.secret_text(reference).await?;
+                address
+                    .with_password(&password)
+                    .map_err(|error| Error::InvalidField {
+                        field: "spec.source.*.redis.passwordFrom",
+                        reason: error.to_string(),
+                    })?
+            }
+            None => address,
+        };
         match &redis.ca_from {
             None => Ok(address),
             Some(reference) => {
@@ -122,54 +152,5 @@ impl Task {
             }
         }
         std::future::pending().await
-    }
-}
-
-/// `address` with `password` added: `host:port` becomes `redis://:<password>@host:port`,
-/// a URL gets the password after its scheme. Refuses a URL that already carries one.
-fn with_password(address: &str, password: &str) -> std::result::Result<String, String> {
-    let encoded: String = password
-        .bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect();
-    match address.split_once("://") {
-        None => Ok(format!("redis://:{encoded}@{address}")),
-        Some((scheme, rest)) => {
-            let authority = rest.split(['/', '#']).next().unwrap_or_default();
-            if authority.contains('@') {
-                return Err(
-                    "the address already carries credentials; give the password in one place"
-                        .into(),
-                );
-            }
-            Ok(format!("{scheme}://:{encoded}@{rest}"))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_password;
-
-    #[test]
-    fn a_password_is_added_encoded_once() {
-        assert_eq!(
-            with_password("redis:6379", "p@ss word").unwrap(),
-            "redis://:p%40ss%20word@redis:6379"
-        );
-        assert_eq!(
-            with_password("rediss://redis:6380/0", "x").unwrap(),
-            "rediss://:x@redis:6380/0"
-        );
-        assert_eq!(
-            with_password("redis+cluster://a:1,b:2", "x").unwrap(),
-            "redis+cluster://:x@a:1,b:2"
-        );
-        assert!(with_password("redis://:old@redis:6379", "x").is_err());
     }
 }

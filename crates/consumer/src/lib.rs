@@ -46,6 +46,9 @@ pub struct Args {
     pub http: String,
 
     #[command(flatten)]
+    pub http_limits: http::HttpLimits,
+
+    #[command(flatten)]
     pub queue: QueueArgs,
 
     /// Time spent on each item (Go duration: 1s, 250ms, 0).
@@ -98,7 +101,12 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
     let (metrics, exposition) = ConsumerMetrics::register();
     let (stop_http, http_shutdown) = Shutdown::new();
     let router = http::with_error_fallbacks(http::ops_router(health.clone(), exposition));
-    let server = tokio::spawn(http::serve(listener, router, http_shutdown));
+    let server = tokio::spawn(http::serve(
+        listener,
+        router,
+        args.http_limits,
+        http_shutdown,
+    ));
     let (stop_keeper, keeper_shutdown) = Shutdown::new();
     let keeper = tokio::spawn(keep_lease(
         Arc::clone(&lease),

@@ -94,6 +94,10 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_VIEW", value_enum, default_value_t = ViewChoice::Auto)]
     pub view: ViewChoice,
 
+    /// Timeouts and the connection cap of the --admin server.
+    #[command(flatten)]
+    pub http_limits: ebb_runtime::http::HttpLimits,
+
     /// The scaler's flags, the same as `ebb simulate`'s.
     #[command(flatten)]
     pub scaler: ScalerArgs,
@@ -239,7 +243,12 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         replicas: consumers.watch_counts(),
         producer: producer.watch_counts(),
     };
-    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children));
+    let admin = tokio::spawn(admin::serve(
+        admin,
+        observed.clone(),
+        args.http_limits,
+        children,
+    ));
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",

@@ -39,6 +39,9 @@ pub struct Args {
     pub http: String,
 
     #[command(flatten)]
+    pub http_limits: http::HttpLimits,
+
+    #[command(flatten)]
     pub queue: QueueArgs,
 
     /// Largest count accepted by POST /publish/{count}.
@@ -80,7 +83,7 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
         max_body_bytes: args.max_body_bytes,
     };
     let router = publish::router(queue, health, limits);
-    let served = http::serve(listener, router, shutdown).await;
+    let served = http::serve(listener, router, args.http_limits, shutdown).await;
     probe.abort();
     Ok(served?)
 }

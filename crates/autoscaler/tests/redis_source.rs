@@ -91,6 +91,41 @@ async fn a_read_error_names_the_redis_address_once() {
     assert_eq!(message.matches(&server.address()).count(), 1, "{message}");
 }
 
+/// What the operator's status, the metrics API and `ebb up` show of a failed read: the
+/// queue crate's kind, not "unreachable".
+#[tokio::test]
+async fn a_read_error_says_what_happened() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let wrong: RedisAddress = format!("redis://:not-it@{}", server.address())
+        .parse()
+        .unwrap();
+    let queue = Queue::new(&wrong, "padok").unwrap();
+    for source in [
+        RedisSource::new(queue.clone()),
+        RedisSource::new(queue.clone()).with_reader(RedisReader::new(&wrong).unwrap()),
+    ] {
+        let message = source.read().await.unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "reading queue padok: Redis at {}: wrong password: ",
+                server.address()
+            )),
+            "{message}"
+        );
+        assert!(!message.contains("not-it"), "{message}");
+    }
+
+    let typed = RedisServer::start();
+    typed.cli(&["SADD", "padok", "not a list"]);
+    let source = RedisSource::new(queue_on(&typed))
+        .with_reader(RedisReader::new(&typed.address().parse().unwrap()).unwrap());
+    let message = source.read().await.unwrap_err().to_string();
+    assert!(
+        message.contains(r#"WRONGTYPE: key "padok" holds a set, not a list"#),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
     let server = RedisServer::start();

@@ -3,8 +3,9 @@
 //! ```text
 //!   POST /publish          ─┐  validate ──────▶ encode items ─▶ commit: push + count in a task
 //!   POST /publish/{count}  ─┘   │ 400 bad count                  │ (small batches grouped)
-//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
-//!                               │                                │     silent past its bound
+//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable,
+//!                               │                                │     refusing (the line names
+//!                               │                                │     the kind) or silent
 //!                               │ 413 count × body > --max-batch-bytes
 //!   GET  /readyz   ◀── Health ◀── push results + Redis probe every second (1 s timeout)
 //!   GET  /livez    ◀── 200 while the process serves (/healthz: an alias of /readyz)

@@ -62,7 +62,10 @@ async fn three_hundred_stalled_tls_connections_are_closed_within_the_header_time
     let mut half_hellos = Vec::new();
     for _ in 0..150 {
         let mut stream = TcpStream::connect(server.secure).await.unwrap();
-        stream.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).await.unwrap();
+        stream
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
         half_hellos.push(stream);
     }
     // The other half finish it without a client certificate and send no request.

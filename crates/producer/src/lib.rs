@@ -3,8 +3,9 @@
 //! ```text
 //!   POST /publish          ─┐  validate ──────▶ encode items ─▶ commit: push + count in a task
 //!   POST /publish/{count}  ─┘   │ 400 bad count                  │ (small batches grouped)
-//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
-//!                               │                                │     silent past its bound
+//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable,
+//!                               │                                │     refusing (the line names
+//!                               │                                │     the kind) or silent
 //!                               │ 413 count × encoded item > --max-batch-bytes
 //!                               │ 429 --max-in-flight-bytes held by publishes in flight
 //!   GET  /readyz   ◀── Health ◀── push results + Redis probe every second (1 s timeout)
@@ -15,7 +16,7 @@
 //! Each item is an [`ebb_queue::Item`] envelope (id + enqueue time) around the request body,
 //! or around the dojo's `From Padok, with love 💜` when the body is empty. The limits are
 //! checked before any item is built, so a refused request costs no memory and pushes nothing;
-//! the in-flight budget ([`budget`]) bounds what all requests hold together.
+//! the in-flight budget (`budget.rs`) bounds what all requests hold together.
 
 mod budget;
 mod commit;

@@ -18,11 +18,10 @@ struct Cli {
 
 /// A producer of `redis` with `flags`, on a free port; its base URL and its stop trigger.
 async fn start(redis: &RedisServer, flags: &[&str]) -> (String, ebb_runtime::ShutdownTrigger) {
-    let args = Cli::try_parse_from(
-        [&["producer", "--redis-server", &redis.address()], flags].concat(),
-    )
-    .unwrap()
-    .args;
+    let args =
+        Cli::try_parse_from([&["producer", "--redis-server", &redis.address()], flags].concat())
+            .unwrap()
+            .args;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, shutdown) = Shutdown::new();
@@ -89,7 +88,11 @@ async fn publishes_past_the_in_flight_budget_are_answered_429_and_push_nothing()
     );
     redis.unpause();
     assert_eq!(holding.await.unwrap(), StatusCode::OK);
-    assert_eq!(redis.cli(&["LLEN", "padok"]), "100", "only the first was pushed");
+    assert_eq!(
+        redis.cli(&["LLEN", "padok"]),
+        "100",
+        "only the first was pushed"
+    );
 
     // One that could never fit is told so, not to retry.
     let never = post(&base, "/publish/200", "x").await;

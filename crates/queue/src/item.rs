@@ -312,7 +312,11 @@ mod tests {
     fn item_len_is_the_encoded_size_of_each_item_of_a_batch() {
         for payload in ["x", DEFAULT_PAYLOAD, "\"quoted\" \u{1}"] {
             let batch = Batch::fresh(3, payload);
-            assert_eq!(batch.byte_len(), 3 * Batch::item_len(payload), "{payload:?}");
+            assert_eq!(
+                batch.byte_len(),
+                3 * Batch::item_len(payload),
+                "{payload:?}"
+            );
         }
         // One byte of payload is about 90 bytes in Redis: the envelope is the cost.
         assert_eq!(Batch::item_len("x"), 90);

@@ -187,7 +187,13 @@ pub(crate) fn classify(error: &RedisError, tls: bool) -> RedisErrorKind {
     }
     // Inside a script or a transaction, or at connection set-up, the code comes inside the
     // message.
-    let by_message: [(&str, Classifier); 10] = [
+    let by_message: [(&str, Classifier); 11] = [
+        // A cluster client reports a node's refusal inside an I/O error of its own.
+        ("password authentication failed", |_| {
+            RedisErrorKind::WrongPassword {
+                detail: "the password, or the user and password, do not match".to_owned(),
+            }
+        }),
         ("wrongpass", |detail| RedisErrorKind::WrongPassword {
             detail,
         }),
@@ -235,13 +241,13 @@ pub(crate) fn classify(error: &RedisError, tls: bool) -> RedisErrorKind {
     if is_unresolved_host(&lower) {
         return RedisErrorKind::Refused { detail };
     }
-    if error.is_io_error() || error.is_connection_dropped() || error.kind() == ErrorKind::Io {
-        return RedisErrorKind::ConnectionLost { detail };
-    }
     if lower.contains("connection refused") {
         return RedisErrorKind::Refused {
             detail: "connection refused".to_owned(),
         };
+    }
+    if error.is_io_error() || error.is_connection_dropped() || error.kind() == ErrorKind::Io {
+        return RedisErrorKind::ConnectionLost { detail };
     }
     RedisErrorKind::Other { detail }
 }

@@ -110,8 +110,9 @@ pub enum ViewChoice {
     Plain,
 }
 
-/// Consumers heartbeat every third of their lease; below this the heartbeats would flood Redis.
-const SHORTEST_LEASE: Duration = Duration::from_millis(30);
+/// Consumers heartbeat every third of their lease and pop for at most a sixth of it; below
+/// this the heartbeats would flood Redis (the queue crate's own floor).
+const SHORTEST_LEASE: Duration = ebb_queue::MIN_LEASE;
 
 impl UpArgs {
     /// Checks every flag before anything starts, so a bad one costs nothing and leaves

@@ -286,9 +286,10 @@ async fn redis_down_gives_503_and_both_recover_on_their_own() {
 #[tokio::test]
 async fn a_batch_above_max_batch_bytes_is_413_before_anything_is_built() {
     let redis = RedisServer::start();
-    let producer = Producer::start(&redis, &["--max-batch-bytes", "1KiB"]).await;
+    let producer = Producer::start(&redis, &["--max-batch-bytes", "2KiB"]).await;
     let body = "x".repeat(100);
-    let reason = "batch of 11 × 100 bytes = 1100 bytes is above the maximum of 1024 bytes (--max-batch-bytes)";
+    // 100 bytes of payload, 189 encoded: 10 items fit in 2 KiB, 11 do not.
+    let reason = "batch of 11 × 189 encoded bytes = 2079 bytes is above the maximum of 2048 bytes (--max-batch-bytes)";
     producer
         .assert_refused("/publish/11", &body, StatusCode::PAYLOAD_TOO_LARGE, reason)
         .await;
@@ -408,7 +409,8 @@ async fn publishes_over_tls_with_a_private_ca_and_a_password() {
 fn flags_have_sane_defaults_and_one_line_errors_naming_the_flag() {
     let args = parse(&[]).unwrap();
     assert_eq!(args.max_batch, 1_000_000);
-    assert_eq!(args.max_batch_bytes, 64 << 20);
+    assert_eq!(args.max_batch_bytes, 16 << 20);
+    assert_eq!(args.max_in_flight_bytes, 96 << 20);
     assert_eq!(args.max_body_bytes, 2 << 20);
     assert_eq!(args.queue.redis_queue, "padok");
     for (flags, first_line) in [

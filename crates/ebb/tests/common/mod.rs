@@ -59,6 +59,11 @@ impl Ebb {
         ebb
     }
 
+    /// The process id (for `ebb probe --pid`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.http_port)
     }

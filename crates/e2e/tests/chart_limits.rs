@@ -29,7 +29,11 @@ fn producer_consumer_and_redis_charts_set_resources_no_token_and_an_optional_net
     for chart in ["producer", "consumer", "redis"] {
         let objects = charts::render(&bin, home.path(), chart, "default", &[], &[]).unwrap();
         let spec = pod(&objects);
-        assert_eq!(spec["automountServiceAccountToken"], json!(false), "{chart}");
+        assert_eq!(
+            spec["automountServiceAccountToken"],
+            json!(false),
+            "{chart}"
+        );
         let resources = &spec["containers"][0]["resources"];
         for field in ["/requests/cpu", "/requests/memory", "/limits/memory"] {
             assert!(
@@ -37,14 +41,20 @@ fn producer_consumer_and_redis_charts_set_resources_no_token_and_an_optional_net
                 "{chart}: no {field} in {resources}"
             );
         }
-        assert!(find(&objects, "NetworkPolicy").is_none(), "{chart}: off by default");
+        assert!(
+            find(&objects, "NetworkPolicy").is_none(),
+            "{chart}: off by default"
+        );
 
         let set = ["networkPolicy.enabled=true"];
         charts::lint_with(&bin, home.path(), chart, &set).unwrap();
         let objects = charts::render(&bin, home.path(), chart, "default", &[], &set).unwrap();
         let policy = find(&objects, "NetworkPolicy").expect("a NetworkPolicy when enabled");
         let selector = &find(&objects, "Deployment").unwrap()["spec"]["selector"]["matchLabels"];
-        assert_eq!(&policy["spec"]["podSelector"]["matchLabels"], selector, "{chart}");
+        assert_eq!(
+            &policy["spec"]["podSelector"]["matchLabels"], selector,
+            "{chart}"
+        );
         assert_eq!(
             policy["spec"]["ingress"][0]["from"],
             json!([{"podSelector": {}}]),
@@ -62,9 +72,9 @@ fn producer_consumer_and_redis_charts_set_resources_no_token_and_an_optional_net
 
 #[test]
 fn the_redis_chart_takes_its_password_from_a_secret_and_can_persist() {
-    let Some(bin) = control_plane::require(
-        "the_redis_chart_takes_its_password_from_a_secret_and_can_persist",
-    ) else {
+    let Some(bin) =
+        control_plane::require("the_redis_chart_takes_its_password_from_a_secret_and_can_persist")
+    else {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
@@ -98,10 +108,14 @@ fn the_redis_chart_takes_its_password_from_a_secret_and_can_persist() {
         .filter_map(Value::as_str)
         .collect();
     assert!(
-        args.windows(2).any(|pair| pair == ["--requirepass", "$(REDISCLI_AUTH)"]),
+        args.windows(2)
+            .any(|pair| pair == ["--requirepass", "$(REDISCLI_AUTH)"]),
         "{args:?}"
     );
-    assert!(args.windows(2).any(|pair| pair == ["--appendonly", "yes"]), "{args:?}");
+    assert!(
+        args.windows(2).any(|pair| pair == ["--appendonly", "yes"]),
+        "{args:?}"
+    );
     let claim = find(&secured, "PersistentVolumeClaim").expect("a claim when persistent");
     assert_eq!(claim["spec"]["storageClassName"], "fast");
     assert_eq!(
@@ -110,9 +124,16 @@ fn the_redis_chart_takes_its_password_from_a_secret_and_can_persist() {
     );
 
     // Auth without a Secret's name is refused, naming the value.
-    let error = charts::render(&bin, home.path(), "redis", "default", &[], &["auth.enabled=true"])
-        .unwrap_err()
-        .to_string();
+    let error = charts::render(
+        &bin,
+        home.path(),
+        "redis",
+        "default",
+        &[],
+        &["auth.enabled=true"],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("auth.existingSecret"), "{error}");
 }
 
@@ -124,7 +145,10 @@ fn producer_and_consumer_read_the_redis_address_from_a_secret_when_given() {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
-    let set = ["redis.serverSecret.name=queue", "redis.serverSecret.key=url"];
+    let set = [
+        "redis.serverSecret.name=queue",
+        "redis.serverSecret.key=url",
+    ];
     for chart in ["producer", "consumer"] {
         charts::lint_with(&bin, home.path(), chart, &set).unwrap();
         let objects = charts::render(&bin, home.path(), chart, "default", &[], &set).unwrap();
@@ -136,9 +160,9 @@ fn producer_and_consumer_read_the_redis_address_from_a_secret_when_given() {
         );
         let args = container["args"].as_array().unwrap();
         assert!(
-            !args
-                .iter()
-                .any(|arg| arg.as_str().is_some_and(|arg| arg.starts_with("--redis-server"))),
+            !args.iter().any(|arg| arg
+                .as_str()
+                .is_some_and(|arg| arg.starts_with("--redis-server"))),
             "{chart}: the flag would win over the variable: {args:?}"
         );
     }

@@ -82,8 +82,8 @@ impl Committer {
                 drop((batch, charge));
                 outcome
             })
-                .await
-                .expect("a push task does not panic");
+            .await
+            .expect("a push task does not panic");
         }
         let (answer, answered) = oneshot::channel();
         self.pending

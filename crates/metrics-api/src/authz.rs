@@ -2,7 +2,8 @@
 //! request (Kubernetes' RequestInfo rules) and the user from the front proxy, asked to the
 //! kube-apiserver.
 //!
-//! Decisions are cached per (user, attributes), at most [`CACHE_MAX`], so that a request
+//! Decisions are cached per (user, attributes), bounded per user and in all
+//! (`decisions.rs`: one user's entries never evict another's), so that a request
 //! seldom waits for the kube-apiserver (a review is a round trip to it, milliseconds to a
 //! hundred under load, where an answer from the cache takes microseconds):
 //! - an allowed decision is served for [`ALLOWED_FOR`] (the Go servers' default); a request
@@ -16,7 +17,6 @@
 //!   [`RETRY_AFTER`], and the decision it could not confirm still expires at [`ALLOWED_FOR`]:
 //!   after that requests wait for a new review and get its error (500), never the old verdict.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,6 +28,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::authn::User;
+use crate::decisions::{Decisions, Key, serve_for};
 use crate::metrics::{ReviewLabels, ServerMetrics};
 use crate::routes::RequestPath;
 use crate::{Error, Result};
@@ -40,7 +41,6 @@ pub const REFRESH_AFTER: Duration = Duration::from_secs(5);
 pub const DENIED_FOR: Duration = Duration::from_secs(2);
 /// Pause after a failed refresh before the next one.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-pub const CACHE_MAX: usize = 10_000;
 
 /// What a request does, in SubjectAccessReview terms.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,40 +135,9 @@ impl Reviewer for SubjectAccessReviewer {
     }
 }
 
-type Key = (User, Attributes);
-
-/// What is known of one (user, attributes).
-#[derive(Default)]
-struct Slot {
-    /// The latest decision, and when it was asked for.
-    decided: Option<(Decision, Instant)>,
-    /// The review under way: its outcome comes on this channel.
-    pending: Option<watch::Receiver<Option<Outcome>>>,
-    /// When the latest review failed, if it did.
-    failed_at: Option<Instant>,
-}
-
-impl Slot {
-    /// Whether the cache may drop it: nothing servable and nothing under way.
-    fn spent(&self, now: Instant) -> bool {
-        self.pending.is_none()
-            && self
-                .decided
-                .as_ref()
-                .is_none_or(|(decision, at)| now - *at >= serve_for(decision))
-    }
-}
-
-fn serve_for(decision: &Decision) -> Duration {
-    match decision {
-        Decision::Allowed => ALLOWED_FOR,
-        Decision::Denied(_) => DENIED_FOR,
-    }
-}
-
 struct Shared {
     reviewer: Box<dyn Reviewer>,
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<Decisions>,
     metrics: ServerMetrics,
 }
 
@@ -182,7 +151,7 @@ impl Authorizer {
     pub fn with_reviewer(reviewer: impl Reviewer, metrics: ServerMetrics) -> Authorizer {
         Authorizer(Arc::new(Shared {
             reviewer: Box::new(reviewer),
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Decisions::default()),
             metrics,
         }))
     }
@@ -195,14 +164,7 @@ impl Authorizer {
         let mut outcome = {
             let mut slots = self.0.slots.lock().expect("authz lock");
             let now = Instant::now();
-            if !slots.contains_key(&key) && slots.len() >= CACHE_MAX {
-                slots.retain(|_, slot| !slot.spent(now));
-                if slots.len() >= CACHE_MAX {
-                    // Only pending reviews lose their slot: they still answer their waiters.
-                    slots.clear();
-                }
-            }
-            let slot = slots.entry(key.clone()).or_default();
+            let slot = slots.used(&key, now);
             if let Some((decision, at)) = &slot.decided {
                 let age = now - *at;
                 if age < serve_for(decision) {
@@ -264,18 +226,20 @@ impl Authorizer {
             let result = result.map_err(Arc::new);
             {
                 let mut slots = shared.slots.lock().expect("authz lock");
-                let slot = slots.entry(key).or_default();
-                slot.pending = None;
-                match &result {
-                    Ok(decision) => {
-                        slot.decided = Some((decision.clone(), asked));
-                        slot.failed_at = None;
-                    }
-                    Err(error) => {
-                        if waited_by == "background" {
-                            tracing::warn!("refreshing an authorization decision: {error}");
+                // Evicted meanwhile: its waiters get the outcome, nothing is kept.
+                if let Some(slot) = slots.get_mut(&key) {
+                    slot.pending = None;
+                    match &result {
+                        Ok(decision) => {
+                            slot.decided = Some((decision.clone(), asked));
+                            slot.failed_at = None;
                         }
-                        slot.failed_at = Some(Instant::now());
+                        Err(error) => {
+                            if waited_by == "background" {
+                                tracing::warn!("refreshing an authorization decision: {error}");
+                            }
+                            slot.failed_at = Some(Instant::now());
+                        }
                     }
                 }
             }

@@ -29,6 +29,7 @@ mod authn;
 mod authz;
 mod cache;
 mod config;
+mod decisions;
 mod error;
 mod metrics;
 mod objects;

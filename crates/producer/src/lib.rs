@@ -61,7 +61,7 @@ pub struct Args {
     pub max_batch_bytes: u64,
 
     /// Memory all publishes in flight may hold together: bodies being read and batches being
-    /// pushed (about 3 × their encoded bytes + 72 bytes per item). A publish that finds too
+    /// pushed (about 5 × their encoded bytes + 72 bytes per item). A publish that finds too
     /// little left is answered 429 at once; one that could never fit, 413. Bytes, or with
     /// KiB, MiB, GiB.
     #[arg(long, env = "EBB_MAX_IN_FLIGHT_BYTES", default_value = "96MiB",

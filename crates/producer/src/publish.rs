@@ -205,14 +205,16 @@ impl Publisher {
         let ids = http::wants_json(headers).then(|| (id_of(&batch, 0), id_of(&batch, count - 1)));
         if let Err(error) = self.committer.commit(batch, charge).await {
             let reason = error.to_string();
-            let answer = match *error {
-                // Sent but unanswered: Redis may still apply the batch, so say so.
-                ebb_queue::Error::NoAnswer { .. } => {
-                    format!("{reason}: the {count} item(s) may or may not be published")
-                }
-                _ => format!("nothing published: {reason}"),
+            // 503 only when nothing can land, so that a retry never duplicates; when the
+            // batch may have reached Redis (sent, then no answer or the connection lost),
+            // 504 says so.
+            return if outcome_unknown(&error) {
+                let answer = format!("{reason}: the {count} item(s) may or may not be published");
+                http::error(headers, StatusCode::GATEWAY_TIMEOUT, &answer)
+            } else {
+                let answer = format!("nothing published: {reason}");
+                http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer)
             };
-            return http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer);
         }
         let text = if count == 1 {
             "Message published 👌".to_owned()
@@ -268,6 +270,21 @@ impl Publisher {
                 code: response.status().as_u16(),
             })
             .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// True when the push may have been applied: every failure after the command could have been
+/// written (no answer in time, the connection broken or timing out), as opposed to Redis'
+/// own refusal or a connection that was never made.
+fn outcome_unknown(error: &ebb_queue::Error) -> bool {
+    use ebb_queue::RedisErrorKind;
+    match error {
+        ebb_queue::Error::NoAnswer { .. } => true,
+        ebb_queue::Error::Redis { kind, .. } => matches!(
+            **kind,
+            RedisErrorKind::ConnectionLost { .. } | RedisErrorKind::Timeout { .. }
+        ),
+        _ => false,
     }
 }
 

@@ -59,10 +59,10 @@ async fn a_million_one_byte_items_are_refused_413_naming_the_limit_before_anythi
 #[tokio::test]
 async fn publishes_past_the_in_flight_budget_are_answered_429_and_push_nothing() {
     let redis = RedisServer::start();
-    // 100 one-byte items take 100 × (3 × 90 + 72) = 34200 bytes while pushed.
-    let (base, _stop) = start(&redis, &["--max-in-flight-bytes", "50000"]).await;
+    // 100 one-byte items take 100 × (5 × 90 + 72) = 52200 bytes while pushed.
+    let (base, _stop) = start(&redis, &["--max-in-flight-bytes", "80000"]).await;
     redis.pause();
-    // Redis frozen: this publish holds its share until Redis answers (34200, and 1 for its
+    // Redis frozen: this publish holds its share until Redis answers (52200, and 1 for its
     // body; the refused one holds 1 for its own body while it is answered).
     let holding = tokio::spawn({
         let base = base.clone();
@@ -83,7 +83,7 @@ async fn publishes_past_the_in_flight_budget_are_answered_429_and_push_nothing()
     assert_eq!(busy.headers()["retry-after"], "1");
     let reason = busy.text().await.unwrap();
     assert!(
-        reason.starts_with("the producer is busy: publishes in flight hold 34202 of the 50000 bytes allowed (--max-in-flight-bytes) and this one needs 34200; nothing published, try again"),
+        reason.starts_with("the producer is busy: publishes in flight hold 52202 of the 80000 bytes allowed (--max-in-flight-bytes) and this one needs 52200; nothing published, try again"),
         "{reason}"
     );
     redis.unpause();
@@ -99,6 +99,6 @@ async fn publishes_past_the_in_flight_budget_are_answered_429_and_push_nothing()
     assert_eq!(never.status(), StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(
         never.text().await.unwrap(),
-        "batch of 200 × 90 encoded bytes needs 68400 bytes of memory to publish, above the 50000 bytes all publishes may hold (--max-in-flight-bytes)\n"
+        "batch of 200 × 90 encoded bytes needs 104400 bytes of memory to publish, above the 80000 bytes all publishes may hold (--max-in-flight-bytes)\n"
     );
 }

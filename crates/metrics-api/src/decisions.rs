@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::authn::User;
-use crate::authz::{ALLOWED_FOR, Attributes, DENIED_FOR, Decision, Outcome};
+use crate::review::{ALLOWED_FOR, Attributes, DENIED_FOR, Decision, Outcome};
 
 /// Entries in the whole cache, at most.
 pub const CACHE_MAX: usize = 10_000;

@@ -36,6 +36,7 @@ mod objects;
 mod openapi;
 mod poller;
 mod probe;
+mod review;
 mod routes;
 mod selector;
 mod server;

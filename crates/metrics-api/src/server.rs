@@ -20,8 +20,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::authn::{Authenticator, ClientChain, Peer};
-use crate::authz::{Attributes, Authorizer, Decision};
+use crate::authz::Authorizer;
 use crate::metrics::{RequestLabels, RouteLabels, ServerMetrics};
+use crate::review::{Attributes, Decision};
 use crate::routes::{Api, Reply, RequestPath, route_of};
 use crate::tls::Tls;
 use crate::{Error, Result};

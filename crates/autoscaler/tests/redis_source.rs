@@ -91,6 +91,41 @@ async fn a_read_error_names_the_redis_address_once() {
     assert_eq!(message.matches(&server.address()).count(), 1, "{message}");
 }
 
+/// What the operator's status, the metrics API and `ebb up` show of a failed read: the
+/// queue crate's kind, not "unreachable".
+#[tokio::test]
+async fn a_read_error_says_what_happened() {
+    let server = RedisServer::start_with(&["--requirepass", "right"]);
+    let wrong: RedisAddress = format!("redis://:not-it@{}", server.address())
+        .parse()
+        .unwrap();
+    let queue = Queue::new(&wrong, "padok").unwrap();
+    for source in [
+        RedisSource::new(queue.clone()),
+        RedisSource::new(queue.clone()).with_reader(RedisReader::new(&wrong).unwrap()),
+    ] {
+        let message = source.read().await.unwrap_err().to_string();
+        assert!(
+            message.starts_with(&format!(
+                "reading queue padok: Redis at {}: wrong password: ",
+                server.address()
+            )),
+            "{message}"
+        );
+        assert!(!message.contains("not-it"), "{message}");
+    }
+
+    let typed = RedisServer::start();
+    typed.cli(&["SADD", "padok", "not a list"]);
+    let source = RedisSource::new(queue_on(&typed))
+        .with_reader(RedisReader::new(&typed.address().parse().unwrap()).unwrap());
+    let message = source.read().await.unwrap_err().to_string();
+    assert!(
+        message.contains(r#"WRONGTYPE: key "padok" holds a set, not a list"#),
+        "{message}"
+    );
+}
+
 #[tokio::test]
 async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
     let server = RedisServer::start();
@@ -162,4 +197,28 @@ async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_i
         tokio::time::sleep(LEASE / 10).await;
     }
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[0]);
+}
+
+#[tokio::test]
+async fn never_strands_an_idle_queues_item_held_by_an_unregistered_consumer() {
+    let server = RedisServer::start();
+    let queue = queue_on(&server);
+    let reader = RedisReader::new(queue.address()).unwrap();
+    let source = RedisSource::new(queue.clone())
+        .with_reader(reader)
+        .reap_every(LEASE * 2);
+    // A consumer popped after a reaper dropped it, then died: no registry names its list, so
+    // nothing counts the item (0 waiting, 0 in flight: an idle queue at 0 replicas).
+    let item = Item::new("orphan").encode();
+    server.cli(&["RPUSH", "{padok}:processing:ghost", &item]);
+    assert_eq!(
+        source.read().await.unwrap(),
+        Reading {
+            waiting: 1,
+            in_flight: 0,
+            completed_total: Some(0)
+        }
+    );
+    assert_eq!(server.cli(&["LINDEX", "padok", "0"]), item);
+    assert_eq!(server.cli(&["EXISTS", "{padok}:processing:ghost"]), "0");
 }

@@ -9,7 +9,9 @@ pub enum Error {
     #[error(transparent)]
     Runtime(#[from] ebb_runtime::Error),
 
-    #[error("--lease {0:?} is too short: use at least 30ms (heartbeats go every third of it)")]
+    #[error(
+        "--lease {0:?} is too short: use at least 30ms (heartbeats go every third of it, and a pop waits in Redis at most a sixth)"
+    )]
     LeaseTooShort(Duration),
 
     #[error("{0} stopped unexpectedly")]

@@ -2,9 +2,9 @@
 //! At least once: an item leaves Redis only when acknowledged after its work.
 //!
 //! ```text
-//!             ┌─ keeper: heartbeat every lease/3, reaper every lease ─────────────┐
-//!   Redis ────┤                                                                   │
-//!             └─ fetcher: permit ─▶ pop (BLMOVE, ≤1s) ─▶ worker: log, work, ack ──┘
+//!             ┌─ keeper: heartbeat every lease/3, reaper every lease ──────────────────┐
+//!   Redis ────┤                                                                        │
+//!             └─ fetcher: permit ─▶ pop (BLMOVE ≤ 1s, lease/6) ─▶ worker: work, ack ──┘
 //!                  (concurrency permits)                 (metrics, logs like the dojo)
 //!   SIGTERM ─▶ fetcher stops ─▶ workers finish ─▶ leave (unregister) ─▶ HTTP stops ─▶ exit 0
 //! ```
@@ -32,6 +32,7 @@ pub use error::{Error, Result};
 use crate::metrics::ConsumerMetrics;
 
 /// How long one pop waits in Redis: also how fast the fetcher notices a shutdown request.
+/// The lease waits less when a sixth of it is shorter (see `ConsumerLease::max_pop_wait`).
 const POP_WAIT: Duration = Duration::from_secs(1);
 const RETRY_FIRST: Duration = Duration::from_millis(100);
 const RETRY_CAP: Duration = Duration::from_secs(5);
@@ -43,6 +44,9 @@ pub struct Args {
     /// interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
+
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
 
     #[command(flatten)]
     pub queue: QueueArgs,
@@ -82,7 +86,7 @@ pub async fn run(args: Args, shutdown: Shutdown) -> Result<()> {
 /// Consumes until `shutdown`, serving /healthz and /metrics on `listener` meanwhile; returns
 /// once the items in hand are finished and this consumer has left the queue.
 pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Result<()> {
-    if args.lease < Duration::from_millis(30) {
+    if args.lease < ebb_queue::MIN_LEASE {
         return Err(Error::LeaseTooShort(args.lease));
     }
     let consumer_id = args.consumer_id.clone().unwrap_or_else(default_consumer_id);
@@ -97,7 +101,12 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
     let (metrics, exposition) = ConsumerMetrics::register();
     let (stop_http, http_shutdown) = Shutdown::new();
     let router = http::with_error_fallbacks(http::ops_router(health.clone(), exposition));
-    let server = tokio::spawn(http::serve(listener, router, http_shutdown));
+    let server = tokio::spawn(http::serve(
+        listener,
+        router,
+        args.http_limits,
+        http_shutdown,
+    ));
     let (stop_keeper, keeper_shutdown) = Shutdown::new();
     let keeper = tokio::spawn(keep_lease(
         Arc::clone(&lease),
@@ -144,25 +153,15 @@ async fn fetch(worker: &work::Worker, concurrency: u32, shutdown: &Shutdown) {
     let permits = Arc::new(Semaphore::new(concurrency as usize));
     let mut workers = JoinSet::new();
     let mut backoff = Backoff::new(RETRY_FIRST, RETRY_CAP);
-    let mut registered = false;
     tracing::info!("Starting to consume messages...");
     while !shutdown.is_requested() {
-        // Before the first pop, so that a crash right after it leaves a reapable trail.
-        if !registered {
-            match worker.lease.heartbeat().await {
-                Ok(()) => registered = true,
-                Err(error) => {
-                    worker.health.set_unhealthy(error.to_string());
-                    pause(backoff.next_delay(), shutdown).await;
-                    continue;
-                }
-            }
-        }
         let permit = tokio::select! {
             _ = shutdown.requested() => break,
             permit = Arc::clone(&permits).acquire_owned() => permit.expect("never closed"),
         };
-        // Not raced with shutdown: a pop abandoned mid-flight could still move an item.
+        // Not raced with shutdown: a pop abandoned mid-flight could still move an item. The
+        // lease heartbeats before a pop when due (the first one included, so a crash right
+        // after it leaves a reapable trail), and reconciles after a failed one.
         match worker.lease.pop(POP_WAIT).await {
             Ok(Some(delivery)) => {
                 worker.health.set_healthy();

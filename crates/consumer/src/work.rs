@@ -86,6 +86,7 @@ impl Worker {
                             tracing::warn!(
                                 "giving up acknowledging ({error}): the item will be redelivered"
                             );
+                            self.lease.release(delivery);
                             return false;
                         }
                     }

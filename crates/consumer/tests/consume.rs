@@ -309,6 +309,6 @@ async fn a_lease_under_30ms_is_refused_naming_the_flag() {
         .to_string();
     assert_eq!(
         error,
-        "--lease 10ms is too short: use at least 30ms (heartbeats go every third of it)"
+        "--lease 10ms is too short: use at least 30ms (heartbeats go every third of it, and a pop waits in Redis at most a sixth)"
     );
 }

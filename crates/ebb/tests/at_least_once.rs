@@ -119,3 +119,68 @@ fn every_item_is_processed_despite_a_kill_and_a_term() {
         "everyone left"
     );
 }
+
+/// The window a reaper used to open: a consumer dropped from the registry (its lease ran out
+/// while it was frozen) whose pop then moves an item into its list, and which then dies.
+/// Nothing names that list any more but its key; the survivors' reaper sweeps for it.
+#[test]
+fn never_strands_an_item_popped_into_an_unregistered_consumer_killed_with_sigkill() {
+    let redis = RedisServer::start();
+    let server = redis.address();
+    let producer = Ebb::start("producer", &["producer", "--redis-server", &server]);
+    let consumer = |name: &str, per_msg: &str, lease: &str| {
+        let args = [
+            "consumer",
+            "--redis-server",
+            &server,
+            "--per-msg",
+            per_msg,
+            "--lease",
+            lease,
+            "--consumer-id",
+            name,
+        ];
+        Ebb::start(name, &args)
+    };
+    // A long lease: its heartbeats are 10 s apart, so it pops again without one.
+    let mut victim = consumer("victim", "1h", "30s");
+    wait_until("the victim to register", || {
+        redis.cli(&["SISMEMBER", "{padok}:consumers", "victim"]) == "1"
+    });
+    // Its lease runs out and a reaper drops it (forced: what the reaper does to a consumer
+    // whose heartbeat expired and whose list is empty), while it waits in BLMOVE.
+    redis.cli(&["DEL", "{padok}:heartbeat:victim"]);
+    redis.cli(&["SREM", "{padok}:consumers", "victim"]);
+    let (status, _) = http("POST", &producer.url("/publish/20"));
+    assert_eq!(status, 200);
+    wait_until("the victim to take an item", || {
+        !victim.received().is_empty()
+    });
+    victim.signal("KILL");
+    assert!(!victim.wait_for_exit().success());
+    let taken = victim.received();
+    assert_eq!(taken.len(), 1);
+    // The window: its item is in a list no registry names, counted nowhere.
+    assert_eq!(
+        redis.cli(&["SISMEMBER", "{padok}:consumers", "victim"]),
+        "0"
+    );
+    assert_eq!(redis.cli(&["LLEN", "{padok}:processing:victim"]), "1");
+
+    let mut survivor = consumer("survivor", "0", "1s");
+    wait_until("every item to be completed", || {
+        redis.cli(&["GET", "{padok}:completed"]) == "20"
+    });
+    let processed = survivor.processed();
+    assert!(processed.contains(&taken[0]), "the victim's item came back");
+    assert_eq!(tally(&processed).len(), 20, "every item processed");
+    assert_eq!(
+        redis.cli(&["GET", "{padok}:completed"]),
+        "20",
+        "= published"
+    );
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "0");
+    assert_eq!(redis.cli(&["EXISTS", "{padok}:processing:victim"]), "0");
+    survivor.signal("TERM");
+    assert!(survivor.wait_for_exit().success());
+}

@@ -42,6 +42,7 @@ struct StatusBody<'a> {
 pub async fn serve(
     listener: TcpListener,
     observed: Observed,
+    limits: ebb_runtime::http::HttpLimits,
     shutdown: Shutdown,
 ) -> ebb_runtime::Result<()> {
     let health = Health::new();
@@ -54,7 +55,7 @@ pub async fn serve(
             .route("/status", get(status_json))
             .with_state(observed),
     );
-    ebb_runtime::http::serve(listener, with_error_fallbacks(router), shutdown).await
+    ebb_runtime::http::serve(listener, with_error_fallbacks(router), limits, shutdown).await
 }
 
 async fn status_json(State(observed): State<Observed>) -> Json<serde_json::Value> {

@@ -94,6 +94,10 @@ pub struct UpArgs {
     #[arg(long, env = "EBB_VIEW", value_enum, default_value_t = ViewChoice::Auto)]
     pub view: ViewChoice,
 
+    /// Timeouts and the connection cap of the --admin server.
+    #[command(flatten)]
+    pub http_limits: ebb_runtime::http::HttpLimits,
+
     /// The scaler's flags, the same as `ebb simulate`'s.
     #[command(flatten)]
     pub scaler: ScalerArgs,
@@ -106,8 +110,9 @@ pub enum ViewChoice {
     Plain,
 }
 
-/// Consumers heartbeat every third of their lease; below this the heartbeats would flood Redis.
-const SHORTEST_LEASE: Duration = Duration::from_millis(30);
+/// Consumers heartbeat every third of their lease and pop for at most a sixth of it; below
+/// this the heartbeats would flood Redis (the queue crate's own floor).
+const SHORTEST_LEASE: Duration = ebb_queue::MIN_LEASE;
 
 impl UpArgs {
     /// Checks every flag before anything starts, so a bad one costs nothing and leaves
@@ -239,7 +244,12 @@ async fn run(args: UpArgs, mode: view::Mode, shutdown: Shutdown) -> Result<()> {
         replicas: consumers.watch_counts(),
         producer: producer.watch_counts(),
     };
-    let admin = tokio::spawn(admin::serve(admin, observed.clone(), children));
+    let admin = tokio::spawn(admin::serve(
+        admin,
+        observed.clone(),
+        args.http_limits,
+        children,
+    ));
 
     let mut header = format!(
         "ebb up · producer http://{} · status http://{admin_address}/status\nredis {address} list {}",

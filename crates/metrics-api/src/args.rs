@@ -89,6 +89,11 @@ pub struct MetricsApiArgs {
     /// web roots).
     #[arg(long, env = "EBB_REDIS_CA", value_name = "FILE")]
     pub redis_ca: Option<PathBuf>,
+
+    /// Timeouts and the connection cap of both ports (the HTTPS port's TLS handshake is under
+    /// --http-header-timeout).
+    #[command(flatten)]
+    pub http_limits: ebb_runtime::http::HttpLimits,
 }
 
 impl MetricsApiArgs {

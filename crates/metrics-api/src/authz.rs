@@ -2,21 +2,21 @@
 //! request (Kubernetes' RequestInfo rules) and the user from the front proxy, asked to the
 //! kube-apiserver.
 //!
-//! Decisions are cached per (user, attributes), at most [`CACHE_MAX`], so that a request
+//! Decisions are cached per (user, attributes), bounded per user and in all
+//! (`decisions.rs`: one user's entries never evict another's), so that a request
 //! seldom waits for the kube-apiserver (a review is a round trip to it, milliseconds to a
 //! hundred under load, where an answer from the cache takes microseconds):
-//! - an allowed decision is served for [`ALLOWED_FOR`] (the Go servers' default); a request
+//! - an allowed decision is served for [`ALLOWED_FOR`](crate::review::ALLOWED_FOR) (the Go servers' default); a request
 //!   that finds it older than [`REFRESH_AFTER`] starts a review in the background and is
 //!   answered from the cache at once (refresh-ahead), so a steady caller never waits for one;
-//! - a denial is served for [`DENIED_FOR`] only, and not refreshed ahead: a denied caller is
+//! - a denial is served for [`DENIED_FOR`](crate::review::DENIED_FOR) only, and not refreshed ahead: a denied caller is
 //!   usually waiting for an RBAC fix, which should show soon;
 //! - requests that need the same review while it is under way share it: one review, however
 //!   many wait;
 //! - a failed review is not cached. A failed refresh is tried again no sooner than
-//!   [`RETRY_AFTER`], and the decision it could not confirm still expires at [`ALLOWED_FOR`]:
+//!   [`RETRY_AFTER`], and the decision it could not confirm still expires at [`ALLOWED_FOR`](crate::review::ALLOWED_FOR):
 //!   after that requests wait for a new review and get its error (500), never the old verdict.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,82 +28,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::authn::User;
+use crate::decisions::{Decisions, Key, serve_for};
 use crate::metrics::{ReviewLabels, ServerMetrics};
-use crate::routes::RequestPath;
+use crate::review::{Attributes, Decision, Outcome};
 use crate::{Error, Result};
 
-/// How long an allowed decision is served.
-pub const ALLOWED_FOR: Duration = Duration::from_secs(10);
 /// Age past which serving an allowed decision also starts its refresh.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(5);
-/// How long a denial is served.
-pub const DENIED_FOR: Duration = Duration::from_secs(2);
 /// Pause after a failed refresh before the next one.
 pub const RETRY_AFTER: Duration = Duration::from_secs(1);
-pub const CACHE_MAX: usize = 10_000;
-
-/// What a request does, in SubjectAccessReview terms.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Attributes {
-    Resource {
-        verb: &'static str,
-        group: String,
-        version: String,
-        namespace: Option<String>,
-        resource: String,
-        name: Option<String>,
-        subresource: Option<String>,
-    },
-    NonResource {
-        path: String,
-    },
-}
-
-impl Attributes {
-    /// Kubernetes' RequestInfo for a GET: `/apis/<group>/<version>/[namespaces/<ns>/]<resource>
-    /// [/<name>[/<subresource>]]` is a resource request (`get` with a name, `list` without);
-    /// anything else is a non-resource path.
-    pub fn of(path: &RequestPath) -> Attributes {
-        let parts = path.segments();
-        let ["apis", group, version, rest @ ..] = parts.as_slice() else {
-            return Attributes::NonResource {
-                path: path.decoded.clone(),
-            };
-        };
-        let mut rest = rest;
-        let mut namespace = None;
-        if let ["namespaces", name, after @ ..] = rest {
-            namespace = Some((*name).to_owned());
-            if !after.is_empty() && !matches!(after[0], "status" | "finalize") {
-                rest = after;
-            }
-        }
-        match rest {
-            [] => Attributes::NonResource {
-                path: path.decoded.clone(),
-            },
-            [resource, more @ ..] => Attributes::Resource {
-                verb: if more.is_empty() { "list" } else { "get" },
-                group: (*group).to_owned(),
-                version: (*version).to_owned(),
-                namespace,
-                resource: (*resource).to_owned(),
-                name: more.first().map(|name| (*name).to_owned()),
-                subresource: more.get(1).map(|name| (*name).to_owned()),
-            },
-        }
-    }
-}
-
-/// A review's verdict.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
-    Allowed,
-    Denied(String),
-}
-
-/// A review's outcome, shared by every request that waited for it.
-pub type Outcome = std::result::Result<Decision, Arc<Error>>;
 
 /// Who decides: the kube-apiserver, by SubjectAccessReview.
 pub trait Reviewer: Send + Sync + 'static {
@@ -135,40 +68,9 @@ impl Reviewer for SubjectAccessReviewer {
     }
 }
 
-type Key = (User, Attributes);
-
-/// What is known of one (user, attributes).
-#[derive(Default)]
-struct Slot {
-    /// The latest decision, and when it was asked for.
-    decided: Option<(Decision, Instant)>,
-    /// The review under way: its outcome comes on this channel.
-    pending: Option<watch::Receiver<Option<Outcome>>>,
-    /// When the latest review failed, if it did.
-    failed_at: Option<Instant>,
-}
-
-impl Slot {
-    /// Whether the cache may drop it: nothing servable and nothing under way.
-    fn spent(&self, now: Instant) -> bool {
-        self.pending.is_none()
-            && self
-                .decided
-                .as_ref()
-                .is_none_or(|(decision, at)| now - *at >= serve_for(decision))
-    }
-}
-
-fn serve_for(decision: &Decision) -> Duration {
-    match decision {
-        Decision::Allowed => ALLOWED_FOR,
-        Decision::Denied(_) => DENIED_FOR,
-    }
-}
-
 struct Shared {
     reviewer: Box<dyn Reviewer>,
-    slots: Mutex<HashMap<Key, Slot>>,
+    slots: Mutex<Decisions>,
     metrics: ServerMetrics,
 }
 
@@ -182,7 +84,7 @@ impl Authorizer {
     pub fn with_reviewer(reviewer: impl Reviewer, metrics: ServerMetrics) -> Authorizer {
         Authorizer(Arc::new(Shared {
             reviewer: Box::new(reviewer),
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(Decisions::default()),
             metrics,
         }))
     }
@@ -195,14 +97,7 @@ impl Authorizer {
         let mut outcome = {
             let mut slots = self.0.slots.lock().expect("authz lock");
             let now = Instant::now();
-            if !slots.contains_key(&key) && slots.len() >= CACHE_MAX {
-                slots.retain(|_, slot| !slot.spent(now));
-                if slots.len() >= CACHE_MAX {
-                    // Only pending reviews lose their slot: they still answer their waiters.
-                    slots.clear();
-                }
-            }
-            let slot = slots.entry(key.clone()).or_default();
+            let slot = slots.used(&key, now);
             if let Some((decision, at)) = &slot.decided {
                 let age = now - *at;
                 if age < serve_for(decision) {
@@ -264,18 +159,20 @@ impl Authorizer {
             let result = result.map_err(Arc::new);
             {
                 let mut slots = shared.slots.lock().expect("authz lock");
-                let slot = slots.entry(key).or_default();
-                slot.pending = None;
-                match &result {
-                    Ok(decision) => {
-                        slot.decided = Some((decision.clone(), asked));
-                        slot.failed_at = None;
-                    }
-                    Err(error) => {
-                        if waited_by == "background" {
-                            tracing::warn!("refreshing an authorization decision: {error}");
+                // Evicted meanwhile: its waiters get the outcome, nothing is kept.
+                if let Some(slot) = slots.get_mut(&key) {
+                    slot.pending = None;
+                    match &result {
+                        Ok(decision) => {
+                            slot.decided = Some((decision.clone(), asked));
+                            slot.failed_at = None;
                         }
-                        slot.failed_at = Some(Instant::now());
+                        Err(error) => {
+                            if waited_by == "background" {
+                                tracing::warn!("refreshing an authorization decision: {error}");
+                            }
+                            slot.failed_at = Some(Instant::now());
+                        }
                     }
                 }
             }
@@ -329,6 +226,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+    use crate::review::{ALLOWED_FOR, DENIED_FOR};
+    use crate::routes::RequestPath;
 
     /// What the test's kube-apiserver answers, how slowly, and how often it was asked.
     #[derive(Clone)]

@@ -29,12 +29,14 @@ mod authn;
 mod authz;
 mod cache;
 mod config;
+mod decisions;
 mod error;
 mod metrics;
 mod objects;
 mod openapi;
 mod poller;
 mod probe;
+mod review;
 mod routes;
 mod selector;
 mod server;
@@ -173,8 +175,14 @@ pub async fn serve(
         plain.local_addr().map_err(Error::Serve)?
     );
     let (served, plain_served, (), (), ()) = tokio::join!(
-        server::serve_tls(secure, tls.clone(), server.clone(), shutdown.clone()),
-        http::serve(plain, ops, shutdown.clone()),
+        server::serve_tls(
+            secure,
+            tls.clone(),
+            server.clone(),
+            args.http_limits,
+            shutdown.clone()
+        ),
+        http::serve(plain, ops, args.http_limits, shutdown.clone()),
         poller::run(cache, interval, shutdown.clone()),
         tls.reload_until(shutdown.clone()),
         server.authn.reload_until(shutdown.clone()),

@@ -1,61 +1,31 @@
-//! The HTTPS server: accept, handshake (in each connection's own task), keep the client
-//! certificate chain, then for each request: probe paths answer at once; anything else needs
+//! The HTTPS server: the shared serving loop (`ebb_runtime::http`: connection cap, header,
+//! body, request and idle deadlines, the TLS handshake under the header deadline) accepts and
+//! handshakes, the client certificate chain is kept per connection, then for each request: probe paths answer at once; anything else needs
 //! the front proxy's certificate (401; the verdict on a connection's chain is kept 10 s or until
 //! the requestheader settings change), a user in the headers (401) and a SubjectAccessReview
 //! that allows it (403) before `routes.rs` or `openapi.rs` answer.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Instant;
 
+use ::http::{Method, Request, Response, header};
 use axum::body::Body;
 use ebb_runtime::Shutdown;
-use http::{Method, Request, Response, header};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpListener;
+use ebb_runtime::http::{self, Connector, HttpLimits};
+use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::authn::{Authenticator, ClientChain, Peer};
-use crate::authz::{Attributes, Authorizer, Decision};
+use crate::authz::Authorizer;
 use crate::metrics::{RequestLabels, RouteLabels, ServerMetrics};
+use crate::review::{Attributes, Decision};
 use crate::routes::{Api, Reply, RequestPath, route_of};
 use crate::tls::Tls;
 use crate::{Error, Result};
-
-/// A client that has not finished its handshake by then is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long open connections may take to finish once stopping.
-const WIND_DOWN: Duration = Duration::from_secs(10);
-/// Once stopping, no request in flight for this long means nothing is owed any more: the
-/// connections still open are closed without waiting for their clients (an idle HTTP/2 client
-/// that does not read would otherwise hold the GOAWAY exchange, and the exit, until WIND_DOWN).
-const QUIET: Duration = Duration::from_millis(100);
-const QUIET_CHECK: Duration = Duration::from_millis(20);
-
-/// Requests being answered, so that stopping waits for them and for nothing else.
-#[derive(Default)]
-struct InFlight(AtomicUsize);
-
-struct Answering<'a>(&'a InFlight);
-
-impl InFlight {
-    fn start(&self) -> Answering<'_> {
-        self.0.fetch_add(1, Ordering::AcqRel);
-        Answering(self)
-    }
-
-    fn count(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-impl Drop for Answering<'_> {
-    fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 pub struct Server {
     pub api: Api,
@@ -64,81 +34,78 @@ pub struct Server {
     pub metrics: ServerMetrics,
 }
 
-/// Serves HTTPS on `listener` until `shutdown`, then lets open requests finish (bounded).
+/// Serves HTTPS on `listener` until `shutdown`, within `limits` (the TLS handshake under the
+/// header deadline), through the shared serving loop.
 pub async fn serve_tls(
     listener: TcpListener,
     tls: Arc<Tls>,
     server: Arc<Server>,
+    limits: HttpLimits,
     shutdown: Shutdown,
 ) -> Result<()> {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let in_flight = Arc::new(InFlight::default());
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        while connections.try_join_next().is_some() {}
-        let (stream, _) = tokio::select! {
-            accepted = listener.accept() => accepted.map_err(Error::Serve)?,
-            () = shutdown.requested() => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let acceptor = TlsAcceptor::from(tls.current());
-        let server = server.clone();
-        let watcher = graceful.watcher();
-        let in_flight = in_flight.clone();
-        connections.spawn(async move {
-            let stream =
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::debug!("TLS handshake failed: {error}");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-            let chain = Arc::new(ClientChain::new(stream.get_ref().1.peer_certificates()));
-            let service = hyper::service::service_fn(move |request| {
-                let server = server.clone();
-                let chain = chain.clone();
-                let in_flight = in_flight.clone();
-                async move {
-                    let _answering = in_flight.start();
-                    Ok::<_, Infallible>(server.handle(&chain, request).await)
-                }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = watcher.watch(connection).await {
-                tracing::debug!("connection ended: {error}");
+    http::serve_with(listener, TlsPort { tls, server }, limits, shutdown)
+        .await
+        .map_err(Error::from)
+}
+
+/// The handshake, then a service that knows the connection's client certificate chain.
+struct TlsPort {
+    tls: Arc<Tls>,
+    server: Arc<Server>,
+}
+
+impl Connector for TlsPort {
+    type Io = tokio_rustls::server::TlsStream<TcpStream>;
+    type Service = Answering;
+    const PLAINTEXT: bool = false;
+
+    async fn connect(&self, stream: TcpStream) -> Option<(Self::Io, Answering)> {
+        let acceptor = TlsAcceptor::from(self.tls.current());
+        let stream = match acceptor.accept(stream).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!("TLS handshake failed: {error}");
+                return None;
             }
-        });
+        };
+        let chain = Arc::new(ClientChain::new(stream.get_ref().1.peer_certificates()));
+        Some((
+            stream,
+            Answering {
+                server: self.server.clone(),
+                chain,
+            },
+        ))
     }
-    // Every connection is told to finish (HTTP/1: close after the current answer; HTTP/2:
-    // GOAWAY); done when they all have, or when no request has been in flight for QUIET.
-    let drained = tokio::time::timeout(WIND_DOWN, graceful.shutdown());
-    let quiet = async {
-        let mut quiet_for = Duration::ZERO;
-        while quiet_for < QUIET {
-            tokio::time::sleep(QUIET_CHECK).await;
-            quiet_for = if in_flight.count() == 0 {
-                quiet_for + QUIET_CHECK
-            } else {
-                Duration::ZERO
-            };
-        }
-    };
-    tokio::select! {
-        finished = drained => if finished.is_err() {
-            tracing::warn!("requests still unanswered after {WIND_DOWN:?}: closing their connections");
-        },
-        () = quiet => {}
+}
+
+/// Answers the requests of one connection.
+#[derive(Clone)]
+struct Answering {
+    server: Arc<Server>,
+    chain: Arc<ClientChain>,
+}
+
+impl tower::Service<Request<Body>> for Answering {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
     }
-    connections.abort_all();
-    Ok(())
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.server.handle(&this.chain, request).await) })
+    }
 }
 
 impl Server {
-    async fn handle(&self, chain: &ClientChain, request: Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, chain: &ClientChain, request: Request<Body>) -> Response<Body> {
         let started = Instant::now();
+        // Only GETs are answered: the body is never read, and not held across the awaits.
+        let request = Request::from_parts(request.into_parts().0, ());
         let (route, reply, content_type) = match RequestPath::parse(request.uri().path()) {
             Err(reply) => ("invalid_path", reply, "application/json"),
             Ok(path) => match route_of(&path) {
@@ -175,12 +142,7 @@ impl Server {
             .expect("a valid response")
     }
 
-    async fn reply(
-        &self,
-        chain: &ClientChain,
-        request: &Request<Incoming>,
-        path: &RequestPath,
-    ) -> Reply {
+    async fn reply(&self, chain: &ClientChain, request: &Request<()>, path: &RequestPath) -> Reply {
         if request.method() != Method::GET {
             return Reply::failure(
                 405,

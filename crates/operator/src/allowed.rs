@@ -73,6 +73,7 @@ impl AllowedAddresses {
         for (host, port) in destinations {
             if !self.allows(host, *port) {
                 return Err(Error::NotAllowed {
+                    flag: FLAG,
                     address_field: address_field.to_owned(),
                     credential_field: credential_field.to_owned(),
                     destination: format!("{host}:{port}"),

@@ -20,7 +20,7 @@ pub enum OperatorCommand {
     /// helm/charts/operator/crds/ is this output).
     Crd,
     /// Run the controller: scale every QueueScaler's workload to its queue.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -28,6 +28,9 @@ pub struct RunArgs {
     /// Address of /healthz and /metrics (`:8080` = every interface).
     #[arg(long, env = "EBB_HTTP", default_value = ":8080")]
     pub http: String,
+
+    #[command(flatten)]
+    pub http_limits: http::HttpLimits,
 
     /// Turn on Redis keyspace notifications (`CONFIG SET notify-keyspace-events`) on every
     /// Redis a QueueScaler reads (every master of a Redis Cluster), so a change wakes its
@@ -71,7 +74,7 @@ pub fn main(args: OperatorArgs) -> crate::Result<()> {
             Ok(())
         }
         // Two workers: reads, decisions and API calls of many scalers overlap.
-        OperatorCommand::Run(args) => ebb_runtime::run_service(2, |shutdown| run(args, shutdown)),
+        OperatorCommand::Run(args) => ebb_runtime::run_service(2, |shutdown| run(*args, shutdown)),
     }
 }
 
@@ -143,7 +146,10 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
             }
         }
     };
-    let (served, elected) = tokio::join!(http::serve(listener, router, shutdown), elected);
+    let (served, elected) = tokio::join!(
+        http::serve(listener, router, args.http_limits, shutdown),
+        elected
+    );
     elected?;
     Ok(served?)
 }

@@ -54,7 +54,7 @@ pub async fn run(
     // are most of the memory the stores take.
     let hpa_watch = reflector::reflector(
         hpa_writer,
-        watcher(hpas_api, watcher::Config::default()).modify(without_managed_fields),
+        watcher(hpas_api, watcher::Config::default()).modify(crate::stores::without_managed_fields),
     )
     .default_backoff()
     .for_each(|_| async {});
@@ -76,7 +76,8 @@ pub async fn run(
     let mut listed: HashSet<Key> = HashSet::new();
     let events = reflector::reflector(
         scaler_writer,
-        watcher(scalers_api, watcher::Config::default()).modify(without_managed_fields),
+        watcher(scalers_api, watcher::Config::default())
+            .modify(crate::stores::without_managed_fields),
     )
     .default_backoff();
     futures::pin_mut!(events);
@@ -145,11 +146,6 @@ pub async fn run(
         stop(old).await;
     }
     hpa_watch.abort();
-}
-
-/// Drops an object's managedFields (server-side apply bookkeeping) before it is stored.
-pub fn without_managed_fields(object: &mut impl ResourceExt) {
-    object.managed_fields_mut().clear();
 }
 
 fn forget(metrics: &Metrics, (namespace, queuescaler): Key) {

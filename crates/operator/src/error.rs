@@ -10,7 +10,7 @@ pub enum Error {
     Election(#[from] kube_lease_manager::LeaseManagerError),
 
     #[error(transparent)]
-    NotLeading(#[from] crate::leader::NotLeading),
+    NotLeading(#[from] NotLeading),
 
     #[error("spec: {0}")]
     InvalidSpec(#[source] ebb_scaling::Error),
@@ -47,10 +47,11 @@ pub enum Error {
 
     /// A credential would go to a destination the installer did not allow.
     #[error(
-        "{address_field}: {destination} is not on the operator's {flag} ({allowed}), so the credential from {credential_field} is not sent to it and nothing connects; ask whoever installs the operator to add it (chart value allowedAddresses), or give host and password together in one Secret with urlFrom",
-        flag = crate::allowed::FLAG
+        "{address_field}: {destination} is not on the operator's {flag} ({allowed}), so the credential from {credential_field} is not sent to it and nothing connects; ask whoever installs the operator to add it (chart value allowedAddresses), or give host and password together in one Secret with urlFrom"
     )]
     NotAllowed {
+        /// The operator's flag that holds the allow-list.
+        flag: &'static str,
         address_field: String,
         credential_field: String,
         destination: String,
@@ -62,3 +63,8 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A write refused because this replica does not lead (any more).
+#[derive(Debug, thiserror::Error)]
+#[error("not the leader: writes stopped before the Lease could pass to another replica")]
+pub struct NotLeading;

@@ -100,11 +100,6 @@ fn unix_millis(time: SystemTime) -> i64 {
     })
 }
 
-/// A write refused because this replica does not lead (any more).
-#[derive(Debug, thiserror::Error)]
-#[error("not the leader: writes stopped before the Lease could pass to another replica")]
-pub struct NotLeading;
-
 /// Campaigns for the Lease until `shutdown`, running `work` while this replica may act.
 /// `work` gets a future that completes when it must stop; it has to return only after every
 /// write it started is over. On shutdown the Lease is released, so a standby takes over now.

@@ -25,6 +25,7 @@ mod redis_pool;
 mod scaler_task;
 mod source;
 mod status;
+mod stores;
 mod target;
 
 pub use allowed::{AllowedAddresses, parse_allowed_addresses};

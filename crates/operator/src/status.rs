@@ -227,7 +227,7 @@ pub async fn write(
     status: &QueueScalerStatus,
 ) -> crate::Result<()> {
     if !crate::leader::may_write() {
-        return Err(crate::leader::NotLeading.into());
+        return Err(crate::error::NotLeading.into());
     }
     let patch = json!({
         "apiVersion": "ebb.dev/v1alpha1",

@@ -95,7 +95,7 @@ impl TargetWatches {
         let writer = reflector::store::Writer::new(resource.clone());
         let store = writer.as_reader();
         let objects = watcher(api.clone(), watcher::Config::default())
-            .modify(crate::controller::without_managed_fields);
+            .modify(crate::stores::without_managed_fields);
         let stream = reflector::reflector(writer, objects)
             .default_backoff()
             .touched_objects();
@@ -227,7 +227,7 @@ impl ScaleTarget for KubeScaleTarget {
         if !crate::leader::may_write() {
             return Err(ebb_autoscaler::Error::Apply {
                 target: self.described.clone(),
-                source: Box::new(crate::leader::NotLeading),
+                source: Box::new(crate::error::NotLeading),
             });
         }
         let patch = serde_json::json!({ "spec": { "replicas": replicas } });

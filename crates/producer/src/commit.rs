@@ -23,6 +23,8 @@ use ebb_runtime::Health;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::budget::Charge;
+
 /// Batches up to this many items join the group commit; larger ones are pushed on their own.
 const GROUP_UP_TO: usize = 64;
 /// A group stops taking batches at this many items.
@@ -51,6 +53,8 @@ struct Unit {
 struct Pending {
     batch: Batch,
     answer: oneshot::Sender<Result<(), Failure>>,
+    /// Its share of `--max-in-flight-bytes`, held until the push is over.
+    _charge: Charge,
 }
 
 impl Committer {
@@ -68,16 +72,26 @@ impl Committer {
 
     /// Pushes `batch` and counts its items. Dropping this future (the client hung up) does not
     /// stop the push once started, nor its count.
-    pub(crate) async fn commit(&self, batch: Batch) -> Result<(), Failure> {
+    /// `charge` is given back once the push is over, not when the client leaves: the memory
+    /// is held until then.
+    pub(crate) async fn commit(&self, batch: Batch, charge: Charge) -> Result<(), Failure> {
         if batch.len() > GROUP_UP_TO {
             let unit = self.unit.clone();
-            return tokio::spawn(async move { unit.push_and_count(&batch).await })
-                .await
-                .expect("a push task does not panic");
+            return tokio::spawn(async move {
+                let outcome = unit.push_and_count(&batch).await;
+                drop((batch, charge));
+                outcome
+            })
+            .await
+            .expect("a push task does not panic");
         }
         let (answer, answered) = oneshot::channel();
         self.pending
-            .send(Pending { batch, answer })
+            .send(Pending {
+                batch,
+                answer,
+                _charge: charge,
+            })
             .await
             .unwrap_or_else(|_| unreachable!("the group task runs while a committer exists"));
         answered
@@ -107,11 +121,13 @@ impl Unit {
 async fn commit_groups(unit: Unit, mut waiting: mpsc::Receiver<Pending>) {
     let mut group = Batch::default();
     let mut answers = Vec::new();
+    let mut charges = Vec::new();
     while let Some(first) = waiting.recv().await {
         let mut next = Some(first);
         while let Some(pending) = next.take() {
             group.append(&pending.batch);
             answers.push(pending.answer);
+            charges.push(pending._charge);
             if group.len() < GROUP_MAX_ITEMS {
                 next = waiting.try_recv().ok();
             }
@@ -122,5 +138,6 @@ async fn commit_groups(unit: Unit, mut waiting: mpsc::Receiver<Pending>) {
             let _ = answer.send(outcome.clone());
         }
         group.clear();
+        charges.clear();
     }
 }

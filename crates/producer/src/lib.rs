@@ -3,9 +3,11 @@
 //! ```text
 //!   POST /publish          ─┐  validate ──────▶ encode items ─▶ commit: push + count in a task
 //!   POST /publish/{count}  ─┘   │ 400 bad count                  │ (small batches grouped)
-//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable or
-//!                               │                                │     silent past its bound
-//!                               │ 413 count × body > --max-batch-bytes
+//!                               │ 413 body > --max-body-bytes    │ 503 Redis unreachable,
+//!                               │                                │     refusing (the line names
+//!                               │                                │     the kind) or silent
+//!                               │ 413 count × encoded item > --max-batch-bytes
+//!                               │ 429 --max-in-flight-bytes held by publishes in flight
 //!   GET  /readyz   ◀── Health ◀── push results + Redis probe every second (1 s timeout)
 //!   GET  /livez    ◀── 200 while the process serves (/healthz: an alias of /readyz)
 //!   GET  /metrics  ◀── producer_messages_published_total, producer_request_duration_seconds
@@ -13,8 +15,10 @@
 //!
 //! Each item is an [`ebb_queue::Item`] envelope (id + enqueue time) around the request body,
 //! or around the dojo's `From Padok, with love 💜` when the body is empty. The limits are
-//! checked before any item is built, so a refused request costs no memory and pushes nothing.
+//! checked before any item is built, so a refused request costs no memory and pushes nothing;
+//! the in-flight budget (`budget.rs`) bounds what all requests hold together.
 
+mod budget;
 mod commit;
 mod error;
 mod metrics;
@@ -39,6 +43,9 @@ pub struct Args {
     pub http: String,
 
     #[command(flatten)]
+    pub http_limits: http::HttpLimits,
+
+    #[command(flatten)]
     pub queue: QueueArgs,
 
     /// Largest count accepted by POST /publish/{count}.
@@ -46,11 +53,20 @@ pub struct Args {
           value_parser = parse_positive::<u64>, allow_hyphen_values = true)]
     pub max_batch: u64,
 
-    /// Largest batch in payload bytes (count × body size), checked before building items: it
-    /// bounds the memory one request takes. Bytes, or with KiB, MiB, GiB.
-    #[arg(long, env = "EBB_MAX_BATCH_BYTES", default_value = "64MiB",
+    /// Largest batch in encoded bytes, what goes to Redis (count × the item's envelope: id,
+    /// time and JSON-escaped body, about 90 bytes for a 1-byte body), checked before building
+    /// items. Bytes, or with KiB, MiB, GiB.
+    #[arg(long, env = "EBB_MAX_BATCH_BYTES", default_value = "16MiB",
           value_parser = parse_bytes, allow_hyphen_values = true)]
     pub max_batch_bytes: u64,
+
+    /// Memory all publishes in flight may hold together: bodies being read and batches being
+    /// pushed (about 5 × their encoded bytes + 72 bytes per item). A publish that finds too
+    /// little left is answered 429 at once; one that could never fit, 413. Bytes, or with
+    /// KiB, MiB, GiB.
+    #[arg(long, env = "EBB_MAX_IN_FLIGHT_BYTES", default_value = "96MiB",
+          value_parser = parse_bytes, allow_hyphen_values = true)]
+    pub max_in_flight_bytes: u64,
 
     /// Largest request body (the payload of each item). Bytes, or with KiB, MiB, GiB.
     #[arg(long, env = "EBB_MAX_BODY_BYTES", default_value = "2MiB",
@@ -79,8 +95,9 @@ pub async fn serve(args: Args, listener: TcpListener, shutdown: Shutdown) -> Res
         max_batch_bytes: args.max_batch_bytes,
         max_body_bytes: args.max_body_bytes,
     };
-    let router = publish::router(queue, health, limits);
-    let served = http::serve(listener, router, shutdown).await;
+    let budget = budget::Budget::new(args.max_in_flight_bytes);
+    let router = publish::router(queue, health, limits, budget);
+    let served = http::serve(listener, router, args.http_limits, shutdown).await;
     probe.abort();
     Ok(served?)
 }

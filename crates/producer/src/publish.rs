@@ -6,14 +6,16 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::post;
 use ebb_queue::{Batch, DEFAULT_PAYLOAD, Item, Queue};
 use ebb_runtime::{Health, http, parse_positive};
 use serde_json::json;
 
+use crate::budget::{Budget, Busy, batch_cost};
 use crate::commit::Committer;
 use crate::metrics::{ProducerMetrics, RequestLabels};
 
@@ -25,7 +27,7 @@ const BUILD_INLINE_UP_TO: usize = 1_000;
 pub(crate) struct Limits {
     /// Items per request (`--max-batch`).
     pub(crate) max_batch: u64,
-    /// Items × payload bytes per request (`--max-batch-bytes`).
+    /// Items × encoded bytes per request (`--max-batch-bytes`): what goes to Redis.
     pub(crate) max_batch_bytes: u64,
     /// Request body bytes (`--max-body-bytes`).
     pub(crate) max_body_bytes: u64,
@@ -37,16 +39,18 @@ struct Publisher {
     queue_name: Arc<str>,
     metrics: ProducerMetrics,
     limits: Limits,
+    budget: Budget,
 }
 
 /// The producer's whole HTTP surface.
-pub(crate) fn router(queue: Queue, health: Health, limits: Limits) -> Router {
+pub(crate) fn router(queue: Queue, health: Health, limits: Limits, budget: Budget) -> Router {
     let (metrics, exposition) = ProducerMetrics::register();
     let publisher = Publisher {
         queue_name: queue.name().into(),
         committer: Committer::start(queue, health.clone(), metrics.published.clone()),
         metrics,
         limits,
+        budget,
     };
     let publish = Router::new()
         .route("/publish", post(publish_one))
@@ -54,8 +58,49 @@ pub(crate) fn router(queue: Queue, health: Health, limits: Limits) -> Router {
         .layer(DefaultBodyLimit::max(
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
         ))
+        .route_layer(middleware::from_fn_with_state(
+            publisher.clone(),
+            charge_the_body,
+        ))
         .with_state(publisher);
     http::with_error_fallbacks(publish.merge(http::ops_router(health, exposition)))
+}
+
+/// Takes the body's share of `--max-in-flight-bytes` (its declared length, at most
+/// `--max-body-bytes`) before the body is read, and holds it until the answer.
+async fn charge_the_body(
+    State(publisher): State<Publisher>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok())
+        .unwrap_or(publisher.limits.max_body_bytes);
+    // A body above --max-body-bytes is refused by the extractor (413) once it reads that much.
+    let share = declared.min(publisher.limits.max_body_bytes);
+    match publisher.budget.take(share) {
+        Ok(charge) => {
+            let response = next.run(request).await;
+            drop(charge);
+            response
+        }
+        Err(busy) => {
+            let started = Instant::now();
+            let route = match request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+            {
+                Some("/publish/{count}") => "/publish/{count}",
+                _ => "/publish",
+            };
+            let response = publisher.busy(request.headers(), &busy, share);
+            publisher.observe(route, &response, started);
+            response
+        }
+    }
 }
 
 // The body is taken as a `Result` so that a refused body (too large, cut short) gets the same
@@ -121,15 +166,29 @@ impl Publisher {
                 );
             }
         };
-        let batch_bytes = count.saturating_mul(payload.len() as u64);
+        // What goes to Redis: each item's envelope (id, time, JSON-escaped payload), about
+        // 90 bytes around a 1-byte body.
+        let item_len = Batch::item_len(payload) as u64;
+        let batch_bytes = count.saturating_mul(item_len);
         if batch_bytes > self.limits.max_batch_bytes {
             let reason = format!(
-                "batch of {count} × {} bytes = {batch_bytes} bytes is above the maximum of {} bytes (--max-batch-bytes)",
-                payload.len(),
+                "batch of {count} × {item_len} encoded bytes = {batch_bytes} bytes is above the maximum of {} bytes (--max-batch-bytes)",
                 self.limits.max_batch_bytes
             );
             return http::error(headers, StatusCode::PAYLOAD_TOO_LARGE, &reason);
         }
+        let cost = batch_cost(count, item_len);
+        if cost > self.budget.limit() {
+            let reason = format!(
+                "batch of {count} × {item_len} encoded bytes needs {cost} bytes of memory to publish, above the {} bytes all publishes may hold (--max-in-flight-bytes)",
+                self.budget.limit()
+            );
+            return http::error(headers, StatusCode::PAYLOAD_TOO_LARGE, &reason);
+        }
+        let charge = match self.budget.take(cost) {
+            Ok(charge) => charge,
+            Err(busy) => return self.busy(headers, &busy, cost),
+        };
         // Within --max-batch-bytes, so within memory: the count fits a usize.
         let count = usize::try_from(count).expect("a batch that fits in memory");
         let batch = if count <= BUILD_INLINE_UP_TO {
@@ -144,16 +203,18 @@ impl Publisher {
         };
         // Only JSON clients get the ids: decoding them costs more than a text answer.
         let ids = http::wants_json(headers).then(|| (id_of(&batch, 0), id_of(&batch, count - 1)));
-        if let Err(error) = self.committer.commit(batch).await {
+        if let Err(error) = self.committer.commit(batch, charge).await {
             let reason = error.to_string();
-            let answer = match *error {
-                // Sent but unanswered: Redis may still apply the batch, so say so.
-                ebb_queue::Error::NoAnswer { .. } => {
-                    format!("{reason}: the {count} item(s) may or may not be published")
-                }
-                _ => format!("nothing published: {reason}"),
+            // 503 only when nothing can land, so that a retry never duplicates; when the
+            // batch may have reached Redis (sent, then no answer or the connection lost),
+            // 504 says so.
+            return if outcome_unknown(&error) {
+                let answer = format!("{reason}: the {count} item(s) may or may not be published");
+                http::error(headers, StatusCode::GATEWAY_TIMEOUT, &answer)
+            } else {
+                let answer = format!("nothing published: {reason}");
+                http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer)
             };
-            return http::error(headers, StatusCode::SERVICE_UNAVAILABLE, &answer);
         }
         let text = if count == 1 {
             "Message published 👌".to_owned()
@@ -171,8 +232,24 @@ impl Publisher {
         http::negotiated(headers, StatusCode::OK, &text, json)
     }
 
+    /// 429: the publishes in flight hold too much of `--max-in-flight-bytes` for this one.
+    fn busy(&self, headers: &HeaderMap, busy: &Busy, needed: u64) -> Response {
+        let reason = format!(
+            "the producer is busy: publishes in flight hold {} of the {} bytes allowed (--max-in-flight-bytes) and this one needs {needed}; nothing published, try again",
+            busy.used, busy.limit
+        );
+        let mut response = http::error(headers, StatusCode::TOO_MANY_REQUESTS, &reason);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response
+    }
+
     /// The answer to a body axum would not read: too large, or broken off.
     fn refused_body(&self, headers: &HeaderMap, rejection: &BytesRejection) -> Response {
+        if let Some(cut) = http::body_timed_out(rejection) {
+            return http::error(headers, cut.status(), &cut.to_string());
+        }
         let status = rejection.status();
         let reason = if status == StatusCode::PAYLOAD_TOO_LARGE {
             format!(
@@ -193,6 +270,21 @@ impl Publisher {
                 code: response.status().as_u16(),
             })
             .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+/// True when the push may have been applied: every failure after the command could have been
+/// written (no answer in time, the connection broken or timing out), as opposed to Redis'
+/// own refusal or a connection that was never made.
+fn outcome_unknown(error: &ebb_queue::Error) -> bool {
+    use ebb_queue::RedisErrorKind;
+    match error {
+        ebb_queue::Error::NoAnswer { .. } => true,
+        ebb_queue::Error::Redis { kind, .. } => matches!(
+            **kind,
+            RedisErrorKind::ConnectionLost { .. } | RedisErrorKind::Timeout { .. }
+        ),
+        _ => false,
     }
 }
 

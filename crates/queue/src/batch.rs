@@ -433,7 +433,7 @@ fn reply_all(calls: Vec<Call>, failure: &Failure) {
 
 /// The cluster slot of `key`: CRC16 (XMODEM) of its hashed part, modulo 16384, as Redis
 /// Cluster's specification defines it.
-fn slot_of(key: &str) -> u16 {
+pub(crate) fn slot_of(key: &str) -> u16 {
     let mut crc: u16 = 0;
     for byte in hashed_part(key).bytes() {
         crc ^= u16::from(byte) << 8;

@@ -74,8 +74,10 @@ pub enum Error {
         reason: String,
     },
 
-    /// A lease shorter than Redis' millisecond TTL resolution cannot be kept alive.
-    #[error("lease {0:?} is too short: it must be at least 1ms")]
+    /// A lease too short for its pops to wait well below its heartbeat period.
+    #[error(
+        "lease {0:?} is too short: it must be at least 30ms (heartbeats go every third of it, and a pop waits in Redis at most a sixth)"
+    )]
     LeaseTooShort(Duration),
 }
 

@@ -115,7 +115,7 @@ impl RedisReader {
                 {
                     **kind = found;
                 }
-                return Err(crate::kind::with_tls_diagnosis(&self.address, error).await);
+                return Err(crate::tls_diagnosis::with_tls_diagnosis(&self.address, error).await);
             }
         };
         redis::from_redis_value(value).map_err(|error| self.unexpected(what, error.to_string()))

@@ -132,6 +132,20 @@ impl Batch {
         batch
     }
 
+    /// The encoded size of one fresh item around `payload`, without building it: what a
+    /// batch of `count` such items takes is `count` times this (plus one `usize` per item for
+    /// its end), so a limit can be checked before anything is allocated.
+    pub fn item_len(payload: &str) -> usize {
+        let mut envelope = Vec::new();
+        write_envelope(
+            &mut envelope,
+            &"0".repeat(ID_LEN),
+            &unix_ms_now().to_string(),
+            &json_string(payload),
+        );
+        envelope.len()
+    }
+
     /// How many items.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -292,6 +306,20 @@ mod tests {
     fn an_envelope_round_trips() {
         let item = Item::new(DEFAULT_PAYLOAD);
         assert_eq!(Item::decode(&item.encode()), item);
+    }
+
+    #[test]
+    fn item_len_is_the_encoded_size_of_each_item_of_a_batch() {
+        for payload in ["x", DEFAULT_PAYLOAD, "\"quoted\" \u{1}"] {
+            let batch = Batch::fresh(3, payload);
+            assert_eq!(
+                batch.byte_len(),
+                3 * Batch::item_len(payload),
+                "{payload:?}"
+            );
+        }
+        // One byte of payload is about 90 bytes in Redis: the envelope is the cost.
+        assert_eq!(Batch::item_len("x"), 90);
     }
 
     #[test]

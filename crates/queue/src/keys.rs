@@ -216,6 +216,50 @@ end
 return { redis.call('LLEN', KEYS[1]), in_flight, completed }
 ";
 
+/// Returns a consumer's stray items (in its processing list, not in its hands) to the head of
+/// the queue, the first of them first in line. KEYS: the processing list, the queue. ARGV:
+/// the strays, in list order; one copy of each is moved, when still there (a reaper may have
+/// taken them first). Returns how many were moved.
+pub(crate) const RETURN_STRAYS: &str = r"
+local moved = 0
+for i = #ARGV, 1, -1 do
+  if redis.call('LREM', KEYS[1], 1, ARGV[i]) > 0 then
+    redis.call('LPUSH', KEYS[2], ARGV[i])
+    moved = moved + 1
+  end
+end
+return moved
+";
+
+/// Returns the items of a processing list whose consumer is neither registered nor alive (an
+/// item popped after a reaper dropped its consumer, which then died) to the head of the
+/// queue. KEYS: the queue, the registry, the processing list, the heartbeat. ARGV[1]: the
+/// consumer id. A registered consumer is the plain reaper's; a live one re-registers on its
+/// next heartbeat. Returns the number of items returned.
+pub(crate) const RETURN_ORPHANED: &str = r"
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 or redis.call('EXISTS', KEYS[4]) == 1 then
+  return 0
+end
+local returned = 0
+while redis.call('LMOVE', KEYS[3], KEYS[1], 'RIGHT', 'LEFT') do
+  returned = returned + 1
+end
+return returned
+";
+
+/// `pattern`'s characters that Redis' glob matching (`SCAN MATCH`) would read as wildcards,
+/// escaped, so that a queue named `a*` sweeps only its own keys.
+pub(crate) fn glob_escaped(literal: &str) -> String {
+    let mut escaped = String::with_capacity(literal.len());
+    for character in literal.chars() {
+        if matches!(character, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}
+
 /// Acknowledges one item: removes it from the processing list and, when it was still there,
 /// counts it as completed. KEYS: processing list, completed counter. ARGV[1]: the raw item.
 /// Returns how many were removed (0 when a reaper requeued it first: not counted, since the
@@ -265,6 +309,12 @@ mod tests {
         assert_eq!(legacy.processing("c1"), "padok:processing:c1");
         assert_eq!(legacy.heartbeat("c1"), "padok:heartbeat:c1");
         assert_eq!(legacy.consumers, "padok:consumers");
+    }
+
+    #[test]
+    fn glob_characters_of_a_name_match_only_themselves() {
+        assert_eq!(glob_escaped("{padok}"), "{padok}");
+        assert_eq!(glob_escaped("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
     }
 
     #[test]

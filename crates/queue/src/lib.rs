@@ -33,9 +33,15 @@
 //! - [`Queue::lengths`]: [`Lengths`] `{ waiting, in_flight }` read atomically (for scalers).
 //! - [`Queue::reap`]: return the items of dead consumers to the head of the queue; atomic, so
 //!   any number of processes may run it concurrently (every consumer does, periodically).
+//!   Now and then it also sweeps for processing lists whose consumer is not registered
+//!   ([`Queue::reap_orphans`]).
 //! - [`Queue::consumer_lease`] → [`ConsumerLease`]: [`heartbeat`](ConsumerLease::heartbeat)
-//!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`),
-//!   [`ack`](ConsumerLease::ack), [`leave`](ConsumerLease::leave) (graceful exit).
+//!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`, waiting in
+//!   Redis at most a sixth of the lease, heartbeating first when due, reconciling the
+//!   processing list after a failed pop), [`ack`](ConsumerLease::ack),
+//!   [`release`](ConsumerLease::release), [`leave`](ConsumerLease::leave) (graceful exit).
+//! - [`RedisErrorKind`]: what a failed call means (wrong password, WRONGTYPE naming the key,
+//!   OOM, READONLY, TLS mismatch, unreachable…), one line every component shows alike.
 //! - [`RedisReader`]: read-only views for scalers: a list's length, a stream consumer group's
 //!   backlog ([`StreamGroup`]), a leased queue's counts ([`QueueCounts`]). One per server,
 //!   shared: concurrent calls are coalesced into one pipeline per round trip (per node on a
@@ -43,9 +49,11 @@
 //! - [`Item`]: the JSON envelope `{"id", "enqueued_at_ms", "payload"}`; plain strings from other
 //!   tools decode as a payload without id.
 //!
-//! Guarantee: an item is removed only by an ack. A consumer killed mid-item stops heartbeating;
-//! once its lease has expired the next reaper pass puts its items back at the head of the queue,
-//! so they are redelivered (at least once; duplicates only for items of consumers judged dead).
+//! Guarantee: an item is removed only by an ack, and never stranded. A consumer killed mid-item
+//! stops heartbeating; once its lease has expired the next reaper pass puts its items back at
+//! the head of the queue, so they are redelivered (at least once; duplicates only for items of
+//! consumers judged dead). An item moved by a pop whose answer was lost goes back at the next
+//! pop, and one in the list of an unregistered consumer at the next sweep (see `lease.rs`).
 
 mod address;
 mod args;
@@ -58,7 +66,9 @@ mod keys;
 mod kind;
 mod lease;
 mod notify;
+mod orphans;
 mod queue;
+mod tls_diagnosis;
 
 pub use address::RedisAddress;
 pub use args::{QueueArgs, RedisServerParser};
@@ -67,6 +77,7 @@ pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{key_name, key_prefix, queue_name};
 pub use kind::RedisErrorKind;
-pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT};
+pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT, MIN_LEASE};
 pub use notify::{KeyWatch, KeyspaceEvents};
+pub use orphans::ORPHAN_SWEEP_EVERY;
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};

@@ -6,8 +6,8 @@ use std::time::Duration;
 use redis::RedisWrite;
 
 use crate::connection::Connection;
-use crate::keys::{self, Keys, Layout, checked_name, key_name};
-use crate::{Batch, ConsumerLease, Error, RedisAddress, RedisErrorKind, Result};
+use crate::keys::{self, Keys, Layout};
+use crate::{Batch, Error, RedisAddress, RedisErrorKind, Result};
 
 /// Items per `RPUSH`: up to this many go in one command (atomic without `MULTI`); more are split
 /// into commands of a few MB at most, sent in one round trip and applied in one `MULTI`/`EXEC`.
@@ -193,24 +193,24 @@ impl Queue {
     }
 
     /// The key layouts the counts and the reaper read: this version's, then the legacy one.
-    fn layouts_read(&self) -> impl Iterator<Item = &Layout> {
+    pub(crate) fn layouts_read(&self) -> impl Iterator<Item = &Layout> {
         self.inner
             .keys
             .layouts_read(self.inner.address.is_cluster())
     }
 
     /// Returns the items of every consumer whose heartbeat has expired to the head of the queue,
-    /// and unregisters those consumers. Safe to run from many processes at once.
+    /// and unregisters those consumers; at most every [`crate::ORPHAN_SWEEP_EVERY`] (across
+    /// every process), also the items of processing lists whose consumer is not registered
+    /// ([`Queue::reap_orphans`]). Safe to run from many processes at once.
     pub async fn reap(&self) -> Result<Reaped> {
-        self.return_held_items(None).await
-    }
-
-    /// A consumer's lease on this queue: registers as `consumer_id` on its first heartbeat; a
-    /// consumer that stops heartbeating for `lease` is considered dead and its items are reaped.
-    /// `consumer_id` must be unique among live consumers of this queue.
-    pub fn consumer_lease(&self, consumer_id: &str, lease: Duration) -> Result<ConsumerLease> {
-        checked_name("consumer id", consumer_id, key_name)?;
-        ConsumerLease::new(self.clone(), consumer_id, lease)
+        let mut reaped = self.return_held_items(None).await?;
+        if self.orphan_sweep_due().await? {
+            let orphans = self.reap_orphans().await?;
+            reaped.consumers += orphans.consumers;
+            reaped.items += orphans.items;
+        }
+        Ok(reaped)
     }
 
     /// Reaps every layout's dead consumers, or (`leaving`) one consumer of this version.
@@ -260,7 +260,7 @@ impl Queue {
         match tokio::time::timeout(within, call).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(error)) => Err(self.explained(error, keys).await),
-            Err(_) => Err(crate::kind::with_tls_diagnosis(
+            Err(_) => Err(crate::tls_diagnosis::with_tls_diagnosis(
                 &self.inner.address,
                 Error::NoAnswer {
                     address: self.inner.address.to_string(),
@@ -289,7 +289,7 @@ impl Queue {
                 **kind = found;
             }
         }
-        crate::kind::with_tls_diagnosis(&self.inner.address, error).await
+        crate::tls_diagnosis::with_tls_diagnosis(&self.inner.address, error).await
     }
 
     /// The first of `candidates` whose type is neither the expected one nor missing.

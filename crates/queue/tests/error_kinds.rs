@@ -167,3 +167,13 @@ async fn only_a_refused_connection_and_a_timeout_read_unreachable() {
     assert!(kind.is_unreachable(), "{error}");
     assert!(matches!(kind, RedisErrorKind::Timeout { .. }), "{error}");
 }
+
+#[tokio::test]
+async fn a_cluster_says_wrong_password_too() {
+    let cluster = ebb_testkit::redis_cluster::RedisCluster::start_with_password(Some("right"));
+    let url = cluster.url().replace(":right@", ":not-it@");
+    let queue = queue_at(&url);
+    let error = queue.ping().await.unwrap_err();
+    kind_of(&error, Some("not-it"));
+    assert_not_unreachable(&error, "wrong password");
+}

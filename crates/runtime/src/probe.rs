@@ -210,7 +210,12 @@ mod tests {
         let (_stop, shutdown) = crate::Shutdown::new();
         let metrics = crate::Metrics::new(prometheus_client::registry::Registry::default());
         let router = crate::http::ops_router(health.clone(), metrics);
-        tokio::spawn(crate::http::serve(listener, router, shutdown));
+        tokio::spawn(crate::http::serve(
+            listener,
+            router,
+            crate::http::HttpLimits::default(),
+            shutdown,
+        ));
         let probe_now = move |ready: bool| {
             let args = ProbeArgs {
                 pid: std::process::id(),

@@ -154,7 +154,7 @@ impl Behavior {
     /// ebb's default: scale up at once (a backlog is an exact signal, not a noisy one),
     /// scale down as the HPA does but after a 20 s window instead of 300 s.
     pub fn ebb_default() -> Self {
-        Behavior::ebb(crate::settings::DEFAULT_SCALE_DOWN_STABILIZATION)
+        Behavior::ebb(crate::defaults::DEFAULT_SCALE_DOWN_STABILIZATION)
     }
 
     /// ebb's rules with another scale-down stabilization window.

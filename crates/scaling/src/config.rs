@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use crate::behavior::Behavior;
-use crate::error::{Direction, Error, Result};
-use crate::settings::{
+use crate::defaults::{
     DEFAULT_COOLDOWN, DEFAULT_MAX_REPLICAS, DEFAULT_MIN_REPLICAS, DEFAULT_TARGET_PER_REPLICA,
+    HPA_TOLERANCE,
 };
+use crate::error::{Direction, Error, Result};
 
 /// Tolerance on the ratio usage / target under which the count does not change
 /// (upstream `Tolerances.isWithin`: `1 - down <= ratio <= 1 + up`, edges included).
@@ -19,7 +20,7 @@ pub struct Tolerance {
 
 impl Tolerance {
     /// The controller's default `--horizontal-pod-autoscaler-tolerance`: 10 % both ways.
-    pub const HPA_DEFAULT: Tolerance = Tolerance::symmetric(0.1);
+    pub const HPA_DEFAULT: Tolerance = Tolerance::symmetric(HPA_TOLERANCE);
 
     pub const fn symmetric(fraction: f64) -> Self {
         Tolerance {

@@ -1,7 +1,7 @@
 //! The one error type of the crate: every way a configuration or an input can be wrong,
 //! each message a single line that names the offending value.
 
-use crate::settings::Setting;
+use crate::setting::Setting;
 
 /// What is wrong with a scaler configuration, its settings, or measured rates.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

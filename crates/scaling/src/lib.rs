@@ -56,6 +56,7 @@ mod behavior;
 #[cfg(feature = "cli")]
 mod cli;
 mod config;
+mod defaults;
 mod error;
 mod input;
 mod memory;
@@ -63,6 +64,7 @@ mod normalize;
 mod rates;
 mod recommend;
 mod scaler;
+mod setting;
 pub mod settings;
 mod state;
 mod time;

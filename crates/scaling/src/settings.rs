@@ -13,26 +13,8 @@ use crate::behavior::Behavior;
 use crate::config::{ScalerConfig, Tolerance};
 use crate::error::{Direction, Error, Result};
 
-/// Fewest replicas: 0 lets the target scale to zero.
-pub const DEFAULT_MIN_REPLICAS: u32 = 0;
-/// Most replicas: the dojo's HPA `maxReplicas`.
-pub const DEFAULT_MAX_REPLICAS: u32 = 20;
-/// Items waiting per replica: the dojo's HPA `target.averageValue`.
-pub const DEFAULT_TARGET_PER_REPLICA: f64 = 20.0;
-/// From 0 replicas, scale up as soon as anything waits.
-pub const DEFAULT_ACTIVATION_THRESHOLD: u64 = 0;
-/// Scale to 0 after the queue stayed empty this long.
-pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(20);
-/// Scale down to the highest count recommended over this window: the dojo's
-/// `horizontal-pod-autoscaler-downscale-stabilization`.
-pub const DEFAULT_SCALE_DOWN_STABILIZATION: Duration = Duration::from_secs(20);
-/// The HPA controller's default `--horizontal-pod-autoscaler-tolerance`.
-pub const DEFAULT_TOLERANCE: f64 = Tolerance::HPA_DEFAULT.scale_up;
-/// Drain-time mode is off unless asked for: the AverageValue rule, as the HPA.
-pub const DEFAULT_DRAIN_TIME: Option<Duration> = None;
-/// Time between two reads of the queue. A Redis `LLEN` costs microseconds: reading four
-/// times a second lets a burst start replicas within about a quarter of a second.
-pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(250);
+pub use crate::defaults::*;
+pub use crate::setting::Setting;
 
 /// What a person sets to build a scaler. [`ScalerSettings::scaler_config`] validates it.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +72,7 @@ impl ScalerSettings {
         };
         config
             .validate()
-            .map_err(|problem| match Setting::at_fault(&problem) {
+            .map_err(|problem| match setting_at_fault(&problem) {
                 Some(setting) => Error::Setting {
                     setting,
                     problem: Box::new(problem),
@@ -101,86 +83,21 @@ impl ScalerSettings {
     }
 }
 
-/// One of the settings, to say which one is wrong: as a flag on the command line, as a
-/// field in a custom resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Setting {
-    MinReplicas,
-    MaxReplicas,
-    TargetPerReplica,
-    ActivationThreshold,
-    Cooldown,
-    ScaleDownStabilization,
-    Tolerance,
-    DrainTime,
-    Interval,
-}
-
-impl Setting {
-    pub const ALL: [Setting; 9] = [
-        Setting::MinReplicas,
-        Setting::MaxReplicas,
-        Setting::TargetPerReplica,
-        Setting::ActivationThreshold,
-        Setting::Cooldown,
-        Setting::ScaleDownStabilization,
-        Setting::Tolerance,
-        Setting::DrainTime,
-        Setting::Interval,
-    ];
-
-    /// The command-line flag (`--min-replicas`).
-    pub const fn flag(self) -> &'static str {
-        match self {
-            Setting::MinReplicas => "--min-replicas",
-            Setting::MaxReplicas => "--max-replicas",
-            Setting::TargetPerReplica => "--target-per-replica",
-            Setting::ActivationThreshold => "--activation-threshold",
-            Setting::Cooldown => "--cooldown",
-            Setting::ScaleDownStabilization => "--scale-down-stabilization",
-            Setting::Tolerance => "--tolerance",
-            Setting::DrainTime => "--drain-time",
-            Setting::Interval => "--interval",
-        }
-    }
-
-    /// The field of a Kubernetes resource (`minReplicas`).
-    pub const fn field(self) -> &'static str {
-        match self {
-            Setting::MinReplicas => "minReplicas",
-            Setting::MaxReplicas => "maxReplicas",
-            Setting::TargetPerReplica => "targetPerReplica",
-            Setting::ActivationThreshold => "activationThreshold",
-            Setting::Cooldown => "cooldown",
-            Setting::ScaleDownStabilization => "scaleDownStabilization",
-            Setting::Tolerance => "tolerance",
-            Setting::DrainTime => "drainTime",
-            Setting::Interval => "interval",
-        }
-    }
-
-    /// The setting a configuration error is about, when a setting can cause it (a
-    /// behavior policy or measured rates are not settings).
-    fn at_fault(error: &Error) -> Option<Setting> {
-        Some(match error {
-            Error::MaxIsZero => Setting::MaxReplicas,
-            Error::MinAboveMax { .. } => Setting::MinReplicas,
-            Error::InvalidTarget(_) => Setting::TargetPerReplica,
-            Error::InvalidTolerance { .. } => Setting::Tolerance,
-            Error::DrainTimeTooShort(_) => Setting::DrainTime,
-            Error::WindowTooLong {
-                direction: Direction::ScaleDown,
-                ..
-            } => Setting::ScaleDownStabilization,
-            _ => return None,
-        })
-    }
-}
-
-impl std::fmt::Display for Setting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.flag())
-    }
+/// The setting a configuration error is about, when a setting can cause it (a
+/// behavior policy or measured rates are not settings).
+fn setting_at_fault(error: &Error) -> Option<Setting> {
+    Some(match error {
+        Error::MaxIsZero => Setting::MaxReplicas,
+        Error::MinAboveMax { .. } => Setting::MinReplicas,
+        Error::InvalidTarget(_) => Setting::TargetPerReplica,
+        Error::InvalidTolerance { .. } => Setting::Tolerance,
+        Error::DrainTimeTooShort(_) => Setting::DrainTime,
+        Error::WindowTooLong {
+            direction: Direction::ScaleDown,
+            ..
+        } => Setting::ScaleDownStabilization,
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

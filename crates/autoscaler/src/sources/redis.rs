@@ -6,7 +6,11 @@
 //! ([`RedisSource::new`]) every read reaps first. Reading through a shared [`RedisReader`]
 //! ([`RedisSource::with_reader`], the operator's thousands of scalers), the counts go in the
 //! reader's pipeline and the reaper, a write of its own, runs only when something is in
-//! flight and at most every [`RedisSource::reap_every`]: an idle queue costs no reaping.
+//! flight and at most every [`RedisSource::reap_every`]: an idle queue costs almost no
+//! reaping. Almost: an item can sit in the list of a consumer that is not registered (it
+//! popped after a reaper dropped it, then died), counted nowhere, so even an idle queue is
+//! swept for such lists every [`IDLE_SWEEP_EVERY`] ([`ebb_queue::Queue::reap`]); at 0
+//! replicas nobody else would ever find it.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -15,11 +19,16 @@ use ebb_queue::{Queue, RedisReader};
 
 use crate::{Error, MetricSource, Reading, Result};
 
+/// How often a source reading through a shared reader reaps an idle queue (nothing in flight),
+/// for the items of unregistered consumers.
+pub const IDLE_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 pub struct RedisSource {
     queue: Queue,
     reader: Option<RedisReader>,
     reap_every: Duration,
     last_reap: Mutex<Option<std::time::Instant>>,
+    last_idle_sweep: Mutex<Option<std::time::Instant>>,
 }
 
 impl RedisSource {
@@ -29,6 +38,7 @@ impl RedisSource {
             reader: None,
             reap_every: Duration::ZERO,
             last_reap: Mutex::new(None),
+            last_idle_sweep: Mutex::new(None),
         }
     }
 
@@ -82,6 +92,26 @@ impl RedisSource {
         Ok(reaped.items > 0)
     }
 
+    /// Reaps an idle queue when [`IDLE_SWEEP_EVERY`] has passed; true when items came back.
+    async fn idle_sweep(&self) -> Result<bool> {
+        {
+            let mut last = self
+                .last_idle_sweep
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.is_some_and(|at| at.elapsed() < IDLE_SWEEP_EVERY) {
+                return Ok(false);
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let reaped = self
+            .queue
+            .reap()
+            .await
+            .map_err(|error| self.failed(error))?;
+        Ok(reaped.items > 0)
+    }
+
     async fn counts(&self, reader: &RedisReader) -> Result<Reading> {
         let counts = reader
             .queue_counts(self.queue.name())
@@ -103,7 +133,12 @@ impl MetricSource for RedisSource {
     async fn read(&self) -> Result<Reading> {
         if let Some(reader) = &self.reader {
             let reading = self.counts(reader).await?;
-            if reading.in_flight > 0 && self.reap().await? {
+            let reaped = if reading.in_flight > 0 {
+                self.reap().await?
+            } else {
+                self.idle_sweep().await?
+            };
+            if reaped {
                 return self.counts(reader).await;
             }
             return Ok(reading);

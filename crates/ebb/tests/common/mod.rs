@@ -59,7 +59,7 @@ impl Ebb {
         ebb
     }
 
-    /// The process id, e.g. to read its memory from /proc.
+    /// The process id (for `ebb probe --pid`, or its memory in /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -250,6 +250,17 @@ pub struct KeptAlive {
 }
 
 impl Client {
+    /// A TLS connection, handshake done, nothing sent; `None` when the handshake failed.
+    pub async fn handshake(
+        &self,
+    ) -> Option<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let stream = tokio::net::TcpStream::connect(self.address).await.ok()?;
+        tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(ServerName::try_from("localhost").unwrap(), stream)
+            .await
+            .ok()
+    }
+
     /// A connection to send several requests on, as the kube-apiserver keeps its own.
     pub async fn connect(&self) -> KeptAlive {
         let stream = tokio::net::TcpStream::connect(self.address).await.unwrap();

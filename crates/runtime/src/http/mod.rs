@@ -1,11 +1,20 @@
-//! The HTTP plumbing shared by ebb's servers: binding the dojo's `--http` address, the
-//! operations routes (`/livez`, `/readyz`, `/healthz`, `/metrics`), content negotiation and
-//! one-line errors.
+//! The HTTP plumbing shared by ebb's servers: binding the dojo's `--http` address, the one
+//! serving loop with its timeouts and connection cap ([`serve`], [`serve_with`],
+//! [`HttpLimits`]), the operations routes (`/livez`, `/readyz`, `/healthz`, `/metrics`),
+//! content negotiation and one-line errors.
 //!
 //! Liveness and readiness are apart on purpose: `/livez` says only that the process serves
 //! (a failing liveness probe restarts the pod, which cures nothing when Redis refuses the
 //! password), `/readyz` says whether it can do its job, with the reason when not. `/healthz`
 //! is `/readyz` under the name earlier versions and the dojo use.
+
+mod connections;
+mod deadline;
+mod limits;
+
+pub use connections::{Connector, Plain, serve, serve_with};
+pub use deadline::{BodyTimedOut, body_timed_out};
+pub use limits::HttpLimits;
 
 use std::sync::Arc;
 
@@ -17,7 +26,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
-use crate::{Error, Health, Result, Shutdown};
+use crate::{Error, Health, Result};
 
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -84,19 +93,6 @@ pub fn with_error_fallbacks(router: Router) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
 }
 
-/// Serves `router` until `shutdown`, then lets in-flight requests finish.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: Shutdown) -> Result<()> {
-    let address = listener.local_addr().map_err(|source| Error::Listen {
-        address: "?".into(),
-        source,
-    })?;
-    tracing::info!("Listening on {address}...");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.requested().await })
-        .await
-        .map_err(|source| Error::Serve { address, source })
-}
-
 /// True when the client asked for JSON (`Accept: application/json`).
 pub fn wants_json(headers: &HeaderMap) -> bool {
     headers
@@ -113,7 +109,16 @@ pub fn negotiated(
     text: &str,
     json: serde_json::Value,
 ) -> Response {
-    if wants_json(headers) {
+    negotiated_in(wants_json(headers), status, text, json)
+}
+
+fn negotiated_in(
+    json_wanted: bool,
+    status: StatusCode,
+    text: &str,
+    json: serde_json::Value,
+) -> Response {
+    if json_wanted {
         (status, axum::Json(json)).into_response()
     } else {
         (status, format!("{text}\n")).into_response()
@@ -122,12 +127,12 @@ pub fn negotiated(
 
 /// A one-line error in the client's format (`{"error": reason}` for JSON clients).
 pub fn error(headers: &HeaderMap, status: StatusCode, reason: &str) -> Response {
-    negotiated(
-        headers,
-        status,
-        reason,
-        serde_json::json!({ "error": reason }),
-    )
+    error_in(wants_json(headers), status, reason)
+}
+
+/// [`error`] once the request is gone: `json` says whether it asked for JSON.
+pub(crate) fn error_in(json: bool, status: StatusCode, reason: &str) -> Response {
+    negotiated_in(json, status, reason, serde_json::json!({ "error": reason }))
 }
 
 async fn livez(headers: HeaderMap) -> Response {
@@ -206,8 +211,8 @@ mod tests {
         let router = with_error_fallbacks(ops_router(health.clone(), Metrics::new(registry)));
         let listener = bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let (trigger, shutdown) = Shutdown::new();
-        let server = tokio::spawn(serve(listener, router, shutdown));
+        let (trigger, shutdown) = crate::Shutdown::new();
+        let server = tokio::spawn(serve(listener, router, HttpLimits::default(), shutdown));
         let client = reqwest::Client::new();
         let get = |path: &str| client.get(format!("{base}{path}")).send();
 

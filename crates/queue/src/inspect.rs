@@ -128,12 +128,8 @@ impl RedisReader {
             type_of.arg(key);
             let answer = self.batcher.call(Command::plain(type_of, key)).await.ok()?;
             let actual: String = redis::from_redis_value(answer).ok()?;
-            if actual != expected && actual != "none" {
-                return Some(RedisErrorKind::WrongType {
-                    key: Some(key.to_owned()),
-                    actual: Some(actual),
-                    expected: Some(expected),
-                });
+            if let Some(kind) = RedisErrorKind::wrong_type_of(key, actual, expected) {
+                return Some(kind);
             }
         }
         None

@@ -96,6 +96,23 @@ impl RedisErrorKind {
     }
 }
 
+impl RedisErrorKind {
+    /// The WRONGTYPE that names `key`, when its type as `TYPE` gave it (`actual`) is neither
+    /// the `expected` one nor `none` (a missing key is no conflict). One rule for every caller,
+    /// whichever connection it asked `TYPE` on.
+    pub(crate) fn wrong_type_of(
+        key: &str,
+        actual: String,
+        expected: &'static str,
+    ) -> Option<RedisErrorKind> {
+        (actual != expected && actual != "none").then(|| RedisErrorKind::WrongType {
+            key: Some(key.to_owned()),
+            actual: Some(actual),
+            expected: Some(expected),
+        })
+    }
+}
+
 impl fmt::Display for RedisErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let label = self.label();

@@ -305,12 +305,8 @@ impl Queue {
             let Ok(Ok(actual)) = tokio::time::timeout(PING_TIMEOUT, lookup).await else {
                 return None;
             };
-            if actual != expected && actual != "none" {
-                return Some(RedisErrorKind::WrongType {
-                    key: Some(key.to_owned()),
-                    actual: Some(actual),
-                    expected: Some(expected),
-                });
+            if let Some(kind) = RedisErrorKind::wrong_type_of(key, actual, expected) {
+                return Some(kind);
             }
         }
         None

@@ -67,15 +67,8 @@ impl RedisSource {
 
     /// Reaps now when due (always without a reader); true when items came back.
     async fn reap(&self) -> Result<bool> {
-        {
-            let mut last = self
-                .last_reap
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < self.reap_every) {
-                return Ok(false);
-            }
-            *last = Some(std::time::Instant::now());
+        if !due(&self.last_reap, self.reap_every) {
+            return Ok(false);
         }
         let reaped = self
             .queue
@@ -94,15 +87,8 @@ impl RedisSource {
 
     /// Reaps an idle queue when [`IDLE_SWEEP_EVERY`] has passed; true when items came back.
     async fn idle_sweep(&self) -> Result<bool> {
-        {
-            let mut last = self
-                .last_idle_sweep
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.is_some_and(|at| at.elapsed() < IDLE_SWEEP_EVERY) {
-                return Ok(false);
-            }
-            *last = Some(std::time::Instant::now());
+        if !due(&self.last_idle_sweep, IDLE_SWEEP_EVERY) {
+            return Ok(false);
         }
         let reaped = self
             .queue
@@ -154,4 +140,17 @@ impl MetricSource for RedisSource {
             completed_total: Some(completed),
         })
     }
+}
+
+/// Whether `every` has passed since `last` (never set counts as passed); if so, `last` is
+/// now. The reap and the idle sweep each keep their own clock with this one rule.
+fn due(last: &Mutex<Option<std::time::Instant>>, every: std::time::Duration) -> bool {
+    let mut last = last
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if last.is_some_and(|at| at.elapsed() < every) {
+        return false;
+    }
+    *last = Some(std::time::Instant::now());
+    true
 }

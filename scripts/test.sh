@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
 
+# A full run writes about 12 GB (debug, release and clippy builds, test state) and the node's
+# kubelet needs room left after that; say so up front rather than as pods that stop answering.
+free_gib="$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')"
+echo "== disk: $free_gib GiB free under $(pwd)"
+if [ "$free_gib" -lt 15 ]; then
+  echo "warning: less than 15 GiB free: the build or the node tests may run out of disk" >&2
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== shellcheck"

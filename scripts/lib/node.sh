@@ -23,6 +23,9 @@ node_fixed_paths=(/var/lib/kubelet /run/containerd /var/log/containers /var/log/
 # The node's name: it resolves to loopback everywhere, where the API server finds the kubelet
 # (--kubelet-preferred-address-types=Hostname) for `kubectl logs` and `exec`.
 node_name=localhost
+# The kubelet's eviction floor for its disk (MiB); `up --node` refuses to start below twice
+# that, naming the folder, instead of a node that evicts the pods it starts.
+node_min_free_mib=256
 # The exit status of `up --node` when this machine cannot run a node (tests skip on it, or fail
 # under CI).
 exit_no_node=4
@@ -263,8 +266,10 @@ failCgroupV1: false
 failSwapOn: false
 makeIPTablesUtilChains: false
 podLogsDir: $node_dir/pod-logs
-# A small shared disk must not evict the tests' pods.
-evictionHard: {memory.available: "50Mi", nodefs.available: "1%", nodefs.inodesFree: "1%", imagefs.available: "1%"}
+# A small shared disk must not evict the tests' pods: absolute floors, as a percentage of a
+# large shared disk (1% of 250 GB) is gigabytes that a busy build machine may not have free,
+# and pods evicted under DiskPressure look like pods that stop answering.
+evictionHard: {memory.available: "50Mi", nodefs.available: "${node_min_free_mib}Mi", nodefs.inodesFree: "1%", imagefs.available: "${node_min_free_mib}Mi"}
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
@@ -303,6 +308,17 @@ node_check() {
   exit "$exit_no_node"
 }
 
+# node_check_disk <dir>: dies when the disk under <dir> (the kubelet's and containerd's) has
+# less than twice the kubelet's eviction floor free: under DiskPressure the kubelet evicts the
+# pods and refuses new ones, which a test would see only as pods that never answer.
+node_check_disk() {
+  local free_mib
+  free_mib="$(df -Pm "$1" | awk 'NR == 2 { print $4 }')"
+  [ -n "$free_mib" ] || die "cannot read the free space under $1 (df -Pm)"
+  [ "$free_mib" -ge $((2 * node_min_free_mib)) ] ||
+    die "only $free_mib MiB free under $1: the node's kubelet evicts pods below $node_min_free_mib MiB; free some disk (old target/ folders) and retry"
+}
+
 node_up() {
   local started kubelet_port="" kubelet_healthz_port=""
   node_lock
@@ -313,6 +329,7 @@ node_up() {
   started=$EPOCHREALTIME
   node_dir="$state_dir/node"
   mkdir -p "$node_dir/cni" "$node_dir/kubelet" "$node_dir/pod-logs"
+  node_check_disk "$node_dir"
   node_record_host
   pause_image="$("$repo/scripts/image.sh" name pause)"
   [ -f "$repo/target/image/pause.oci.tar" ] || "$repo/scripts/image.sh" build pause >&2

@@ -69,16 +69,9 @@ fn which(tool: &str) -> Option<std::path::PathBuf> {
 
 async fn rollout(cluster: &ControlPlane, deployment: &str) {
     cluster
-        .kubectl(&[
-            "rollout",
-            "status",
-            &format!("deployment/{deployment}"),
-            "-n",
-            "default",
-            "--timeout=120s",
-        ])
+        .rollout("default", deployment, Duration::from_secs(120))
         .await
-        .unwrap_or_else(|error| panic!("deployment/{deployment}: {error}"));
+        .unwrap_or_else(|report| panic!("{report}"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -90,9 +90,9 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
     let cluster = &pipeline.control_plane;
     let producer = format!("http://127.0.0.1:{producer_port}");
     cluster
-        .kubectl(&["rollout", "status", "deployment/producer", "--timeout=120s"])
+        .rollout("default", "producer", Duration::from_secs(120))
         .await
-        .unwrap();
+        .unwrap_or_else(|report| panic!("{report}"));
 
     // 1. Autoscaling. The Deployment starts with one pod; the HPA takes it to 0 (empty queue).
     pipeline
@@ -100,7 +100,7 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         .await
         .unwrap();
     assert_eq!(
-        publish(&producer, "/publish/100").await,
+        publish(cluster, &producer, "/publish/100").await,
         "100 messages published 👌"
     );
     let scaled_up = pipeline
@@ -164,9 +164,12 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         .await
         .unwrap();
     node::wait_ready(cluster, CONSUMER_PODS, 1, Duration::from_secs(60)).await;
-    assert_eq!(publish(&producer, "/publish").await, "Message published 👌");
     assert_eq!(
-        publish(&producer, "/publish/10").await,
+        publish(cluster, &producer, "/publish").await,
+        "Message published 👌"
+    );
+    assert_eq!(
+        publish(cluster, &producer, "/publish/10").await,
         "10 messages published 👌"
     );
     node::wait_completed(cluster, &pipeline.redis, 111, Duration::from_secs(60)).await;
@@ -184,7 +187,7 @@ async fn e2e_node_dojo_the_producer_and_consumer_pods_drain_the_queue_and_the_hp
         .unwrap();
     node::wait_ready(cluster, CONSUMER_PODS, 3, Duration::from_secs(60)).await;
     assert_eq!(
-        publish(&producer, "/publish/30").await,
+        publish(cluster, &producer, "/publish/30").await,
         "30 messages published 👌"
     );
     node::wait_completed(cluster, &pipeline.redis, 141, Duration::from_secs(60)).await;

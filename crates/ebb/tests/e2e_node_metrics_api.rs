@@ -82,14 +82,19 @@ async fn e2e_node_metrics_api_pod_feeds_the_hpa_that_scales_consumer_pods_draini
         .await
         .unwrap();
     cluster
-        .kubectl(&["rollout", "status", "deployment/producer", "--timeout=120s"])
+        .rollout("default", "producer", Duration::from_secs(120))
         .await
-        .unwrap();
+        .unwrap_or_else(|report| panic!("{report}"));
     // The Deployment starts with one pod; the HPA takes it to 0 (empty queue).
     wait_consumer_at_0(&cluster, Duration::from_secs(120)).await;
 
     assert_eq!(
-        publish(&format!("http://127.0.0.1:{producer_port}"), "/publish/100").await,
+        publish(
+            &cluster,
+            &format!("http://127.0.0.1:{producer_port}"),
+            "/publish/100"
+        )
+        .await,
         "100 messages published 👌"
     );
     let scaled_up = cluster

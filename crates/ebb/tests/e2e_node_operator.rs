@@ -37,9 +37,9 @@ async fn e2e_node_operator_pods_scale_consumer_pods_that_drain_the_queue() {
         .await
         .unwrap();
     cluster
-        .kubectl(&["rollout", "status", "deployment/operator", "--timeout=120s"])
+        .rollout("default", "operator", Duration::from_secs(120))
         .await
-        .unwrap();
+        .unwrap_or_else(|report| panic!("{report}"));
 
     // The operator takes the idle consumer Deployment to 0, then up for 60 items (20 each).
     cluster

@@ -11,6 +11,7 @@
 //! - [`under_ci`]: whether a missing tool fails the test (CI) or skips it loudly (elsewhere).
 
 pub mod control_plane;
+mod pod_report;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;

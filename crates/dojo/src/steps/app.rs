@@ -78,12 +78,54 @@ async fn why_not_ready(ctx: &Context, labels: &Value) -> Result<String> {
     if pods.is_empty() {
         return Ok(": no pod (kubectl describe replicaset says why)".to_owned());
     }
-    Ok(pods
+    let Some((pod, problem)) = pods
         .iter()
-        .find_map(|pod| {
-            pod_problem(pod).map(|problem| format!(": pod {}: {problem}", name_of(pod)))
-        })
-        .unwrap_or_default())
+        .find_map(|pod| pod_problem(pod).map(|problem| (name_of(pod), problem)))
+    else {
+        return Ok(String::new());
+    };
+    // The pod's status says only that a probe fails; the kubelet's event says how.
+    let said = match problem.contains("probe fails") {
+        true => last_probe_failure(ctx, pod).await?,
+        false => None,
+    };
+    Ok(match said {
+        Some(message) => format!(": pod {pod}: {problem}: the kubelet says {message:?}"),
+        None => format!(": pod {pod}: {problem}"),
+    })
+}
+
+/// The message of the latest `Unhealthy` event of `pod` (`Readiness probe failed: …`, with
+/// the probe's own output), if the kubelet wrote one.
+async fn last_probe_failure(ctx: &Context, pod: &str) -> Result<Option<String>> {
+    let events = ctx
+        .cluster
+        .list(&format!(
+            "/api/v1/namespaces/{}/events?fieldSelector={}",
+            ctx.namespace,
+            percent_encode(&format!(
+                "involvedObject.kind=Pod,involvedObject.name={pod},reason=Unhealthy"
+            ))
+        ))
+        .await?;
+    Ok(latest_message(&events))
+}
+
+/// The trimmed message of the event seen last (`lastTimestamp`, else `eventTime`).
+fn latest_message(events: &[Value]) -> Option<String> {
+    let seen = |event: &Value| {
+        event["lastTimestamp"]
+            .as_str()
+            .or_else(|| event["eventTime"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    events
+        .iter()
+        .max_by_key(|event| seen(event))
+        .and_then(|event| event["message"].as_str())
+        .map(|message| message.trim().to_owned())
+        .filter(|message| !message.is_empty())
 }
 
 /// What keeps a pod from running: a container's waiting or terminated reason, else an
@@ -183,6 +225,19 @@ mod tests {
                 "container producer runs but its readiness probe fails; restarted 3 times, last ended Error (exit code 143)"
             )
         );
+    }
+
+    #[test]
+    fn the_latest_probe_failure_is_the_one_quoted() {
+        let events = [
+            json!({"lastTimestamp": "2026-12-07T10:00:00Z", "message": "Readiness probe failed: old"}),
+            json!({"lastTimestamp": "2026-12-07T10:00:09Z", "message": "Readiness probe failed: 503 wrong password\n"}),
+        ];
+        assert_eq!(
+            latest_message(&events).as_deref(),
+            Some("Readiness probe failed: 503 wrong password")
+        );
+        assert_eq!(latest_message(&[]), None);
     }
 
     #[test]

@@ -156,13 +156,25 @@ pub async fn pod_logs(cluster: &ControlPlane, selector: &str) -> String {
 }
 
 /// `POST <producer><path>` (the producer pod's API); the answer's text.
-pub async fn publish(producer: &str, path: &str) -> String {
-    let response = reqwest::Client::new()
+/// A failure carries the pods' report (events, logs of this and the previous run).
+pub async fn publish(cluster: &ControlPlane, producer: &str, path: &str) -> String {
+    let response = match reqwest::Client::new()
         .post(format!("{producer}{path}"))
         .send()
         .await
-        .unwrap_or_else(|error| panic!("POST {path}: {error}"));
-    assert!(response.status().is_success(), "POST {path}: {response:?}");
+    {
+        Ok(response) => response,
+        Err(error) => panic!(
+            "POST {path}: {error:?}\n{}",
+            cluster.pod_report("default").await
+        ),
+    };
+    if !response.status().is_success() {
+        panic!(
+            "POST {path}: {response:?}\n{}",
+            cluster.pod_report("default").await
+        );
+    }
     response.text().await.unwrap().trim_end().to_owned()
 }
 

@@ -15,7 +15,8 @@ use crate::{Error, MetricSource, Result, ScaleTarget};
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Status {
     pub waiting: u64,
-    pub in_flight: u64,
+    /// `None` when the source cannot tell (shown as unknown, never as 0).
+    pub in_flight: Option<u64>,
     /// Replicas asked of the target before the last decision.
     pub replicas: u32,
     pub desired_replicas: u32,
@@ -202,7 +203,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                     status.counts.read_failures += 1;
                 });
                 self.fall_back(failures).await;
-                (Err(error), false)
+                (Err(error.into()), false)
             }
         };
         if let Err(error) = &outcome {
@@ -286,20 +287,24 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         }
         let replicas = self.target.replicas().await?;
         let ready = self.target.ready_replicas().await?;
-        // A source that counts no completions cannot tell a service rate.
-        let rates = reading.completed_total.and_then(|completed_total| {
-            self.rates.observe(
-                now,
-                RateReading {
-                    waiting: reading.waiting,
-                    in_flight: reading.in_flight,
-                    completed_total,
-                    ready_replicas: ready,
-                },
-            )
-        });
+        // A source that counts no completions cannot tell a service rate; nor can one that
+        // cannot tell what is in flight (arrivals are the backlog's growth plus completions).
+        let rates = reading.completed_total.zip(reading.in_flight).and_then(
+            |(completed_total, in_flight)| {
+                self.rates.observe(
+                    now,
+                    RateReading {
+                        waiting: reading.waiting,
+                        in_flight,
+                        completed_total,
+                        ready_replicas: ready,
+                    },
+                )
+            },
+        );
         let input = Input {
             waiting: reading.waiting,
+            // Unknown stays unknown: the decision's own rule for it (`Input::in_flight`).
             in_flight: reading.in_flight,
             current_replicas: replicas,
             rates,

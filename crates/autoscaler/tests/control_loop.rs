@@ -29,12 +29,12 @@ impl MetricSource for InMemorySource {
         "in-memory queue".to_owned()
     }
 
-    async fn read(&self) -> Result<Reading> {
+    async fn read(&self) -> ebb_autoscaler::sources::Result<Reading> {
         self.0
             .lock()
             .unwrap()
             .clone()
-            .map_err(|reason| Error::Read {
+            .map_err(|reason| ebb_autoscaler::sources::Error::Read {
                 source_name: self.describe(),
                 source: reason.into(),
             })
@@ -98,9 +98,8 @@ impl ScaleTarget for InMemoryTarget {
 
 fn queue(waiting: u64, in_flight: u64, completed: u64) -> Result<Reading, &'static str> {
     Ok(Reading {
-        waiting,
-        in_flight,
         completed_total: Some(completed),
+        ..Reading::counts(waiting, in_flight)
     })
 }
 
@@ -229,11 +228,7 @@ async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     let (source, target, config) = four_asked_two_ready_draining_in_a_minute();
     let mut control = control_loop(config, &source, &target);
     let blind = |waiting, in_flight| {
-        Ok(Reading {
-            waiting,
-            in_flight,
-            completed_total: None,
-        })
+        Ok(Reading::counts(waiting, in_flight))
     };
     source.set(blind(80, 2));
     control.tick(at(0)).await.unwrap();
@@ -241,6 +236,39 @@ async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     let decision = control.tick(at(5)).await.unwrap();
     assert_eq!(decision.recommendation, 4, "{}", decision.reason);
     assert_eq!(status(&control).processed_per_sec, None);
+}
+
+#[tokio::test]
+async fn an_unknown_in_flight_count_stays_unknown_and_the_step_to_zero_says_so() {
+    // A plain list or a PromQL value cannot tell what is in flight: the status shows it
+    // unknown (not 0), and the decision, which weighs waiting items alone then, says so.
+    let config = ScalerConfig {
+        min_replicas: 0,
+        cooldown: Duration::ZERO,
+        ..ScalerConfig::ebb_default()
+    };
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(config.clone(), &source, &target);
+    source.set(Ok(Reading::waiting(0)));
+    control.tick(at(0)).await.unwrap();
+    // Past the 20 s scale-down window.
+    let decision = control.tick(at(30)).await.unwrap();
+    assert_eq!(status(&control).in_flight, None);
+    assert_eq!(decision.desired_replicas, 0, "{}", decision.reason);
+    assert!(
+        decision.reason.contains("in flight unknown"),
+        "{}",
+        decision.reason
+    );
+
+    // Known items in flight hold the last replica.
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(config, &source, &target);
+    source.set(Ok(Reading::counts(0, 2)));
+    control.tick(at(0)).await.unwrap();
+    let decision = control.tick(at(30)).await.unwrap();
+    assert_eq!(status(&control).in_flight, Some(2));
+    assert_eq!(decision.desired_replicas, 1, "{}", decision.reason);
 }
 
 #[test]

@@ -44,7 +44,11 @@ async fn one_round_trip_per_item_while_items_wait() {
     queue.push(&published).await.unwrap();
     server.cli(&["CONFIG", "RESETSTAT"]);
 
-    let mut delivery = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let mut delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     let mut delivered = vec![delivery.raw.clone()];
     loop {
         let AckAndTake { acked, next } = lease.ack_and_take(&delivery).await.unwrap();
@@ -63,7 +67,11 @@ async fn one_round_trip_per_item_while_items_wait() {
     // One blocking pop for the first item; then one script per item, which moved the other 49.
     assert_eq!(calls(&server, "blmove"), 1);
     assert_eq!(calls(&server, "evalsha"), 50);
-    assert_eq!(calls(&server, "lmove"), 50, "49 taken, one finding the queue empty");
+    assert_eq!(
+        calls(&server, "lmove"),
+        50,
+        "49 taken, one finding the queue empty"
+    );
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
     lease.leave().await.unwrap();
 }
@@ -76,7 +84,11 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
     let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
     let published = items(3);
     queue.push(&published).await.unwrap();
-    let delivery = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
 
     // Its heartbeat is gone (as if expired) and a reaper requeued its item and dropped it.
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
@@ -94,7 +106,11 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
 
     // Expired but not reaped yet: not taken either.
     lease.heartbeat().await.unwrap();
-    let again = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let again = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.raw, published[0]);
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
     let answer = lease.ack_and_take(&again).await.unwrap();
@@ -108,7 +124,11 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
     assert_eq!(server.cli(&["LLEN", "{padok}:processing:c1"]), "0");
 
     // The next pop registers again first, and takes.
-    let third = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let third = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(third.raw, published[1]);
     assert_eq!(server.cli(&["SISMEMBER", "{padok}:consumers", "c1"]), "1");
     lease.leave().await.unwrap();
@@ -122,7 +142,11 @@ async fn takes_nothing_while_draining() {
     let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
     let published = items(3);
     queue.push(&published).await.unwrap();
-    let delivery = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
 
     server.cli(&["SET", "{padok}:draining:c1", "1", "PX", "60000"]);
     let answer = lease.ack_and_take(&delivery).await.unwrap();
@@ -149,7 +173,11 @@ async fn takes_nothing_while_draining() {
     server.cli(&["DEL", "{padok}:draining:c1"]);
     lease.heartbeat().await.unwrap();
     assert!(!lease.is_draining());
-    let next = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+    let next = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.raw, published[1]);
     lease.leave().await.unwrap();
 }
@@ -168,7 +196,11 @@ async fn takes_and_reconciliations_together_deliver_each_item_once() {
 
     let mut slots = Vec::new();
     for _ in 0..4 {
-        let first = lease.pop(Duration::from_millis(100)).await.unwrap().unwrap();
+        let first = lease
+            .pop(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .unwrap();
         let lease = Arc::clone(&lease);
         slots.push(tokio::spawn(async move {
             let mut delivered = vec![first.raw.clone()];

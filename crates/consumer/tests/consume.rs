@@ -152,6 +152,50 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
     assert_eq!(redis.cli(&["LINDEX", "padok", "0"]), items[4]);
 }
 
+/// How many times Redis ran `command` successfully since it started (scripts' own calls
+/// included).
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:");
+    let Some(fields) = stats.lines().find_map(|line| line.strip_prefix(&prefix)) else {
+        return 0;
+    };
+    let field = |name: &str| -> u64 {
+        fields
+            .split(',')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map_or(0, |value| value.parse().unwrap())
+    };
+    field("calls") - field("failed_calls") - field("rejected_calls")
+}
+
+#[tokio::test]
+async fn takes_waiting_items_in_one_round_trip_each() {
+    let redis = RedisServer::start();
+    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let items: Vec<String> = (0..300)
+        .map(|n| Item::new(format!("{n}")).encode())
+        .collect();
+    queue.push(&items).await.unwrap();
+    let consumer = start(&redis, Duration::ZERO, 2).await;
+    eventually("300 items counted", || async {
+        get(format!("{}/metrics", consumer.base))
+            .await
+            .1
+            .contains("consumer_messages_consumed_total 300\n")
+    })
+    .await;
+    consumer.stop.trigger();
+    consumer.running.await.unwrap().unwrap();
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    assert_eq!(queue.completed().await.unwrap(), 300);
+    // A BLMOVE per slot for its first item, then some on the empty queue (one a second);
+    // every other item came with the ack before it, in the same script.
+    let blocking = calls(&redis, "blmove");
+    assert!(blocking < 20, "{blocking} BLMOVEs for 300 items");
+    assert!(calls(&redis, "lmove") >= 298, "{}", calls(&redis, "lmove"));
+}
+
 /// How Redis fails in an outage test.
 #[derive(Clone, Copy)]
 enum Outage {

@@ -178,13 +178,14 @@ async fn takes_waiting_items_in_one_round_trip_each() {
         .collect();
     queue.push(&items).await.unwrap();
     let consumer = start(&redis, Duration::ZERO, 2).await;
-    eventually("300 items counted", || async {
+    poll::until("300 items counted", Duration::from_secs(15), || async {
         get(format!("{}/metrics", consumer.base))
             .await
             .1
             .contains("consumer_messages_consumed_total 300\n")
     })
-    .await;
+    .await
+    .unwrap();
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());

@@ -14,6 +14,12 @@ pub enum Error {
         source: Cause,
     },
 
+    /// The target is not there (yet): created in the same apply as its scaler, it reaches the
+    /// target's watch a moment later. The loop tries again within seconds, not at the next
+    /// interval (see `ControlLoop::run`).
+    #[error("scaling {target}: not found")]
+    TargetMissing { target: String },
+
     #[error("the tick interval must be above 0")]
     ZeroInterval,
 }

@@ -15,7 +15,8 @@ use crate::{Error, MetricSource, Result, ScaleTarget};
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Status {
     pub waiting: u64,
-    pub in_flight: u64,
+    /// `None` when the source cannot tell (shown as unknown, never as 0).
+    pub in_flight: Option<u64>,
     /// Replicas asked of the target before the last decision.
     pub replicas: u32,
     pub desired_replicas: u32,
@@ -106,6 +107,12 @@ pub struct ControlLoop<S, T> {
 /// allows (an hour).
 const RECALL_HORIZON: Duration = Duration::from_secs(3600);
 
+/// When the target is missing ([`Error::TargetMissing`]) the next tick comes after a pause
+/// that doubles from the first to the last of these, never later than the interval: a
+/// workload created in the same apply as its scaler is scaled within a second or two, not
+/// after a polling interval that may be minutes; one that never comes costs a tick every 8 s.
+const MISSING_TARGET_RETRY: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(8)];
+
 /// `processed_per_sec` follows the last few seconds, as a person watching expects.
 const DISPLAYED_RATE_WINDOW: Duration = Duration::from_secs(3);
 
@@ -168,6 +175,8 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 None => std::future::pending().await,
             }
         };
+        let [first_retry, last_retry] = MISSING_TARGET_RETRY;
+        let mut retry = first_retry;
         loop {
             tokio::select! {
                 () = &mut shutdown => return,
@@ -176,9 +185,17 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 () = woken() => ticks.reset(),
             }
             // `tick` has already logged and published the error.
-            let _ = self
+            let outcome = self
                 .tick(Instant::from(self.origin + started.elapsed()))
                 .await;
+            if let Err(Error::TargetMissing { .. }) = outcome {
+                if retry < self.interval {
+                    ticks.reset_after(retry);
+                }
+                retry = (retry * 2).min(last_retry);
+            } else {
+                retry = first_retry;
+            }
         }
     }
 
@@ -202,14 +219,18 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                     status.counts.read_failures += 1;
                 });
                 self.fall_back(failures).await;
-                (Err(error), false)
+                (Err(error.into()), false)
             }
         };
         if let Err(error) = &outcome {
             let message = error.to_string();
             let repeated = self.status.borrow().last_error.as_deref() == Some(&message);
             if !repeated {
-                tracing::warn!("{message}; trying again every {:?}", self.interval);
+                let again = match error {
+                    Error::TargetMissing { .. } => "within seconds".to_owned(),
+                    _ => format!("every {:?}", self.interval),
+                };
+                tracing::warn!("{message}; trying again {again}");
             }
             self.status.send_modify(|status| {
                 status.last_error = Some(message);
@@ -286,20 +307,24 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         }
         let replicas = self.target.replicas().await?;
         let ready = self.target.ready_replicas().await?;
-        // A source that counts no completions cannot tell a service rate.
-        let rates = reading.completed_total.and_then(|completed_total| {
-            self.rates.observe(
-                now,
-                RateReading {
-                    waiting: reading.waiting,
-                    in_flight: reading.in_flight,
-                    completed_total,
-                    ready_replicas: ready,
-                },
-            )
-        });
+        // A source that counts no completions cannot tell a service rate; nor can one that
+        // cannot tell what is in flight (arrivals are the backlog's growth plus completions).
+        let rates = reading.completed_total.zip(reading.in_flight).and_then(
+            |(completed_total, in_flight)| {
+                self.rates.observe(
+                    now,
+                    RateReading {
+                        waiting: reading.waiting,
+                        in_flight,
+                        completed_total,
+                        ready_replicas: ready,
+                    },
+                )
+            },
+        );
         let input = Input {
             waiting: reading.waiting,
+            // Unknown stays unknown: the decision's own rule for it (`Input::in_flight`).
             in_flight: reading.in_flight,
             current_replicas: replicas,
             rates,

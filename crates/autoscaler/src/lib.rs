@@ -12,19 +12,17 @@
 //!                                 live view, /status, /metrics
 //! ```
 //!
-//! Each port is one trait: [`MetricSource`] (one source per file under [`sources`]) and
-//! [`ScaleTarget`]. [`ControlLoop::run`] ticks until its shutdown future completes. The
+//! Each port is one trait: [`MetricSource`] (the sources are the catalogue, `ebb-sources`,
+//! re-exported as [`sources`]) and [`ScaleTarget`]. [`ControlLoop::run`] ticks until its shutdown future completes. The
 //! scaler records a decision only once the target accepted it (`Scaler::propose`, then
 //! `Scaler::commit`), and an error is logged once and kept in [`Status::last_error`].
 
 mod control_loop;
 mod error;
-pub mod http_client;
-mod source;
-pub mod sources;
 mod target;
 
 pub use control_loop::{ControlLoop, DecisionStatus, Fallback, Status, TickCounts};
-pub use error::{Error, Result};
-pub use source::{MetricSource, Reading};
+pub use ebb_sources as sources;
+pub use ebb_sources::{MetricSource, Reading};
+pub use error::{Cause, Error, Result};
 pub use target::ScaleTarget;

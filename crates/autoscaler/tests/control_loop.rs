@@ -29,12 +29,12 @@ impl MetricSource for InMemorySource {
         "in-memory queue".to_owned()
     }
 
-    async fn read(&self) -> Result<Reading> {
+    async fn read(&self) -> ebb_autoscaler::sources::Result<Reading> {
         self.0
             .lock()
             .unwrap()
             .clone()
-            .map_err(|reason| Error::Read {
+            .map_err(|reason| ebb_autoscaler::sources::Error::Read {
                 source_name: self.describe(),
                 source: reason.into(),
             })
@@ -48,6 +48,8 @@ struct Replicas {
     ready: Option<u32>,
     /// Why the next `scale` calls fail, while set.
     refusal: Option<String>,
+    /// Not there (yet): every call fails as [`Error::TargetMissing`].
+    missing: bool,
 }
 
 #[derive(Clone, Default)]
@@ -67,6 +69,19 @@ impl InMemoryTarget {
     fn refuse(&self, reason: Option<&str>) {
         self.0.lock().unwrap().refusal = reason.map(str::to_owned);
     }
+
+    fn set_missing(&self, missing: bool) {
+        self.0.lock().unwrap().missing = missing;
+    }
+
+    fn there(&self) -> Result<()> {
+        if self.0.lock().unwrap().missing {
+            return Err(Error::TargetMissing {
+                target: "in-memory target".to_owned(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl ScaleTarget for InMemoryTarget {
@@ -75,10 +90,12 @@ impl ScaleTarget for InMemoryTarget {
     }
 
     async fn replicas(&self) -> Result<u32> {
+        self.there()?;
         Ok(self.asked())
     }
 
     async fn ready_replicas(&self) -> Result<u32> {
+        self.there()?;
         let replicas = self.0.lock().unwrap();
         Ok(replicas.ready.unwrap_or(replicas.asked))
     }
@@ -98,9 +115,8 @@ impl ScaleTarget for InMemoryTarget {
 
 fn queue(waiting: u64, in_flight: u64, completed: u64) -> Result<Reading, &'static str> {
     Ok(Reading {
-        waiting,
-        in_flight,
         completed_total: Some(completed),
+        ..Reading::counts(waiting, in_flight)
     })
 }
 
@@ -229,11 +245,7 @@ async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     let (source, target, config) = four_asked_two_ready_draining_in_a_minute();
     let mut control = control_loop(config, &source, &target);
     let blind = |waiting, in_flight| {
-        Ok(Reading {
-            waiting,
-            in_flight,
-            completed_total: None,
-        })
+        Ok(Reading::counts(waiting, in_flight))
     };
     source.set(blind(80, 2));
     control.tick(at(0)).await.unwrap();
@@ -241,6 +253,39 @@ async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     let decision = control.tick(at(5)).await.unwrap();
     assert_eq!(decision.recommendation, 4, "{}", decision.reason);
     assert_eq!(status(&control).processed_per_sec, None);
+}
+
+#[tokio::test]
+async fn an_unknown_in_flight_count_stays_unknown_and_the_step_to_zero_says_so() {
+    // A plain list or a PromQL value cannot tell what is in flight: the status shows it
+    // unknown (not 0), and the decision, which weighs waiting items alone then, says so.
+    let config = ScalerConfig {
+        min_replicas: 0,
+        cooldown: Duration::ZERO,
+        ..ScalerConfig::ebb_default()
+    };
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(config.clone(), &source, &target);
+    source.set(Ok(Reading::waiting(0)));
+    control.tick(at(0)).await.unwrap();
+    // Past the 20 s scale-down window.
+    let decision = control.tick(at(30)).await.unwrap();
+    assert_eq!(status(&control).in_flight, None);
+    assert_eq!(decision.desired_replicas, 0, "{}", decision.reason);
+    assert!(
+        decision.reason.contains("in flight unknown"),
+        "{}",
+        decision.reason
+    );
+
+    // Known items in flight hold the last replica.
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(1));
+    let mut control = control_loop(config, &source, &target);
+    source.set(Ok(Reading::counts(0, 2)));
+    control.tick(at(0)).await.unwrap();
+    let decision = control.tick(at(30)).await.unwrap();
+    assert_eq!(status(&control).in_flight, Some(2));
+    assert_eq!(decision.desired_replicas, 1, "{}", decision.reason);
 }
 
 #[test]
@@ -428,4 +473,62 @@ async fn every_tick_is_counted_once_by_outcome_however_the_status_channel_merges
         "{counts:?}"
     );
     assert_eq!(counts.decisions(), 6);
+}
+
+/// A workload created in the same apply as its scaler reaches the operator's watch a moment
+/// after the scaler: the loop finds it missing at its first tick, and must try again within
+/// seconds, not at its next polling interval (300 s here). Time is paused and advances only
+/// when everything waits, so "within 10 s" is counted on the loop's own clock.
+#[tokio::test(start_paused = true)]
+async fn a_missing_target_is_tried_again_within_seconds_not_at_the_next_interval() {
+    let (source, target) = (InMemorySource::default(), InMemoryTarget::at(0));
+    source.set(queue(40, 0, 0));
+    target.set_missing(true);
+    let control = ControlLoop::new(
+        source.clone(),
+        target.clone(),
+        Scaler::new(ScalerConfig::ebb_default()).unwrap(),
+        Duration::from_secs(300),
+    )
+    .unwrap();
+    let mut statuses = control.subscribe();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(control.run(async {
+        let _ = stopped.await;
+    }));
+
+    statuses
+        .wait_for(|status| status.counts.apply_failures == 1)
+        .await
+        .unwrap();
+    let error = statuses.borrow().last_error.clone().unwrap();
+    assert_eq!(error, "scaling in-memory target: not found");
+    target.set_missing(false);
+
+    let seen = tokio::time::timeout(
+        Duration::from_secs(10),
+        statuses.wait_for(|status| status.last_error.is_none()),
+    )
+    .await
+    .expect("the target was not tried again within 10 s of its appearing")
+    .unwrap()
+    .clone();
+    assert_eq!(seen.desired_replicas, target.asked(), "{seen:?}");
+    assert!(seen.desired_replicas > 0, "{seen:?}");
+
+    // Gone at the next interval's tick and never back: tried every few seconds, the pause
+    // doubling up to 8 s (1 + 2 + 4 + 8 + 8 … : about ten tries a minute, not one).
+    target.set_missing(true);
+    let before = statuses.borrow().counts.apply_failures;
+    statuses
+        .wait_for(|status| status.counts.apply_failures > before)
+        .await
+        .unwrap();
+    let before = statuses.borrow().counts.apply_failures;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let retries = statuses.borrow().counts.apply_failures - before;
+    assert!((5..=12).contains(&retries), "{retries} tries in 60 s");
+
+    let _ = stop.send(());
+    running.await.unwrap();
 }

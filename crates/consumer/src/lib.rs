@@ -2,12 +2,17 @@
 //! At least once: an item leaves Redis only when acknowledged after its work.
 //!
 //! ```text
-//!             ┌─ keeper: heartbeat every lease/3, reaper every lease ──────────────────┐
-//!   Redis ────┤                                                                        │
-//!             └─ fetcher: permit ─▶ pop (BLMOVE ≤ 1s, lease/6) ─▶ worker: work, ack ──┘
-//!                  (concurrency permits)                 (metrics, logs like the dojo)
+//!             ┌─ keeper: heartbeat every lease/3, reaper every lease ──────────────────────┐
+//!   Redis ────┤                                                                            │
+//!             └─ fetcher: permit ─▶ pop (BLMOVE ≤ 1s, lease/6) ─▶ worker: work, ack + take ─┘
+//!                  (concurrency permits)        ▲  (metrics, logs like the dojo)  │ next item
+//!                                               │ queue empty: permit back        ◀┘ (same slot)
 //!   SIGTERM ─▶ fetcher stops ─▶ workers finish ─▶ leave (unregister) ─▶ HTTP stops ─▶ exit 0
 //! ```
+//!
+//! While items wait, each costs one round trip: the worker's ack takes the next item in the
+//! same script (`ConsumerLease::ack_and_take`), and the fetcher's `BLMOVE` waits only on an
+//! empty queue.
 //!
 //! Redis down or refusing (a wrong password, OOM…): every loop retries with capped backoff and
 //! `/readyz` (and `/healthz`) answers 503 with the reason, in the words of

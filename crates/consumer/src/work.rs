@@ -1,9 +1,12 @@
-//! One item's life in a consumer: log, measure, work, acknowledge.
+//! One worker slot's life in a consumer: log, measure, work, acknowledge, and while items wait,
+//! take the next one in the same round trip as the ack (`ConsumerLease::ack_and_take`), so a
+//! busy consumer costs Redis one script per item. The fetcher's `BLMOVE` is only for an empty
+//! queue, a consumer found unregistered or draining, and the first item.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ebb_queue::{ConsumerLease, Delivery, unix_ms_now};
+use ebb_queue::{ConsumerLease, Delivery, Next, unix_ms_now};
 use ebb_runtime::{Backoff, Health, Shutdown};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -25,9 +28,19 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Works on one item. `permit` is a concurrency slot, released once the work is done:
-    /// the acknowledgement then overlaps the next pop instead of adding a round trip to it.
-    pub(crate) async fn handle(&self, delivery: Delivery, permit: OwnedSemaphorePermit) {
+    /// Works on `first`, then on every item its acknowledgement takes, while the queue has
+    /// some and no shutdown is requested. `permit` is the concurrency slot, held throughout
+    /// and released when the slot goes back to the fetcher.
+    pub(crate) async fn handle(&self, first: Delivery, permit: OwnedSemaphorePermit) {
+        let mut next = Some(first);
+        while let Some(delivery) = next.take() {
+            next = self.handle_one(&delivery).await;
+        }
+        drop(permit);
+    }
+
+    /// Works on one item and acknowledges it; returns the next item when the ack took one.
+    async fn handle_one(&self, delivery: &Delivery) -> Option<Delivery> {
         let started = Instant::now();
         let item = &delivery.item;
         if let Some(enqueued_at_ms) = item.enqueued_at_ms {
@@ -40,15 +53,41 @@ impl Worker {
         tracing::info!(id, "Received a message: {:?}.", item.payload);
         tracing::info!(id, "Processing message...");
         self.work().await;
-        // Logged before the slot is released: the next item's "Received" line must follow
-        // this one, as the dojo's consumer shows them, even though its pop overlaps our ack.
         tracing::info!(id, "Message processed.");
-        drop(permit);
-        if self.ack(&delivery).await {
+        // A consumer asked to stop takes nothing new.
+        let (acked, next) = if self.shutdown.is_requested() {
+            (self.ack(delivery).await, None)
+        } else {
+            self.ack_and_take(delivery).await
+        };
+        if acked {
             self.metrics.consumed.inc();
             self.metrics
                 .processing
                 .observe(started.elapsed().as_secs_f64());
+        }
+        next
+    }
+
+    /// Acknowledges and takes the next item in one round trip; on an error, falls back to
+    /// [`Worker::ack`]'s retries (the outcome of the failed script is unknown: the lease
+    /// reconciles any item it may have moved) and takes nothing.
+    async fn ack_and_take(&self, delivery: &Delivery) -> (bool, Option<Delivery>) {
+        match self.lease.ack_and_take(delivery).await {
+            Ok(answer) => {
+                if !answer.acked {
+                    expired(delivery);
+                }
+                let next = match answer.next {
+                    Next::Item(next) => Some(next),
+                    Next::Empty | Next::NotRegistered | Next::Draining => None,
+                };
+                (answer.acked, next)
+            }
+            Err(error) => {
+                self.health.set_unhealthy(error.to_string());
+                (self.ack(delivery).await, None)
+            }
         }
     }
 
@@ -72,10 +111,7 @@ impl Worker {
             match self.lease.ack(delivery).await {
                 Ok(true) => return true,
                 Ok(false) => {
-                    tracing::warn!(
-                        id = delivery.item.id.as_deref().unwrap_or("-"),
-                        "processed, but the lease had expired: the item was requeued and will be processed again"
-                    );
+                    expired(delivery);
                     return false;
                 }
                 Err(error) => {
@@ -95,6 +131,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// Says that `delivery`'s ack found it gone: a reaper requeued it.
+fn expired(delivery: &Delivery) {
+    tracing::warn!(
+        id = delivery.item.id.as_deref().unwrap_or("-"),
+        "processed, but the lease had expired: the item was requeued and will be processed again"
+    );
 }
 
 /// Keeps one core busy for `duration`, like a CPU-bound job would.

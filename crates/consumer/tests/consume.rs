@@ -7,6 +7,7 @@ use clap::Parser;
 use ebb_consumer::Args;
 use ebb_queue::{Item, Lengths, Queue};
 use ebb_runtime::{Shutdown, ShutdownTrigger};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 use tokio::task::JoinHandle;
 
@@ -64,16 +65,6 @@ async fn get(url: String) -> (u16, String) {
     }
 }
 
-async fn eventually<F: Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
-    for _ in 0..300 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[tokio::test]
 async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
     let redis = RedisServer::start();
@@ -87,17 +78,19 @@ async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
         ])
         .await
         .unwrap();
-    eventually("the queue to drain", || async {
+    poll::until("the queue to drain", Duration::from_secs(15), || async {
         queue.lengths().await.unwrap() == Lengths::default()
     })
-    .await;
-    eventually("3 items counted", || async {
+    .await
+    .unwrap();
+    poll::until("3 items counted", Duration::from_secs(15), || async {
         get(format!("{}/metrics", consumer.base))
             .await
             .1
             .contains("consumer_messages_consumed_total 3\n")
     })
-    .await;
+    .await
+    .unwrap();
     let (_, metrics) = get(format!("{}/metrics", consumer.base)).await;
     assert!(
         metrics.contains("consumer_processing_duration_seconds_count 3\n"),
@@ -136,14 +129,15 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
         .collect();
     queue.push(&items).await.unwrap();
     let consumer = start(&redis, Duration::from_secs(2), 4).await;
-    eventually("4 items in flight", || async {
+    poll::until("4 items in flight", Duration::from_secs(15), || async {
         queue.lengths().await.unwrap()
             == Lengths {
                 waiting: 6,
                 in_flight: 4,
             }
     })
-    .await;
+    .await
+    .unwrap();
 
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
@@ -156,6 +150,51 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
         }
     );
     assert_eq!(redis.cli(&["LINDEX", "padok", "0"]), items[4]);
+}
+
+/// How many times Redis ran `command` successfully since it started (scripts' own calls
+/// included).
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let stats = redis.cli(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:");
+    let Some(fields) = stats.lines().find_map(|line| line.strip_prefix(&prefix)) else {
+        return 0;
+    };
+    let field = |name: &str| -> u64 {
+        fields
+            .split(',')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map_or(0, |value| value.parse().unwrap())
+    };
+    field("calls") - field("failed_calls") - field("rejected_calls")
+}
+
+#[tokio::test]
+async fn takes_waiting_items_in_one_round_trip_each() {
+    let redis = RedisServer::start();
+    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let items: Vec<String> = (0..300)
+        .map(|n| Item::new(format!("{n}")).encode())
+        .collect();
+    queue.push(&items).await.unwrap();
+    let consumer = start(&redis, Duration::ZERO, 2).await;
+    poll::until("300 items counted", Duration::from_secs(15), || async {
+        get(format!("{}/metrics", consumer.base))
+            .await
+            .1
+            .contains("consumer_messages_consumed_total 300\n")
+    })
+    .await
+    .unwrap();
+    consumer.stop.trigger();
+    consumer.running.await.unwrap().unwrap();
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    assert_eq!(queue.completed().await.unwrap(), 300);
+    // A BLMOVE per slot for its first item, then some on the empty queue (one a second);
+    // every other item came with the ack before it, in the same script.
+    let blocking = calls(&redis, "blmove");
+    assert!(blocking < 20, "{blocking} BLMOVEs for 300 items");
+    assert!(calls(&redis, "lmove") >= 298, "{}", calls(&redis, "lmove"));
 }
 
 /// How Redis fails in an outage test.
@@ -178,13 +217,18 @@ async fn reports_the_outage_and_resumes_alone(outage: Outage) {
         .push(&[Item::new("before the outage").encode()])
         .await
         .unwrap();
-    eventually("the first item consumed", || async {
-        get(format!("{}/metrics", consumer.base))
-            .await
-            .1
-            .contains("consumer_messages_consumed_total 1\n")
-    })
-    .await;
+    poll::until(
+        "the first item consumed",
+        Duration::from_secs(15),
+        || async {
+            get(format!("{}/metrics", consumer.base))
+                .await
+                .1
+                .contains("consumer_messages_consumed_total 1\n")
+        },
+    )
+    .await
+    .unwrap();
 
     let reason = match outage {
         Outage::Down => {
@@ -196,10 +240,11 @@ async fn reports_the_outage_and_resumes_alone(outage: Outage) {
             "did not answer within"
         }
     };
-    eventually("unhealthy", || async {
+    poll::until("unhealthy", Duration::from_secs(15), || async {
         get(format!("{}/healthz", consumer.base)).await.0 == 503
     })
-    .await;
+    .await
+    .unwrap();
     let (_, body) = get(format!("{}/healthz", consumer.base)).await;
     let expected = format!(
         "The server is unhealthy: Redis at {} {reason}",
@@ -211,25 +256,32 @@ async fn reports_the_outage_and_resumes_alone(outage: Outage) {
         Outage::Down => redis.resume(),
         Outage::Frozen => redis.unpause(),
     }
-    eventually("the item pushed after the outage queued", || async {
-        queue
-            .push(&[Item::new("after the outage").encode()])
-            .await
-            .is_ok()
-    })
-    .await;
-    eventually("healthy again", || async {
+    poll::until(
+        "the item pushed after the outage queued",
+        Duration::from_secs(15),
+        || async {
+            queue
+                .push(&[Item::new("after the outage").encode()])
+                .await
+                .is_ok()
+        },
+    )
+    .await
+    .unwrap();
+    poll::until("healthy again", Duration::from_secs(15), || async {
         get(format!("{}/healthz", consumer.base)).await.0 == 200
     })
-    .await;
-    eventually("the new item consumed", || async {
+    .await
+    .unwrap();
+    poll::until("the new item consumed", Duration::from_secs(15), || async {
         queue
             .lengths()
             .await
             .is_ok_and(|lengths| lengths == Lengths::default())
             && redis.cli(&["EXISTS", "padok"]) == "0"
     })
-    .await;
+    .await
+    .unwrap();
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();
 }
@@ -251,13 +303,18 @@ async fn consumes_over_tls_with_a_private_ca() {
     let ca = redis.ca_file().display().to_string();
     redis.cli(&["RPUSH", "padok", "over TLS"]);
     let consumer = start_with(&["--redis-server", &url, "--redis-ca", &ca, "--per-msg", "0"]).await;
-    eventually("the item consumed over TLS", || async {
-        get(format!("{}/metrics", consumer.base))
-            .await
-            .1
-            .contains("consumer_messages_consumed_total 1\n")
-    })
-    .await;
+    poll::until(
+        "the item consumed over TLS",
+        Duration::from_secs(15),
+        || async {
+            get(format!("{}/metrics", consumer.base))
+                .await
+                .1
+                .contains("consumer_messages_consumed_total 1\n")
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0");
     consumer.stop.trigger();
     consumer.running.await.unwrap().unwrap();

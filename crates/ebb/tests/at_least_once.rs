@@ -4,8 +4,10 @@
 
 mod common;
 
-use common::{Ebb, http, tally, wait_until};
+use common::{Ebb, http, tally};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
+use std::time::Duration;
 
 #[test]
 fn every_item_is_processed_despite_a_kill_and_a_term() {
@@ -43,18 +45,26 @@ fn every_item_is_processed_despite_a_kill_and_a_term() {
     let mut terminated = consumer("terminated", "100ms");
     let mut survivor = consumer("survivor", "20ms");
 
-    wait_until("the victim to take an item", || {
-        !killed.received().is_empty()
-    });
+    poll::until_blocking(
+        "the victim to take an item",
+        Duration::from_secs(30),
+        || !killed.received().is_empty(),
+    )
+    .unwrap();
     killed.signal("KILL");
     assert!(!killed.wait_for_exit().success());
     let killed_in_hand = killed.received();
     assert!(killed.processed().is_empty());
 
-    wait_until("the terminated consumer to be mid-item", || {
-        terminated.received().len() > terminated.processed().len()
-            && terminated.received().len() >= 3
-    });
+    poll::until_blocking(
+        "the terminated consumer to be mid-item",
+        Duration::from_secs(30),
+        || {
+            terminated.received().len() > terminated.processed().len()
+                && terminated.received().len() >= 3
+        },
+    )
+    .unwrap();
     terminated.signal("TERM");
     let status = terminated.wait_for_exit();
     assert!(status.success(), "SIGTERM exits 0, got {status}");
@@ -70,11 +80,16 @@ fn every_item_is_processed_despite_a_kill_and_a_term() {
             .any(|line| line.contains("left the queue"))
     );
 
-    wait_until("every item to be processed", || {
-        let processed = [terminated.processed(), survivor.processed()].concat();
-        let seen = tally(&processed);
-        all_ids.iter().all(|id| seen.contains_key(id))
-    });
+    poll::until_blocking(
+        "every item to be processed",
+        Duration::from_secs(30),
+        || {
+            let processed = [terminated.processed(), survivor.processed()].concat();
+            let seen = tally(&processed);
+            all_ids.iter().all(|id| seen.contains_key(id))
+        },
+    )
+    .unwrap();
     let processed = [terminated.processed(), survivor.processed()].concat();
     for (id, times) in tally(&processed) {
         assert!(
@@ -144,18 +159,22 @@ fn never_strands_an_item_popped_into_an_unregistered_consumer_killed_with_sigkil
     };
     // A long lease: its heartbeats are 10 s apart, so it pops again without one.
     let mut victim = consumer("victim", "1h", "30s");
-    wait_until("the victim to register", || {
+    poll::until_blocking("the victim to register", Duration::from_secs(30), || {
         redis.cli(&["SISMEMBER", "{padok}:consumers", "victim"]) == "1"
-    });
+    })
+    .unwrap();
     // Its lease runs out and a reaper drops it (forced: what the reaper does to a consumer
     // whose heartbeat expired and whose list is empty), while it waits in BLMOVE.
     redis.cli(&["DEL", "{padok}:heartbeat:victim"]);
     redis.cli(&["SREM", "{padok}:consumers", "victim"]);
     let (status, _) = http("POST", &producer.url("/publish/20"));
     assert_eq!(status, 200);
-    wait_until("the victim to take an item", || {
-        !victim.received().is_empty()
-    });
+    poll::until_blocking(
+        "the victim to take an item",
+        Duration::from_secs(30),
+        || !victim.received().is_empty(),
+    )
+    .unwrap();
     victim.signal("KILL");
     assert!(!victim.wait_for_exit().success());
     let taken = victim.received();
@@ -168,9 +187,12 @@ fn never_strands_an_item_popped_into_an_unregistered_consumer_killed_with_sigkil
     assert_eq!(redis.cli(&["LLEN", "{padok}:processing:victim"]), "1");
 
     let mut survivor = consumer("survivor", "0", "1s");
-    wait_until("every item to be completed", || {
-        redis.cli(&["GET", "{padok}:completed"]) == "20"
-    });
+    poll::until_blocking(
+        "every item to be completed",
+        Duration::from_secs(30),
+        || redis.cli(&["GET", "{padok}:completed"]) == "20",
+    )
+    .unwrap();
     let processed = survivor.processed();
     assert!(processed.contains(&taken[0]), "the victim's item came back");
     assert_eq!(tally(&processed).len(), 20, "every item processed");

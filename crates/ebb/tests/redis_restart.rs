@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{Ebb, http, wait_until};
+use common::{Ebb, http};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
+use std::time::Duration;
 
 #[test]
 fn producer_and_consumer_recover_from_a_redis_restart() {
@@ -26,9 +28,12 @@ fn producer_and_consumer_recover_from_a_redis_restart() {
         ],
     );
     assert_eq!(http("POST", &producer.url("/publish/40")).0, 200);
-    wait_until("the consumer to be working", || {
-        consumer.processed().len() >= 3
-    });
+    poll::until_blocking(
+        "the consumer to be working",
+        Duration::from_secs(30),
+        || consumer.processed().len() >= 3,
+    )
+    .unwrap();
 
     redis.stop();
     // The first push may still go out on the connection open before Redis stopped: 504, its
@@ -39,7 +44,7 @@ fn producer_and_consumer_recover_from_a_redis_restart() {
             break;
         }
         assert!(body.contains("may or may not be published"), "{body}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
         (status, body) = http("POST", &producer.url("/publish/5"));
     }
     assert_eq!(status, 503, "{body}");
@@ -47,10 +52,11 @@ fn producer_and_consumer_recover_from_a_redis_restart() {
         body.contains(&format!("Redis at {server} is unreachable")),
         "{body}"
     );
-    wait_until("both /healthz to turn 503", || {
+    poll::until_blocking("both /healthz to turn 503", Duration::from_secs(30), || {
         http("GET", &producer.url("/healthz")).0 == 503
             && http("GET", &consumer.url("/healthz")).0 == 503
-    });
+    })
+    .unwrap();
     let (_, reason) = http("GET", &consumer.url("/healthz"));
     assert!(
         reason.starts_with("The server is unhealthy: Redis at"),
@@ -58,14 +64,18 @@ fn producer_and_consumer_recover_from_a_redis_restart() {
     );
 
     redis.resume();
-    wait_until("both /healthz to turn 200", || {
+    poll::until_blocking("both /healthz to turn 200", Duration::from_secs(30), || {
         http("GET", &producer.url("/healthz")).0 == 200
             && http("GET", &consumer.url("/healthz")).0 == 200
-    });
+    })
+    .unwrap();
     assert_eq!(http("POST", &producer.url("/publish/40")).0, 200);
-    wait_until("all 80 items to be processed", || {
-        redis.cli(&["LLEN", "padok"]) == "0" && consumer.processed().len() >= 80
-    });
+    poll::until_blocking(
+        "all 80 items to be processed",
+        Duration::from_secs(30),
+        || redis.cli(&["LLEN", "padok"]) == "0" && consumer.processed().len() >= 80,
+    )
+    .unwrap();
     let mut processed = consumer.processed();
     processed.sort();
     processed.dedup();

@@ -4,23 +4,23 @@
 //! scale-in to zero after the cooldown, and nothing left running however `ebb up` ends.
 
 use std::collections::{BTreeSet, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use ebb_testkit::poll;
+use ebb_testkit::process::Process;
 use ebb_testkit::redis::RedisServer;
 use ebb_testkit::redis_cluster::RedisCluster;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
 
-/// A running `ebb up --view plain`, its output collected line by line.
+/// A running `ebb up --view plain` (the test kit's [`Process`]: its output kept line by line,
+/// killed on drop).
 struct Up {
-    child: Child,
+    process: Process,
     http: u16,
     admin: u16,
-    lines: Arc<Mutex<Vec<String>>>,
 }
 
 use ebb_testkit::free_port;
@@ -34,31 +34,16 @@ impl Up {
             .args(["--http", &format!("127.0.0.1:{http}")])
             .args(["--admin", &format!("127.0.0.1:{admin}")])
             .args(extra)
-            .env_remove("EBB_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+            .env_remove("EBB_LOG");
         if let Some(redis) = redis {
             command.args(["--redis-server", &redis.address()]);
         }
-        let mut child = command.spawn().expect("ebb up starts");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let lines = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    lines.lock().unwrap().push(line);
-                }
-            });
-        }
+        let process =
+            Process::spawn_quiet("ebb up", &mut command).unwrap_or_else(|error| panic!("{error}"));
         let up = Up {
-            child,
+            process,
             http,
             admin,
-            lines,
         };
         up.wait_for(
             "the admin endpoint to answer",
@@ -91,9 +76,8 @@ impl Up {
 
     /// Ids of the items the consumers logged as processed.
     fn processed_ids(&self) -> Vec<String> {
-        self.lines
-            .lock()
-            .unwrap()
+        self.process
+            .logs()
             .iter()
             .filter(|line| line.contains("Message processed."))
             .filter_map(|line| line.split("id=\"").nth(1))
@@ -102,48 +86,33 @@ impl Up {
             .collect()
     }
 
+    /// Waits for `done`; a timeout names the last status and the end of the output.
     fn wait_for(&self, what: &str, within: Duration, mut done: impl FnMut(&Up) -> bool) {
-        let deadline = Instant::now() + within;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {within:?} waiting for {what}; last status: {:?}\nlast output:\n{}",
+        poll::until_blocking(what, within, || {
+            if done(self) {
+                return Ok(Some(()));
+            }
+            Err(format!(
+                "status {:?}\nlast output:\n{}",
                 self.try_status(),
                 self.tail(40)
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            ))
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
     }
 
     fn tail(&self, count: usize) -> String {
-        let lines = self.lines.lock().unwrap();
-        lines[lines.len().saturating_sub(count)..].join("\n")
+        self.process.tail(count)
     }
 
     fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        Pid::from_raw(self.process.pid() as i32)
     }
 
     fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ebb up still running after {within:?}\n{}",
-                self.tail(40)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process
+            .wait_for_exit(within)
+            .unwrap_or_else(|error| panic!("ebb up: {error}\n{}", self.tail(40)))
     }
 }
 
@@ -265,7 +234,7 @@ fn up_scales_a_burst_out_to_ten_processes_it_all_and_back_to_zero() {
             && number(&status, "running_replicas") == 0
             && number(&status, "stopping_replicas") == 0
     });
-    let children = descendants(up.child.id());
+    let children = descendants(up.process.pid());
     let consumers: Vec<_> = children
         .iter()
         .filter(|pid| command_line(**pid).contains(" consumer"))
@@ -276,7 +245,7 @@ fn up_scales_a_burst_out_to_ten_processes_it_all_and_back_to_zero() {
     );
 
     // SIGTERM: everything stops, exit 0.
-    let tree = descendants(up.child.id());
+    let tree = descendants(up.process.pid());
     kill(up.pid(), Signal::SIGTERM).unwrap();
     let status = up.wait_exit(Duration::from_secs(15));
     assert!(
@@ -300,7 +269,7 @@ fn up_replaces_a_killed_consumer_and_its_item_is_redelivered() {
         let status = up.status();
         number(&status, "running_replicas") == 2 && number(&status, "in_flight") == 2
     });
-    let victim = descendants(up.child.id())
+    let victim = descendants(up.process.pid())
         .into_iter()
         .find(|pid| command_line(*pid).contains(" consumer"))
         .expect("a consumer process");
@@ -350,7 +319,7 @@ fn up_killed_with_sigkill_leaves_no_process_behind() {
     up.wait_for("3 consumers running", Duration::from_secs(10), |up| {
         number(&up.status(), "running_replicas") == 3
     });
-    let tree = descendants(up.child.id());
+    let tree = descendants(up.process.pid());
     let names: Vec<String> = tree.iter().map(|pid| command_line(*pid)).collect();
     assert!(
         names.iter().any(|name| name.contains("redis-server")),
@@ -370,21 +339,23 @@ fn up_killed_with_sigkill_leaves_no_process_behind() {
 
     kill(up.pid(), Signal::SIGKILL).unwrap();
     up.wait_exit(Duration::from_secs(5));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let left: Vec<_> = tree.iter().copied().filter(|pid| alive(*pid)).collect();
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running 15 s after ebb up was killed: {:?}",
-            left.iter()
-                .map(|pid| command_line(*pid))
-                .collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll::until_blocking(
+        "everything ebb up started to be gone after it was killed",
+        Duration::from_secs(15),
+        || {
+            let left: Vec<_> = tree.iter().copied().filter(|pid| alive(*pid)).collect();
+            if left.is_empty() {
+                return Ok(Some(()));
+            }
+            Err(format!(
+                "still running: {:?}",
+                left.iter()
+                    .map(|pid| command_line(*pid))
+                    .collect::<Vec<_>>()
+            ))
+        },
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
 }
 
 /// Runs `ebb up` expecting it to refuse at once; returns its stderr.
@@ -469,14 +440,12 @@ fn up_returns_the_item_of_a_consumer_that_died_while_nothing_ran() {
         .spawn()
         .unwrap();
     redis.cli(&["RPUSH", "padok", "left behind"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while redis.cli(&["LLEN", "padok"]) != "0" {
-        assert!(
-            Instant::now() < deadline,
-            "the consumer never took the item"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    poll::until_blocking(
+        "the consumer to take the item",
+        Duration::from_secs(10),
+        || redis.cli(&["LLEN", "padok"]) == "0",
+    )
+    .unwrap();
     orphan.kill().unwrap();
     orphan.wait().unwrap();
 
@@ -486,9 +455,8 @@ fn up_returns_the_item_of_a_consumer_that_died_while_nothing_ran() {
         "the orphaned item processed",
         Duration::from_secs(20),
         |up| {
-            up.lines
-                .lock()
-                .unwrap()
+            up.process
+                .logs()
                 .iter()
                 .any(|line| line.contains("Message processed."))
         },

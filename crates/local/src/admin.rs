@@ -127,7 +127,10 @@ impl Gauges {
     fn update(&self, status: &Status, replicas: &ReplicaCounts) {
         let saturating = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         self.waiting.set(saturating(status.waiting));
-        self.in_flight.set(saturating(status.in_flight));
+        // Left as it was when the source cannot tell (`ebb up`'s queue always can).
+        if let Some(in_flight) = status.in_flight {
+            self.in_flight.set(saturating(in_flight));
+        }
         self.replicas.set(i64::from(replicas.desired));
         self.running.set(i64::from(replicas.running));
         self.desired.set(i64::from(status.desired_replicas));

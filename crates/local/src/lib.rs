@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ebb_autoscaler::ControlLoop;
-use ebb_autoscaler::sources::redis::RedisSource;
+use ebb_autoscaler::sources::queue::RedisSource;
 use ebb_queue::{Queue, RedisAddress};
 use ebb_redis_server::Launch;
 use ebb_runtime::{Shutdown, format_duration, parse_duration, parse_listen_address};

@@ -52,7 +52,9 @@ pub struct Drain {
 
 impl Drain {
     pub fn observe(&mut self, status: &Status) -> Option<DrainProgress> {
-        let left = status.waiting + status.in_flight;
+        // `ebb up` reads the ebb queue, which always knows what is in flight; were it
+        // unknown, what is left would be what waits (a display, not a decision).
+        let left = status.waiting + status.in_flight.unwrap_or(0);
         if left == 0 {
             self.peak = 0;
             return None;
@@ -82,7 +84,8 @@ pub fn render(frame: &Frame) -> Vec<String> {
         .map_or("-".to_owned(), |rate| format!("{rate:.1}/s"));
     lines.push(format!(
         "waiting {:>7}   in flight {:>4}   processed {rate}",
-        status.waiting, status.in_flight
+        status.waiting,
+        shown(status.in_flight)
     ));
     let mut line = format!(
         "replicas {:>3} → {}",
@@ -139,13 +142,18 @@ fn fit(line: &str, width: usize) -> &str {
     }
 }
 
+/// A count as shown: `?` when the source cannot tell.
+fn shown(count: Option<u64>) -> String {
+    count.map_or_else(|| "?".to_owned(), |count| count.to_string())
+}
+
 /// One plain log line: printed when something a reader cares about changed.
 pub fn log_line(frame: &Frame) -> String {
     let status = &frame.status;
     let mut line = format!(
         "waiting={} in_flight={} replicas={} desired={} running={}",
         status.waiting,
-        status.in_flight,
+        shown(status.in_flight),
         frame.replicas.desired,
         status.desired_replicas,
         frame.replicas.running
@@ -256,7 +264,7 @@ mod tests {
     fn status(waiting: u64, in_flight: u64, rate: Option<f64>) -> Status {
         Status {
             waiting,
-            in_flight,
+            in_flight: Some(in_flight),
             replicas: 10,
             desired_replicas: 10,
             processed_per_sec: rate,

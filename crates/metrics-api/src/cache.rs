@@ -14,7 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, watch};
 
 use crate::metrics::{ServerMetrics, SourceLabels};
-use crate::probe::{Measured, Probe, ProbeSource, Readers};
+use ebb_sources::{Measured, MetricSource, Redis, Source};
+
+use crate::probe::Probe;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -25,7 +27,7 @@ pub struct Limits {
 }
 
 /// A successful read.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Sample {
     pub reading: Measured,
     /// When it was read, for the reply's `timestamp`.
@@ -40,13 +42,14 @@ pub struct State {
     pub reads: u64,
     pub last_good: Option<Sample>,
     /// The latest read's error; `None` when it succeeded.
-    pub last_error: Option<Arc<ebb_autoscaler::Error>>,
-    /// The latest read was a PromQL query that matched nothing, with `emptyResult: notFound`.
+    pub last_error: Option<Arc<ebb_sources::Error>>,
+    /// The latest read was a PromQL query that matched nothing, with `emptyResult: notFound`
+    /// (the catalogue's `EmptyResult::Error`).
     pub empty: bool,
 }
 
 pub struct Entry {
-    pub source: ProbeSource,
+    pub source: Source,
     pub state: watch::Sender<State>,
     pinned: bool,
     last_asked: Mutex<Instant>,
@@ -67,7 +70,7 @@ pub enum Lookup {
 
 pub struct Cache {
     entries: Mutex<HashMap<Probe, Arc<Entry>>>,
-    readers: Readers,
+    readers: Redis,
     limits: Limits,
     /// Wakes the poller for a new probe's first read.
     pub(crate) new_probe: Notify,
@@ -75,7 +78,7 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub fn new(readers: Readers, limits: Limits, metrics: ServerMetrics) -> Cache {
+    pub fn new(readers: Redis, limits: Limits, metrics: ServerMetrics) -> Cache {
         Cache {
             entries: Mutex::new(HashMap::new()),
             readers,
@@ -87,7 +90,7 @@ impl Cache {
 
     /// Adds a probe the configuration names: read from the start, never dropped.
     pub fn pin(&self, probe: Probe) -> crate::Result<()> {
-        let source = ProbeSource::new(&probe, &self.readers)?;
+        let source = probe.build(Some(&self.readers))?;
         let mut entries = self.entries.lock().expect("cache lock");
         entries.entry(probe).or_insert_with(|| {
             Arc::new(Entry {
@@ -135,7 +138,9 @@ impl Cache {
                 "{learned} keys learned from requests are being polled already, the configured maximum (learnedKeys.max); this one will be read once some expire"
             ));
         }
-        let source = ProbeSource::new(probe, &self.readers).map_err(|error| error.to_string())?;
+        let source = probe
+            .build(Some(&self.readers))
+            .map_err(|error| error.to_string())?;
         let entry = Arc::new(Entry {
             source,
             state: watch::Sender::new(State::default()),
@@ -154,6 +159,7 @@ impl Cache {
         }
         let fresh = state
             .last_good
+            .clone()
             .filter(|sample| sample.at.elapsed() <= self.limits.max_age);
         if let Some(sample) = fresh {
             return Lookup::Value(sample);
@@ -167,7 +173,7 @@ impl Cache {
         } else {
             ""
         };
-        Lookup::Unavailable(match state.last_good {
+        Lookup::Unavailable(match &state.last_good {
             None => format!(
                 "{what}: not read yet (waited {}{pending})",
                 ebb_runtime::format_duration(self.limits.first_read_wait)
@@ -205,7 +211,7 @@ impl Cache {
         &self,
         probe: &Probe,
         entry: &Entry,
-        result: ebb_autoscaler::Result<Measured>,
+        result: ebb_sources::Result<Measured>,
     ) {
         let read_at = SystemTime::now();
         entry.reading.store(false, Ordering::Release);
@@ -221,7 +227,7 @@ impl Cache {
                     state.last_error = None;
                     state.empty = false;
                 }
-                Err(ebb_autoscaler::Error::PrometheusEmpty { .. }) => {
+                Err(ebb_sources::Error::PrometheusEmpty { .. }) => {
                     state.empty = true;
                     state.last_error = None;
                 }
@@ -258,6 +264,7 @@ impl Cache {
                     .state
                     .borrow()
                     .last_good
+                    .as_ref()
                     .map(|sample| sample.at.elapsed())
             })
             .max()

@@ -101,7 +101,7 @@ pub enum Error {
     Queue(#[from] ebb_queue::Error),
 
     #[error(transparent)]
-    Source(#[from] ebb_autoscaler::Error),
+    Source(#[from] ebb_sources::Error),
 
     #[error(transparent)]
     Runtime(#[from] ebb_runtime::Error),

@@ -52,10 +52,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 pub use args::MetricsApiArgs;
-pub use config::{
-    Config, DEFAULT_CONFIG, EmptyResult, KeyPattern, MetricRule, ObjectRef, QueueCount, SourceKind,
-    StreamCount,
-};
+pub use config::{Config, DEFAULT_CONFIG, KeyPattern, MetricRule, ObjectRef};
 pub use error::{Error, Result};
 
 /// Runs `ebb metrics-api` until `shutdown`.
@@ -135,7 +132,7 @@ pub async fn serve(
         server_metrics.clone(),
     );
     let address = args.redis_address()?;
-    let readers = probe::Readers {
+    let readers = ebb_sources::Redis {
         reader: ebb_queue::RedisReader::new(&address)?,
         address,
     };
@@ -149,7 +146,7 @@ pub async fn serve(
         },
         server_metrics.clone(),
     ));
-    for probe in routes::configured_probes(&config) {
+    for probe in probe::configured_probes(&config) {
         cache.pin(probe)?;
     }
     let interval = config.interval;

@@ -9,8 +9,9 @@ use std::time::Duration;
 use ebb_runtime::Shutdown;
 use futures::future::join_all;
 
+use ebb_sources::MetricSource;
+
 use crate::cache::Cache;
-use crate::probe::Probe;
 
 pub async fn run(cache: Arc<Cache>, interval: Duration, shutdown: Shutdown) {
     let mut ticks = tokio::time::interval(interval);
@@ -39,13 +40,12 @@ pub async fn poll(cache: &Arc<Cache>, only_new: bool) {
         return;
     }
     cache.metrics.polls.inc();
-    let (redis, prometheus): (Vec<_>, Vec<_>) = due
-        .into_iter()
-        .partition(|(probe, _)| !matches!(probe, Probe::Prometheus { .. }));
+    let (redis, prometheus): (Vec<_>, Vec<_>) =
+        due.into_iter().partition(|(probe, _)| probe.reads_redis());
     for (probe, entry) in prometheus {
         let cache = cache.clone();
         tokio::spawn(async move {
-            let result = entry.source.read().await;
+            let result = entry.source.measure().await;
             cache.record(&probe, &entry, result);
         });
     }
@@ -55,7 +55,7 @@ pub async fn poll(cache: &Arc<Cache>, only_new: bool) {
     let cache = cache.clone();
     tokio::spawn(async move {
         join_all(redis.iter().map(|(probe, entry)| async {
-            let result = entry.source.read().await;
+            let result = entry.source.measure().await;
             cache.record(probe, entry, result);
         }))
         .await;

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use futures::future::join_all;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
@@ -12,10 +13,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
 };
 use serde::Serialize;
 
-use crate::cache::{Cache, Lookup, Sample};
-use crate::config::{Config, MetricRule, ObjectRef, SourceKind, render_template};
+use crate::cache::{Cache, Lookup};
+use crate::config::{Config, MetricRule, ObjectRef};
 use crate::objects::ObjectLister;
-use crate::probe::{Probe, value_of};
+use crate::probe::{Probe, probe};
 use crate::selector::Selector;
 use crate::shapes::{self, CUSTOM_GROUP, EXTERNAL_GROUP};
 
@@ -337,7 +338,7 @@ impl Api {
                 wanted.push(Wanted::new(object, probe(rule, key.as_deref(), &fields)));
             }
         }
-        let samples = self.read_all(wanted).await?;
+        let samples = self.read_all(rule, wanted).await?;
         // `*` matching nothing is an empty list, as `kubectl get -l` would say.
         if samples.is_empty() && !every {
             return Err(Reply::not_found(format!(
@@ -368,12 +369,12 @@ impl Api {
             list(
                 samples
                     .into_iter()
-                    .map(|(object, labels, sample)| {
+                    .map(|(object, labels, read_at, value)| {
                         serde_json::to_value(shapes::MetricValueV1Beta1 {
                             described_object: described(object),
                             metric_name: rule.name.clone(),
-                            timestamp: shapes::timestamp(sample.read_at),
-                            value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                            timestamp: shapes::timestamp(read_at),
+                            value: shapes::quantity(value),
                             selector: shapes::label_selector(&labels),
                         })
                         .expect("serializable")
@@ -384,15 +385,15 @@ impl Api {
             list(
                 samples
                     .into_iter()
-                    .map(|(object, labels, sample)| {
+                    .map(|(object, labels, read_at, value)| {
                         serde_json::to_value(shapes::MetricValueV1Beta2 {
                             described_object: described(object),
                             metric: shapes::MetricIdentifier {
                                 name: rule.name.clone(),
                                 selector: shapes::label_selector(&labels),
                             },
-                            timestamp: shapes::timestamp(sample.read_at),
-                            value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                            timestamp: shapes::timestamp(read_at),
+                            value: shapes::quantity(value),
                         })
                         .expect("serializable")
                     })
@@ -437,7 +438,7 @@ impl Api {
                 Wanted::new(&namespace_object, probe(rule, key.as_deref(), &fields))
             })
             .collect();
-        let samples = self.read_all(wanted).await?;
+        let samples = self.read_all(rule, wanted).await?;
         if samples.is_empty() {
             return Err(Reply::not_found(format!(
                 "the server could not find the external metric {metric} in namespace {namespace}: the query matched nothing"
@@ -451,11 +452,11 @@ impl Api {
                 metadata: ListMeta::default(),
                 items: samples
                     .into_iter()
-                    .map(|(_, labels, sample)| shapes::ExternalMetricValue {
+                    .map(|(_, labels, read_at, value)| shapes::ExternalMetricValue {
                         metric_name: rule.name.clone(),
                         metric_labels: labels,
-                        timestamp: shapes::timestamp(sample.read_at),
-                        value: shapes::quantity(value_of(&rule.source, &sample.reading)),
+                        timestamp: shapes::timestamp(read_at),
+                        value: shapes::quantity(value),
                     })
                     .collect(),
             },
@@ -466,13 +467,23 @@ impl Api {
     /// (503: never a partial list), a PromQL "not found" leaves its item out.
     async fn read_all<'o>(
         &self,
+        rule: &MetricRule,
         wanted: Vec<Wanted<'o>>,
-    ) -> Result<Vec<(&'o ObjectRef, Labels, Sample)>, Reply> {
+    ) -> Result<Vec<(&'o ObjectRef, Labels, SystemTime, f64)>, Reply> {
         let lookups = join_all(wanted.iter().map(|one| self.cache.lookup(&one.probe))).await;
         let mut samples = Vec::new();
         for (Wanted { object, labels, .. }, lookup) in wanted.into_iter().zip(lookups) {
             match lookup {
-                Lookup::Value(sample) => samples.push((object, labels, sample)),
+                Lookup::Value(sample) => {
+                    // A count the source cannot tell is a 503, never a 0.
+                    let value = rule
+                        .count
+                        .value(&sample.reading, &format!("metric {}", rule.name))
+                        .map_err(|error| {
+                            Reply::failure(503, "ServiceUnavailable", error.to_string())
+                        })?;
+                    samples.push((object, labels, sample.read_at, value));
+                }
                 Lookup::NotFound => {}
                 Lookup::Unavailable(reason) => {
                     return Err(Reply::failure(503, "ServiceUnavailable", reason));
@@ -613,82 +624,6 @@ fn list_failure(error: &crate::Error, resource: &str, namespace: Option<&str>) -
         }
         _ => Reply::failure(503, "ServiceUnavailable", error.to_string()),
     }
-}
-
-/// The probe for one object and key, and the item's metric labels.
-fn probe(
-    rule: &MetricRule,
-    key: Option<&str>,
-    fields: &[(&str, &str)],
-) -> (Probe, BTreeMap<String, String>) {
-    let rendered = match &rule.source {
-        SourceKind::Prometheus { query, .. } => Some(render_template(query, fields)),
-        _ => None,
-    };
-    let labels = match (&rule.label, key) {
-        (Some(label), Some(key)) => BTreeMap::from([(label.clone(), key.to_owned())]),
-        _ => BTreeMap::new(),
-    };
-    (Probe::new(&rule.source, key, rendered), labels)
-}
-
-/// The probes the configuration names outright: exact keys of every object and namespace it
-/// lists, read from the start.
-pub fn configured_probes(config: &Config) -> Vec<Probe> {
-    let mut probes = Vec::new();
-    for rule in &config.metrics {
-        let keys: Vec<Option<&str>> = match &rule.label {
-            Some(_) => rule.literal_keys().map(Some).collect(),
-            None => vec![None],
-        };
-        for key in &keys {
-            for object in rule
-                .objects
-                .iter()
-                // A pattern's objects are known once listed; only a PromQL probe depends on them.
-                .filter(|object| {
-                    object.key.is_none()
-                        && !(object.is_pattern()
-                            && matches!(rule.source, SourceKind::Prometheus { .. }))
-                })
-            {
-                let fields = [
-                    ("namespace", object.namespace.as_deref().unwrap_or_default()),
-                    ("name", object.name.as_str()),
-                    ("resource", object.resource.as_str()),
-                    ("key", key.unwrap_or_default()),
-                ];
-                probes.push(probe(rule, *key, &fields).0);
-            }
-            for namespace in rule
-                .external_namespaces
-                .iter()
-                .filter(|namespace| *namespace != "*")
-            {
-                let fields = [
-                    ("namespace", namespace.as_str()),
-                    ("name", ""),
-                    ("resource", ""),
-                    ("key", key.unwrap_or_default()),
-                ];
-                probes.push(probe(rule, *key, &fields).0);
-            }
-        }
-        for object in rule.objects.iter().filter(|object| !object.is_pattern()) {
-            if let Some(key) = object.own_key().filter(|key| rule.allows_key(key)) {
-                let fields = [
-                    ("namespace", object.namespace.as_deref().unwrap_or_default()),
-                    ("name", object.name.as_str()),
-                    ("resource", object.resource.as_str()),
-                    ("key", key.as_str()),
-                ];
-                probes.push(probe(rule, Some(&key), &fields).0);
-            }
-        }
-    }
-    probes.sort();
-    probes.dedup();
-    probes
 }
 
 #[cfg(test)]

@@ -184,15 +184,8 @@ pub struct PrometheusSource {
     pub empty_result: EmptyResult,
 }
 
-/// How to read an empty PromQL result.
-#[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
-)]
-pub enum EmptyResult {
-    #[default]
-    Zero,
-    Error,
-}
+/// How to read an empty PromQL result: the catalogue's one encoding of the rule.
+pub use ebb_sources::prometheus::EmptyResult;
 
 /// The Redis server: its address in the spec, or a URL in a Secret; password and CA
 /// optionally from Secrets too. Secrets are read from the QueueScaler's own namespace only.

@@ -25,6 +25,9 @@ pub enum Error {
     Autoscaler(#[from] ebb_autoscaler::Error),
 
     #[error(transparent)]
+    Source(#[from] ebb_sources::Error),
+
+    #[error(transparent)]
     Scaling(#[from] ebb_scaling::Error),
 
     #[error(transparent)]

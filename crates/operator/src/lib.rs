@@ -4,7 +4,7 @@
 //! ```text
 //!  QueueScaler (CRD, crd.rs) ──watch──▶ operator ──one ControlLoop per QueueScaler──┐
 //!                                                                                    │
-//!   read: ebb-autoscaler source (Redis list,   decide: ebb_scaling::Scaler   apply: scale
+//!   read: ebb-sources source (Redis list,      decide: ebb_scaling::Scaler   apply: scale
 //!         leased queue, stream, PromQL)  ───▶  (same rules as `ebb up`) ───▶ subresource
 //!                                                    │
 //!                                                    ▼ status (server-side apply)

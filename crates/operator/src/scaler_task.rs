@@ -18,13 +18,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ebb_autoscaler::sources::prometheus::PrometheusSource;
-use ebb_autoscaler::sources::redis::RedisSource;
-use ebb_autoscaler::sources::redis_list::RedisListSource;
-use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
 use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget};
-use ebb_queue::Queue;
 use ebb_scaling::Scaler;
+use ebb_sources::{Redis, Source};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -36,7 +32,7 @@ use crate::context::Context;
 use crate::crd::{QueueScaler, QueueScalerStatus, SecretKeyRef, condition};
 use crate::metrics::ScalerLabels;
 use crate::redis_pool::Server;
-use crate::source::{SpecSource, empty_result};
+use crate::source::watched_patterns;
 use crate::status;
 use crate::target::KubeScaleTarget;
 use crate::{Error, Result};
@@ -52,10 +48,6 @@ pub const PAUSED_REPLICAS: &str = "ebb.dev/paused-replicas";
 /// How often a hands-off scaler looks again at the claims on its workload; an in-memory
 /// look at the watched QueueScalers and HPAs, no API call.
 const CONFLICT_RECHECK: Duration = Duration::from_secs(1);
-
-/// How often, at most, a leased-queue scaler returns dead consumers' items (only while
-/// items are in flight): a write of its own, outside the shared read pipeline.
-const REAP_EVERY: Duration = Duration::from_secs(5);
 
 /// What decides whether the task must restart: the spec and the pause annotations.
 pub fn run_key(scaler: &QueueScaler) -> (Option<i64>, Option<String>, Option<String>) {
@@ -346,18 +338,11 @@ impl Task {
     }
 
     /// The metric source the spec names, with its Secrets read; also the Secrets to watch.
-    async fn source(&self) -> Result<(SpecSource, Vec<SecretKeyRef>, Watched)> {
-        let source = &self.scaler.spec.source;
-        let redis = [
-            source.redis_list.as_ref().map(|list| &list.redis),
-            source.ebb_queue.as_ref().map(|queue| &queue.redis),
-            source.redis_stream.as_ref().map(|stream| &stream.redis),
-        ]
-        .into_iter()
-        .flatten()
-        .next();
-        let secrets = redis
-            .map(|redis| {
+    async fn source(&self) -> Result<(Source, Vec<SecretKeyRef>, Watched)> {
+        let (spec, redis_server) = crate::source::spec(&self.scaler.spec.source)?;
+        let secrets = redis_server
+            .as_ref()
+            .map(|(redis, _)| {
                 [&redis.url_from, &redis.password_from, &redis.ca_from]
                     .into_iter()
                     .flatten()
@@ -365,69 +350,32 @@ impl Task {
                     .collect()
             })
             .unwrap_or_default();
-        let pool = &self.context.redis;
-        let (built, watched) = if let Some(list) = &source.redis_list {
-            let server = pool.server(
-                &self
-                    .address(&list.redis, "spec.source.redisList.redis")
-                    .await?,
-            )?;
-            let reader = server.reader.clone();
-            (
-                SpecSource::List(RedisListSource::new(reader, &list.key)),
-                Some((server, vec![glob_escaped(&list.key)])),
-            )
-        } else if let Some(queue) = &source.ebb_queue {
-            let address = self
-                .address(&queue.redis, "spec.source.ebbQueue.redis")
-                .await?;
-            let server = pool.server(&address)?;
-            let leased = RedisSource::new(Queue::new(&address, &queue.queue)?)
-                .with_reader(server.reader.clone())
-                .reap_every(REAP_EVERY);
-            // The list, and the queue's own keys (processing lists: acks move in flight).
-            let patterns = vec![
-                glob_escaped(&queue.queue),
-                format!("{}:*", glob_escaped(&ebb_queue::key_prefix(&queue.queue))),
-            ];
-            (SpecSource::Queue(leased), Some((server, patterns)))
-        } else if let Some(stream) = &source.redis_stream {
-            let server = pool.server(
-                &self
-                    .address(&stream.redis, "spec.source.redisStream.redis")
-                    .await?,
-            )?;
-            let reader = server.reader.clone();
-            (
-                SpecSource::Stream(RedisStreamSource::new(
-                    reader,
-                    &stream.stream,
-                    &stream.group,
-                )),
-                Some((server, vec![glob_escaped(&stream.stream)])),
-            )
-        } else if let Some(prometheus) = &source.prometheus {
-            let source = PrometheusSource::new(
-                &prometheus.server_address,
-                &prometheus.query,
-                empty_result(prometheus.empty_result),
-            )?;
-            // The same rule as Redis: a credential goes only where the installer allows.
-            if source.carries_credentials() {
-                const FIELD: &str = "spec.source.prometheus.serverAddress";
-                self.context.allowed.check(
-                    FIELD,
-                    "spec.source.prometheus.serverAddress (its user:password)",
-                    &[source.host_port()],
-                )?;
+        // The server per source, found with its Secrets (and the allow-list) here; the
+        // catalogue builds the source on it.
+        let (redis, watched) = match redis_server {
+            Some((redis, field)) => {
+                let address = self.address(redis, &field).await?;
+                let server = self.context.redis.server(&address)?;
+                let redis = Redis {
+                    address,
+                    reader: server.reader.clone(),
+                };
+                (Some(redis), Some((server, watched_patterns(&spec))))
             }
-            (SpecSource::Prometheus(source), None)
-        } else {
-            return Err(Error::InvalidField {
-                field: "spec.source",
-                reason: "set one of redisList, ebbQueue, redisStream, prometheus".into(),
-            });
+            None => (None, None),
         };
+        let built = spec.build(redis.as_ref())?;
+        // The same rule as Redis: a credential goes only where the installer allows.
+        if let Source::Prometheus(source) = &built
+            && source.carries_credentials()
+        {
+            const FIELD: &str = "spec.source.prometheus.serverAddress";
+            self.context.allowed.check(
+                FIELD,
+                "spec.source.prometheus.serverAddress (its user:password)",
+                &[source.host_port()],
+            )?;
+        }
         Ok((built, secrets, watched))
     }
 
@@ -458,18 +406,6 @@ impl Task {
 
 /// The Redis server a scaler reads, and the key patterns whose keyspace notifications wake it.
 type Watched = Option<(Arc<Server>, Vec<String>)>;
-
-/// `key` as a literal in a Redis glob pattern.
-fn glob_escaped(key: &str) -> String {
-    let mut escaped = String::with_capacity(key.len());
-    for c in key.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
-}
 
 fn set_condition(
     status: &mut QueueScalerStatus,

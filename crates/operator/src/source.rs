@@ -1,43 +1,113 @@
-//! The metric source a QueueScaler's spec names, as one type the control loop can own:
-//! each variant is one of ebb-autoscaler's sources, shared with the metrics API.
+//! A QueueScaler's `spec.source` as the catalogue's [`SourceSpec`] ([`spec`], the one
+//! mapping), and what the operator needs beside it: the Redis server the source names (found
+//! with its Secrets by `scaler_task/secrets.rs`) and the keys whose keyspace notifications
+//! wake the scaler. Reading, checking and building the source are the catalogue's.
 
-use ebb_autoscaler::sources::prometheus::{EmptyResult as PromEmpty, PrometheusSource};
-use ebb_autoscaler::sources::redis::RedisSource;
-use ebb_autoscaler::sources::redis_list::RedisListSource;
-use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
-use ebb_autoscaler::{MetricSource, Reading};
+use ebb_sources::SourceSpec;
+use ebb_sources::prometheus::PrometheusSpec;
+use ebb_sources::queue::EbbQueueSpec;
+use ebb_sources::redis_list::RedisListSpec;
+use ebb_sources::redis_stream::RedisStreamSpec;
+use ebb_sources::{Kind, Text};
 
-pub enum SpecSource {
-    List(RedisListSource),
-    Queue(RedisSource),
-    Stream(RedisStreamSource),
-    Prometheus(PrometheusSource),
+use crate::crd::{RedisServer, Source};
+use crate::{Error, Result};
+
+/// The source `source` names, checked, with where its Redis server is written when it reads
+/// one (`(server, "spec.source.redisList.redis")`).
+pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String)>)> {
+    let set = [
+        source.redis_list.is_some(),
+        source.ebb_queue.is_some(),
+        source.redis_stream.is_some(),
+        source.prometheus.is_some(),
+    ];
+    if set.into_iter().filter(|set| *set).count() != 1 {
+        // The CRD's own rule says the same; this is for objects the API server did not check.
+        return Err(Error::InvalidField {
+            field: "spec.source",
+            reason: format!("set exactly one of {}", ebb_sources_kinds()),
+        });
+    }
+    let field = |kind: &str| format!("spec.source.{kind}");
+    let redis = |server, kind: &str| Some((server, format!("{}.redis", field(kind))));
+    let (spec, server) = if let Some(list) = &source.redis_list {
+        (
+            SourceSpec::RedisList(RedisListSpec {
+                key: Text::Fixed(list.key.clone()),
+            }),
+            redis(&list.redis, RedisListSpec::KIND),
+        )
+    } else if let Some(queue) = &source.ebb_queue {
+        (
+            SourceSpec::EbbQueue(EbbQueueSpec {
+                queue: Text::Fixed(queue.queue.clone()),
+            }),
+            redis(&queue.redis, EbbQueueSpec::KIND),
+        )
+    } else if let Some(stream) = &source.redis_stream {
+        (
+            SourceSpec::RedisStream(RedisStreamSpec {
+                stream: Text::Fixed(stream.stream.clone()),
+                group: stream.group.clone(),
+            }),
+            redis(&stream.redis, RedisStreamSpec::KIND),
+        )
+    } else if let Some(prometheus) = &source.prometheus {
+        (
+            SourceSpec::Prometheus(PrometheusSpec {
+                server: prometheus.server_address.clone(),
+                query: Text::Fixed(prometheus.query.clone()),
+                empty_result: prometheus.empty_result,
+            }),
+            None,
+        )
+    } else {
+        unreachable!("exactly one field is set (checked above)")
+    };
+    spec.check(&field(spec.kind()))?;
+    Ok((spec, server))
 }
 
-/// The CRD's `emptyResult` as the source takes it.
-pub fn empty_result(given: crate::crd::EmptyResult) -> PromEmpty {
-    match given {
-        crate::crd::EmptyResult::Zero => PromEmpty::Zero,
-        crate::crd::EmptyResult::Error => PromEmpty::Error,
+/// The catalogue's kinds, as a message lists them.
+fn ebb_sources_kinds() -> String {
+    ebb_sources::CATALOGUE
+        .iter()
+        .map(|info| info.kind)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The Redis glob patterns whose keyspace notifications mean `spec`'s counts may have
+/// changed: its key, and for a leased queue its own keys too (processing lists: acks move
+/// items out of flight). None for a source that reads no Redis.
+pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
+    match spec {
+        SourceSpec::RedisList(RedisListSpec {
+            key: Text::Fixed(key),
+        })
+        | SourceSpec::RedisStream(RedisStreamSpec {
+            stream: Text::Fixed(key),
+            ..
+        }) => vec![glob_escaped(key)],
+        SourceSpec::EbbQueue(EbbQueueSpec {
+            queue: Text::Fixed(queue),
+        }) => vec![
+            glob_escaped(queue),
+            format!("{}:*", glob_escaped(&ebb_queue::key_prefix(queue))),
+        ],
+        _ => Vec::new(),
     }
 }
 
-impl MetricSource for SpecSource {
-    fn describe(&self) -> String {
-        match self {
-            SpecSource::List(source) => source.describe(),
-            SpecSource::Queue(source) => source.describe(),
-            SpecSource::Stream(source) => source.describe(),
-            SpecSource::Prometheus(source) => source.describe(),
+/// `key` as a literal in a Redis glob pattern.
+fn glob_escaped(key: &str) -> String {
+    let mut escaped = String::with_capacity(key.len());
+    for c in key.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
         }
+        escaped.push(c);
     }
-
-    async fn read(&self) -> ebb_autoscaler::Result<Reading> {
-        match self {
-            SpecSource::List(source) => source.read().await,
-            SpecSource::Queue(source) => source.read().await,
-            SpecSource::Stream(source) => source.read().await,
-            SpecSource::Prometheus(source) => source.read().await,
-        }
-    }
+    escaped
 }

@@ -98,7 +98,8 @@ pub fn next_status(
         replicas: Some(seen.replicas),
         desired_replicas: Some(seen.desired_replicas),
         waiting: Some(seen.waiting),
-        in_flight: Some(seen.in_flight),
+        // Absent when the source cannot tell: unknown, not 0.
+        in_flight: seen.in_flight,
         average_per_replica: decision
             .and_then(|decision| decision.average_per_replica)
             .map(quantity),
@@ -251,7 +252,7 @@ mod tests {
     fn seen(replicas: u32, desired: u32, average: Option<f64>) -> Status {
         Status {
             waiting: 200,
-            in_flight: 0,
+            in_flight: Some(0),
             replicas,
             desired_replicas: desired,
             last_decision: Some(DecisionStatus {

@@ -24,11 +24,10 @@ use tokio::task::JoinHandle;
 
 use crate::crd::ScaleTargetRef;
 
-/// Why the workload cannot be read, besides an API error.
+/// Why the workload cannot be read, besides an API error or its absence
+/// ([`ebb_autoscaler::Error::TargetMissing`], which the loop retries within seconds).
 #[derive(Debug, thiserror::Error)]
 enum TargetProblem {
-    #[error("not found")]
-    NotFound,
     #[error("its watch stopped")]
     WatchStopped,
 }
@@ -168,7 +167,9 @@ impl KubeScaleTarget {
             .within(&self.watch.namespace);
         store
             .get(&object)
-            .ok_or_else(|| unavailable(TargetProblem::NotFound))
+            .ok_or_else(|| ebb_autoscaler::Error::TargetMissing {
+                target: self.described.clone(),
+            })
     }
 }
 

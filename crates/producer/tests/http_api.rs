@@ -6,6 +6,7 @@ use clap::Parser;
 use ebb_producer::Args;
 use ebb_queue::{DEFAULT_PAYLOAD, Item};
 use ebb_runtime::{Shutdown, ShutdownTrigger};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 use reqwest::{Client, StatusCode};
 
@@ -86,14 +87,16 @@ impl Producer {
     }
 
     async fn wait_for_health(&self, want: StatusCode) -> String {
-        for _ in 0..100 {
-            let (status, body) = self.get("/healthz").await;
-            if status == want {
-                return body;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("/healthz never answered {want}");
+        poll::until(
+            &format!("/healthz to answer {want}"),
+            Duration::from_secs(10),
+            || async {
+                let (status, body) = self.get("/healthz").await;
+                (status == want).then_some(body)
+            },
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"))
     }
 }
 

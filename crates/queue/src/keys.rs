@@ -7,6 +7,8 @@
 //!   {padok}:processing:<consumer> list: items a consumer holds (its leases)
 //!   {padok}:heartbeat:<consumer>  string with TTL = lease: "this consumer is alive"
 //!   {padok}:completed             counter: items acknowledged (for service rates)
+//!   {padok}:draining:<consumer>   string (set with a TTL by whoever scales in): "take nothing
+//!                                 new"; read by the one-round-trip take and the heartbeat
 //! ```
 //!
 //! The queue's own keys carry the queue name as a hash tag, so Redis Cluster puts them in the
@@ -118,6 +120,11 @@ impl Layout {
 
     pub(crate) fn completed(&self) -> String {
         format!("{}:completed", self.prefix)
+    }
+
+    /// The marker that asks a consumer to take nothing new (see [`ACK_AND_TAKE`]).
+    pub(crate) fn draining(&self, consumer: &str) -> String {
+        format!("{}:draining:{consumer}", self.prefix)
     }
 }
 
@@ -272,6 +279,31 @@ end
 return removed
 ";
 
+/// Acknowledges one item like [`ACK`], then takes the next one into the same processing list
+/// with a non-blocking `LMOVE`, when the consumer may still take: registered, its heartbeat
+/// alive, and not marked draining. One round trip per item while items wait; `BLMOVE` is left
+/// for an empty queue. Checked in the script, so no item is ever moved into the list of a
+/// consumer that a reaper dropped. KEYS: processing list, completed counter, queue, registry,
+/// heartbeat, draining marker. ARGV: the raw item, the consumer id. Returns {removed, what
+/// happened (`taken`, `empty`, `unregistered`, `draining`), the item taken or ''}.
+pub(crate) const ACK_AND_TAKE: &str = r"
+local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
+if removed > 0 then
+  redis.call('INCR', KEYS[2])
+end
+if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 0 or redis.call('EXISTS', KEYS[5]) == 0 then
+  return { removed, 'unregistered', '' }
+end
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return { removed, 'draining', '' }
+end
+local taken = redis.call('LMOVE', KEYS[3], KEYS[1], 'LEFT', 'RIGHT')
+if not taken then
+  return { removed, 'empty', '' }
+end
+return { removed, 'taken', taken }
+";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +327,7 @@ mod tests {
                 keys.own.consumers.clone(),
                 keys.own.processing("c1"),
                 keys.own.heartbeat("c}1{"),
+                keys.own.draining("c1"),
                 keys.completed.clone(),
             ] {
                 assert_eq!(hashed_part(&key), hashed_part(queue), "{queue}: {key}");
@@ -305,6 +338,7 @@ mod tests {
         assert_eq!(keys.own.heartbeat("c1"), "{padok}:heartbeat:c1");
         assert_eq!(keys.own.consumers, "{padok}:consumers");
         assert_eq!(keys.completed, "{padok}:completed");
+        assert_eq!(keys.own.draining("c1"), "{padok}:draining:c1");
         let legacy = keys.legacy.unwrap();
         assert_eq!(legacy.processing("c1"), "padok:processing:c1");
         assert_eq!(legacy.heartbeat("c1"), "padok:heartbeat:c1");

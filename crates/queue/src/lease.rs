@@ -1,9 +1,11 @@
 //! The consumer side: leased pop, ack, heartbeat, leaving, and the reconciliation that keeps
-//! every item of a consumer's processing list accounted for.
+//! every item of a consumer's processing list accounted for. The one-round-trip ack-and-take
+//! that carries a busy consumer from item to item is in `take.rs`.
 //!
 //! ```text
-//!   <queue> ──BLMOVE LEFT RIGHT──▶ {<queue>}:processing:<id> ──LREM (ack)──▶ gone
-//!      ▲                                   │
+//!   <queue> ──BLMOVE LEFT RIGHT (empty queue)──▶ {<queue>}:processing:<id> ──LREM (ack)──▶ gone
+//!      │  └──LMOVE in the ack's script (items waiting)──▶ ┘      │
+//!      ▲                                                         │
 //!      └──── reaper / leave / reconcile (LMOVE, LPUSH: back at the head) ◀┘
 //! ```
 //!
@@ -18,7 +20,8 @@
 //!   processing list goes back to the head of the queue. The same happens at the first pop
 //!   (items of an earlier run under the same id), after the consumer finds itself reaped, and
 //!   every lease. Reconciling runs on the pop's own connection, so Redis executes it after any
-//!   `BLMOVE` still pending there.
+//!   `BLMOVE` still pending there, and waits for every ack-and-take in flight (they move items
+//!   into the list from other tasks: one not yet answered would look like a stray).
 //! - Should an item still land in the list of a consumer that is not registered (a process
 //!   frozen between its heartbeat and its pop, then killed), the reaper finds the list by its
 //!   name ([`crate::Queue::reap`]).
@@ -28,7 +31,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
-use crate::keys::{RETURN_STRAYS, checked_name, key_name};
+use crate::keys::{ACK_AND_TAKE, RETURN_STRAYS, checked_name, key_name};
 use crate::queue::COMMAND_TIMEOUT;
 use crate::{Error, Item, Queue, Reaped, Result};
 
@@ -54,27 +57,35 @@ pub struct Delivery {
 /// [`heartbeat`](Self::heartbeat) besides every third of the lease, since work between pops
 /// may take longer than the lease. Pops go one at a time (one fetcher); acks may overlap them.
 pub struct ConsumerLease {
-    queue: Queue,
-    consumer_id: String,
-    processing: String,
-    heartbeat: String,
+    pub(crate) queue: Queue,
+    pub(crate) consumer_id: String,
+    pub(crate) processing: String,
+    pub(crate) heartbeat: String,
+    /// Set by whoever scales in: take nothing new (see `take.rs`).
+    pub(crate) draining: String,
     lease: Duration,
     lease_ms: u64,
     /// `BLMOVE` blocks its connection; it gets one of its own so heartbeats and acks never wait
     /// behind it.
     blocking: Connection,
     state: Mutex<State>,
+    /// Held shared by every ack-and-take until its answer is in `held`, and exclusively by a
+    /// reconciliation, which must not mistake an item such a take just moved for a stray.
+    pub(crate) moves: tokio::sync::RwLock<()>,
     return_strays: redis::Script,
+    pub(crate) ack_and_take: redis::Script,
 }
 
 /// What the lease knows of itself between calls.
-struct State {
+pub(crate) struct State {
     /// Raw items handed out and not yet acknowledged or released, with their multiplicity.
-    held: HashMap<String, usize>,
+    pub(crate) held: HashMap<String, usize>,
     /// When the last successful heartbeat was sent (`None`: never, or found reaped).
-    last_heartbeat: Option<Instant>,
+    pub(crate) last_heartbeat: Option<Instant>,
     /// The processing list must be reconciled before the next pop.
-    reconcile: bool,
+    pub(crate) reconcile: bool,
+    /// The draining marker was there at the last heartbeat or take: pops take nothing.
+    pub(crate) draining: bool,
     last_reconcile: Instant,
     /// Registered at least once: a later `SADD` that adds means a reaper dropped us.
     registered_before: bool,
@@ -106,6 +117,7 @@ impl ConsumerLease {
         Ok(ConsumerLease {
             processing: keys.own.processing(consumer_id),
             heartbeat: keys.own.heartbeat(consumer_id),
+            draining: keys.own.draining(consumer_id),
             consumer_id: consumer_id.to_owned(),
             lease,
             lease_ms,
@@ -114,21 +126,28 @@ impl ConsumerLease {
                 held: HashMap::new(),
                 last_heartbeat: None,
                 reconcile: true,
+                draining: false,
                 last_reconcile: Instant::now(),
                 registered_before: false,
             }),
+            moves: tokio::sync::RwLock::new(()),
             return_strays: redis::Script::new(RETURN_STRAYS),
+            ack_and_take: redis::Script::new(ACK_AND_TAKE),
             queue,
         })
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// This consumer's keys and their types, to name one holding another type.
-    fn own_keys(&self) -> [(&str, &'static str); 2] {
-        [(&self.processing, "list"), (&self.heartbeat, "string")]
+    pub(crate) fn own_keys(&self) -> [(&str, &'static str); 3] {
+        [
+            (&self.processing, "list"),
+            (&self.heartbeat, "string"),
+            (&self.draining, "string"),
+        ]
     }
 
     /// This consumer's id.
@@ -147,7 +166,14 @@ impl ConsumerLease {
         (self.lease / 6).min(MAX_POP_WAIT)
     }
 
-    /// Registers this consumer (again, if a reaper dropped it) and extends its lease.
+    /// True when the draining marker was there at the last heartbeat or ack-and-take: pops
+    /// then take nothing (see `take.rs`).
+    pub fn is_draining(&self) -> bool {
+        self.state().draining
+    }
+
+    /// Registers this consumer (again, if a reaper dropped it), extends its lease, and reads
+    /// its draining marker.
     pub async fn heartbeat(&self) -> Result<()> {
         let sent = Instant::now();
         let mut connection = self.queue.connection.clone();
@@ -162,8 +188,10 @@ impl ConsumerLease {
             .arg(1)
             .arg("PX")
             .arg(self.lease_ms)
-            .ignore();
-        let (added,): (u64,) = self
+            .ignore()
+            .cmd("EXISTS")
+            .arg(&self.draining);
+        let (added, draining): (u64, u64) = self
             .queue
             .answer_about(
                 COMMAND_TIMEOUT,
@@ -182,13 +210,17 @@ impl ConsumerLease {
             state.reconcile = true;
         }
         state.last_heartbeat = Some(sent);
+        state.draining = draining > 0;
         Ok(())
     }
 
     /// Takes the item at the head of the queue into this consumer's processing list, waiting
     /// up to `wait` (capped at [`max_pop_wait`](Self::max_pop_wait)) for one to arrive. `None`
     /// when none came. Heartbeats first when the last one is older than a third of the lease,
-    /// and reconciles the processing list first when due (see the module docs).
+    /// and reconciles the processing list first when due (see the module docs). While the
+    /// consumer is draining ([`is_draining`](Self::is_draining)) it waits and takes nothing.
+    /// For a consumer with items waiting, [`ack_and_take`](Self::ack_and_take) is the cheaper
+    /// way from one item to the next; this is for the first, and for an empty queue.
     pub async fn pop(&self, wait: Duration) -> Result<Option<Delivery>> {
         let (heartbeat_due, reconcile_due) = {
             let state = self.state();
@@ -207,6 +239,12 @@ impl ConsumerLease {
         }
         // BLMOVE's timeout 0 means "forever"; the smallest real wait is 1ms.
         let wait = wait.clamp(Duration::from_millis(1), self.max_pop_wait());
+        if self.is_draining() {
+            // Checked before, not with, the BLMOVE: a marker set meanwhile lets one more item
+            // through, worked on and acknowledged like any other.
+            tokio::time::sleep(wait).await;
+            return Ok(None);
+        }
         let mut connection = self.blocking.clone();
         let popped = self
             .queue
@@ -244,6 +282,7 @@ impl ConsumerLease {
     /// whose answer never came, or left by an earlier run under the same id. Runs on the pops'
     /// connection, after any `BLMOVE` still pending on it. Returns how many went back.
     pub async fn reconcile(&self) -> Result<u64> {
+        let _no_take_in_flight = self.moves.write().await;
         let held: Vec<(String, usize)> = self
             .state()
             .held
@@ -358,7 +397,7 @@ impl ConsumerLease {
     }
 }
 
-fn forget(held: &mut HashMap<String, usize>, raw: &str) {
+pub(crate) fn forget(held: &mut HashMap<String, usize>, raw: &str) {
     if let Some(count) = held.get_mut(raw) {
         *count -= 1;
         if *count == 0 {

@@ -39,7 +39,10 @@
 //!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`, waiting in
 //!   Redis at most a sixth of the lease, heartbeating first when due, reconciling the
 //!   processing list after a failed pop), [`ack`](ConsumerLease::ack),
-//!   [`release`](ConsumerLease::release), [`leave`](ConsumerLease::leave) (graceful exit).
+//!   [`ack_and_take`](ConsumerLease::ack_and_take) (the ack and a non-blocking `LMOVE` of the
+//!   next item in one script, for a consumer still registered and not draining: one round trip
+//!   per item while items wait), [`release`](ConsumerLease::release),
+//!   [`leave`](ConsumerLease::leave) (graceful exit).
 //! - [`RedisErrorKind`]: what a failed call means (wrong password, WRONGTYPE naming the key,
 //!   OOM, READONLY, TLS mismatch, unreachable…), one line every component shows alike.
 //! - [`RedisReader`]: read-only views for scalers: a list's length, a stream consumer group's
@@ -68,6 +71,7 @@ mod lease;
 mod notify;
 mod orphans;
 mod queue;
+mod take;
 mod tls_diagnosis;
 
 pub use address::RedisAddress;
@@ -81,3 +85,4 @@ pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT, MIN_LEASE};
 pub use notify::{KeyWatch, KeyspaceEvents};
 pub use orphans::ORPHAN_SWEEP_EVERY;
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};
+pub use take::{AckAndTake, Next};

@@ -7,8 +7,11 @@ use crate::error::{Error, Result};
 pub struct Input {
     /// Items waiting in the queue (`LLEN`).
     pub waiting: u64,
-    /// Items leased by consumers and not yet acknowledged.
-    pub in_flight: u64,
+    /// Items leased by consumers and not yet acknowledged; `None` when the source cannot
+    /// tell (a plain list, a PromQL value). Unknown is not 0, and the decision says which it
+    /// had: with an unknown count, the backlog (what scale to zero and drain time weigh) is
+    /// the waiting items alone, and the reasons that name in-flight items say "unknown".
+    pub in_flight: Option<u64>,
     /// Replicas the target has now (what the scaler asked for last, once applied).
     pub current_replicas: u32,
     /// Measured rates, for drain-time mode; `None` until measured.
@@ -19,9 +22,17 @@ impl Input {
     pub fn new(waiting: u64, in_flight: u64, current_replicas: u32) -> Self {
         Input {
             waiting,
-            in_flight,
+            in_flight: Some(in_flight),
             current_replicas,
             rates: None,
+        }
+    }
+
+    /// The same observation, from a source that cannot tell what is in flight.
+    pub fn in_flight_unknown(self) -> Self {
+        Input {
+            in_flight: None,
+            ..self
         }
     }
 
@@ -37,8 +48,18 @@ impl Input {
         (self.current_replicas > 0).then(|| self.waiting as f64 / f64::from(self.current_replicas))
     }
 
+    /// Waiting plus in flight; the waiting items alone when in flight is unknown (see
+    /// [`Input::in_flight`]).
     pub(crate) fn backlog(&self) -> u64 {
-        self.waiting.saturating_add(self.in_flight)
+        self.waiting.saturating_add(self.in_flight.unwrap_or(0))
+    }
+
+    /// The in-flight count as reasons show it.
+    pub(crate) fn in_flight_shown(&self) -> String {
+        match self.in_flight {
+            Some(count) => count.to_string(),
+            None => "an unknown number".to_owned(),
+        }
     }
 }
 

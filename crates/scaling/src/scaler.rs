@@ -218,6 +218,15 @@ enum StepToZero {
     Allowed(String),
 }
 
+/// What a step to zero adds when the source cannot tell what is in flight: it went by the
+/// waiting items alone.
+fn unknown_note(input: &Input) -> &'static str {
+    match input.in_flight {
+        Some(_) => "",
+        None => " (nothing waits; in flight unknown to this source)",
+    }
+}
+
 /// The last step to 0 waits until nothing waits or is in flight, for the whole cooldown.
 fn step_to_zero(
     config: &ScalerConfig,
@@ -232,7 +241,8 @@ fn step_to_zero(
     let Some(empty_since) = state.queue_empty_since else {
         return Some(StepToZero::Hold(format!(
             "holding 1 replica while {} wait and {} are in flight",
-            input.waiting, input.in_flight
+            input.waiting,
+            input.in_flight_shown()
         )));
     };
     let empty_for = now.saturating_duration_since(empty_since).as_secs_f64();
@@ -242,10 +252,11 @@ fn step_to_zero(
             "holding 1 replica: queue empty for {empty_for:.1} s of the {cooldown} s cooldown"
         ))
     } else if config.cooldown.is_zero() {
-        StepToZero::Allowed("queue empty".to_owned())
+        StepToZero::Allowed(format!("queue empty{}", unknown_note(input)))
     } else {
         StepToZero::Allowed(format!(
-            "queue empty for {empty_for:.1} s, cooldown of {cooldown} s over"
+            "queue empty for {empty_for:.1} s, cooldown of {cooldown} s over{}",
+            unknown_note(input)
         ))
     })
 }

@@ -4,18 +4,27 @@
 //! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
 //! - [`redis_cluster`]: a throwaway three-master Redis Cluster (slots can be moved).
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
-//! - [`control_plane`]: etcd, kube-apiserver and kube-controller-manager.
+//! - [`control_plane`]: etcd, kube-apiserver, kube-controller-manager and kube-scheduler, one
+//!   per test or one per test binary ([`control_plane::shared_or_skip`]).
+//! - [`poll`]: the one way a test waits for something to become true.
+//! - [`process`]: the one wrapper of a child process a test starts (output kept, killed on
+//!   drop).
 //! - [`tls`]: a TLS client verifier that trusts any server, for self-signed test servers.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 //! - [`load_averages`]: the load average, printed beside every figure a test or benchmark measures.
 //! - [`under_ci`]: whether a missing tool fails the test (CI) or skips it loudly (elsewhere).
 
 pub mod control_plane;
+mod error;
 mod pod_report;
+pub mod poll;
+pub mod process;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
 pub mod tls;
+
+pub use error::{Error, Result};
 
 /// Whether this run is CI: `CI` set to anything but empty, `0` or `false` (`.ci/run` exports
 /// `CI=true`). There a test that lacks a tool it needs fails instead of skipping, so that a

@@ -10,10 +10,11 @@
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::free_port;
+use crate::process::Process;
+use crate::{free_port, poll};
 
 const READY_WITHIN: Duration = Duration::from_secs(30);
 const BINARY: &str = "prometheus";
@@ -22,7 +23,7 @@ const BINARY: &str = "prometheus";
 pub struct PrometheusServer {
     port: u16,
     dir: PathBuf,
-    child: Child,
+    process: Process,
 }
 
 impl PrometheusServer {
@@ -56,31 +57,30 @@ impl PrometheusServer {
         let config = dir.join("prometheus.yml");
         std::fs::write(&config, config_yaml)
             .unwrap_or_else(|error| panic!("cannot write {}: {error}", config.display()));
-        let spawned = Command::new(BINARY)
+        let mut command = Command::new(BINARY);
+        command
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
                 dir.join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let child = match spawned {
-            Ok(child) => child,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+        let process = match Process::spawn_quiet(BINARY, &mut command) {
+            Ok(process) => process,
+            Err(crate::Error::Spawn { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 let _ = std::fs::remove_dir_all(&dir);
                 let reason = format!("{BINARY} is not installed (Debian package prometheus)");
-                if std::env::var_os("CI").is_some() {
+                if crate::under_ci() {
                     panic!("{test}: {reason}, under CI");
                 }
                 eprintln!("\n!!!!!!!! SKIPPED {test}: {reason}\n");
                 return None;
             }
-            Err(error) => panic!("{test}: cannot start {BINARY}: {error}"),
+            Err(error) => panic!("{test}: {error}"),
         };
-        let mut server = PrometheusServer { port, dir, child };
+        let server = PrometheusServer { port, dir, process };
         server.wait_until_ready();
         Some(server)
     }
@@ -90,29 +90,29 @@ impl PrometheusServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + READY_WITHIN;
-        while !answers_ready(self.port) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "prometheus on port {} exited at start-up: {status}",
-                    self.port
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus on port {} was not ready within {READY_WITHIN:?}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
+    fn wait_until_ready(&self) {
+        let ready = poll::until_blocking(
+            &format!("prometheus on port {} to be ready", self.port),
+            READY_WITHIN,
+            || {
+                if answers_ready(self.port) {
+                    return Ok(Some(Ok(())));
+                }
+                if let Err(exited) = self.process.check_running() {
+                    return Ok(Some(Err(exited)));
+                }
+                Err("/-/ready does not answer 200".to_owned())
+            },
+        );
+        if let Err(error) = ready.and_then(|ready| ready) {
+            panic!("{error}");
         }
     }
 }
 
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -186,14 +186,12 @@ impl RedisServer {
     /// Waits (up to 10 s) until `key` no longer exists: a lease's heartbeat running out is
     /// Redis expiring its key, which is the sign to wait for rather than a guessed sleep.
     pub fn wait_until_gone(&self, key: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while self.cli(&["EXISTS", key]) != "0" {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{key} still exists after 10 s"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        crate::poll::until_blocking(
+            &format!("{key} to expire"),
+            std::time::Duration::from_secs(10),
+            || self.cli(&["EXISTS", key]) == "0",
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Runs one command with `redis-cli` and returns its raw output, trimmed, e.g.

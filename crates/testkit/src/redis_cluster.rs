@@ -15,8 +15,8 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::free_port;
 use crate::redis::make_certificates;
@@ -35,7 +35,8 @@ pub struct RedisCluster {
 
 struct Node {
     port: u16,
-    child: Child,
+    /// Killed when the cluster is dropped.
+    _process: crate::process::Process,
 }
 
 impl RedisCluster {
@@ -137,35 +138,36 @@ impl RedisCluster {
         if let Some(password) = &self.password {
             command.args(["--requirepass", password, "--masterauth", password]);
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!(
-                    "cannot start redis-server (is the redis-server package installed?): {error}"
-                )
-            });
-        Node { port, child }
+        let process = crate::process::Process::spawn(
+            &format!("redis-cluster-{port}"),
+            &mut command,
+        )
+        .unwrap_or_else(|error| {
+            panic!("cannot start redis-server (is the redis-server package installed?): {error}")
+        });
+        Node {
+            port,
+            _process: process,
+        }
     }
 
     /// Runs `command` (words split on spaces) on the node at `port` until `ready` accepts its
     /// output; panics after [`READY_WITHIN`] or when a node exits.
     fn wait_for(&self, port: u16, command: &str, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + READY_WITHIN;
         let words: Vec<&str> = command.split(' ').collect();
-        loop {
-            let (ok, reply) = self.try_cli(port, &words);
-            if ok && ready(&reply) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "redis cluster node {port}: `{command}` not ready within {READY_WITHIN:?}: {reply}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::poll::until_blocking(
+            &format!("redis cluster node {port}: `{command}` to be ready"),
+            READY_WITHIN,
+            || {
+                let (ok, reply) = self.try_cli(port, &words);
+                if ok && ready(&reply) {
+                    Ok(Some(()))
+                } else {
+                    Err(reply)
+                }
+            },
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// The client ports of the masters, in start order.
@@ -361,14 +363,5 @@ impl RedisCluster {
             || stdout.starts_with("Could not connect");
         let stderr = String::from_utf8_lossy(&output.stderr);
         (!failed, format!("{stdout}{}", stderr.trim_end()))
-    }
-}
-
-impl Drop for RedisCluster {
-    fn drop(&mut self) {
-        for node in &mut self.nodes {
-            let _ = node.child.kill();
-            let _ = node.child.wait();
-        }
     }
 }

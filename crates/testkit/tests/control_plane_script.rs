@@ -7,10 +7,11 @@ use std::collections::HashSet;
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ebb_testkit::control_plane::{self, ControlPlane, Options};
-use ebb_testkit::free_port;
+use ebb_testkit::process::Process;
+use ebb_testkit::{free_port, poll};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -207,54 +208,46 @@ fn an_interrupted_up_stops_what_it_started() {
     let scratch = Scratch::new();
     let dir = scratch.0.join("state dir");
     let (etcd_port, etcd_peer_port) = (free_port(), free_port());
-    let log = std::fs::File::create(scratch.0.join("up.log")).unwrap();
-    let mut up = control_plane_script(
-        "up",
-        &dir,
-        &[
-            ("EBB_ETCD_PORT", etcd_port.to_string()),
-            ("EBB_ETCD_PEER_PORT", etcd_peer_port.to_string()),
-        ],
+    // The test kit's one child-process wrapper: output kept, killed on drop.
+    let up = Process::spawn_quiet(
+        "control-plane.sh up",
+        &mut control_plane_script(
+            "up",
+            &dir,
+            &[
+                ("EBB_ETCD_PORT", etcd_port.to_string()),
+                ("EBB_ETCD_PEER_PORT", etcd_peer_port.to_string()),
+            ],
+        ),
     )
-    .stdout(log.try_clone().unwrap())
-    .stderr(log)
-    .spawn()
     .unwrap();
-    let log = || std::fs::read_to_string(scratch.0.join("up.log")).unwrap_or_default();
+    let log = || up.tail(usize::MAX);
 
     // etcd is healthy and the API server started once its PID file is written.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !dir.join("pids/kube-apiserver").exists() {
-        assert!(
-            up.try_wait().unwrap().is_none(),
-            "up ended early:\n{}",
-            log()
-        );
-        assert!(Instant::now() < deadline, "no kube-apiserver:\n{}", log());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::until_blocking(
+        "the kube-apiserver's PID file",
+        Duration::from_secs(60),
+        || {
+            if dir.join("pids/kube-apiserver").exists() {
+                return Ok(Some(Ok(())));
+            }
+            if let Err(exited) = up.check_running() {
+                return Ok(Some(Err(exited)));
+            }
+            Err(log())
+        },
+    )
+    .unwrap()
+    .unwrap_or_else(|error| panic!("up ended early: {error}"));
     assert!(
         !running_in(&dir).is_empty(),
         "nothing running before the signal"
     );
-    let status = Command::new("kill")
-        .args(["-TERM", &up.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    up.signal("TERM").unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = up.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "up still running after SIGTERM:\n{}",
-            log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = up
+        .wait_for_exit(Duration::from_secs(60))
+        .unwrap_or_else(|error| panic!("up still running after SIGTERM: {error}\n{}", log()));
     assert_eq!(status.code(), Some(143), "{}", log());
     assert!(
         log().contains("control-plane: up interrupted: stopped what it had started"),

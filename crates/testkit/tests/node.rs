@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ebb_testkit::control_plane::{self, Options};
+use ebb_testkit::poll;
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/control-plane.sh")
@@ -31,20 +32,21 @@ fn section<'a>(state: &'a str, name: &str) -> Vec<&'a str> {
 /// Waits until no node is recorded on this machine, the host is back to `before` and the
 /// state folders are deleted.
 fn wait_restored(before: &str, what: &str, dirs: &[&Path]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let now = host_state();
-        if now == before
-            && !Path::new("/run/ebb-node").exists()
-            && dirs.iter().all(|dir| !dir.exists())
-        {
-            return;
-        }
-        if Instant::now() > deadline {
-            panic!("{what}: the host is not restored after 60 s:\nbefore:\n{before}\nnow:\n{now}");
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    poll::until_blocking(
+        &format!("{what}: the host to be restored"),
+        Duration::from_secs(60),
+        || {
+            let now = host_state();
+            if now == before
+                && !Path::new("/run/ebb-node").exists()
+                && dirs.iter().all(|dir| !dir.exists())
+            {
+                return Ok(Some(()));
+            }
+            Err(format!("before:\n{before}\nnow:\n{now}"))
+        },
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
 }
 
 fn up_node(dir: &Path, owner: Option<u32>) -> std::process::Output {

@@ -7,17 +7,19 @@ pub mod node;
 pub mod operator;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
 
-/// A running `ebb <subcommand>`, its log lines collected as they come.
+use ebb_testkit::process::Process;
+
+/// How long a start, a log line or an exit is waited for.
+const WITHIN: Duration = Duration::from_secs(30);
+
+/// A running `ebb <subcommand>` (the test kit's [`Process`]), listening on a port of its own.
 pub struct Ebb {
     pub name: String,
     pub http_port: u16,
-    child: Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    process: Process,
 }
 
 impl Ebb {
@@ -29,31 +31,17 @@ impl Ebb {
     /// [`Ebb::start`] with extra environment variables.
     pub fn start_with_env(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Ebb {
         let http_port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ebb"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_ebb"));
+        command
             .args(args)
             .envs(envs.iter().copied())
             .args(["--http", &format!("127.0.0.1:{http_port}")])
-            .env("EBB_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the ebb binary runs");
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = Arc::clone(&lines);
-        let prefix = name.to_owned();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[{prefix}] {line}");
-                sink.lock().unwrap().push(line);
-            }
-        });
+            .env("EBB_LOG", "info");
+        let process = Process::spawn(name, &mut command).unwrap_or_else(|error| panic!("{error}"));
         let ebb = Ebb {
             name: name.to_owned(),
             http_port,
-            child,
-            lines,
+            process,
         };
         ebb.wait_for_log("Listening on");
         ebb
@@ -61,7 +49,7 @@ impl Ebb {
 
     /// The process id (for `ebb probe --pid`, or its memory in /proc).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -69,14 +57,14 @@ impl Ebb {
     }
 
     pub fn logs(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.process.logs()
     }
 
-    /// Waits (up to 30 s) for a log line containing `needle`.
+    /// Waits (up to 30 s) for a log line containing `needle`; fails at once if it exits.
     pub fn wait_for_log(&self, needle: &str) {
-        wait_until(&format!("{} to log {needle:?}", self.name), || {
-            self.logs().iter().any(|line| line.contains(needle))
-        });
+        self.process
+            .wait_for_log(needle, WITHIN)
+            .unwrap_or_else(|error| panic!("{error}"));
     }
 
     /// Ids this consumer logged as received / processed, in order.
@@ -97,30 +85,16 @@ impl Ebb {
     }
 
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args(["-s", signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -s {signal} {}", self.name);
+        self.process
+            .signal(signal)
+            .unwrap_or_else(|error| panic!("{}: {error}", self.name));
     }
 
     /// Waits (up to 30 s) for the process to exit.
     pub fn wait_for_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "{} did not exit", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Ebb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process
+            .wait_for_exit(WITHIN)
+            .unwrap_or_else(|error| panic!("{error}"))
     }
 }
 
@@ -132,15 +106,6 @@ fn logged_id(line: &str) -> Option<String> {
 }
 
 pub use ebb_testkit::free_port;
-
-/// Polls `done` every 50 ms for up to 30 s.
-pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// How many times each id occurs.
 pub fn tally<'a>(ids: impl IntoIterator<Item = &'a String>) -> HashMap<String, usize> {

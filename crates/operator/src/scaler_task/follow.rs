@@ -110,7 +110,13 @@ impl Task {
             }
         }
         gauge(&metrics.waiting, current.waiting);
-        gauge(&metrics.in_flight, current.in_flight);
+        // A source that cannot tell what is in flight has no series, rather than a 0.
+        match current.in_flight {
+            Some(in_flight) => gauge(&metrics.in_flight, in_flight),
+            None => {
+                metrics.in_flight.remove(labels);
+            }
+        }
         // The count once this tick's decision applied, not the one read before it.
         let replicas = if scales > 0 {
             current.desired_replicas

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use ebb_autoscaler::sources::redis::RedisSource;
-use ebb_autoscaler::{MetricSource, Reading};
 use ebb_queue::{Item, Queue, RedisAddress, RedisReader};
+use ebb_sources::queue::RedisSource;
+use ebb_sources::{MetricSource, Reading};
 use ebb_testkit::redis::RedisServer;
 
 const LEASE: Duration = Duration::from_millis(200);
@@ -32,8 +32,9 @@ async fn a_read_reaps_dead_consumers_and_counts_acks() {
     assert!(consumer.ack(&first).await.unwrap());
     let live = Reading {
         waiting: 2,
-        in_flight: 1,
+        in_flight: Some(1),
         completed_total: Some(1),
+        ..Reading::default()
     };
     assert_eq!(source.read().await.unwrap(), live);
 
@@ -42,8 +43,9 @@ async fn a_read_reaps_dead_consumers_and_counts_acks() {
     drop(consumer);
     let after_reap = Reading {
         waiting: 3,
-        in_flight: 0,
+        in_flight: Some(0),
         completed_total: Some(1),
+        ..Reading::default()
     };
     let deadline = tokio::time::Instant::now() + LEASE * 25;
     loop {
@@ -69,8 +71,9 @@ async fn a_read_reaps_dead_consumers_and_counts_acks() {
     }
     let drained = Reading {
         waiting: 0,
-        in_flight: 0,
+        in_flight: Some(0),
         completed_total: Some(4),
+        ..Reading::default()
     };
     assert_eq!(source.read().await.unwrap(), drained);
 }
@@ -136,8 +139,9 @@ async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
     server.cli(&["SET", "padok:heartbeat:old", "1", "PX", "300"]);
     let busy = Reading {
         waiting: 0,
-        in_flight: 2,
+        in_flight: Some(2),
         completed_total: Some(0),
+        ..Reading::default()
     };
     assert_eq!(
         source.read().await.unwrap(),
@@ -149,8 +153,9 @@ async fn an_old_consumers_items_keep_the_reading_busy_until_reaped() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     let requeued = Reading {
         waiting: 2,
-        in_flight: 0,
+        in_flight: Some(0),
         completed_total: Some(0),
+        ..Reading::default()
     };
     assert_eq!(source.read().await.unwrap(), requeued);
     assert_eq!(server.cli(&["LRANGE", "padok", "0", "-1"]), "a\nb");
@@ -176,8 +181,9 @@ async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_i
         source.read().await.unwrap(),
         Reading {
             waiting: 3,
-            in_flight: 0,
-            completed_total: Some(0)
+            in_flight: Some(0),
+            completed_total: Some(0),
+            ..Reading::default()
         }
     );
     assert_eq!(reader.round_trips() - before, 1);
@@ -188,8 +194,9 @@ async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_i
     drop(consumer);
     let requeued = Reading {
         waiting: 3,
-        in_flight: 0,
+        in_flight: Some(0),
         completed_total: Some(0),
+        ..Reading::default()
     };
     let deadline = tokio::time::Instant::now() + LEASE * 25;
     while source.read().await.unwrap() != requeued {
@@ -215,8 +222,9 @@ async fn never_strands_an_idle_queues_item_held_by_an_unregistered_consumer() {
         source.read().await.unwrap(),
         Reading {
             waiting: 1,
-            in_flight: 0,
-            completed_total: Some(0)
+            in_flight: Some(0),
+            completed_total: Some(0),
+            ..Reading::default()
         }
     );
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), item);

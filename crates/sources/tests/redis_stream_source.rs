@@ -1,9 +1,9 @@
 //! `RedisStreamSource` on a real redis-server (7 or later): a consumer group's lag as waiting,
 //! its pending entries as in flight, through reads, acks, deletions and typos.
 
-use ebb_autoscaler::sources::redis_stream::RedisStreamSource;
-use ebb_autoscaler::{MetricSource, Reading};
 use ebb_queue::{RedisAddress, RedisReader};
+use ebb_sources::redis_stream::RedisStreamSource;
+use ebb_sources::{MetricSource, Reading};
 use ebb_testkit::redis::RedisServer;
 
 fn source_on(server: &RedisServer, group: &str) -> RedisStreamSource {
@@ -14,8 +14,9 @@ fn source_on(server: &RedisServer, group: &str) -> RedisStreamSource {
 fn reading(waiting: u64, in_flight: u64) -> Reading {
     Reading {
         waiting,
-        in_flight,
+        in_flight: Some(in_flight),
         completed_total: None,
+        ..Reading::default()
     }
 }
 

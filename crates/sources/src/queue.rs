@@ -10,18 +10,67 @@
 //! reaping. Almost: an item can sit in the list of a consumer that is not registered (it
 //! popped after a reaper dropped it, then died), counted nowhere, so even an idle queue is
 //! swept for such lists every [`IDLE_SWEEP_EVERY`] ([`ebb_queue::Queue::reap`]); at 0
-//! replicas nobody else would ever find it.
+//! replicas nobody else would ever find it ([`REAP_EVERY`] is the one reap period of every
+//! shared-reader source; a source of its own, `ebb up`'s, reaps at every read).
+//!
+//! In flight per consumer ([`Reading::leases`]) stays empty: the queue keeps one processing
+//! list per consumer but no lease start per item, and listing consumers is a scan that the
+//! shared read pipeline exists to avoid.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use ebb_queue::{Queue, RedisReader};
 
-use crate::{Error, MetricSource, Reading, Result};
+use crate::catalogue::{fixed, redis};
+use crate::template::verbatim;
+use crate::{Count, Error, Kind, MetricSource, Reading, Redis, Result, Text};
 
 /// How often a source reading through a shared reader reaps an idle queue (nothing in flight),
 /// for the items of unregistered consumers.
 pub const IDLE_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How often, at most, a source reading through a shared reader (the operator's, the metrics
+/// API's) returns dead consumers' items while items are in flight: a write of its own,
+/// outside the shared read pipeline. A dead consumer's items come back this long after its
+/// lease ran out, at the latest.
+pub const REAP_EVERY: Duration = Duration::from_secs(5);
+
+/// An ebb leased queue: `ebbQueue` in a QueueScaler and in the metrics API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EbbQueueSpec {
+    /// The queue's name (its list's key), as given to the producer and consumers.
+    pub queue: Text,
+}
+
+impl Kind for EbbQueueSpec {
+    const KIND: &'static str = "ebbQueue";
+    const REDIS_KEY: Option<&'static str> = Some("queue");
+    const FIELDS: &'static [&'static str] = &[];
+    const COUNTS: &'static [(&'static str, Count)] =
+        &[("waiting", Count::Waiting), ("inFlight", Count::InFlight)];
+    type Source = RedisSource;
+
+    fn check(&self, _field: &str) -> Result<()> {
+        Ok(())
+    }
+
+    fn resolve(&self, fields: &[(&str, &str)]) -> Self {
+        EbbQueueSpec {
+            queue: self.queue.resolve(fields, verbatim),
+        }
+    }
+
+    /// Counts through the shared reader; the reaper (a write) only while items are in
+    /// flight, at most every [`REAP_EVERY`].
+    fn build(&self, redis_at: Option<&Redis>) -> Result<RedisSource> {
+        let name = fixed(&self.queue, Self::KIND, "queue")?;
+        let redis = redis(redis_at, Self::KIND)?;
+        Ok(RedisSource::new(Queue::new(&redis.address, name)?)
+            .with_reader(redis.reader.clone())
+            .reap_every(REAP_EVERY))
+    }
+}
 
 pub struct RedisSource {
     queue: Queue,
@@ -104,9 +153,8 @@ impl RedisSource {
             .await
             .map_err(|error| self.failed(error))?;
         Ok(Reading {
-            waiting: counts.waiting,
-            in_flight: counts.in_flight,
             completed_total: Some(counts.completed),
+            ..Reading::counts(counts.waiting, counts.in_flight)
         })
     }
 }
@@ -119,7 +167,7 @@ impl MetricSource for RedisSource {
     async fn read(&self) -> Result<Reading> {
         if let Some(reader) = &self.reader {
             let reading = self.counts(reader).await?;
-            let reaped = if reading.in_flight > 0 {
+            let reaped = if reading.in_flight.is_some_and(|in_flight| in_flight > 0) {
                 self.reap().await?
             } else {
                 self.idle_sweep().await?
@@ -135,9 +183,8 @@ impl MetricSource for RedisSource {
         let (lengths, completed) = tokio::try_join!(self.queue.lengths(), self.queue.completed())
             .map_err(|error| self.failed(error))?;
         Ok(Reading {
-            waiting: lengths.waiting,
-            in_flight: lengths.in_flight,
             completed_total: Some(completed),
+            ..Reading::counts(lengths.waiting, lengths.in_flight)
         })
     }
 }

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use ebb_autoscaler::MetricSource;
-use ebb_autoscaler::http_client::{HttpClient, MAX_REPLY_BYTES};
-use ebb_autoscaler::sources::prometheus::{EmptyResult, PrometheusSource};
+use ebb_sources::MetricSource;
+use ebb_sources::http_client::{HttpClient, MAX_REPLY_BYTES};
+use ebb_sources::prometheus::{EmptyResult, PrometheusSource};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -5,8 +5,9 @@
 //! The answer must be one sample (one series, or a scalar) holding a count: the value is rounded
 //! up, and a negative, NaN or infinite value is an error, as is a result of several series
 //! (which one would count?). A query that matches nothing is a per-source choice,
-//! [`EmptyResult`]: 0, or an error; never a silent gap. Nothing is in flight as far as
-//! Prometheus can tell, and no completion counter is read.
+//! [`EmptyResult`]: 0, or an error (which the metrics API answers with 404); never a silent
+//! gap. What is in flight Prometheus cannot tell (unknown, not 0), and no completion counter
+//! is read. A server of the value itself gets the sample unrounded ([`MetricSource::measure`]).
 //!
 //! The server is whatever the QueueScaler's author wrote, so it is spoken to through the one
 //! guarded client ([`crate::http_client`]): no redirects, a capped reply, a timeout. What a
@@ -16,10 +17,11 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use crate::catalogue::fixed;
 use crate::http_client::{self, Reply};
-use crate::{Error, MetricSource, Reading, Result};
+use crate::{Count, Error, Kind, Measured, MetricSource, Reading, Redis, Result, Text};
 
 /// How long one query may take, connection and reply included.
 pub const QUERY_TIMEOUT: Duration = http_client::TIMEOUT;
@@ -27,15 +29,76 @@ pub const QUERY_TIMEOUT: Duration = http_client::TIMEOUT;
 /// At most this much of a text the server sent (a refusal's message, a value) is quoted.
 const QUOTED_CHARS: usize = 200;
 
-/// What a query that returns no sample means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a query that returns no sample means: the one encoding of the rule, written
+/// `emptyResult` by both sides. `Zero`: nothing waits, for queries whose series vanish when
+/// the queue is empty. `Error`: a failed read, for queries that must always answer, where
+/// silence means a broken exporter or a wrong label; the metrics API answers it with 404
+/// (its configuration also spells it `notFound`).
+// No `///` on the variants: the CRD's schema stays a plain enum of two names.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 pub enum EmptyResult {
-    /// Nothing waits: for queries whose series vanish when the queue is empty.
     #[default]
+    #[serde(alias = "zero")]
     Zero,
-    /// A failed read: for queries that must always answer, where silence means a broken
-    /// exporter or a wrong label, not an empty queue.
+    #[serde(alias = "error", alias = "notFound", alias = "NotFound")]
     Error,
+}
+
+/// A PromQL instant query: `prometheus` in a QueueScaler and in the metrics API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrometheusSpec {
+    /// Base URL of the Prometheus HTTP API (each side says where it comes from).
+    pub server: String,
+    /// The query whose single value is the number of items waiting; in the metrics API a
+    /// template of the request's object and key.
+    pub query: Text,
+    pub empty_result: EmptyResult,
+}
+
+impl Kind for PrometheusSpec {
+    const KIND: &'static str = "prometheus";
+    const REDIS_KEY: Option<&'static str> = None;
+    const FIELDS: &'static [&'static str] = &["query", "emptyResult"];
+    const COUNTS: &'static [(&'static str, Count)] = &[("value", Count::Waiting)];
+    type Source = PrometheusSource;
+
+    fn check(&self, field: &str) -> Result<()> {
+        if self.query.as_str().trim().is_empty() {
+            return Err(Error::Invalid {
+                field: format!("{field}.query"),
+                reason: "the query is empty".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Each value filled in is escaped for a PromQL string literal.
+    fn resolve(&self, fields: &[(&str, &str)]) -> Self {
+        PrometheusSpec {
+            query: self
+                .query
+                .resolve(fields, |c| matches!(c, '"' | '\\' | '\'')),
+            ..self.clone()
+        }
+    }
+
+    fn build(&self, _redis: Option<&Redis>) -> Result<PrometheusSource> {
+        let query = fixed(&self.query, Self::KIND, "query")?;
+        PrometheusSource::new(&self.server, query, self.empty_result)
+    }
 }
 
 pub struct PrometheusSource {
@@ -225,11 +288,11 @@ impl MetricSource for PrometheusSource {
 
     async fn read(&self) -> Result<Reading> {
         let value = self.sample_text().await?;
-        Ok(Reading {
-            waiting: self.count(&value)?,
-            in_flight: 0,
-            completed_total: None,
-        })
+        Ok(Reading::waiting(self.count(&value)?))
+    }
+
+    async fn measure(&self) -> Result<Measured> {
+        self.sample().await.map(Measured::Sample)
     }
 }
 

@@ -1,23 +1,20 @@
 //! `PrometheusSource` against a real Prometheus: values, rounding, empty results under both
 //! choices, several series, refused values and PromQL errors.
 
-use ebb_autoscaler::sources::prometheus::{EmptyResult, PrometheusSource};
-use ebb_autoscaler::{MetricSource, Reading};
+use ebb_sources::prometheus::{EmptyResult, PrometheusSource};
+use ebb_sources::{MetricSource, Reading};
 use ebb_testkit::prometheus::PrometheusServer;
 
 fn waiting(n: u64) -> Reading {
-    Reading {
-        waiting: n,
-        in_flight: 0,
-        completed_total: None,
-    }
+    // Neither a PromQL value nor a plain list can tell what is in flight: unknown, not 0.
+    Reading::waiting(n)
 }
 
 async fn read(
     server: &PrometheusServer,
     query: &str,
     empty: EmptyResult,
-) -> ebb_autoscaler::Result<Reading> {
+) -> ebb_sources::Result<Reading> {
     PrometheusSource::new(&server.url(), query, empty)
         .unwrap()
         .read()

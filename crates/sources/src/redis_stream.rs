@@ -14,7 +14,53 @@
 
 use ebb_queue::{RedisReader, StreamGroup};
 
-use crate::{Error, MetricSource, Reading, Result};
+use crate::catalogue::{fixed, redis};
+use crate::template::verbatim;
+use crate::{Count, Error, Kind, MetricSource, Reading, Redis, Result, Text};
+
+/// A stream consumer group's backlog: `redisStream` in a QueueScaler and in the metrics API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RedisStreamSpec {
+    /// The stream's key.
+    pub stream: Text,
+    /// The consumer group whose backlog counts.
+    pub group: String,
+}
+
+impl Kind for RedisStreamSpec {
+    const KIND: &'static str = "redisStream";
+    const REDIS_KEY: Option<&'static str> = Some("stream");
+    const FIELDS: &'static [&'static str] = &["group"];
+    const COUNTS: &'static [(&'static str, Count)] =
+        &[("lag", Count::Waiting), ("pending", Count::InFlight)];
+    type Source = RedisStreamSource;
+
+    fn check(&self, field: &str) -> Result<()> {
+        if self.group.is_empty() {
+            return Err(Error::Invalid {
+                field: format!("{field}.group"),
+                reason: "the group is empty".to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn resolve(&self, fields: &[(&str, &str)]) -> Self {
+        RedisStreamSpec {
+            stream: self.stream.resolve(fields, verbatim),
+            group: self.group.clone(),
+        }
+    }
+
+    fn build(&self, redis_at: Option<&Redis>) -> Result<RedisStreamSource> {
+        let stream = fixed(&self.stream, Self::KIND, "stream")?;
+        Ok(RedisStreamSource::new(
+            redis(redis_at, Self::KIND)?.reader.clone(),
+            stream,
+            &self.group,
+        ))
+    }
+}
 
 pub struct RedisStreamSource {
     redis: RedisReader,
@@ -52,7 +98,7 @@ impl MetricSource for RedisStreamSource {
                 source,
             })?;
         match answer {
-            StreamGroup::MissingStream => Ok(Reading::default()),
+            StreamGroup::MissingStream => Ok(Reading::counts(0, 0)),
             StreamGroup::MissingGroup => Err(Error::MissingStreamGroup {
                 address: self.redis.address().to_string(),
                 stream: self.stream.clone(),
@@ -66,11 +112,7 @@ impl MetricSource for RedisStreamSource {
                         backlog.undelivered
                     );
                 }
-                Ok(Reading {
-                    waiting: backlog.undelivered,
-                    in_flight: backlog.pending,
-                    completed_total: None,
-                })
+                Ok(Reading::counts(backlog.undelivered, backlog.pending))
             }
         }
     }

@@ -1,8 +1,8 @@
 //! `RedisListSource` on a real redis-server: a plain list's length, 0 when missing.
 
-use ebb_autoscaler::sources::redis_list::RedisListSource;
-use ebb_autoscaler::{MetricSource, Reading};
 use ebb_queue::{RedisAddress, RedisReader};
+use ebb_sources::redis_list::RedisListSource;
+use ebb_sources::{MetricSource, Reading};
 use ebb_testkit::redis::RedisServer;
 
 fn reader_on(server: &RedisServer) -> RedisReader {
@@ -11,11 +11,8 @@ fn reader_on(server: &RedisServer) -> RedisReader {
 }
 
 fn waiting(n: u64) -> Reading {
-    Reading {
-        waiting: n,
-        in_flight: 0,
-        completed_total: None,
-    }
+    // Neither a PromQL value nor a plain list can tell what is in flight: unknown, not 0.
+    Reading::waiting(n)
 }
 
 #[tokio::test]

@@ -1,0 +1,243 @@
+//! The consumer at the dojo's speed: while items wait, the ack takes the next one in the same
+//! script (`ConsumerLease::ack_and_take`), so each item costs one round trip and `BLMOVE` waits
+//! only on an empty queue; and the script takes nothing for a consumer that is not registered
+//! or is draining. Against a real `redis-server`, counting the commands it ran.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ebb_queue::{AckAndTake, Delivery, Item, Lengths, Next, Queue, RedisAddress};
+use ebb_testkit::redis::RedisServer;
+
+fn items(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|n| Item::new(format!("item {n}")).encode())
+        .collect()
+}
+
+/// How many times Redis ran `command` successfully since the last `CONFIG RESETSTAT`
+/// (scripts' own calls included; the client's first `EVALSHA`, refused with `NOSCRIPT`
+/// before it loads the script, is not).
+fn calls(server: &RedisServer, command: &str) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]);
+    let prefix = format!("cmdstat_{command}:");
+    let Some(fields) = stats.lines().find_map(|line| line.strip_prefix(&prefix)) else {
+        return 0;
+    };
+    let field = |name: &str| -> u64 {
+        fields
+            .split(',')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map_or(0, |value| value.parse().unwrap())
+    };
+    field("calls") - field("failed_calls") - field("rejected_calls")
+}
+
+#[tokio::test]
+async fn one_round_trip_per_item_while_items_wait() {
+    let server = RedisServer::start();
+    let address: RedisAddress = server.address().parse().unwrap();
+    let queue = Queue::new(&address, "padok").unwrap();
+    let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
+    let published = items(50);
+    queue.push(&published).await.unwrap();
+    server.cli(&["CONFIG", "RESETSTAT"]);
+
+    let mut delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut delivered = vec![delivery.raw.clone()];
+    loop {
+        let AckAndTake { acked, next } = lease.ack_and_take(&delivery).await.unwrap();
+        assert!(acked);
+        match next {
+            Next::Item(taken) => {
+                delivered.push(taken.raw.clone());
+                delivery = taken;
+            }
+            Next::Empty => break,
+            other => panic!("a registered consumer got {other:?}"),
+        }
+    }
+    assert_eq!(delivered, published, "in queue order, each once");
+    assert_eq!(queue.completed().await.unwrap(), 50);
+    // One blocking pop for the first item; then one script per item, which moved the other 49.
+    assert_eq!(calls(&server, "blmove"), 1);
+    assert_eq!(calls(&server, "evalsha"), 50);
+    assert_eq!(
+        calls(&server, "lmove"),
+        50,
+        "49 taken, one finding the queue empty"
+    );
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    lease.leave().await.unwrap();
+}
+
+#[tokio::test]
+async fn takes_nothing_into_a_consumer_that_is_not_registered() {
+    let server = RedisServer::start();
+    let address: RedisAddress = server.address().parse().unwrap();
+    let queue = Queue::new(&address, "padok").unwrap();
+    let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
+    let published = items(3);
+    queue.push(&published).await.unwrap();
+    let delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Its heartbeat is gone (as if expired) and a reaper requeued its item and dropped it.
+    server.cli(&["DEL", "{padok}:heartbeat:c1"]);
+    assert_eq!(queue.reap().await.unwrap().items, 1);
+    let answer = lease.ack_and_take(&delivery).await.unwrap();
+    assert_eq!(
+        answer,
+        AckAndTake {
+            acked: false,
+            next: Next::NotRegistered
+        }
+    );
+    assert_eq!(server.cli(&["EXISTS", "{padok}:processing:c1"]), "0");
+    assert_eq!(queue.lengths().await.unwrap().waiting, 3);
+
+    // Expired but not reaped yet: not taken either.
+    lease.heartbeat().await.unwrap();
+    let again = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.raw, published[0]);
+    server.cli(&["DEL", "{padok}:heartbeat:c1"]);
+    let answer = lease.ack_and_take(&again).await.unwrap();
+    assert_eq!(
+        answer,
+        AckAndTake {
+            acked: true,
+            next: Next::NotRegistered
+        }
+    );
+    assert_eq!(server.cli(&["LLEN", "{padok}:processing:c1"]), "0");
+
+    // The next pop registers again first, and takes.
+    let third = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.raw, published[1]);
+    assert_eq!(server.cli(&["SISMEMBER", "{padok}:consumers", "c1"]), "1");
+    lease.leave().await.unwrap();
+}
+
+#[tokio::test]
+async fn takes_nothing_while_draining() {
+    let server = RedisServer::start();
+    let address: RedisAddress = server.address().parse().unwrap();
+    let queue = Queue::new(&address, "padok").unwrap();
+    let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
+    let published = items(3);
+    queue.push(&published).await.unwrap();
+    let delivery = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+
+    server.cli(&["SET", "{padok}:draining:c1", "1", "PX", "60000"]);
+    let answer = lease.ack_and_take(&delivery).await.unwrap();
+    assert_eq!(
+        answer,
+        AckAndTake {
+            acked: true,
+            next: Next::Draining
+        }
+    );
+    assert!(lease.is_draining());
+    assert_eq!(queue.completed().await.unwrap(), 1);
+    // Pops wait and take nothing while the marker is there.
+    assert_eq!(lease.pop(Duration::from_millis(50)).await.unwrap(), None);
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 2,
+            in_flight: 0
+        }
+    );
+
+    // The heartbeat reads the marker: once it is gone, pops take again.
+    server.cli(&["DEL", "{padok}:draining:c1"]);
+    lease.heartbeat().await.unwrap();
+    assert!(!lease.is_draining());
+    let next = lease
+        .pop(Duration::from_millis(100))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.raw, published[1]);
+    lease.leave().await.unwrap();
+}
+
+/// Takes move items into the processing list from several tasks while reconciliations read
+/// it: no reconciliation may take a take's item for a stray (it would be requeued and
+/// delivered twice).
+#[tokio::test]
+async fn takes_and_reconciliations_together_deliver_each_item_once() {
+    let server = RedisServer::start();
+    let address: RedisAddress = server.address().parse().unwrap();
+    let queue = Queue::new(&address, "padok").unwrap();
+    let lease = Arc::new(queue.consumer_lease("c1", Duration::from_secs(30)).unwrap());
+    let published = items(2_000);
+    queue.push(&published).await.unwrap();
+
+    let mut slots = Vec::new();
+    for _ in 0..4 {
+        let first = lease
+            .pop(Duration::from_millis(100))
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = Arc::clone(&lease);
+        slots.push(tokio::spawn(async move {
+            let mut delivered = vec![first.raw.clone()];
+            let mut delivery = first;
+            while let Next::Item(next) = lease.ack_and_take(&delivery).await.unwrap().next {
+                delivered.push(next.raw.clone());
+                delivery = next;
+            }
+            delivered
+        }));
+    }
+    let reconciler = {
+        let lease = Arc::clone(&lease);
+        // Releasing an item it never had makes the lease compare the whole list each time,
+        // as it does after any release, lost answer or re-registration.
+        let never_had = Delivery {
+            raw: "never had".into(),
+            item: Item::decode("never had"),
+        };
+        tokio::spawn(async move {
+            let mut returned = 0;
+            for _ in 0..500 {
+                lease.release(&never_had);
+                returned += lease.reconcile().await.unwrap();
+            }
+            returned
+        })
+    };
+    let mut delivered = Vec::new();
+    for slot in slots {
+        delivered.extend(slot.await.unwrap());
+    }
+    assert_eq!(reconciler.await.unwrap(), 0, "nothing is a stray");
+    let unique: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
+    assert_eq!(delivered.len(), published.len());
+    assert_eq!(queue.completed().await.unwrap(), 2_000);
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    lease.leave().await.unwrap();
+}

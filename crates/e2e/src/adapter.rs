@@ -18,7 +18,7 @@ use std::time::Duration;
 use ebb_testkit::control_plane::ControlPlane;
 use serde_json::{Value, json};
 
-use crate::daemon::Daemon;
+use crate::daemon::Process;
 use crate::values::Values;
 use crate::{Error, Result};
 
@@ -31,7 +31,7 @@ const TARGET_PORT: u16 = 6443;
 
 #[derive(Debug)]
 pub struct PrometheusAdapter {
-    daemon: Daemon,
+    daemon: Process,
 }
 
 /// The objects the chart renders that the HPA path depends on, plus the placeholder endpoint.
@@ -164,7 +164,7 @@ impl PrometheusAdapter {
             .arg(format!("--authentication-kubeconfig={kubeconfig}"))
             .arg(format!("--authorization-kubeconfig={kubeconfig}"))
             .arg("--v=2");
-        let mut daemon = Daemon::spawn("prometheus-adapter", &mut command, dir)?;
+        let daemon = Process::spawn_quiet("prometheus-adapter", &mut command)?;
 
         let available = control_plane
             .wait_for(
@@ -199,13 +199,13 @@ impl PrometheusAdapter {
             return Err(Error::NotReady {
                 what: format!("prometheus-adapter on {cluster_ip}:{SERVICE_PORT}"),
                 last: error.to_string(),
-                tail: daemon.log_tail(30),
+                tail: daemon.tail(30),
             });
         }
         Ok(Self { daemon })
     }
 
-    pub fn daemon(&mut self) -> &mut Daemon {
+    pub fn daemon(&mut self) -> &mut Process {
         &mut self.daemon
     }
 }

@@ -1,85 +1,14 @@
-//! A long-running child process owned by a test: its output goes to a log file (shown when it
-//! dies early), and it is killed when dropped, so nothing outlives the test.
+//! What the harness's servers share: the test kit's one child-process wrapper
+//! ([`Process`]: output kept, killed on drop), a free port, a private folder, and the wait
+//! for a server's first 2xx.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
+use ebb_testkit::poll;
+pub use ebb_testkit::process::Process;
 use tempfile::TempDir;
 
 use crate::{Error, Result};
-
-#[derive(Debug)]
-pub struct Daemon {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    /// Spawns `command`, stdout and stderr to `<log_dir>/<name>.log`.
-    pub fn spawn(name: &str, command: &mut Command, log_dir: &Path) -> Result<Self> {
-        let log = log_dir.join(format!("{name}.log"));
-        let file = File::create(&log).map_err(|source| Error::Io {
-            path: log.clone(),
-            source,
-        })?;
-        let stderr = file.try_clone().map_err(|source| Error::Io {
-            path: log.clone(),
-            source,
-        })?;
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(file)
-            .stderr(stderr)
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                program: format!("{name} ({:?})", command.get_program()),
-                source,
-            })?;
-        Ok(Self {
-            name: name.into(),
-            child,
-            log,
-        })
-    }
-
-    /// `Err` with the end of its log when the process has exited.
-    pub fn check_running(&mut self) -> Result<()> {
-        match self.child.try_wait() {
-            Ok(Some(status)) => Err(Error::Exited {
-                name: self.name.clone(),
-                status,
-                log: self.log.clone(),
-                tail: self.log_tail(30),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// The last `lines` lines of its log.
-    pub fn log_tail(&self, lines: usize) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let all: Vec<&str> = text.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Its process id (for reading its memory in /proc).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 pub use ebb_testkit::free_port;
 
@@ -95,26 +24,34 @@ pub fn temp_dir(prefix: &str) -> Result<TempDir> {
         })
 }
 
-/// Waits until `url` answers 2xx, failing early with the daemon's log if it exits.
-pub async fn wait_http_ok(daemon: &mut Daemon, url: &str) -> Result<()> {
+/// Waits (up to 30 s) until `url` answers 2xx, failing early with the process's output if it
+/// exits.
+pub async fn wait_http_ok(process: &Process, url: &str) -> Result<()> {
     let client = reqwest::Client::new();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        daemon.check_running()?;
-        let answer = client.get(url).send().await;
-        if answer
-            .as_ref()
-            .is_ok_and(|response| response.status().is_success())
-        {
-            return Ok(());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(Error::NotReady {
-                what: url.into(),
-                last: format!("{answer:?}"),
-                tail: daemon.log_tail(20),
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let answered = poll::until(
+        &format!("{url} to answer 2xx"),
+        Duration::from_secs(30),
+        || {
+            let client = &client;
+            async move {
+                if let Err(exited) = process.check_running() {
+                    return Ok(Some(Err(exited)));
+                }
+                match client.get(url).send().await {
+                    Ok(response) if response.status().is_success() => Ok(Some(Ok(()))),
+                    answer => Err(format!("{answer:?}")),
+                }
+            }
+        },
+    )
+    .await;
+    match answered {
+        Ok(done) => Ok(done?),
+        Err(ebb_testkit::Error::Timeout { last, .. }) => Err(Error::NotReady {
+            what: url.into(),
+            last,
+            tail: process.tail(20),
+        }),
+        Err(error) => Err(error.into()),
     }
 }

@@ -4,19 +4,13 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The test kit's: a control plane, a process that exited, a wait that timed out.
     #[error(transparent)]
-    ControlPlane(#[from] ebb_testkit::control_plane::Error),
+    Testkit(#[from] ebb_testkit::Error),
     #[error("cannot start {program}: {source}")]
     Spawn {
         program: String,
         source: std::io::Error,
-    },
-    #[error("{name} exited ({status}) — last lines of {log}:\n{tail}")]
-    Exited {
-        name: String,
-        status: std::process::ExitStatus,
-        log: PathBuf,
-        tail: String,
     },
     #[error("`{command}` failed: {stderr}")]
     Command { command: String, stderr: String },

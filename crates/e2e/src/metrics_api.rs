@@ -25,7 +25,7 @@ use std::time::Duration;
 use ebb_testkit::control_plane::ControlPlane;
 use serde_json::{Value, json};
 
-use crate::daemon::{Daemon, free_port};
+use crate::daemon::{Process, free_port};
 use crate::load::Tls;
 use crate::recorder::Recorder;
 use crate::{Error, Result, charts};
@@ -55,9 +55,8 @@ pub const SERVICE_ACCOUNT: &str = "system:serviceaccount:monitoring:metrics-api"
 pub struct MetricsApi {
     /// What the kube-apiserver sent, when started with `record`.
     pub recorder: Option<Recorder>,
-    daemon: Option<Daemon>,
+    daemon: Option<Process>,
     command: Vec<String>,
-    dir: PathBuf,
     /// The Service's ClusterIP, the address the server binds.
     pub cluster_ip: String,
     /// The server's HTTPS port (443, the Service's, unless a recorder took that).
@@ -275,7 +274,6 @@ impl MetricsApi {
             secure_port,
             daemon: None,
             command,
-            dir: dir.to_owned(),
             cluster_ip,
             metrics_port,
             ca_file: files[2].clone(),
@@ -294,7 +292,7 @@ impl MetricsApi {
     fn spawn(&mut self) -> Result<()> {
         let mut command = Command::new(&self.command[0]);
         command.args(&self.command[1..]).env("EBB_LOG", "info");
-        self.daemon = Some(Daemon::spawn("ebb-metrics-api", &mut command, &self.dir)?);
+        self.daemon = Some(Process::spawn_quiet("ebb-metrics-api", &mut command)?);
         Ok(())
     }
 
@@ -304,7 +302,7 @@ impl MetricsApi {
         self.spawn()
     }
 
-    pub fn daemon(&mut self) -> &mut Daemon {
+    pub fn daemon(&mut self) -> &mut Process {
         self.daemon.as_mut().expect("the server runs")
     }
 
@@ -312,7 +310,7 @@ impl MetricsApi {
     pub fn log(&self) -> String {
         self.daemon
             .as_ref()
-            .map(|daemon| std::fs::read_to_string(daemon.log_path()).unwrap_or_default())
+            .map(|daemon| daemon.logs().join("\n"))
             .unwrap_or_default()
     }
 
@@ -396,7 +394,7 @@ impl MetricsApi {
             return Err(Error::NotReady {
                 what: format!("ebb metrics-api on {}:{SERVICE_PORT}", self.cluster_ip),
                 last: error.to_string(),
-                tail: self.daemon().log_tail(30),
+                tail: self.daemon().tail(30),
             });
         }
         Ok(())

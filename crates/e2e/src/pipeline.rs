@@ -70,7 +70,7 @@ impl DojoPipeline {
             charts::install(&control_plane, chart, NAMESPACE, &values).await?;
         }
 
-        let exporter = RedisExporter::start(&redis.url(), dir.path()).await?;
+        let exporter = RedisExporter::start(&redis.url()).await?;
         let rule = control_plane
             .get("prometheusrule", NAMESPACE, CONSUMER)
             .await?;

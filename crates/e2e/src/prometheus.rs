@@ -9,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::daemon::{Daemon, free_port, wait_http_ok};
+use crate::daemon::{Process, free_port, wait_http_ok};
 use crate::values::Values;
 use crate::{Error, Result};
 
@@ -45,7 +45,7 @@ impl ServiceTarget {
 
 #[derive(Debug)]
 pub struct Prometheus {
-    daemon: Daemon,
+    daemon: Process,
     port: u16,
     client: reqwest::Client,
 }
@@ -84,8 +84,8 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"));
-        let mut daemon = Daemon::spawn("prometheus", &mut command, dir)?;
-        wait_http_ok(&mut daemon, &format!("http://127.0.0.1:{port}/-/ready")).await?;
+        let daemon = Process::spawn_quiet("prometheus", &mut command)?;
+        wait_http_ok(&daemon, &format!("http://127.0.0.1:{port}/-/ready")).await?;
         Ok(Self {
             daemon,
             port,
@@ -140,7 +140,7 @@ impl Prometheus {
             .collect()
     }
 
-    pub fn daemon(&mut self) -> &mut Daemon {
+    pub fn daemon(&mut self) -> &mut Process {
         &mut self.daemon
     }
 }

@@ -230,9 +230,7 @@ async fn e2e_dojo_check_walks_every_step_broken_then_right() {
     // Step 5: Redis and the exporter (checking `padok`, from the dojo's values); Prometheus
     // scraping it as the ServiceMonitor would, every 5 s (the dojo's values), no rules yet.
     let redis = RedisServer::start();
-    let exporter = RedisExporter::start(&redis.url(), dir.path())
-        .await
-        .unwrap();
+    let exporter = RedisExporter::start(&redis.url()).await.unwrap();
     let unruled = Prometheus::start(
         &folder(dir.path(), "unruled"),
         &exporter_target(exporter.target()),

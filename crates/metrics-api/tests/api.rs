@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use common::{Client, HPA_HEADERS, RunningServer, TestCa, insecure_client, without_timestamps};
 use ebb_metrics_api::Config;
 use ebb_testkit::control_plane;
+use ebb_testkit::poll;
 use ebb_testkit::prometheus::PrometheusServer;
 use ebb_testkit::redis::RedisServer;
 use serde_json::json;
@@ -77,7 +78,8 @@ metrics:
     text
 }
 
-/// Retries `get` until `check` accepts the answer or `timeout` passes; the last answer.
+/// Asks `path` until `check` accepts the answer or `timeout` passes (the test kit's
+/// [`poll::until`]); the last answer either way, for the caller's assertion to show.
 async fn eventually(
     client: &Client,
     path: &str,
@@ -85,14 +87,22 @@ async fn eventually(
     timeout: Duration,
     check: impl Fn(&common::Answer) -> bool,
 ) -> common::Answer {
-    let started = Instant::now();
-    loop {
-        let answer = client.get(path, headers).await;
-        if check(&answer) || started.elapsed() > timeout {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let last = std::cell::RefCell::new(None);
+    let (seen, check) = (&last, &check);
+    let accepted = poll::until(
+        &format!("{path} to answer as expected"),
+        timeout,
+        || async move {
+            let answer = client.get(path, headers).await;
+            if check(&answer) {
+                return Some(answer);
+            }
+            seen.replace(Some(answer));
+            None
+        },
+    )
+    .await;
+    accepted.unwrap_or_else(|_| last.take().expect("at least one answer"))
 }
 
 /// SubjectAccessReviews the kube-apiserver has answered, from its own metrics.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use common::{Client, HPA_HEADERS, RunningServer, TestCa, insecure_client};
 use ebb_metrics_api::Config;
 use ebb_testkit::control_plane::{self, ControlPlane};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 use serde_json::json;
 
@@ -84,21 +85,30 @@ async fn service_account_kubeconfig(cp: &ControlPlane, dir: &Path) -> std::path:
     path
 }
 
-/// Retries `get` until `check` accepts the answer or `timeout` passes; the last answer.
+/// Asks `path` until `check` accepts the answer or `timeout` passes (the test kit's
+/// [`poll::until`]); the last answer either way, for the caller's assertion to show.
 async fn eventually(
     client: &Client,
     path: &str,
     timeout: Duration,
     check: impl Fn(&common::Answer) -> bool,
 ) -> common::Answer {
-    let started = Instant::now();
-    loop {
-        let answer = client.get(path, &HPA_HEADERS).await;
-        if check(&answer) || started.elapsed() > timeout {
-            return answer;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let last = std::cell::RefCell::new(None);
+    let (seen, check) = (&last, &check);
+    let accepted = poll::until(
+        &format!("{path} to answer as expected"),
+        timeout,
+        || async move {
+            let answer = client.get(path, &HPA_HEADERS).await;
+            if check(&answer) {
+                return Some(answer);
+            }
+            seen.replace(Some(answer));
+            None
+        },
+    )
+    .await;
+    accepted.unwrap_or_else(|_| last.take().expect("at least one answer"))
 }
 
 /// `(name, key, value)` of each item of a MetricValueList.

@@ -244,9 +244,7 @@ async fn a_source_without_a_completion_counter_keeps_the_average_value_rule() {
     // drain time falls back to 80 / 20 = 4 and nothing is shown as processed.
     let (source, target, config) = four_asked_two_ready_draining_in_a_minute();
     let mut control = control_loop(config, &source, &target);
-    let blind = |waiting, in_flight| {
-        Ok(Reading::counts(waiting, in_flight))
-    };
+    let blind = |waiting, in_flight| Ok(Reading::counts(waiting, in_flight));
     source.set(blind(80, 2));
     control.tick(at(0)).await.unwrap();
     source.set(blind(80, 2));

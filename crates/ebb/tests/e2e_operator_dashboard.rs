@@ -25,6 +25,8 @@ const QUERY_DATA_WITHIN: Duration = Duration::from_secs(60);
 /// What Grafana makes of `$__rate_interval` at its default 15 s scrape interval.
 const RATE_INTERVAL: &str = "1m";
 
+/// An ebb queue: it knows what is in flight, so the in-flight panel has data (a plain list
+/// cannot tell, and has no in-flight series rather than a 0).
 fn queue_scaler(redis: &str) -> String {
     format!(
         r#"
@@ -33,7 +35,7 @@ kind: QueueScaler
 metadata: {{name: {NAME}, namespace: {NAMESPACE}}}
 spec:
   scaleTargetRef: {{name: {NAME}}}
-  source: {{redisList: {{redis: {{address: "{redis}"}}, key: padok}}}}
+  source: {{ebbQueue: {{redis: {{address: "{redis}"}}, queue: padok}}}}
 "#
     )
 }

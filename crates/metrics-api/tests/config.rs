@@ -124,3 +124,97 @@ fn a_missing_file_names_it() {
         "{error}"
     );
 }
+
+/// A value for each field of the catalogue; a new field needs one here.
+fn example(kind: &str, field: &str) -> &'static str {
+    match field {
+        "group" => "workers",
+        "query" => "\"vector(1)\"",
+        "emptyResult" => "zero",
+        other => panic!("no example value for {kind}.{other}: add one to this test"),
+    }
+}
+
+/// What the metrics API adds to a kind's fields: where the Prometheus server is (each side
+/// finds its servers its own way; Redis is the process's --redis-server).
+fn own_fields(kind: &str) -> Vec<String> {
+    match kind {
+        "prometheus" => vec!["server: \"http://127.0.0.1:9090\"".to_owned()],
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_catalogue_kind_is_a_metric_source_with_the_catalogue_fields_and_counts() {
+    for info in ebb_sources::CATALOGUE {
+        let mut fields: Vec<String> = info
+            .fields
+            .iter()
+            .map(|field| format!("{field}: {}", example(info.kind, field)))
+            .collect();
+        fields.extend(own_fields(info.kind));
+        // A kind serving one count takes no `count`; one serving several must name it.
+        let counts: Vec<Option<&str>> = match info.counts {
+            [_] => vec![None],
+            several => several.iter().map(|(name, _)| Some(*name)).collect(),
+        };
+        // A Redis source's key is the label's value.
+        let keyed = match info.redis_key {
+            Some(_) => "    label: key\n    keys: [padok]\n",
+            None => "",
+        };
+        for count in counts {
+            let mut fields = fields.clone();
+            fields.extend(count.map(|count| format!("count: {count}")));
+            let text = format!(
+                "metrics:\n  - name: m\n    source: {{{}: {{{}}}}}\n{keyed}    objects: [{{resource: services, namespace: default, name: s}}]\n",
+                info.kind,
+                fields.join(", ")
+            );
+            let config = Config::parse(&text, "config.yaml")
+                .unwrap_or_else(|error| panic!("{}: {error}\n{text}", info.kind));
+            let rule = &config.metrics[0];
+            assert_eq!(rule.source.kind(), info.kind, "{text}");
+            assert_eq!(Some(rule.count), info.count(count), "{text}");
+            assert_eq!(rule.source.reads_redis(), info.redis_key.is_some());
+        }
+    }
+}
+
+#[test]
+fn the_empty_result_rule_has_one_encoding_whatever_the_spelling() {
+    use ebb_sources::SourceSpec;
+    use ebb_sources::prometheus::EmptyResult;
+    for (written, meant) in [
+        ("zero", EmptyResult::Zero),
+        ("Zero", EmptyResult::Zero),
+        ("notFound", EmptyResult::Error),
+        ("Error", EmptyResult::Error),
+    ] {
+        let text = GOOD_METRIC.replace(
+            "{redisList: {}}",
+            &format!("{{prometheus: {{server: \"http://p:9090\", query: \"x\", emptyResult: {written}}}}}"),
+        );
+        let config = Config::parse(&text, "config.yaml").unwrap();
+        let SourceSpec::Prometheus(spec) = &config.metrics[0].source else {
+            panic!("a PromQL source: {text}")
+        };
+        assert_eq!(spec.empty_result, meant, "{written}");
+    }
+}
+
+#[test]
+fn the_names_before_the_catalogue_are_still_read() {
+    for (written, kind) in [
+        ("{queue: {count: inFlight}}", "ebbQueue"),
+        ("{stream: {group: g, count: lag}}", "redisStream"),
+    ] {
+        let text = GOOD_METRIC.replace("{redisList: {}}", written);
+        let config = Config::parse(&text, "config.yaml").unwrap();
+        assert_eq!(config.metrics[0].source.kind(), kind, "{written}");
+    }
+    assert!(
+        refused(&GOOD_METRIC.replace("{redisList: {}}", "{ebbQueue: {count: done}}"))
+            .starts_with("config.yaml:3: metrics[0].source.ebbQueue.count: \"done\" is not one of waiting, inFlight"),
+    );
+}

@@ -256,7 +256,8 @@ pub struct QueueScalerStatus {
     /// Items waiting at the last read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<u64>,
-    /// Items taken and not yet acknowledged at the last read.
+    /// Items taken and not yet acknowledged at the last read; absent when the source cannot
+    /// tell (a Redis list, a PromQL value): unknown, not 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_flight: Option<u64>,
     /// Items waiting per replica, as a quantity; absent at 0 replicas (where an HPA shows

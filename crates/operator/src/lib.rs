@@ -32,3 +32,4 @@ pub use allowed::{AllowedAddresses, parse_allowed_addresses};
 pub use cli::{OperatorArgs, OperatorCommand, main};
 pub use crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, crd_yaml};
 pub use error::{Error, Result};
+pub use source::spec as source_spec;

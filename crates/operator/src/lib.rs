@@ -19,6 +19,7 @@ mod controller;
 pub mod crd;
 mod defaults;
 mod error;
+mod events;
 mod gate;
 mod leader;
 mod metrics;

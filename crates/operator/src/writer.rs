@@ -1,6 +1,6 @@
 //! The one writer: every write this operator makes to the API server goes through here — a
 //! workload's scale, a QueueScaler's status (server-side apply), an Event — so that one place
-//! checks leadership, counts writes, and owns the Event recorder.
+//! checks leadership, counts writes, and owns the Event recorder (`events.rs`).
 //!
 //! ```text
 //!  scale target ─┐
@@ -14,22 +14,22 @@
 
 use std::future::Future;
 
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::{Client, Resource};
 use serde_json::json;
 
 use crate::crd::{QueueScaler, QueueScalerStatus};
 use crate::error::NotLeading;
+use crate::events::EventRecorder;
 use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::status::FIELD_MANAGER;
 
 /// Writes scales, statuses and Events while the gate is open; refuses them otherwise.
 pub struct Writer {
-    /// Built once: it keeps the Event series it has published, so a repeated Event becomes
-    /// a count on the existing one rather than a new object.
-    recorder: Recorder,
+    /// Built once: it keeps the Events it has recorded, so a repeated Event becomes a count
+    /// on the existing one rather than a new object.
+    recorder: EventRecorder,
     gate: Gate,
     metrics: Metrics,
 }
@@ -38,12 +38,8 @@ impl Writer {
     /// A writer through `client`, naming `identity` (`POD_NAME`) as the Events' reporting
     /// instance, gated by `gate`, counting into `metrics`.
     pub fn new(client: Client, identity: Option<String>, gate: Gate, metrics: Metrics) -> Writer {
-        let reporter = Reporter {
-            controller: FIELD_MANAGER.into(),
-            instance: identity,
-        };
         Writer {
-            recorder: Recorder::new(client, reporter),
+            recorder: EventRecorder::new(client, FIELD_MANAGER, identity),
             gate,
             metrics,
         }
@@ -102,15 +98,7 @@ impl Writer {
         reason: &str,
         note: String,
     ) -> crate::Result<()> {
-        let event = Event {
-            type_: EventType::Normal,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Scale".into(),
-            secondary: None,
-        };
-        let reference = scaler.object_ref(&());
-        self.send("event", self.recorder.publish(&event, &reference))
+        self.send("event", self.recorder.publish(scaler, reason, note))
             .await
     }
 

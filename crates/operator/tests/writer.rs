@@ -2,7 +2,8 @@
 //! process with a leadership gate the test holds, so the test decides when this replica
 //! leads. While it leads, scales, statuses and Events reach the API server; once it does
 //! not, the writes the controller still attempts are refused (counted as such on /metrics)
-//! and the API server shows none of them. The reconcile's duration is on /metrics too.
+//! and the API server shows none of them. The reconcile's duration is on /metrics too, and
+//! a repeated Event is a count on the first while every other is an Event of its own.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -33,6 +34,15 @@ async fn control_plane() -> Option<&'static ControlPlane> {
         .as_ref()
 }
 
+/// A client of `control_plane`, as its admin.
+async fn client(control_plane: &ControlPlane) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&control_plane.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
 /// The controller of one namespace, run in this process, with its gate's switch and its
 /// /metrics.
 struct Operator {
@@ -45,11 +55,7 @@ struct Operator {
 impl Operator {
     /// Starts the controller of `namespace`, leading (the gate open for an hour).
     async fn start(control_plane: &ControlPlane, namespace: &str) -> Operator {
-        let kubeconfig = kube::config::Kubeconfig::read_from(&control_plane.kubeconfig).unwrap();
-        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-            .await
-            .unwrap();
-        let client = kube::Client::try_from(config).unwrap();
+        let client = client(control_plane).await;
         let mut registry = Registry::default();
         let metrics = Metrics::register(&mut registry);
         let (switch, gate) = gate();
@@ -341,4 +347,45 @@ async fn reconcile_duration_is_observed_on_every_reconcile() {
         "{reconciles} reconciles observed, {reads} reads"
     );
     operator.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repeated_event_is_counted_and_every_other_stands_alone() {
+    let Some(control_plane) = control_plane().await else {
+        return;
+    };
+    let namespace = "writer-events";
+    let redis = RedisServer::start();
+    install(control_plane, namespace, &redis).await;
+    let client = client(control_plane).await;
+    let (switch, gate) = gate();
+    switch.open_until(SystemTime::now() + Duration::from_secs(3600));
+    let mut registry = Registry::default();
+    let writer = Writer::new(client.clone(), None, gate, Metrics::register(&mut registry));
+    let scalers: kube::Api<ebb_operator::QueueScaler> = kube::Api::namespaced(client, namespace);
+    let scaler = scalers.get("work").await.unwrap();
+    for note in ["scale 0 → 10", "scale 0 → 10", "scale 10 → 0"] {
+        writer.event(&scaler, "Scaled", note.into()).await.unwrap();
+    }
+    let list = control_plane
+        .kubectl_json(&["get", "events.events.k8s.io", "-n", namespace])
+        .await
+        .unwrap();
+    let mut seen: Vec<(String, u64)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            let count = event["series"]["count"].as_u64().unwrap_or(1);
+            (event["note"].as_str().unwrap().to_owned(), count)
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("scale 0 → 10".to_owned(), 2),
+            ("scale 10 → 0".to_owned(), 1)
+        ]
+    );
 }

@@ -34,6 +34,10 @@ pub struct Status {
     pub fallback_active: bool,
     /// How long the last successful read took.
     pub read_seconds: Option<f64>,
+    /// When the last successful tick began its read. Whoever publishes the tick further (the
+    /// operator: status, Events) measures the whole reconcile from here.
+    #[serde(skip)]
+    pub tick_started: Option<std::time::Instant>,
     /// Running totals of what the ticks did: exact however a follower's watch channel
     /// merges statuses (the difference between two statuses is what happened in between).
     pub counts: TickCounts,
@@ -208,10 +212,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
     pub async fn tick(&mut self, now: Instant) -> Result<Decision> {
         let read_started = std::time::Instant::now();
         let (outcome, read) = match self.source.read().await {
-            Ok(reading) => {
-                let read_seconds = read_started.elapsed().as_secs_f64();
-                (self.decide_apply(reading, now, read_seconds).await, true)
-            }
+            Ok(reading) => (self.decide_apply(reading, now, read_started).await, true),
             Err(error) => {
                 let failures = self.status.borrow().consecutive_read_failures + 1;
                 self.status.send_modify(|status| {
@@ -300,8 +301,9 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         &mut self,
         reading: crate::Reading,
         now: Instant,
-        read_seconds: f64,
+        read_started: std::time::Instant,
     ) -> Result<Decision> {
+        let read_seconds = read_started.elapsed().as_secs_f64();
         if let Some(memory) = self.recall.take() {
             self.scaler.recall(&memory, now);
         }
@@ -366,6 +368,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 consecutive_read_failures: 0,
                 fallback_active: false,
                 read_seconds: Some(read_seconds),
+                tick_started: Some(read_started),
                 counts,
                 memory: self.scaler.memory(now),
             }

@@ -111,22 +111,37 @@ async fn run(args: RunArgs, shutdown: Shutdown) -> crate::Result<()> {
         args.namespace.as_deref().unwrap_or("all namespaces"),
         args.allowed_addresses
     );
+    // One writer for the process: its gate opens while the election says this replica may
+    // act, and every scale, status and Event goes through it.
+    let (switch, gate) = crate::gate::gate();
+    let writer = std::sync::Arc::new(crate::Writer::new(
+        client.clone(),
+        Some(identity.clone()),
+        gate,
+        operator_metrics.clone(),
+    ));
+    let settings = crate::controller::Settings {
+        namespace: args.namespace.clone(),
+        enable_keyspace_events: args.enable_keyspace_events,
+        allowed: args.allowed_addresses.clone(),
+    };
     // A standby is healthy too: /healthz answers 200 whether or not this replica leads.
     let elected = leader::run(
         config,
         &args.election,
         &identity,
-        leading,
-        renewals,
+        leader::Outputs {
+            leading,
+            renewals,
+            switch,
+        },
         shutdown.clone(),
         |stop| {
             crate::controller::run(
                 client.clone(),
-                args.namespace.clone(),
+                settings.clone(),
                 operator_metrics.clone(),
-                Some(identity.clone()),
-                args.enable_keyspace_events,
-                args.allowed_addresses.clone(),
+                writer.clone(),
                 stop,
             )
         },

@@ -1,5 +1,7 @@
 //! What every scaler task shares.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::Client;
 use kube::runtime::reflector::Store;
@@ -9,6 +11,7 @@ use crate::crd::QueueScaler;
 use crate::metrics::Metrics;
 use crate::redis_pool::RedisPool;
 use crate::target::TargetWatches;
+use crate::writer::Writer;
 
 pub struct Context {
     /// The API client, shared by every task (one connection pool).
@@ -20,8 +23,9 @@ pub struct Context {
     pub hpas: Store<HorizontalPodAutoscaler>,
     /// The operator's Prometheus metrics.
     pub metrics: Metrics,
-    /// This operator instance, as named in Events (`POD_NAME`).
-    pub identity: Option<String>,
+    /// The one way to write to the API server (scale, status, Events): gated by leadership
+    /// and counted.
+    pub writer: Arc<Writer>,
     /// One watch per kind and namespace of scale targets, shared by their scalers.
     pub targets: TargetWatches,
     /// One reader and one keyspace subscription per Redis server, shared by its scalers.

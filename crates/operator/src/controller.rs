@@ -22,6 +22,7 @@ use crate::metrics::{Metrics, ScalerLabels};
 use crate::redis_pool::RedisPool;
 use crate::scaler_task;
 use crate::target::TargetWatches;
+use crate::writer::Writer;
 
 type Key = (String, String);
 
@@ -31,16 +32,30 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-/// Runs every QueueScaler in `namespace` (all namespaces when `None`) until `shutdown`.
+/// What the controller is told at start, besides its client, writer and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Only QueueScalers of this namespace (`--namespace`); all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Turn on keyspace notifications where they are off (`--enable-keyspace-events`).
+    pub enable_keyspace_events: bool,
+    /// Where a credential from a Secret may be sent (`--allowed-addresses`).
+    pub allowed: AllowedAddresses,
+}
+
+/// Runs every QueueScaler `settings` select until `shutdown`, writing through `writer` only.
 pub async fn run(
     client: Client,
-    namespace: Option<String>,
+    settings: Settings,
     metrics: Metrics,
-    identity: Option<String>,
-    enable_keyspace_events: bool,
-    allowed: AllowedAddresses,
+    writer: Arc<Writer>,
     shutdown: impl Future<Output = ()>,
 ) {
+    let Settings {
+        namespace,
+        enable_keyspace_events,
+        allowed,
+    } = settings;
     let (scalers_api, hpas_api): (Api<QueueScaler>, Api<HorizontalPodAutoscaler>) = match &namespace
     {
         Some(namespace) => (
@@ -66,7 +81,7 @@ pub async fn run(
         scalers,
         hpas,
         metrics,
-        identity,
+        writer,
         redis: RedisPool::new(enable_keyspace_events),
         allowed,
     });

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  kube-lease-manager ──acquire / renew every 4 s──▶ Lease (renewTime, 12 s)
-//!  watch on the Lease ──holder = me: acting until renewTime + 12 s − 3 s──▶ gate
+//!  watch on the Lease ──holder = me: acting until renewTime + 12 s − 3 s──▶ GateSwitch
 //!  gate open  ─▶ controller::run      gate closed ─▶ controller stopped, writes refused
 //! ```
 //!
@@ -12,8 +12,9 @@
 //! clock. A leader stops acting `WRITE_MARGIN` before that, counted from the `renewTime` it
 //! wrote itself (taken before its request left, so never later than the server's view): a
 //! renewal that hangs or fails, a frozen process (SIGSTOP) or a lost Lease all close the gate
-//! in time. The gate is checked again right before every write ([`may_write`]), so a process
-//! resumed after a freeze does not send a write that its stopping controller had queued.
+//! in time. The [`Gate`](crate::Gate) is a value given to the one [`Writer`](crate::Writer),
+//! which checks it right before every write, so a process resumed after a freeze does not
+//! send a write that its stopping controller had queued.
 //!
 //! The Lease lasts 12 s rather than 15 s so that a standby takes over within 15 s of the
 //! leader's death even when the leader dies just after a renewal (12 s + the standby's
@@ -27,8 +28,7 @@
 //! after 9 s).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use ebb_runtime::Shutdown;
@@ -40,6 +40,8 @@ use kube_lease_manager::{LeaseCreateMode, LeaseManagerBuilder};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
+
+use crate::gate::GateSwitch;
 
 /// How long a Lease lasts after its last renewal.
 pub const LEASE_SECONDS: u64 = 12;
@@ -84,20 +86,14 @@ impl ElectionArgs {
     }
 }
 
-/// Unix milliseconds until which this process may write to the API. Open (`MAX`) for a
-/// library user that runs no election; [`run`] closes it before anything else.
-static WRITES_ALLOWED_UNTIL_MS: AtomicI64 = AtomicI64::new(i64::MAX);
-
-/// Whether this replica may write (scale, status, Events) now: it leads, and its Lease
-/// cannot have been taken by another replica yet.
-pub fn may_write() -> bool {
-    unix_millis(SystemTime::now()) < WRITES_ALLOWED_UNTIL_MS.load(Ordering::Acquire)
-}
-
-fn unix_millis(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH).map_or(0, |since| {
-        i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-    })
+/// What the election tells the rest of the process.
+pub struct Outputs {
+    /// 1 while this replica runs the controller (`ebb_operator_leader`).
+    pub leading: Gauge,
+    /// The time between two renewals of the Lease.
+    pub renewals: Histogram,
+    /// Opens the writers' gates while this replica may act; closed before anything else.
+    pub switch: GateSwitch,
 }
 
 /// Campaigns for the Lease until `shutdown`, running `work` while this replica may act.
@@ -111,8 +107,7 @@ pub async fn run<W, F>(
     config: kube::Config,
     args: &ElectionArgs,
     identity: &str,
-    leading: Gauge,
-    renewals: Histogram,
+    outputs: Outputs,
     shutdown: Shutdown,
     mut work: W,
 ) -> crate::Result<()>
@@ -120,14 +115,19 @@ where
     W: FnMut(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> F,
     F: Future<Output = ()>,
 {
-    WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
-    let (acting_until, acting_rx) = watch::channel(None::<SystemTime>);
+    let Outputs {
+        leading,
+        renewals,
+        switch,
+    } = outputs;
+    switch.close();
+    let acting_rx = switch.gate();
     let (stop_campaign, campaign_stopped) = watch::channel(false);
     let (campaign_tx, campaign_done) = tokio::sync::oneshot::channel();
     let campaign = Campaign {
         args: args.clone(),
         identity: identity.to_owned(),
-        acting_until,
+        acting_until: switch,
         renewals,
     };
     std::thread::Builder::new()
@@ -149,7 +149,7 @@ where
             tokio::select! {
                 biased;
                 () = shutdown.requested() => return,
-                () = until_acting(&mut acting) => {}
+                () = acting.opened() => {}
             }
             tracing::info!("leading: starting the controller");
             leading.set(1);
@@ -158,7 +158,7 @@ where
             work(Box::pin(async move {
                 tokio::select! {
                     () = stopping.requested() => {}
-                    () = until_not_acting(&mut stop_acting) => {}
+                    () = stop_acting.closed() => {}
                 }
             }))
             .await;
@@ -173,11 +173,9 @@ where
             let _ = stop_campaign.send(true);
             campaign_done.await
         }
-        // The campaign ended by itself (its watch ended, or it failed): stop acting.
-        outcome = &mut campaign_done => {
-            WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
-            outcome
-        }
+        // The campaign ended by itself (its watch ended, or it failed): its switch went with
+        // it, and that closed the gates.
+        outcome = &mut campaign_done => outcome,
     };
     leading.set(0);
     outcome.unwrap_or(Ok(()))
@@ -187,7 +185,7 @@ where
 struct Campaign {
     args: ElectionArgs,
     identity: String,
-    acting_until: watch::Sender<Option<SystemTime>>,
+    acting_until: GateSwitch,
     renewals: Histogram,
 }
 
@@ -226,9 +224,7 @@ impl Campaign {
                 match event {
                     Ok(lease) => {
                         let until = acting_deadline(&lease, identity);
-                        WRITES_ALLOWED_UNTIL_MS
-                            .store(until.map_or(0, unix_millis), Ordering::Release);
-                        self.acting_until.send_replace(until);
+                        self.acting_until.set(until);
                         let renewed = until.and_then(|_| renew_time(&lease));
                         if let (Some(before), Some(now)) = (last_renewal, renewed)
                             && let Ok(gap) = now.duration_since(before)
@@ -280,8 +276,7 @@ impl Campaign {
                 }
             }
         }
-        WRITES_ALLOWED_UNTIL_MS.store(0, Ordering::Release);
-        self.acting_until.send_replace(None);
+        self.acting_until.close();
         match tokio::time::timeout(RELEASE_TIMEOUT, manager.release()).await {
             Ok(Ok(())) => tracing::info!("released the Lease"),
             Ok(Err(error)) => tracing::warn!("releasing the Lease: {error}"),
@@ -306,36 +301,6 @@ fn acting_deadline(lease: &Lease, identity: &str) -> Option<SystemTime> {
     renewed
         .checked_add(Duration::from_secs(seconds))?
         .checked_sub(WRITE_MARGIN)
-}
-
-fn remaining(until: Option<SystemTime>) -> Option<Duration> {
-    until?
-        .duration_since(SystemTime::now())
-        .ok()
-        .filter(|left| !left.is_zero())
-}
-
-async fn until_acting(acting: &mut watch::Receiver<Option<SystemTime>>) {
-    loop {
-        if remaining(*acting.borrow_and_update()).is_some() {
-            return;
-        }
-        if acting.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-    }
-}
-
-async fn until_not_acting(acting: &mut watch::Receiver<Option<SystemTime>>) {
-    loop {
-        let Some(left) = remaining(*acting.borrow_and_update()) else {
-            return;
-        };
-        tokio::select! {
-            () = tokio::time::sleep(left) => {}
-            changed = acting.changed() => if changed.is_err() { return },
-        }
-    }
 }
 
 #[cfg(test)]
@@ -371,13 +336,5 @@ mod tests {
         unrenewed.spec.as_mut().unwrap().renew_time = None;
         assert_eq!(acting_deadline(&unrenewed, "a"), None);
         assert_eq!(acting_deadline(&Lease::default(), "a"), None);
-    }
-
-    #[test]
-    fn a_past_deadline_leaves_nothing_remaining() {
-        let past = SystemTime::now() - Duration::from_secs(1);
-        assert_eq!(remaining(Some(past)), None);
-        assert_eq!(remaining(None), None);
-        assert!(remaining(Some(SystemTime::now() + Duration::from_secs(5))).is_some());
     }
 }

@@ -31,9 +31,12 @@ pub struct ErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub struct WriteLabels {
     /// scale, status, event.
     pub write: String,
+    /// written; refused (this replica does not lead: nothing was sent); failed (the API
+    /// server answered with an error, or did not answer).
+    pub result: String,
 }
 
 fn seconds_buckets() -> Histogram {
@@ -54,7 +57,7 @@ pub struct Metrics {
     pub read_duration: Family<ScalerLabels, Histogram, fn() -> Histogram>,
     pub reconcile_duration: Family<ScalerLabels, Histogram, fn() -> Histogram>,
     pub errors: Family<ErrorLabels, Counter>,
-    pub api_writes: Family<RequestLabels, Counter>,
+    pub api_writes: Family<WriteLabels, Counter>,
     pub scalers: Gauge,
 }
 
@@ -118,7 +121,7 @@ impl Metrics {
         );
         registry.register(
             "api_writes",
-            "Writes to the Kubernetes API server, by kind: scale, status, event",
+            "Writes to the Kubernetes API server, by kind (scale, status, event) and result (written, refused: not leading, failed)",
             metrics.api_writes.clone(),
         );
         registry.register(
@@ -147,17 +150,14 @@ impl Metrics {
             .inc_by(count);
     }
 
-    pub fn write(&self, kind: &str) {
-        self.writes(kind, 1);
-    }
-
-    /// Counts `count` writes of `kind`.
-    pub fn writes(&self, kind: &str, count: u64) {
-        if count > 0 {
-            self.api_writes
-                .get_or_create(&RequestLabels { write: kind.into() })
-                .inc_by(count);
-        }
+    /// Counts one write of `kind` that ended in `result` (see [`WriteLabels`]).
+    pub fn write(&self, kind: &str, result: &str) {
+        self.api_writes
+            .get_or_create(&WriteLabels {
+                write: kind.into(),
+                result: result.into(),
+            })
+            .inc();
     }
 
     /// Forgets a deleted QueueScaler's series, so a thousand come-and-gone scalers do not

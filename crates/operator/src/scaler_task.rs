@@ -23,7 +23,6 @@ use ebb_scaling::Scaler;
 use ebb_sources::{Redis, Source};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::{Resource, ResourceExt};
 use tokio::sync::{Notify, watch};
 
@@ -149,8 +148,9 @@ impl Task {
     }
 
     async fn write_status(&self, status: &QueueScalerStatus) {
-        match status::write(&self.api, &self.scaler.name_any(), status).await {
-            Ok(()) => self.context.metrics.write("status"),
+        let name = self.scaler.name_any();
+        match self.context.writer.status(&self.api, &name, status).await {
+            Ok(()) => {}
             Err(error) => {
                 self.context.metrics.error(&self.labels, "status");
                 tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
@@ -167,6 +167,7 @@ impl Task {
         }
         let target = KubeScaleTarget::follow(
             &self.context.targets,
+            self.context.writer.clone(),
             &self.namespace,
             &spec.scale_target_ref,
         )
@@ -298,7 +299,6 @@ impl Task {
         let frozen_at = paused.unwrap_or(current);
         if frozen_at != current {
             target.scale(frozen_at).await?;
-            self.context.metrics.write("scale");
             self.event(
                 "Paused",
                 format!("scale {current} → {frozen_at}, paused at {frozen_at}"),
@@ -380,26 +380,11 @@ impl Task {
     }
 
     async fn event(&self, reason: &str, note: String) {
-        let recorder = Recorder::new(
-            self.context.client.clone(),
-            Reporter {
-                controller: status::FIELD_MANAGER.into(),
-                instance: self.context.identity.clone(),
-            },
-        );
-        let event = Event {
-            type_: EventType::Normal,
-            reason: reason.into(),
-            note: Some(note),
-            action: "Scale".into(),
-            secondary: None,
-        };
-        match recorder.publish(&event, &self.scaler.object_ref(&())).await {
-            Ok(()) => self.context.metrics.write("event"),
-            Err(error) => tracing::warn!(
+        if let Err(error) = self.context.writer.event(&self.scaler, reason, note).await {
+            tracing::warn!(
                 "queuescaler {}: recording an event: {error}",
                 self.describe()
-            ),
+            );
         }
     }
 }

@@ -1,5 +1,5 @@
-//! From what the control loop saw to the QueueScaler's status, written by server-side apply
-//! under one field manager.
+//! From what the control loop saw to the QueueScaler's status, which the
+//! [`Writer`](crate::Writer) writes by server-side apply under one field manager.
 //!
 //! Writes are few: a new decision, a change of replicas, a condition turning, or an error
 //! is written at once; when only the counts move, at most once per `COUNTS_EVERY`; when
@@ -11,10 +11,8 @@ use ebb_autoscaler::Status;
 use ebb_scaling::Memory;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{Api, Patch, PatchParams};
-use serde_json::json;
 
-use crate::crd::{QueueScaler, QueueScalerStatus, TimedRecommendation, condition};
+use crate::crd::{QueueScalerStatus, TimedRecommendation, condition};
 
 /// The field manager of every write this operator makes.
 pub const FIELD_MANAGER: &str = "ebb-operator";
@@ -219,29 +217,6 @@ pub fn differs_beyond_counts(last: &QueueScalerStatus, next: &QueueScalerStatus)
         ..status.clone()
     };
     strip(last) != strip(next)
-}
-
-/// Writes `status` by server-side apply, owning every field it sets.
-pub async fn write(
-    api: &Api<QueueScaler>,
-    name: &str,
-    status: &QueueScalerStatus,
-) -> crate::Result<()> {
-    if !crate::leader::may_write() {
-        return Err(crate::error::NotLeading.into());
-    }
-    let patch = json!({
-        "apiVersion": "ebb.dev/v1alpha1",
-        "kind": "QueueScaler",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use ebb_autoscaler::ScaleTarget;
 use futures::StreamExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::pinned_kind;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -23,6 +23,7 @@ use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
 
 use crate::crd::ScaleTargetRef;
+use crate::writer::Writer;
 
 /// Why the workload cannot be read, besides an API error or its absence
 /// ([`ebb_autoscaler::Error::TargetMissing`], which the loop retries within seconds).
@@ -126,6 +127,7 @@ impl TargetWatches {
 
 pub struct KubeScaleTarget {
     watch: Arc<KindWatch>,
+    writer: Arc<Writer>,
     name: String,
     described: String,
     /// The count this operator wrote last, and the workload's resourceVersion just before
@@ -137,6 +139,7 @@ impl KubeScaleTarget {
     /// Resolves the workload's kind and follows it through its kind's shared watch.
     pub async fn follow(
         watches: &TargetWatches,
+        writer: Arc<Writer>,
         namespace: &str,
         target: &ScaleTargetRef,
     ) -> Result<Self, kube::Error> {
@@ -147,6 +150,7 @@ impl KubeScaleTarget {
         let gvk = GroupVersionKind::gvk(group, version, &target.kind);
         Ok(KubeScaleTarget {
             watch: watches.watch(&gvk, namespace).await?,
+            writer,
             name: target.name.clone(),
             described: format!("{}/{}", target.kind.to_lowercase(), target.name),
             written: Mutex::new(None),
@@ -223,18 +227,8 @@ impl ScaleTarget for KubeScaleTarget {
 
     async fn scale(&self, replicas: u32) -> ebb_autoscaler::Result<()> {
         let before = self.current().await?.resource_version();
-        // Checked last thing before the request: a leader resumed after a freeze must not
-        // send a scale its stopping controller had already decided.
-        if !crate::leader::may_write() {
-            return Err(ebb_autoscaler::Error::Apply {
-                target: self.described.clone(),
-                source: Box::new(crate::error::NotLeading),
-            });
-        }
-        let patch = serde_json::json!({ "spec": { "replicas": replicas } });
-        self.watch
-            .api
-            .patch_scale(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+        self.writer
+            .scale(&self.watch.api, &self.name, replicas)
             .await
             .map_err(|error| ebb_autoscaler::Error::Apply {
                 target: self.described.clone(),

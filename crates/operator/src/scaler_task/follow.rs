@@ -2,8 +2,9 @@
 //! the QueueScaler's status, its metrics and its Events.
 //!
 //! ```text
-//!  ControlLoop ──Status (watch)──▶ follow_status ─┬─▶ status::write (SSA, at most every COUNTS_EVERY for counts)
-//!                                                 ├─▶ metrics (observe)
+//!  ControlLoop ──Status (watch)──▶ follow_status ─┬─▶ Writer::status (SSA, counts alone at most every COUNTS_EVERY)
+//!                                                 ├─▶ metrics (observe; the reconcile's duration
+//!                                                 │   once its status and Events are out)
 //!                                                 └─▶ Events: Scaled, Overridden
 //! ```
 
@@ -28,6 +29,7 @@ impl Task {
         let mut scale_events = 0;
         let mut our_count: Option<u32> = None;
         let mut counted = TickCounts::default();
+        let mut reconciled = None;
         loop {
             seen.changed().await.map_err(|_| Error::LoopStopped)?;
             let current = seen.borrow_and_update().clone();
@@ -70,9 +72,8 @@ impl Task {
             );
             let due = written_at.elapsed() >= COUNTS_EVERY;
             if next != written && (status::differs_beyond_counts(&written, &next) || due) {
-                match status::write(&self.api, &name, &next).await {
+                match self.context.writer.status(&self.api, &name, &next).await {
                     Ok(()) => {
-                        self.context.metrics.write("status");
                         written = next;
                         written_at = tokio::time::Instant::now();
                     }
@@ -81,6 +82,18 @@ impl Task {
                         tracing::warn!("queuescaler {}: writing status: {error}", self.describe());
                     }
                 }
+            }
+            // The reconcile is over: read, decided, applied, and published (status, Events).
+            // Ticks the watch channel merged are sampled by the last of them.
+            if current.tick_started != reconciled
+                && let Some(started) = current.tick_started
+            {
+                self.context
+                    .metrics
+                    .reconcile_duration
+                    .get_or_create(&self.labels)
+                    .observe(started.elapsed().as_secs_f64());
+                reconciled = current.tick_started;
             }
         }
     }
@@ -142,7 +155,6 @@ impl Task {
                     .inc_by(count);
             }
         }
-        metrics.writes("scale", scales);
     }
 }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use ebb_operator::{ControllerSettings, GateSwitch, Metrics, Writer, crd_yaml, gate};
 use ebb_runtime::{Health, Shutdown, ShutdownTrigger, http};
-use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip, wait_for};
+use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
+use ebb_testkit::poll::until as wait_for;
 use ebb_testkit::redis::RedisServer;
 use prometheus_client::registry::Registry;
 use tokio::sync::OnceCell;
@@ -127,7 +128,7 @@ impl Operator {
     /// Waits until /metrics counts more attempts of `write` than `before`.
     async fn wait_for_attempt(&self, write: &str, before: f64) {
         wait_for(&format!("a {write} write tried"), WAIT, || async {
-            Ok((self.attempts(write).await > before).then_some(()))
+            (self.attempts(write).await > before).then_some(())
         })
         .await
         .unwrap();
@@ -329,7 +330,7 @@ async fn reconcile_duration_is_observed_on_every_reconcile() {
         let count = operator
             .sample("ebb_operator_reconcile_duration_seconds_count", &labels)
             .await;
-        Ok((count >= 2.0).then_some(count))
+        (count >= 2.0).then_some(count)
     })
     .await
     .unwrap();

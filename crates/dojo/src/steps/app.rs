@@ -181,7 +181,7 @@ fn percent_encode(text: &str) -> String {
 mod tests {
     use serde_json::json;
 
-    use super::{percent_encode, pod_problem};
+    use super::{latest_message, percent_encode, pod_problem};
 
     #[test]
     fn a_pod_problem_is_the_kubelet_or_the_scheduler_reason() {

@@ -19,6 +19,7 @@ use crate::{Error, Result};
 mod check;
 mod names;
 mod source;
+mod source_file;
 
 pub use names::is_label_key;
 

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::names::{is_dns_label, is_label_key, is_path_segment};
-use super::source::SourceFile;
+use super::source_file::SourceFile;
 use super::{Config, KeyPattern, MetricRule, ObjectRef};
 use crate::{Error, Result};
 

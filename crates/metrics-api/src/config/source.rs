@@ -5,41 +5,19 @@
 //! the file's top-level `prometheus`. The kinds are the catalogue's names (`ebbQueue`);
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
-use ebb_sources::prometheus::{EmptyResult, PrometheusSpec};
+use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
 use ebb_sources::{Count, SourceSpec, Template, Text};
-use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
 use super::check::Checker;
+use super::source_file::SourceFile;
 use crate::Result;
 
 /// The template fields a PromQL query may use.
 pub const QUERY_FIELDS: [&str; 4] = ["namespace", "name", "resource", "key"];
-
-/// A metric's `source`, as written.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) enum SourceFile {
-    RedisList {},
-    #[serde(alias = "queue")]
-    EbbQueue {
-        count: String,
-    },
-    #[serde(alias = "stream")]
-    RedisStream {
-        group: String,
-        count: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    Prometheus {
-        server: Option<String>,
-        query: String,
-        empty_result: EmptyResult,
-    },
-}
 
 /// A Redis source's key: the label's value, filled in per request.
 fn label_key() -> Text {

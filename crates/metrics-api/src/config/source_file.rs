@@ -1,0 +1,28 @@
+//! A metric's `source` as the configuration file writes it: the model both the checker
+//! (which holds it while it checks a metric) and the mapping to the catalogue's spec read,
+//! kept apart so that neither imports the other.
+
+use ebb_sources::prometheus::EmptyResult;
+use serde::Deserialize;
+
+/// A metric's `source`, as written.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(super) enum SourceFile {
+    RedisList {},
+    #[serde(alias = "queue")]
+    EbbQueue {
+        count: String,
+    },
+    #[serde(alias = "stream")]
+    RedisStream {
+        group: String,
+        count: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Prometheus {
+        server: Option<String>,
+        query: String,
+        empty_result: EmptyResult,
+    },
+}

@@ -77,7 +77,9 @@ pub struct Args {
           value_parser = parse_duration, allow_hyphen_values = true)]
     pub lease: Duration,
 
-    /// Unique name of this consumer in Redis (default: host name plus a random suffix).
+    /// Unique name of this consumer in Redis: the pod's name in the consumer chart, so that a
+    /// restarted container takes back what its predecessor held (default: the host name plus
+    /// a random suffix, unique per process).
     #[arg(long, env = "EBB_CONSUMER_ID", value_parser = key_name)]
     pub consumer_id: Option<String>,
 }
@@ -227,7 +229,8 @@ async fn pause(delay: Duration, shutdown: &Shutdown) {
     }
 }
 
-/// `<hostname>-<8 random hex>`: the pod name in Kubernetes, unique across restarts.
+/// `<hostname>-<8 random hex>`, unique per process: outside the chart nothing names the
+/// consumer, and on the host network the host name is the node's, shared by every pod on it.
 fn default_consumer_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()

@@ -1,7 +1,8 @@
 //! The producer and consumer charts, in both modes, probe liveness and readiness apart:
 //! liveness asks only whether the process serves (`/livez`, `ebb probe`), readiness whether
 //! Redis answers (`/readyz`, `ebb probe --ready`). One check for both would restart every pod
-//! on a wrong Redis password instead of holding them unready with the reason.
+//! on a wrong Redis password instead of holding them unready with the reason. The consumer
+//! chart also names each consumer after its pod, in both modes.
 
 use ebb_e2e::charts;
 use ebb_e2e::daemon::temp_dir;
@@ -57,5 +58,39 @@ fn producer_and_consumer_charts_probe_liveness_and_readiness_apart_in_both_modes
                 "{chart} {probe}: {host_network}"
             );
         }
+    }
+}
+
+/// A consumer is its pod: `EBB_CONSUMER_ID` comes from the pod's name in both modes, because
+/// on the host network `$HOSTNAME` is the node's name, the same for every pod on it.
+#[test]
+fn the_consumer_is_named_after_its_pod_in_both_modes() {
+    let Some(bin) = control_plane::require("the_consumer_is_named_after_its_pod_in_both_modes")
+    else {
+        return;
+    };
+    let home = temp_dir("ebb-helm").unwrap();
+    for set in [
+        &[][..],
+        &["hostNetwork.enabled=true"][..],
+        &[
+            "redis.serverSecret.name=redis-address",
+            "redis.serverSecret.key=url",
+        ][..],
+    ] {
+        let objects = charts::render(&bin, home.path(), "consumer", "default", &[], set).unwrap();
+        let env = &container(&objects)["env"];
+        let ids: Vec<&Value> = env
+            .as_array()
+            .unwrap_or_else(|| panic!("{set:?}: no env in {env}"))
+            .iter()
+            .filter(|variable| variable["name"] == "EBB_CONSUMER_ID")
+            .collect();
+        assert_eq!(
+            ids,
+            [&json!({"name": "EBB_CONSUMER_ID",
+                     "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})],
+            "{set:?}: {env}"
+        );
     }
 }

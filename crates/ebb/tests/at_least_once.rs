@@ -206,3 +206,132 @@ fn never_strands_an_item_popped_into_an_unregistered_consumer_killed_with_sigkil
     survivor.signal("TERM");
     assert!(survivor.wait_for_exit().success());
 }
+
+/// A consumer is its pod (the chart sets `EBB_CONSUMER_ID` to the pod's name): a container
+/// restarted in the same pod takes the same id, and at start it takes back what its
+/// predecessor held, long before that lease would have run out.
+#[test]
+fn a_restarted_container_keeps_its_pods_name_and_takes_back_what_it_held() {
+    let redis = RedisServer::start();
+    let server = redis.address();
+    let producer = Ebb::start("producer", &["producer", "--redis-server", &server]);
+    let consumer = |per_msg: &str| {
+        let args = [
+            "consumer",
+            "--redis-server",
+            &server,
+            "--per-msg",
+            per_msg,
+            "--lease",
+            "1h",
+        ];
+        Ebb::start_with_env(
+            "consumer",
+            &args,
+            &[("EBB_CONSUMER_ID", "consumer-5d4f8-x2k9q")],
+        )
+    };
+    let (status, _) = http("POST", &producer.url("/publish/5"));
+    assert_eq!(status, 200);
+    let mut first = consumer("1h");
+    poll::until_blocking(
+        "the first run to take an item",
+        Duration::from_secs(30),
+        || !first.received().is_empty(),
+    )
+    .unwrap();
+    first.signal("KILL");
+    assert!(!first.wait_for_exit().success());
+    let held = first.received();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        redis
+            .cli(&[
+                "LRANGE",
+                "{padok}:processing:consumer-5d4f8-x2k9q",
+                "0",
+                "-1"
+            ])
+            .lines()
+            .count(),
+        1,
+        "the killed run's item waits in the pod's processing list"
+    );
+
+    // An hour's lease: only the restarted container itself can bring the item back in time.
+    let mut restarted = consumer("0");
+    poll::until_blocking(
+        "every item to be completed",
+        Duration::from_secs(30),
+        || redis.cli(&["GET", "{padok}:completed"]) == "5",
+    )
+    .unwrap();
+    let processed = restarted.processed();
+    assert!(
+        processed.contains(&held[0]),
+        "the predecessor's item came back"
+    );
+    assert_eq!(tally(&processed).len(), 5, "every item processed");
+    assert_eq!(redis.cli(&["LLEN", "padok"]), "0");
+    assert_eq!(
+        redis.cli(&["SMEMBERS", "{padok}:consumers"]),
+        "consumer-5d4f8-x2k9q",
+        "one consumer registered, under the pod's name"
+    );
+    restarted.signal("TERM");
+    assert!(restarted.wait_for_exit().success());
+}
+
+/// The id of a pod that is gone (scaled in, evicted, rescheduled under a new name) blocks
+/// nothing and leaves no trace: its lease runs out, its item goes to the pod that replaced it,
+/// and no key of its own is left to skew a count or a ranking.
+#[test]
+fn a_gone_pods_name_blocks_nothing_and_leaves_no_trace() {
+    let redis = RedisServer::start();
+    let server = redis.address();
+    let producer = Ebb::start("producer", &["producer", "--redis-server", &server]);
+    let consumer = |pod: &str, per_msg: &str| {
+        let args = [
+            "consumer",
+            "--redis-server",
+            &server,
+            "--per-msg",
+            per_msg,
+            "--lease",
+            "1s",
+        ];
+        Ebb::start_with_env(pod, &args, &[("EBB_CONSUMER_ID", pod)])
+    };
+    let (status, _) = http("POST", &producer.url("/publish/5"));
+    assert_eq!(status, 200);
+    let mut gone = consumer("consumer-5d4f8-gone1", "1h");
+    poll::until_blocking("the pod to take an item", Duration::from_secs(30), || {
+        !gone.received().is_empty()
+    })
+    .unwrap();
+    gone.signal("KILL");
+    assert!(!gone.wait_for_exit().success());
+    let held = gone.received();
+
+    let mut replacement = consumer("consumer-5d4f8-new22", "0");
+    poll::until_blocking(
+        "every item to be completed",
+        Duration::from_secs(30),
+        || redis.cli(&["GET", "{padok}:completed"]) == "5",
+    )
+    .unwrap();
+    assert!(replacement.processed().contains(&held[0]));
+    assert_eq!(
+        redis.cli(&["SMEMBERS", "{padok}:consumers"]),
+        "consumer-5d4f8-new22"
+    );
+    for key in ["processing", "heartbeat", "draining"] {
+        assert_eq!(
+            redis.cli(&["EXISTS", &format!("{{padok}}:{key}:consumer-5d4f8-gone1")]),
+            "0",
+            "{key} of the gone pod"
+        );
+    }
+    replacement.signal("TERM");
+    assert!(replacement.wait_for_exit().success());
+}

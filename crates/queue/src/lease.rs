@@ -336,7 +336,7 @@ impl ConsumerLease {
         };
         if returned > 0 {
             tracing::warn!(
-                "consumer {}: {returned} item(s) in its processing list were not in hand (a pop whose answer was lost); back at the head of the queue",
+                "consumer {}: {returned} item(s) in its processing list were not in hand (left by an earlier run under this id, or a pop whose answer was lost); back at the head of the queue",
                 self.consumer_id
             );
         }

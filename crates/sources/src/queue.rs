@@ -114,9 +114,15 @@ impl RedisSource {
         }
     }
 
-    /// Reaps now when due (always without a reader); true when items came back.
-    async fn reap(&self) -> Result<bool> {
-        if !due(&self.last_reap, self.reap_every) {
+    /// Reaps when `period` has passed on `clock` (always, without a reader, whose period is
+    /// zero); true when items came back. The in-flight reap and the idle sweep differ only in
+    /// their clock and period: both say what they brought back.
+    async fn reap_when_due(
+        &self,
+        clock: &Mutex<Option<std::time::Instant>>,
+        period: Duration,
+    ) -> Result<bool> {
+        if !due(clock, period) {
             return Ok(false);
         }
         let reaped = self
@@ -131,19 +137,6 @@ impl RedisSource {
                 reaped.consumers
             );
         }
-        Ok(reaped.items > 0)
-    }
-
-    /// Reaps an idle queue when [`IDLE_SWEEP_EVERY`] has passed; true when items came back.
-    async fn idle_sweep(&self) -> Result<bool> {
-        if !due(&self.last_idle_sweep, IDLE_SWEEP_EVERY) {
-            return Ok(false);
-        }
-        let reaped = self
-            .queue
-            .reap()
-            .await
-            .map_err(|error| self.failed(error))?;
         Ok(reaped.items > 0)
     }
 
@@ -168,16 +161,17 @@ impl MetricSource for RedisSource {
         if let Some(reader) = &self.reader {
             let reading = self.counts(reader).await?;
             let reaped = if reading.in_flight.is_some_and(|in_flight| in_flight > 0) {
-                self.reap().await?
+                self.reap_when_due(&self.last_reap, self.reap_every).await?
             } else {
-                self.idle_sweep().await?
+                self.reap_when_due(&self.last_idle_sweep, IDLE_SWEEP_EVERY)
+                    .await?
             };
             if reaped {
                 return self.counts(reader).await;
             }
             return Ok(reading);
         }
-        self.reap().await?;
+        self.reap_when_due(&self.last_reap, self.reap_every).await?;
         // Two round trips on one connection, not atomic: an ack in between moves one item
         // from the backlog to the counter for one reading, which the rate window absorbs.
         let (lengths, completed) = tokio::try_join!(self.queue.lengths(), self.queue.completed())

@@ -366,7 +366,10 @@ mod tests {
     #[test]
     fn a_queue_is_watched_through_its_list_and_its_own_keys_taken_literally() {
         assert_eq!(key_patterns("padok"), ["padok", "{padok}:*"]);
-        assert_eq!(key_patterns("{orders}.high"), ["{orders}.high", "{orders}.high:*"]);
+        assert_eq!(
+            key_patterns("{orders}.high"),
+            ["{orders}.high", "{orders}.high:*"]
+        );
         assert_eq!(key_patterns("a*"), ["a\\*", "{a\\*}:*"]);
     }
 

@@ -1,7 +1,8 @@
 //! Test harness: the real services ebb's tests run against, started on free loopback ports
 //! and stopped when dropped, so two test runs can coexist and nothing is left behind.
 //!
-//! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
+//! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted;
+//!   counts the commands it ran).
 //! - [`redis_cluster`]: a throwaway three-master Redis Cluster (slots can be moved).
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver, kube-controller-manager and kube-scheduler, one

@@ -29,6 +29,7 @@ RSS_GOAL_MB=8
 
 # shellcheck source=bench/lib.sh
 source bench/lib.sh
+bench_header "$@"
 build_ebb
 work=$bench_work
 echo "== building the dojo's Go producer and consumer (bench/queue/dojo)"

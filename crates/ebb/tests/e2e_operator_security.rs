@@ -347,7 +347,7 @@ async fn an_endless_reply_keeps_the_operators_memory_flat() {
                 r#"{{prometheus: {{serverAddress: "http://127.0.0.1:{port}", query: "vector(1)"}}}}"#
             ),
         ));
-        manifests.push_str("---");
+        manifests.push_str("---\n");
     }
     scenario.apply(&manifests).await;
     let message = not_ready_with(&scenario, "endless-0", "reply larger than 1 MiB").await;

@@ -10,6 +10,8 @@
 //! - [`poll`]: the one way a test waits for something to become true.
 //! - [`process`]: the one wrapper of a child process a test starts (output kept, killed on
 //!   drop).
+//! - [`scenario`]: one operator test's namespace on the shared control plane, its pod-less
+//!   Deployments and its looks at replicas, statuses and Events.
 //! - [`tls`]: a TLS client verifier that trusts any server, for self-signed test servers.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 //! - [`load_averages`]: the load average, printed beside every figure a test or benchmark measures.
@@ -23,6 +25,7 @@ pub mod process;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
+pub mod scenario;
 pub mod tls;
 
 pub use error::{Error, Result};

@@ -194,6 +194,14 @@ impl RedisServer {
         .unwrap_or_else(|error| panic!("{error}"));
     }
 
+    /// `RPUSH key 0 1 … count-1`: `count` items for a scaler to count.
+    pub fn push(&self, key: &str, count: usize) {
+        let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+        let mut command = vec!["RPUSH", key];
+        command.extend(items.iter().map(String::as_str));
+        self.cli(&command);
+    }
+
     /// Runs one command with `redis-cli` and returns its raw output, trimmed, e.g.
     /// `server.cli(&["LLEN", "padok"]) == "3"`; authenticated when started with
     /// `--requirepass`. Panics when the command fails.

@@ -58,6 +58,34 @@ async fn start_with(flags: &[&str]) -> Consumer {
     }
 }
 
+impl Consumer {
+    /// Waits until the consumer's metrics count `count` items consumed (`what` names the wait).
+    async fn wait_consumed(&self, what: &str, count: u64) {
+        let line = format!("consumer_messages_consumed_total {count}\n");
+        poll::until(what, Duration::from_secs(15), || async {
+            get(format!("{}/metrics", self.base))
+                .await
+                .1
+                .contains(&line)
+        })
+        .await
+        .unwrap();
+    }
+
+    /// Shuts it down as SIGTERM would, and waits until it returned without an error.
+    async fn stop(self) {
+        self.stop.trigger();
+        self.running.await.unwrap().unwrap();
+    }
+}
+
+/// A fresh Redis and its queue `padok`.
+fn padok() -> (RedisServer, Queue) {
+    let redis = RedisServer::start();
+    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    (redis, queue)
+}
+
 async fn get(url: String) -> (u16, String) {
     match reqwest::get(url).await {
         Ok(response) => (response.status().as_u16(), response.text().await.unwrap()),
@@ -67,8 +95,7 @@ async fn get(url: String) -> (u16, String) {
 
 #[tokio::test]
 async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
-    let redis = RedisServer::start();
-    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let (redis, queue) = padok();
     let consumer = start(&redis, Duration::ZERO, 1).await;
     queue
         .push(&[
@@ -83,14 +110,7 @@ async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
     })
     .await
     .unwrap();
-    poll::until("3 items counted", Duration::from_secs(15), || async {
-        get(format!("{}/metrics", consumer.base))
-            .await
-            .1
-            .contains("consumer_messages_consumed_total 3\n")
-    })
-    .await
-    .unwrap();
+    consumer.wait_consumed("3 items counted", 3).await;
     let (_, metrics) = get(format!("{}/metrics", consumer.base)).await;
     assert!(
         metrics.contains("consumer_processing_duration_seconds_count 3\n"),
@@ -112,8 +132,7 @@ async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
         .unwrap();
     assert_eq!(wrong_method.status(), 405);
 
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
+    consumer.stop().await;
     assert_eq!(
         redis.cli(&["EXISTS", "{padok}:consumers", "{padok}:heartbeat:c1"]),
         "0"
@@ -122,8 +141,7 @@ async fn works_through_envelopes_and_plain_items_and_reports_metrics() {
 
 #[tokio::test]
 async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
-    let redis = RedisServer::start();
-    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let (redis, queue) = padok();
     let items: Vec<String> = (0..10)
         .map(|n| Item::new(format!("{n}")).encode())
         .collect();
@@ -139,8 +157,7 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
     .await
     .unwrap();
 
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
+    consumer.stop().await;
     // The 4 in hand were finished and acknowledged; no new one was taken.
     assert_eq!(
         queue.lengths().await.unwrap(),
@@ -152,49 +169,24 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
     assert_eq!(redis.cli(&["LINDEX", "padok", "0"]), items[4]);
 }
 
-/// How many times Redis ran `command` successfully since it started (scripts' own calls
-/// included).
-fn calls(redis: &RedisServer, command: &str) -> u64 {
-    let stats = redis.cli(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{command}:");
-    let Some(fields) = stats.lines().find_map(|line| line.strip_prefix(&prefix)) else {
-        return 0;
-    };
-    let field = |name: &str| -> u64 {
-        fields
-            .split(',')
-            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
-            .map_or(0, |value| value.parse().unwrap())
-    };
-    field("calls") - field("failed_calls") - field("rejected_calls")
-}
-
 #[tokio::test]
 async fn takes_waiting_items_in_one_round_trip_each() {
-    let redis = RedisServer::start();
-    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let (redis, queue) = padok();
     let items: Vec<String> = (0..300)
         .map(|n| Item::new(format!("{n}")).encode())
         .collect();
     queue.push(&items).await.unwrap();
     let consumer = start(&redis, Duration::ZERO, 2).await;
-    poll::until("300 items counted", Duration::from_secs(15), || async {
-        get(format!("{}/metrics", consumer.base))
-            .await
-            .1
-            .contains("consumer_messages_consumed_total 300\n")
-    })
-    .await
-    .unwrap();
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
+    consumer.wait_consumed("300 items counted", 300).await;
+    consumer.stop().await;
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
     assert_eq!(queue.completed().await.unwrap(), 300);
     // A BLMOVE per slot for its first item, then some on the empty queue (one a second);
     // every other item came with the ack before it, in the same script.
-    let blocking = calls(&redis, "blmove");
+    let blocking = redis.calls("blmove");
     assert!(blocking < 20, "{blocking} BLMOVEs for 300 items");
-    assert!(calls(&redis, "lmove") >= 298, "{}", calls(&redis, "lmove"));
+    let taken = redis.calls("lmove");
+    assert!(taken >= 298, "{taken} LMOVEs for 300 items");
 }
 
 /// How Redis fails in an outage test.
@@ -209,26 +201,14 @@ enum Outage {
 /// Breaks Redis, checks that /healthz says why, mends it, and checks that the consumer
 /// recovers by itself and takes an item pushed after the outage.
 async fn reports_the_outage_and_resumes_alone(outage: Outage) {
-    let mut redis = RedisServer::start();
-    let queue = Queue::new(&redis.address().parse().unwrap(), "padok").unwrap();
+    let (mut redis, queue) = padok();
     let consumer = start(&redis, Duration::ZERO, 1).await;
     // An item consumed before the outage: the consumer's connections are up when it starts.
     queue
         .push(&[Item::new("before the outage").encode()])
         .await
         .unwrap();
-    poll::until(
-        "the first item consumed",
-        Duration::from_secs(15),
-        || async {
-            get(format!("{}/metrics", consumer.base))
-                .await
-                .1
-                .contains("consumer_messages_consumed_total 1\n")
-        },
-    )
-    .await
-    .unwrap();
+    consumer.wait_consumed("the first item consumed", 1).await;
 
     let reason = match outage {
         Outage::Down => {
@@ -282,8 +262,7 @@ async fn reports_the_outage_and_resumes_alone(outage: Outage) {
     })
     .await
     .unwrap();
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
+    consumer.stop().await;
 }
 
 #[tokio::test]
@@ -303,21 +282,11 @@ async fn consumes_over_tls_with_a_private_ca() {
     let ca = redis.ca_file().display().to_string();
     redis.cli(&["RPUSH", "padok", "over TLS"]);
     let consumer = start_with(&["--redis-server", &url, "--redis-ca", &ca, "--per-msg", "0"]).await;
-    poll::until(
-        "the item consumed over TLS",
-        Duration::from_secs(15),
-        || async {
-            get(format!("{}/metrics", consumer.base))
-                .await
-                .1
-                .contains("consumer_messages_consumed_total 1\n")
-        },
-    )
-    .await
-    .unwrap();
+    consumer
+        .wait_consumed("the item consumed over TLS", 1)
+        .await;
     assert_eq!(redis.cli(&["EXISTS", "padok"]), "0");
-    consumer.stop.trigger();
-    consumer.running.await.unwrap().unwrap();
+    consumer.stop().await;
 }
 
 #[test]

@@ -2,11 +2,12 @@
 //! `/livez` stays 200 (a restart would not fix the password), `/readyz` and `/healthz` answer
 //! 503 naming the kind, and the consumer keeps running, retrying.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use ebb_consumer::Args;
 use ebb_runtime::Shutdown;
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 
 #[derive(Parser)]
@@ -32,14 +33,16 @@ async fn a_wrong_password_keeps_the_consumer_alive_and_unready_with_the_reason()
     let (stop, shutdown) = Shutdown::new();
     let running = tokio::spawn(ebb_consumer::serve(args, listener, shutdown));
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (status, body) = loop {
-        let answer = get(&format!("{base}/readyz")).await;
-        if answer.0 != 200 || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, body) = poll::until(
+        "/readyz to answer other than 200",
+        Duration::from_secs(20),
+        || async {
+            let answer = get(&format!("{base}/readyz")).await;
+            (answer.0 != 200).then_some(answer)
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("wrong password"), "{body}");
     assert!(!body.contains("unreachable"), "{body}");

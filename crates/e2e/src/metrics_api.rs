@@ -115,28 +115,10 @@ current-context: context
 
 /// `base64 -d` of a Secret's value, as bytes.
 fn decode_base64(encoded: &str) -> Result<Vec<u8>> {
-    // A tiny decoder rather than a dependency: Secrets hold standard base64 with padding.
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::with_capacity(encoded.len() * 3 / 4);
-    for byte in encoded.bytes().filter(|b| !b.is_ascii_whitespace()) {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            b'=' => break,
-            _ => return Err(Error::Unexpected(format!("not base64: {encoded:.40}"))),
-        };
-        bits = (bits << 6) | u32::from(value);
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
-        }
-    }
-    Ok(out)
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|error| Error::Unexpected(format!("not base64 ({error}): {encoded:.40}")))
 }
 
 impl MetricsApi {
@@ -490,5 +472,16 @@ impl<'a> MetricsCheck<'a> {
             document,
             stderr,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_base64;
+
+    #[test]
+    fn secret_values_decode_as_standard_base64() {
+        assert_eq!(decode_base64("aGk+Pz8/").unwrap(), b"hi>???");
+        assert!(decode_base64("not base64!").is_err());
     }
 }

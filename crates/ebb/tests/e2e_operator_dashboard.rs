@@ -7,14 +7,15 @@
 mod common;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
+use ebb_testkit::poll;
 use ebb_testkit::prometheus::PrometheusServer;
 use ebb_testkit::redis::RedisServer;
 use serde_json::Value;
 
-use common::operator::{install_scaled_deployment, push, start_operator};
+use common::operator::{install_scaled_deployment, start_operator};
 
 const TEST: &str = "e2e_operator_dashboard_queries_return_data";
 const NAMESPACE: &str = "default";
@@ -138,19 +139,14 @@ async fn series_with_values(prometheus: &PrometheusServer, query: &str) -> Vec<V
 
 /// Waits until `query` (of panel `panel`) returns a series with a value; fails with both.
 async fn assert_returns_data(prometheus: &PrometheusServer, panel: &str, query: &str) {
-    let deadline = Instant::now() + QUERY_DATA_WITHIN;
-    loop {
-        let series = series_with_values(prometheus, query).await;
-        if !series.is_empty() {
-            eprintln!("panel {panel:?}: `{query}` → {}", Value::from(series));
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "panel {panel:?}: `{query}` returned no data within {QUERY_DATA_WITHIN:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let series = poll::until(
+        &format!("panel {panel:?}: `{query}` to return data"),
+        QUERY_DATA_WITHIN,
+        || async { Some(series_with_values(prometheus, query).await).filter(|s| !s.is_empty()) },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
+    eprintln!("panel {panel:?}: `{query}` → {}", Value::from(series));
 }
 
 /// The values Grafana offers for a `label_values(<selector>, <label>)` variable, read the way
@@ -210,18 +206,19 @@ async fn assert_variable_offers(
         definition,
         &variables(NAMESPACE, NAME),
     );
-    let deadline = Instant::now() + QUERY_DATA_WITHIN;
-    loop {
-        let offered = label_values(prometheus, &query).await;
-        if offered.iter().any(|value| value == expected) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "variable {name:?}: `{query}` offers {offered:?}, not {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    poll::until(
+        &format!("variable {name:?}: `{query}` to offer {expected:?}"),
+        QUERY_DATA_WITHIN,
+        || async {
+            let offered = label_values(prometheus, &query).await;
+            match offered.iter().any(|value| value == expected) {
+                true => Ok(Some(())),
+                false => Err(format!("offers {offered:?}")),
+            }
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
 }
 
 async fn wait_for_replicas(control_plane: &ControlPlane, expected: i64, within: Duration) {
@@ -267,7 +264,7 @@ async fn e2e_operator_dashboard_queries_return_data() {
 
     // Activity for every panel: items waiting and a scale-up (gauges, decisions, reads), then
     // Redis down for a few ticks (read errors), then back.
-    push(&redis, "padok", 200);
+    redis.push("padok", 200);
     wait_for_replicas(&control_plane, 10, Duration::from_secs(30)).await;
     redis.stop();
     // Failed reads have to happen and be scraped: time itself is what is waited for.

@@ -12,7 +12,7 @@ use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
 use ebb_testkit::redis::RedisServer;
 
 use common::Ebb;
-use common::operator::{install_scaled_deployment, push, start_operator};
+use common::operator::{install_scaled_deployment, start_operator};
 
 /// Every write to a Deployment's scale subresource, and nothing else.
 const AUDIT_POLICY: &str = r#"
@@ -217,7 +217,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     let a = operator("operator-a", &kubeconfig);
     let b = operator("operator-b", &kubeconfig);
     let start = Instant::now();
-    push(&redis, "padok", 40);
+    redis.push("padok", 40);
     wait_for_replicas(&control_plane, 2, start, Duration::from_secs(30)).await;
     let first = holder(&control_plane).await.expect("a leader");
     let (mut leader, standby) = if first == "operator-a" {
@@ -235,7 +235,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     leader.wait_for_exit();
     let killed_at = Instant::now();
     let killed_at_text = rfc3339_now();
-    push(&redis, "padok", 20);
+    redis.push("padok", 20);
     let sigkill_takeover =
         wait_for_replicas(&control_plane, 3, killed_at, Duration::from_secs(30)).await;
     println!(
@@ -258,7 +258,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     second.signal("STOP");
     let stopped_at = Instant::now();
     let stopped_at_text = rfc3339_now();
-    push(&redis, "padok", 20);
+    redis.push("padok", 20);
     let sigstop_takeover =
         wait_for_replicas(&control_plane, 4, stopped_at, Duration::from_secs(30)).await;
     println!(
@@ -269,13 +269,13 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
     assert_eq!(holder(&control_plane).await.as_deref(), Some("operator-c"));
 
     // The frozen leader resumes into a changed queue: it must not write, the new one does.
-    push(&redis, "padok", 20);
+    redis.push("padok", 20);
     second.signal("CONT");
     let resumed_at_text = rfc3339_now();
     wait_for_replicas(&control_plane, 5, Instant::now(), Duration::from_secs(15)).await;
     // Another change while both are running: a resumed leader still acting would race the
     // new one to this write.
-    push(&redis, "padok", 20);
+    redis.push("padok", 20);
     wait_for_replicas(&control_plane, 6, Instant::now(), Duration::from_secs(15)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(leader_gauge(&second).await, "0");
@@ -294,7 +294,7 @@ async fn e2e_operator_failover_sigkill_sigstop_sigterm_without_double_writes() {
         sigterm_takeover < Duration::from_secs(2),
         "{sigterm_takeover:?}"
     );
-    push(&redis, "padok", 20);
+    redis.push("padok", 20);
     wait_for_replicas(&control_plane, 7, terminated_at, Duration::from_secs(15)).await;
     let mut third = third;
     assert!(third.wait_for_exit().success());

@@ -1,5 +1,6 @@
 //! `ebb operator run` against a real control plane, as a QueueScaler author would attack it
-//! (issue 18, items 1–3), in phases sharing one control plane and one operator:
+//! (issue 18, items 1–3), one test per attack, on the binary's shared control plane, each in a
+//! namespace with an operator of its own (the memory one measures its operator alone):
 //!
 //! - a bad address with `passwordFrom`: the Secret's value appears in no status, Event or log;
 //! - `passwordFrom` (or a user:password) pointed at a listener of the test's own that is not
@@ -16,10 +17,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
+use ebb_testkit::control_plane::Options;
+use ebb_testkit::poll;
+use ebb_testkit::scenario::condition;
 
 use common::Ebb;
-use common::operator::{install_scaled_deployment, pod_less_deployment, start_operator};
+use common::operator::OperatorScenario;
 
 const SECRET: &str = "pa55-Wo3d-never-shown";
 const INLINE: &str = "inline-s3cret-never-shown";
@@ -75,56 +78,50 @@ fn listener(endless: bool) -> (u16, Arc<Seen>) {
     (port, seen)
 }
 
-async fn status_of(control_plane: &ControlPlane, name: &str) -> serde_json::Value {
-    control_plane
-        .get("queuescalers.ebb.dev", "attack", name)
-        .await
-        .map(|scaler| scaler["status"].clone())
-        .unwrap_or_default()
-}
-
 /// The Ready condition's message once it is False with a message containing `needle`.
-async fn not_ready_with(control_plane: &ControlPlane, name: &str, needle: &str) -> String {
-    control_plane
-        .wait_for(
-            &format!("queuescaler attack/{name} not Ready, saying {needle:?}"),
+async fn not_ready_with(scenario: &OperatorScenario, name: &str, needle: &str) -> String {
+    let status = scenario
+        .wait_for_status(
+            name,
+            &format!("not Ready, saying {needle:?}"),
             Duration::from_secs(60),
-            || async {
-                let status = status_of(control_plane, name).await;
-                let ready = status["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|condition| condition["type"] == "Ready")
-                    .cloned()
-                    .unwrap_or_default();
-                let message = ready["message"].as_str().unwrap_or_default().to_owned();
-                if ready["status"] == "False" && message.contains(needle) {
-                    Ok(Some(message))
-                } else {
-                    Err(format!("status: {status}"))
-                }
+            |status| {
+                condition(status, "Ready").as_deref() == Some("False")
+                    && ready_message(status).contains(needle)
             },
         )
-        .await
-        .unwrap()
+        .await;
+    ready_message(&status)
 }
 
-/// A QueueScaler `name` in `attack`, reading `source` (YAML flow), and its own Deployment
-/// `name` (one workload per scaler: a second scaler of one workload would stay hands-off).
-fn scaler(name: &str, source: &str) -> String {
+fn ready_message(status: &serde_json::Value) -> String {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|condition| condition["type"] == "Ready")
+        .and_then(|ready| ready["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A QueueScaler `name` in the scenario's namespace, reading `source` (YAML flow), and its own
+/// Deployment `name` (one workload per scaler: a second scaler of one workload would stay
+/// hands-off).
+fn scaler(scenario: &OperatorScenario, name: &str, source: &str) -> String {
     format!(
         r#"{}
 ---
 apiVersion: ebb.dev/v1alpha1
 kind: QueueScaler
-metadata: {{name: {name}, namespace: attack}}
+metadata: {{name: {name}, namespace: {}}}
 spec:
   scaleTargetRef: {{name: {name}}}
   pollingIntervalSeconds: 1
   source: {source}
 "#,
-        pod_less_deployment("attack", name)
+        scenario.deployment(name),
+        scenario.namespace
     )
 }
 
@@ -145,97 +142,82 @@ fn resident_bytes(operator: &Ebb) -> u64 {
     kib * 1024
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn e2e_operator_security() {
-    let Some(control_plane) = start_or_skip("e2e_operator_security", Options::default()).await
-    else {
-        return;
-    };
-    install_scaled_deployment(
-        &control_plane,
-        "attack",
-        "worker",
-        &format!(
+/// The scenario `namespace` of the test `test`: its operator sends credentials only to the
+/// installer's Redis (the test's listeners are elsewhere) and to `closed`, a closed loopback
+/// port, for an allowed server that is not there; the Secret `redis-auth` holds [`SECRET`].
+async fn scenario(test: &str, namespace: &str, closed: u16) -> Option<OperatorScenario> {
+    let allowed = format!("redis-master:6379,*.cache.svc,127.0.0.1:{closed}");
+    let scenario = OperatorScenario::start(
+        test,
+        Options::default(),
+        namespace,
+        &[("EBB_ALLOWED_ADDRESSES", &allowed)],
+    )
+    .await?;
+    scenario
+        .apply(&format!(
             r#"
 apiVersion: v1
 kind: Secret
-metadata: {{name: redis-auth, namespace: attack}}
+metadata: {{name: redis-auth, namespace: {namespace}}}
 stringData: {{password: "{SECRET}"}}
 "#
-        ),
-    )
-    .await;
-    // Only the installer's Redis may receive credentials; the test's listeners are elsewhere.
-    // …and one closed loopback port, for an allowed server that is not there.
-    let closed = ebb_testkit::free_port();
-    let kubeconfig = control_plane.kubeconfig.display().to_string();
-    let operator = start_operator(
-        "operator",
-        &kubeconfig,
-        &[(
-            "EBB_ALLOWED_ADDRESSES",
-            &format!("redis-master:6379,*.cache.svc,127.0.0.1:{closed}"),
-        )],
-    );
-
-    a_bad_address_with_a_password_never_shows_the_secret(&control_plane, &operator, closed).await;
-    a_password_goes_only_to_allowed_addresses(&control_plane).await;
-    an_endless_reply_keeps_memory_flat(&control_plane, &operator).await;
+        ))
+        .await;
+    Some(scenario)
 }
 
-async fn a_bad_address_with_a_password_never_shows_the_secret(
-    control_plane: &ControlPlane,
-    operator: &Ebb,
-    closed: u16,
-) {
-    eprintln!("== a bad address with passwordFrom never shows the Secret");
-    control_plane
+/// A bad address with `passwordFrom`: the Secret's value appears in no status, Event or log.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_address_with_a_password_never_shows_the_secret() {
+    let closed = ebb_testkit::free_port();
+    let Some(scenario) = scenario(
+        "a_bad_address_with_a_password_never_shows_the_secret",
+        "bad-address",
+        closed,
+    )
+    .await
+    else {
+        return;
+    };
+    scenario
         .apply(&scaler(
+            &scenario,
             "bad-port",
             &redis_with_password("redis-master:70000"),
         ))
-        .await
-        .unwrap();
-    let message = not_ready_with(control_plane, "bad-port", "redis-master:70000").await;
+        .await;
+    let message = not_ready_with(&scenario, "bad-port", "redis-master:70000").await;
     assert!(message.contains("port \"70000\""), "{message}");
-    control_plane
+    scenario
         .apply(&scaler(
+            &scenario,
             "bad-url",
             &redis_with_password(&format!("redis://:{INLINE}@redis-master:70000")),
         ))
-        .await
-        .unwrap();
-    let message = not_ready_with(control_plane, "bad-url", "invalid Redis server").await;
+        .await;
+    let message = not_ready_with(&scenario, "bad-url", "invalid Redis server").await;
     assert!(
         message.contains("redis://***@redis-master:70000"),
         "{message}"
     );
     // Allowed and well-formed, so the password joins it; the server is not there.
-    control_plane
+    scenario
         .apply(&scaler(
+            &scenario,
             "allowed-absent",
             &redis_with_password(&format!("127.0.0.1:{closed}")),
         ))
-        .await
-        .unwrap();
-    not_ready_with(
-        control_plane,
-        "allowed-absent",
-        &format!("127.0.0.1:{closed}"),
-    )
-    .await;
+        .await;
+    not_ready_with(&scenario, "allowed-absent", &format!("127.0.0.1:{closed}")).await;
     let everything = format!(
         "{}\n{}\n{}",
         // The statuses only: the spec holds what its author wrote (INLINE among it).
-        control_plane
-            .kubectl(&["get", "qs", "-A", "-o", "jsonpath={.items[*].status}"])
-            .await
-            .unwrap(),
-        control_plane
-            .kubectl(&["get", "events", "-A", "-o", "yaml"])
-            .await
-            .unwrap(),
-        operator.logs().join("\n"),
+        scenario
+            .kubectl(&["get", "qs", "-o", "jsonpath={.items[*].status}"])
+            .await,
+        scenario.kubectl(&["get", "events", "-o", "yaml"]).await,
+        scenario.operator.logs().join("\n"),
     );
     // What is grepped holds the errors themselves.
     assert!(
@@ -248,23 +230,32 @@ async fn a_bad_address_with_a_password_never_shows_the_secret(
             "{secret} appears in the status, the Events or the operator's log"
         );
     }
-    for name in ["bad-port", "bad-url", "allowed-absent"] {
-        control_plane
-            .kubectl(&["delete", "qs", name, "-n", "attack"])
-            .await
-            .unwrap();
-    }
 }
 
-async fn a_password_goes_only_to_allowed_addresses(control_plane: &ControlPlane) {
-    eprintln!("== a password goes only to allowed addresses");
+/// `passwordFrom` (or a user:password) pointed at a listener of the test's own that is not
+/// on `--allowed-addresses`: the listener receives no connection, and the status says why;
+/// the same listener without credentials is read (any address is fine then).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_goes_only_to_allowed_addresses() {
+    let Some(scenario) = scenario(
+        "a_password_goes_only_to_allowed_addresses",
+        "exfiltrate",
+        ebb_testkit::free_port(),
+    )
+    .await
+    else {
+        return;
+    };
     let (port, seen) = listener(false);
     let mine = format!("127.0.0.1:{port}");
-    control_plane
-        .apply(&scaler("exfiltrate", &redis_with_password(&mine)))
-        .await
-        .unwrap();
-    let message = not_ready_with(control_plane, "exfiltrate", "--allowed-addresses").await;
+    scenario
+        .apply(&scaler(
+            &scenario,
+            "exfiltrate",
+            &redis_with_password(&mine),
+        ))
+        .await;
+    let message = not_ready_with(&scenario, "exfiltrate", "--allowed-addresses").await;
     for part in [
         "spec.source.ebbQueue.redis.address",
         "spec.source.ebbQueue.redis.passwordFrom",
@@ -274,35 +265,30 @@ async fn a_password_goes_only_to_allowed_addresses(control_plane: &ControlPlane)
     ] {
         assert!(message.contains(part), "{part:?} not in {message}");
     }
-    control_plane
+    scenario
         .apply(&scaler(
+            &scenario,
             "exfiltrate-inline",
             &format!(
                 r#"{{redisList: {{key: jobs, redis: {{address: "redis://:{INLINE}@{mine}"}}}}}}"#
             ),
         ))
-        .await
-        .unwrap();
-    let message = not_ready_with(control_plane, "exfiltrate-inline", "--allowed-addresses").await;
+        .await;
+    let message = not_ready_with(&scenario, "exfiltrate-inline", "--allowed-addresses").await;
     assert!(
         message.contains("spec.source.redisList.redis.address (its user:password)"),
         "{message}"
     );
-    control_plane
+    scenario
         .apply(&scaler(
+            &scenario,
             "exfiltrate-prometheus",
             &format!(
                 r#"{{prometheus: {{serverAddress: "http://user:{INLINE}@{mine}", query: "vector(1)"}}}}"#
             ),
         ))
-        .await
-        .unwrap();
-    let message = not_ready_with(
-        control_plane,
-        "exfiltrate-prometheus",
-        "--allowed-addresses",
-    )
-    .await;
+        .await;
+    let message = not_ready_with(&scenario, "exfiltrate-prometheus", "--allowed-addresses").await;
     assert!(
         message.contains("spec.source.prometheus.serverAddress"),
         "{message}"
@@ -315,32 +301,20 @@ async fn a_password_goes_only_to_allowed_addresses(control_plane: &ControlPlane)
 
     // Without credentials the same address is read: the listener does see the operator, so
     // the zero above is the allow-list's doing.
-    control_plane
+    scenario
         .apply(&scaler(
+            &scenario,
             "no-credentials",
             &format!(r#"{{redisList: {{key: jobs, redis: {{address: "{mine}"}}}}}}"#),
         ))
-        .await
-        .unwrap();
-    control_plane
-        .wait_for(
-            "the listener to see the credential-free scaler",
-            Duration::from_secs(60),
-            || async { Ok((seen.connections.load(Ordering::SeqCst) > 0).then_some(())) },
-        )
-        .await
-        .unwrap();
-    for name in [
-        "exfiltrate",
-        "exfiltrate-inline",
-        "exfiltrate-prometheus",
-        "no-credentials",
-    ] {
-        control_plane
-            .kubectl(&["delete", "qs", name, "-n", "attack"])
-            .await
-            .unwrap();
-    }
+        .await;
+    poll::until(
+        "the listener to see the credential-free scaler",
+        Duration::from_secs(60),
+        || async { seen.connections.load(Ordering::SeqCst) > 0 },
+    )
+    .await
+    .unwrap();
 }
 
 /// What endless replies may add to the operator's resident memory, at most: the budget of
@@ -348,43 +322,51 @@ async fn a_password_goes_only_to_allowed_addresses(control_plane: &ControlPlane)
 const GROWTH_LIMIT: u64 = 20 * 1024 * 1024;
 const OFFERED: u64 = 100 * 1024 * 1024;
 
-async fn an_endless_reply_keeps_memory_flat(control_plane: &ControlPlane, operator: &Ebb) {
-    eprintln!("== an endless reply keeps memory flat");
+/// Servers that never stop sending: the operator's resident memory stays flat while more than
+/// 100 MiB is offered to it.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_endless_reply_keeps_the_operators_memory_flat() {
+    let Some(scenario) = scenario(
+        "an_endless_reply_keeps_the_operators_memory_flat",
+        "endless",
+        ebb_testkit::free_port(),
+    )
+    .await
+    else {
+        return;
+    };
+    let operator = &scenario.operator;
     let (port, seen) = listener(true);
     let before = resident_bytes(operator);
     let mut manifests = String::new();
     for n in 0..8 {
         manifests.push_str(&scaler(
+            &scenario,
             &format!("endless-{n}"),
             &format!(
                 r#"{{prometheus: {{serverAddress: "http://127.0.0.1:{port}", query: "vector(1)"}}}}"#
             ),
         ));
-        manifests.push_str("---");
+        manifests.push_str("---\n");
     }
-    control_plane.apply(&manifests).await.unwrap();
-    let message = not_ready_with(control_plane, "endless-0", "reply larger than 1 MiB").await;
+    scenario.apply(&manifests).await;
+    let message = not_ready_with(&scenario, "endless-0", "reply larger than 1 MiB").await;
     assert!(
         !message.contains("    "),
         "reply text in the status: {message}"
     );
     // Sampled at every look (every 250 ms) while the servers send.
     let peak = AtomicU64::new(before);
-    control_plane
-        .wait_for(
-            "100 MiB offered to the operator",
-            Duration::from_secs(240),
-            || async {
-                let now = peak.fetch_max(resident_bytes(operator), Ordering::SeqCst);
-                if now > before + GROWTH_LIMIT {
-                    return Ok(Some(()));
-                }
-                let sent = seen.bytes_sent.load(Ordering::SeqCst);
-                Ok((sent > OFFERED).then_some(()))
-            },
-        )
-        .await
-        .unwrap();
+    poll::until(
+        "100 MiB offered to the operator",
+        Duration::from_secs(240),
+        || async {
+            let now = peak.fetch_max(resident_bytes(operator), Ordering::SeqCst);
+            now > before + GROWTH_LIMIT || seen.bytes_sent.load(Ordering::SeqCst) > OFFERED
+        },
+    )
+    .await
+    .unwrap();
     let peak = peak.load(Ordering::SeqCst);
     let after = resident_bytes(operator);
     let peak = peak.max(after);

@@ -6,9 +6,10 @@
 mod common;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Ebb;
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 
 /// `ebb probe --pid <pid> [extra]`: its success and its stderr.
@@ -34,14 +35,12 @@ fn ebb_probe_keeps_a_wrong_password_alive_and_unready_with_the_reason() {
         &["consumer", "--redis-server", &server, "--lease", "1s"],
     );
     for ebb in [&producer, &consumer] {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let (ready, reason) = loop {
-            let answer = probe(ebb.pid(), &["--ready"]);
-            if !answer.0 || Instant::now() > deadline {
-                break answer;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let (ready, reason) = poll::until_blocking(
+            &format!("{} to be unready", ebb.name),
+            Duration::from_secs(20),
+            || Some(probe(ebb.pid(), &["--ready"])).filter(|answer| !answer.0),
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
         assert!(!ready, "{}: ready with a wrong password", ebb.name);
         assert!(reason.contains("GET /readyz"), "{}: {reason}", ebb.name);
         assert!(reason.contains("503"), "{}: {reason}", ebb.name);

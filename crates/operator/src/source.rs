@@ -79,8 +79,8 @@ fn ebb_sources_kinds() -> String {
 }
 
 /// The Redis glob patterns whose keyspace notifications mean `spec`'s counts may have
-/// changed: its key, and for a leased queue its own keys too (processing lists: acks move
-/// items out of flight). None for a source that reads no Redis.
+/// changed: its key, or a leased queue's keys as the queue crate lays them out. None for a
+/// source that reads no Redis.
 pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
     match spec {
         SourceSpec::RedisList(RedisListSpec {
@@ -89,25 +89,10 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         | SourceSpec::RedisStream(RedisStreamSpec {
             stream: Text::Fixed(key),
             ..
-        }) => vec![glob_escaped(key)],
+        }) => vec![ebb_queue::glob_escaped(key)],
         SourceSpec::EbbQueue(EbbQueueSpec {
             queue: Text::Fixed(queue),
-        }) => vec![
-            glob_escaped(queue),
-            format!("{}:*", glob_escaped(&ebb_queue::key_prefix(queue))),
-        ],
+        }) => ebb_queue::key_patterns(queue),
         _ => Vec::new(),
     }
-}
-
-/// `key` as a literal in a Redis glob pattern.
-fn glob_escaped(key: &str) -> String {
-    let mut escaped = String::with_capacity(key.len());
-    for c in key.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

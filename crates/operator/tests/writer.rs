@@ -10,29 +10,18 @@ use std::time::{Duration, SystemTime};
 
 use ebb_operator::{ControllerSettings, GateSwitch, Metrics, Writer, crd_yaml, gate};
 use ebb_runtime::{Health, Shutdown, ShutdownTrigger, http};
-use ebb_testkit::control_plane::{ControlPlane, Options, start_or_skip};
+use ebb_testkit::control_plane::{ControlPlane, Options};
 use ebb_testkit::poll::until as wait_for;
 use ebb_testkit::redis::RedisServer;
+use ebb_testkit::scenario::Scenario;
 use prometheus_client::registry::Registry;
-use tokio::sync::OnceCell;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// One control plane for the tests of this file, each in a namespace of its own. It outlives
-/// them: the control-plane script stops it once this test process has exited.
-async fn control_plane() -> Option<&'static ControlPlane> {
-    static SHARED: OnceCell<Option<ControlPlane>> = OnceCell::const_new();
-    SHARED
-        .get_or_init(|| async {
-            let control_plane = start_or_skip("operator writer tests", Options::default()).await?;
-            control_plane
-                .install_crd(&crd_yaml(), "queuescalers.ebb.dev")
-                .await
-                .unwrap();
-            Some(control_plane)
-        })
-        .await
-        .as_ref()
+/// The namespace `namespace` on this binary's shared control plane (the test kit's
+/// [`Scenario`]), with the CRD installed; `None` when the gate skips.
+async fn scenario(test: &str, namespace: &str) -> Option<Scenario> {
+    Scenario::start(test, Options::default(), &crd_yaml(), namespace).await
 }
 
 /// A client of `control_plane`, as its admin.
@@ -140,49 +129,28 @@ impl Operator {
     }
 }
 
-/// A namespace with a Deployment at 0 replicas (no pods without a node: only the count
-/// matters), and a QueueScaler of it on the list `jobs` of `redis`: 100 items per replica,
-/// never scaling in.
-async fn install(control_plane: &ControlPlane, namespace: &str, redis: &RedisServer) {
+/// A Deployment at 0 replicas (no pods without a node: only the count matters), and a
+/// QueueScaler of it on the list `jobs` of `redis`: 100 items per replica, never scaling in.
+async fn install(scenario: &Scenario, redis: &RedisServer) {
     let address = redis.address();
-    control_plane
+    scenario
         .apply(&format!(
-            r#"
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {namespace}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: consumer, namespace: {namespace}}}
-spec:
-  replicas: 0
-  selector: {{matchLabels: {{app: consumer}}}}
-  template:
-    metadata: {{labels: {{app: consumer}}}}
-    spec:
-      containers: [{{name: consumer, image: "ebb:test"}}]
+            r#"{}
 ---
 apiVersion: ebb.dev/v1alpha1
 kind: QueueScaler
-metadata: {{name: work, namespace: {namespace}}}
+metadata: {{name: work, namespace: {}}}
 spec:
   scaleTargetRef: {{name: consumer}}
   source: {{redisList: {{redis: {{address: "{address}"}}, key: jobs}}}}
   targetPerReplica: 100
   maxReplicas: 10
   behavior: {{scaleDown: {{selectPolicy: Disabled}}}}
-"#
+"#,
+            scenario.deployment("consumer"),
+            scenario.namespace
         ))
-        .await
-        .unwrap();
-}
-
-fn push(redis: &RedisServer, count: usize) {
-    let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
-    let mut command = vec!["RPUSH", "jobs"];
-    command.extend(items.iter().map(String::as_str));
-    redis.cli(&command);
+        .await;
 }
 
 /// The reasons of the Events about the QueueScaler `work`, oldest first.
@@ -208,39 +176,32 @@ async fn events(control_plane: &ControlPlane, namespace: &str) -> Vec<String> {
     events.into_iter().map(|(_, reason)| reason).collect()
 }
 
-async fn replicas(control_plane: &ControlPlane, namespace: &str) -> u64 {
-    let deployment = control_plane
-        .get("deployments", namespace, "consumer")
-        .await
-        .unwrap();
-    deployment["spec"]["replicas"].as_u64().unwrap()
-}
-
-async fn status(control_plane: &ControlPlane, namespace: &str) -> serde_json::Value {
-    control_plane
-        .get("queuescalers", namespace, "work")
-        .await
-        .unwrap()["status"]
-        .clone()
+async fn replicas(scenario: &Scenario) -> i64 {
+    scenario.replicas("consumer").await.unwrap().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_event_is_written_after_leadership_is_lost() {
-    let Some(control_plane) = control_plane().await else {
+    let Some(scenario) = scenario(
+        "no_event_is_written_after_leadership_is_lost",
+        "writer-leadership",
+    )
+    .await
+    else {
         return;
     };
-    let namespace = "writer-leadership";
+    let (control_plane, namespace) = (scenario.control_plane, scenario.namespace.as_str());
     let redis = RedisServer::start();
-    install(control_plane, namespace, &redis).await;
+    install(&scenario, &redis).await;
     let operator = Operator::start(control_plane, namespace).await;
 
     // Leading: 200 items make 2 replicas, with an Event and a status saying so.
-    push(&redis, 200);
+    redis.push("jobs", 200);
     control_plane
         .wait_for("the scale to 2 and its Event", WAIT, || async {
-            let replicas = replicas(control_plane, namespace).await;
+            let replicas = replicas(&scenario).await;
             let events = events(control_plane, namespace).await;
-            let status = status(control_plane, namespace).await;
+            let status = scenario.status("work").await;
             let done = replicas == 2
                 && events.iter().any(|reason| reason == "Scaled")
                 && status["desiredReplicas"] == 2;
@@ -254,7 +215,7 @@ async fn no_event_is_written_after_leadership_is_lost() {
         .await
         .unwrap();
     let events_before = events(control_plane, namespace).await;
-    let status_before = status(control_plane, namespace).await;
+    let status_before = scenario.status("work").await;
     let (mut written_before, mut tried_before) = (Vec::new(), Vec::new());
     for write in ["scale", "status", "event"] {
         written_before.push(operator.writes(write, "written").await);
@@ -283,7 +244,7 @@ async fn no_event_is_written_after_leadership_is_lost() {
     operator.wait_for_attempt("event", tried_before[2]).await;
     operator.wait_for_attempt("status", tried_before[1]).await;
     // 1,000 more items want 10 replicas: a scale the gate must refuse too.
-    push(&redis, 1000);
+    redis.push("jobs", 1000);
     operator.wait_for_attempt("scale", tried_before[0]).await;
 
     assert_eq!(
@@ -292,12 +253,12 @@ async fn no_event_is_written_after_leadership_is_lost() {
         "no Event after leadership was lost"
     );
     assert_eq!(
-        status(control_plane, namespace).await,
+        scenario.status("work").await,
         status_before,
         "no status write after leadership was lost"
     );
     assert_eq!(
-        replicas(control_plane, namespace).await,
+        replicas(&scenario).await,
         3,
         "no scale after leadership was lost: the count is the one set by hand"
     );
@@ -317,14 +278,19 @@ async fn no_event_is_written_after_leadership_is_lost() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn reconcile_duration_is_observed_on_every_reconcile() {
-    let Some(control_plane) = control_plane().await else {
+    let Some(scenario) = scenario(
+        "reconcile_duration_is_observed_on_every_reconcile",
+        "writer-reconcile",
+    )
+    .await
+    else {
         return;
     };
-    let namespace = "writer-reconcile";
+    let (control_plane, namespace) = (scenario.control_plane, scenario.namespace.as_str());
     let redis = RedisServer::start();
-    install(control_plane, namespace, &redis).await;
+    install(&scenario, &redis).await;
     let operator = Operator::start(control_plane, namespace).await;
-    push(&redis, 10);
+    redis.push("jobs", 10);
     let labels = format!("namespace=\"{namespace}\",queuescaler=\"work\"");
     let reconciles = wait_for("reconciles on /metrics", WAIT, || async {
         let count = operator
@@ -352,12 +318,17 @@ async fn reconcile_duration_is_observed_on_every_reconcile() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_repeated_event_is_counted_and_every_other_stands_alone() {
-    let Some(control_plane) = control_plane().await else {
+    let Some(scenario) = scenario(
+        "a_repeated_event_is_counted_and_every_other_stands_alone",
+        "writer-events",
+    )
+    .await
+    else {
         return;
     };
-    let namespace = "writer-events";
+    let (control_plane, namespace) = (scenario.control_plane, scenario.namespace.as_str());
     let redis = RedisServer::start();
-    install(control_plane, namespace, &redis).await;
+    install(&scenario, &redis).await;
     let client = client(control_plane).await;
     let (switch, gate) = gate();
     switch.open_until(SystemTime::now() + Duration::from_secs(3600));

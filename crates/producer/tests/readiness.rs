@@ -2,11 +2,12 @@
 //! `/livez` stays 200 (a restart would not fix the password), `/readyz` and `/healthz` answer
 //! 503 naming the kind, and a publish is refused with the same line.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use ebb_producer::Args;
 use ebb_runtime::Shutdown;
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 use reqwest::{Client, StatusCode};
 
@@ -35,14 +36,16 @@ async fn a_wrong_password_keeps_the_producer_alive_and_unready_with_the_reason()
     let client = Client::new();
 
     // Readiness follows the producer's Redis probe, which runs every second.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (status, body) = loop {
-        let answer = get(&client, &format!("{base}/readyz")).await;
-        if answer.0 != StatusCode::OK || Instant::now() > deadline {
-            break answer;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, body) = poll::until(
+        "/readyz to answer other than 200",
+        Duration::from_secs(20),
+        || async {
+            let answer = get(&client, &format!("{base}/readyz")).await;
+            (answer.0 != StatusCode::OK).then_some(answer)
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body.contains("wrong password"), "{body}");
     assert!(!body.contains("unreachable"), "{body}");

@@ -254,9 +254,9 @@ end
 return returned
 ";
 
-/// `pattern`'s characters that Redis' glob matching (`SCAN MATCH`) would read as wildcards,
-/// escaped, so that a queue named `a*` sweeps only its own keys.
-pub(crate) fn glob_escaped(literal: &str) -> String {
+/// `literal`'s characters that Redis' glob matching (`SCAN MATCH`, `PSUBSCRIBE`) would read
+/// as wildcards, escaped, so that a queue named `a*` sweeps, or is woken by, only its own keys.
+pub fn glob_escaped(literal: &str) -> String {
     let mut escaped = String::with_capacity(literal.len());
     for character in literal.chars() {
         if matches!(character, '*' | '?' | '[' | ']' | '\\') {
@@ -265,6 +265,18 @@ pub(crate) fn glob_escaped(literal: &str) -> String {
         escaped.push(character);
     }
     escaped
+}
+
+/// The Redis glob patterns of the keys whose changes may change queue `queue`'s counts: the
+/// list itself, and the queue's own keys (an ack moves an item out of a processing list, a
+/// reaper moves it back). What a scaler subscribes to for keyspace notifications. The legacy
+/// layout is left out: its consumers are old versions on their way out, and the scaler's
+/// polling still counts them.
+pub fn key_patterns(queue: &str) -> Vec<String> {
+    vec![
+        glob_escaped(queue),
+        format!("{}:*", glob_escaped(&key_prefix(queue))),
+    ]
 }
 
 /// Acknowledges one item: removes it from the processing list and, when it was still there,
@@ -349,6 +361,16 @@ mod tests {
     fn glob_characters_of_a_name_match_only_themselves() {
         assert_eq!(glob_escaped("{padok}"), "{padok}");
         assert_eq!(glob_escaped("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn a_queue_is_watched_through_its_list_and_its_own_keys_taken_literally() {
+        assert_eq!(key_patterns("padok"), ["padok", "{padok}:*"]);
+        assert_eq!(
+            key_patterns("{orders}.high"),
+            ["{orders}.high", "{orders}.high:*"]
+        );
+        assert_eq!(key_patterns("a*"), ["a\\*", "{a\\*}:*"]);
     }
 
     #[test]

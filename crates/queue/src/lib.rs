@@ -79,7 +79,7 @@ pub use args::{QueueArgs, RedisServerParser};
 pub use error::{Error, Result};
 pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
-pub use keys::{key_name, key_prefix, queue_name};
+pub use keys::{glob_escaped, key_name, key_patterns, key_prefix, queue_name};
 pub use kind::RedisErrorKind;
 pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT, MIN_LEASE};
 pub use notify::{KeyWatch, KeyspaceEvents};

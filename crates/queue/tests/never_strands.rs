@@ -3,9 +3,10 @@
 //! Redis Cluster), and the items are counted: every one completed, `completed` = published.
 //! The same with real processes and SIGKILL is `crates/ebb/tests/at_least_once.rs`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ebb_queue::{Error, Item, Lengths, Queue, RedisAddress, RedisErrorKind};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 use ebb_testkit::redis_cluster::RedisCluster;
 
@@ -21,19 +22,26 @@ async fn drain(queue: &Queue, published: u64) {
     let survivor = queue
         .consumer_lease("survivor", Duration::from_secs(30))
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while queue.completed().await.unwrap() < published {
-        assert!(
-            Instant::now() < deadline,
-            "stranded: {:?}, completed {} of {published}",
-            queue.lengths().await.unwrap(),
-            queue.completed().await.unwrap()
-        );
-        queue.reap().await.unwrap();
-        if let Some(delivery) = survivor.pop(Duration::from_millis(100)).await.unwrap() {
-            assert!(survivor.ack(&delivery).await.unwrap());
-        }
-    }
+    poll::until(
+        &format!("all {published} items completed"),
+        Duration::from_secs(30),
+        || async {
+            let completed = queue.completed().await.unwrap();
+            if completed >= published {
+                return Ok(Some(()));
+            }
+            queue.reap().await.unwrap();
+            if let Some(delivery) = survivor.pop(Duration::from_millis(100)).await.unwrap() {
+                assert!(survivor.ack(&delivery).await.unwrap());
+            }
+            let lengths = queue.lengths().await.unwrap();
+            Err(format!(
+                "stranded: {lengths:?}, completed {completed} of {published}"
+            ))
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(queue.completed().await.unwrap(), published);
     assert_eq!(
         queue.lengths().await.unwrap(),
@@ -66,11 +74,10 @@ async fn never_strands_an_item_moved_by_a_pop_that_timed_out_on_the_client() {
         "{error}"
     );
     server.cli(&["CLIENT", "UNPAUSE"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.cli(&["LLEN", "{padok}:processing:c1"]) != "1" {
-        assert!(Instant::now() < deadline, "the late BLMOVE never ran");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    poll::until_blocking("the late BLMOVE to run", Duration::from_secs(10), || {
+        server.cli(&["LLEN", "{padok}:processing:c1"]) == "1"
+    })
+    .unwrap_or_else(|error| panic!("{error}"));
     // The window: the item is in the live consumer's list, in flight, in nobody's hands.
     assert_eq!(
         queue.lengths().await.unwrap(),

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ebb_queue::{AckAndTake, Delivery, Item, Lengths, Next, Queue, RedisAddress};
+use ebb_queue::{AckAndTake, ConsumerLease, Delivery, Item, Lengths, Next, Queue, RedisAddress};
 use ebb_testkit::redis::RedisServer;
 
 fn items(count: usize) -> Vec<String> {
@@ -16,39 +16,32 @@ fn items(count: usize) -> Vec<String> {
         .collect()
 }
 
-/// How many times Redis ran `command` successfully since the last `CONFIG RESETSTAT`
-/// (scripts' own calls included; the client's first `EVALSHA`, refused with `NOSCRIPT`
-/// before it loads the script, is not).
-fn calls(server: &RedisServer, command: &str) -> u64 {
-    let stats = server.cli(&["INFO", "commandstats"]);
-    let prefix = format!("cmdstat_{command}:");
-    let Some(fields) = stats.lines().find_map(|line| line.strip_prefix(&prefix)) else {
-        return 0;
-    };
-    let field = |name: &str| -> u64 {
-        fields
-            .split(',')
-            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
-            .map_or(0, |value| value.parse().unwrap())
-    };
-    field("calls") - field("failed_calls") - field("rejected_calls")
-}
-
-#[tokio::test]
-async fn one_round_trip_per_item_while_items_wait() {
+/// A fresh server with `count` items in the queue `padok`, and the lease of consumer `c1`.
+async fn padok_with(count: usize) -> (RedisServer, Queue, ConsumerLease, Vec<String>) {
     let server = RedisServer::start();
     let address: RedisAddress = server.address().parse().unwrap();
     let queue = Queue::new(&address, "padok").unwrap();
     let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
-    let published = items(50);
+    let published = items(count);
     queue.push(&published).await.unwrap();
-    server.cli(&["CONFIG", "RESETSTAT"]);
+    (server, queue, lease, published)
+}
 
-    let mut delivery = lease
+/// The next item, by a (blocking) pop that must find one.
+async fn pop(lease: &ConsumerLease) -> Delivery {
+    lease
         .pop(Duration::from_millis(100))
         .await
         .unwrap()
-        .unwrap();
+        .expect("an item waits")
+}
+
+#[tokio::test]
+async fn one_round_trip_per_item_while_items_wait() {
+    let (server, queue, lease, published) = padok_with(50).await;
+    server.reset_stats();
+
+    let mut delivery = pop(&lease).await;
     let mut delivered = vec![delivery.raw.clone()];
     loop {
         let AckAndTake { acked, next } = lease.ack_and_take(&delivery).await.unwrap();
@@ -65,10 +58,10 @@ async fn one_round_trip_per_item_while_items_wait() {
     assert_eq!(delivered, published, "in queue order, each once");
     assert_eq!(queue.completed().await.unwrap(), 50);
     // One blocking pop for the first item; then one script per item, which moved the other 49.
-    assert_eq!(calls(&server, "blmove"), 1);
-    assert_eq!(calls(&server, "evalsha"), 50);
+    assert_eq!(server.calls("blmove"), 1);
+    assert_eq!(server.calls("evalsha"), 50);
     assert_eq!(
-        calls(&server, "lmove"),
+        server.calls("lmove"),
         50,
         "49 taken, one finding the queue empty"
     );
@@ -78,17 +71,8 @@ async fn one_round_trip_per_item_while_items_wait() {
 
 #[tokio::test]
 async fn takes_nothing_into_a_consumer_that_is_not_registered() {
-    let server = RedisServer::start();
-    let address: RedisAddress = server.address().parse().unwrap();
-    let queue = Queue::new(&address, "padok").unwrap();
-    let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
-    let published = items(3);
-    queue.push(&published).await.unwrap();
-    let delivery = lease
-        .pop(Duration::from_millis(100))
-        .await
-        .unwrap()
-        .unwrap();
+    let (server, queue, lease, published) = padok_with(3).await;
+    let delivery = pop(&lease).await;
 
     // Its heartbeat is gone (as if expired) and a reaper requeued its item and dropped it.
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
@@ -106,11 +90,7 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
 
     // Expired but not reaped yet: not taken either.
     lease.heartbeat().await.unwrap();
-    let again = lease
-        .pop(Duration::from_millis(100))
-        .await
-        .unwrap()
-        .unwrap();
+    let again = pop(&lease).await;
     assert_eq!(again.raw, published[0]);
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
     let answer = lease.ack_and_take(&again).await.unwrap();
@@ -124,11 +104,7 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
     assert_eq!(server.cli(&["LLEN", "{padok}:processing:c1"]), "0");
 
     // The next pop registers again first, and takes.
-    let third = lease
-        .pop(Duration::from_millis(100))
-        .await
-        .unwrap()
-        .unwrap();
+    let third = pop(&lease).await;
     assert_eq!(third.raw, published[1]);
     assert_eq!(server.cli(&["SISMEMBER", "{padok}:consumers", "c1"]), "1");
     lease.leave().await.unwrap();
@@ -136,17 +112,8 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
 
 #[tokio::test]
 async fn takes_nothing_while_draining() {
-    let server = RedisServer::start();
-    let address: RedisAddress = server.address().parse().unwrap();
-    let queue = Queue::new(&address, "padok").unwrap();
-    let lease = queue.consumer_lease("c1", Duration::from_secs(30)).unwrap();
-    let published = items(3);
-    queue.push(&published).await.unwrap();
-    let delivery = lease
-        .pop(Duration::from_millis(100))
-        .await
-        .unwrap()
-        .unwrap();
+    let (server, queue, lease, published) = padok_with(3).await;
+    let delivery = pop(&lease).await;
 
     server.cli(&["SET", "{padok}:draining:c1", "1", "PX", "60000"]);
     let answer = lease.ack_and_take(&delivery).await.unwrap();
@@ -173,11 +140,7 @@ async fn takes_nothing_while_draining() {
     server.cli(&["DEL", "{padok}:draining:c1"]);
     lease.heartbeat().await.unwrap();
     assert!(!lease.is_draining());
-    let next = lease
-        .pop(Duration::from_millis(100))
-        .await
-        .unwrap()
-        .unwrap();
+    let next = pop(&lease).await;
     assert_eq!(next.raw, published[1]);
     lease.leave().await.unwrap();
 }
@@ -187,20 +150,12 @@ async fn takes_nothing_while_draining() {
 /// delivered twice).
 #[tokio::test]
 async fn takes_and_reconciliations_together_deliver_each_item_once() {
-    let server = RedisServer::start();
-    let address: RedisAddress = server.address().parse().unwrap();
-    let queue = Queue::new(&address, "padok").unwrap();
-    let lease = Arc::new(queue.consumer_lease("c1", Duration::from_secs(30)).unwrap());
-    let published = items(2_000);
-    queue.push(&published).await.unwrap();
+    let (_server, queue, lease, published) = padok_with(2_000).await;
+    let lease = Arc::new(lease);
 
     let mut slots = Vec::new();
     for _ in 0..4 {
-        let first = lease
-            .pop(Duration::from_millis(100))
-            .await
-            .unwrap()
-            .unwrap();
+        let first = pop(&lease).await;
         let lease = Arc::clone(&lease);
         slots.push(tokio::spawn(async move {
             let mut delivered = vec![first.raw.clone()];

@@ -18,7 +18,8 @@
 //! - [`Backoff`]: capped exponential retry delay.
 //! - [`free_loopback_port`]: a port for a server about to start, out of the way of outgoing
 //!   connections.
-//! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals.
+//! - [`run_service`]: a subcommand's entry point: logging, its own runtime, signals, and
+//!   [`release_start_up_pages`] once start-up is over (small at rest).
 //! - [`probe`]: `ebb probe`, the exec probe of a server on a port picked at start (several
 //!   replicas on one host-network node).
 
@@ -29,6 +30,7 @@ pub mod http;
 mod logging;
 mod port;
 mod probe;
+mod resident;
 mod service;
 mod shutdown;
 
@@ -39,6 +41,7 @@ pub use http::{Metrics, parse_listen_address};
 pub use logging::init_logging;
 pub use port::free_loopback_port;
 pub use probe::{ProbeArgs, probe};
+pub use resident::{Released, release_start_up_pages};
 pub use service::run_service;
 pub use shutdown::{Shutdown, ShutdownTrigger};
 

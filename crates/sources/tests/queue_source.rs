@@ -6,6 +6,7 @@ use std::time::Duration;
 use ebb_queue::{Item, Queue, RedisAddress, RedisReader};
 use ebb_sources::queue::RedisSource;
 use ebb_sources::{MetricSource, Reading};
+use ebb_testkit::poll;
 use ebb_testkit::redis::RedisServer;
 
 const LEASE: Duration = Duration::from_millis(200);
@@ -47,20 +48,16 @@ async fn a_read_reaps_dead_consumers_and_counts_acks() {
         completed_total: Some(1),
         ..Reading::default()
     };
-    let deadline = tokio::time::Instant::now() + LEASE * 25;
-    loop {
+    poll::until("the reap after the lease ran out", LEASE * 25, || async {
         let reading = source.read().await.unwrap();
         if reading == after_reap {
-            break;
+            return Ok(Some(()));
         }
         assert_eq!(reading, live, "before the lease runs out");
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not reaped {:?} after the lease ran out",
-            LEASE * 24
-        );
-        tokio::time::sleep(LEASE / 10).await;
-    }
+        Err(format!("{reading:?}"))
+    })
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[1]);
 
     // Another consumer finishes everything: the counter follows every ack.
@@ -198,11 +195,19 @@ async fn through_a_shared_reader_the_counts_are_the_same_and_reaping_waits_for_i
         completed_total: Some(0),
         ..Reading::default()
     };
-    let deadline = tokio::time::Instant::now() + LEASE * 25;
-    while source.read().await.unwrap() != requeued {
-        assert!(tokio::time::Instant::now() < deadline, "never reaped");
-        tokio::time::sleep(LEASE / 10).await;
-    }
+    poll::until(
+        "the unregistered consumer's item requeued",
+        LEASE * 25,
+        || async {
+            let reading = source.read().await.unwrap();
+            if reading == requeued {
+                return Ok(Some(()));
+            }
+            Err(format!("{reading:?}"))
+        },
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{error}"));
     assert_eq!(server.cli(&["LINDEX", "padok", "0"]), items[0]);
 }
 

@@ -1,7 +1,8 @@
 //! Test harness: the real services ebb's tests run against, started on free loopback ports
 //! and stopped when dropped, so two test runs can coexist and nothing is left behind.
 //!
-//! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted).
+//! - [`redis`]: a throwaway `redis-server` (plain or TLS; can be killed, frozen, restarted;
+//!   counts the commands it ran).
 //! - [`redis_cluster`]: a throwaway three-master Redis Cluster (slots can be moved).
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver, kube-controller-manager and kube-scheduler, one
@@ -9,6 +10,8 @@
 //! - [`poll`]: the one way a test waits for something to become true.
 //! - [`process`]: the one wrapper of a child process a test starts (output kept, killed on
 //!   drop).
+//! - [`scenario`]: one operator test's namespace on the shared control plane, its pod-less
+//!   Deployments and its looks at replicas, statuses and Events.
 //! - [`tls`]: a TLS client verifier that trusts any server, for self-signed test servers.
 //! - [`free_port`]: a loopback port for anything else a test starts.
 //! - [`load_averages`]: the load average, printed beside every figure a test or benchmark measures.
@@ -22,6 +25,7 @@ pub mod process;
 pub mod prometheus;
 pub mod redis;
 pub mod redis_cluster;
+pub mod scenario;
 pub mod tls;
 
 pub use error::{Error, Result};

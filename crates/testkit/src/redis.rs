@@ -194,6 +194,14 @@ impl RedisServer {
         .unwrap_or_else(|error| panic!("{error}"));
     }
 
+    /// `RPUSH key 0 1 … count-1`: `count` items for a scaler to count.
+    pub fn push(&self, key: &str, count: usize) {
+        let items: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+        let mut command = vec!["RPUSH", key];
+        command.extend(items.iter().map(String::as_str));
+        self.cli(&command);
+    }
+
     /// Runs one command with `redis-cli` and returns its raw output, trimmed, e.g.
     /// `server.cli(&["LLEN", "padok"]) == "3"`; authenticated when started with
     /// `--requirepass`. Panics when the command fails.
@@ -220,6 +228,47 @@ impl RedisServer {
         );
         stdout
     }
+}
+
+/// Counting the commands a server ran: how tests prove how many round trips (or scripts, or
+/// blocking pops) some code cost, from the server's own count rather than the client's.
+impl RedisServer {
+    /// How many times the server ran `command` (lower case: `"blmove"`, `"evalsha"`)
+    /// successfully since it started or since [`reset_stats`](Self::reset_stats), calls made
+    /// by scripts included (`INFO commandstats`). Failed and rejected calls are left out: the
+    /// client's first `EVALSHA`, refused with `NOSCRIPT` before it loads the script, did
+    /// nothing.
+    pub fn calls(&self, command: &str) -> u64 {
+        successful_calls(&self.cli(&["INFO", "commandstats"]), command)
+    }
+
+    /// `CONFIG RESETSTAT`: [`calls`](Self::calls) counts from zero again.
+    pub fn reset_stats(&self) {
+        self.cli(&["CONFIG", "RESETSTAT"]);
+    }
+}
+
+/// `command`'s successful calls in the text of `INFO commandstats`
+/// (`cmdstat_lmove:calls=50,usec=…,rejected_calls=0,failed_calls=1`); 0 when it never ran.
+fn successful_calls(stats: &str, command: &str) -> u64 {
+    let prefix = format!("cmdstat_{command}:");
+    let Some(fields) = stats
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(&prefix))
+    else {
+        return 0;
+    };
+    let field = |name: &str| -> u64 {
+        fields
+            .split(',')
+            .find_map(|field| field.strip_prefix(name)?.strip_prefix('='))
+            .map_or(0, |value| {
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{command}: {name}={value} in {fields}"))
+            })
+    };
+    field("calls") - field("failed_calls") - field("rejected_calls")
 }
 
 impl Drop for RedisServer {
@@ -323,5 +372,22 @@ pub(crate) fn make_certificates(dir: &Path) {
             "openssl {args:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::successful_calls;
+
+    #[test]
+    fn successful_calls_leave_out_failed_and_rejected_ones() {
+        let stats = "# Commandstats\r\n\
+            cmdstat_evalsha:calls=51,usec=900,usec_per_call=17.6,rejected_calls=0,failed_calls=1\r\n\
+            cmdstat_lmove:calls=50,usec=80,usec_per_call=1.6,rejected_calls=2,failed_calls=0\r\n\
+            cmdstat_blmove:calls=1,usec=3,usec_per_call=3.0,rejected_calls=0,failed_calls=0\r\n";
+        assert_eq!(successful_calls(stats, "evalsha"), 50);
+        assert_eq!(successful_calls(stats, "lmove"), 48);
+        assert_eq!(successful_calls(stats, "blmove"), 1);
+        assert_eq!(successful_calls(stats, "rpush"), 0);
     }
 }

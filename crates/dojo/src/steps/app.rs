@@ -1,5 +1,7 @@
 //! Step 2: the app's pods run.
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
 use super::*;
 
 /// Step 2: the app's pods run.
@@ -165,16 +167,17 @@ fn pod_problem(pod: &Value) -> Option<String> {
     })
 }
 
+/// Every byte but RFC 3986's unreserved ones (`A-Z a-z 0-9 - . _ ~`): what a query
+/// parameter's value may carry as it is.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// A query parameter's value, every byte but the unreserved ones percent-encoded.
 fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(text, QUERY_VALUE).to_string()
 }
 
 #[cfg(test)]
@@ -246,5 +249,6 @@ mod tests {
             percent_encode("app.kubernetes.io/name=redis,app.kubernetes.io/instance=redis"),
             "app.kubernetes.io%2Fname%3Dredis%2Capp.kubernetes.io%2Finstance%3Dredis"
         );
+        assert_eq!(percent_encode("a-b_c.d~e f+é"), "a-b_c.d~e%20f%2B%C3%A9");
     }
 }

@@ -19,6 +19,7 @@ use clap::Parser;
 use ebb_e2e::pipeline::{CONSUMER, DojoPipeline, NAMESPACE, QUEUE};
 use ebb_e2e::{charts, node};
 use ebb_testkit::control_plane::{ControlPlane, Options};
+use ebb_testkit::poll;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::ListParams;
@@ -105,22 +106,20 @@ async fn observe(pipeline: &DojoPipeline, client: &Client) -> Result<Observation
 /// terminating one (one not yet signalled would take an item from the next burst, and (c)
 /// would time an old pod).
 async fn settle(pipeline: &DojoPipeline, client: &Client) -> Result<(), BoxError> {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let seen = observe(pipeline, client).await?;
-        if seen.spec == 0 && seen.pods == 0 && seen.waiting == 0 {
-            pipeline.redis.cli(&["DEL", COMPLETED]);
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "not idle after 300 s: spec {} pods {} waiting {}",
+    // A failed look ends the wait as a look that is done, with the failure as its value.
+    poll::until("an idle start", Duration::from_secs(300), || async {
+        match observe(pipeline, client).await {
+            Err(error) => Ok(Some(Err(error))),
+            Ok(seen) if seen.spec == 0 && seen.pods == 0 && seen.waiting == 0 => Ok(Some(Ok(()))),
+            Ok(seen) => Err(format!(
+                "spec {} pods {} waiting {}",
                 seen.spec, seen.pods, seen.waiting
-            )
-            .into());
+            )),
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    })
+    .await??;
+    pipeline.redis.cli(&["DEL", COMPLETED]);
+    Ok(())
 }
 
 async fn burst(pipeline: &DojoPipeline, client: &Client, autoscaler: &str) -> Result<(), BoxError> {

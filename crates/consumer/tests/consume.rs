@@ -169,24 +169,44 @@ async fn takes_concurrency_items_at_once_and_finishes_them_on_shutdown() {
     assert_eq!(redis.cli(&["LINDEX", "padok", "0"]), items[4]);
 }
 
+/// Items of a millisecond or more: each comes with the ack before it, one round trip each.
 #[tokio::test]
 async fn takes_waiting_items_in_one_round_trip_each() {
     let (redis, queue) = padok();
-    let items: Vec<String> = (0..300)
+    let items: Vec<String> = (0..100)
+        .map(|n| Item::new(format!("{n}")).encode())
+        .collect();
+    queue.push(&items).await.unwrap();
+    let consumer = start(&redis, Duration::from_millis(2), 2).await;
+    consumer.wait_consumed("100 items counted", 100).await;
+    consumer.stop().await;
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    assert_eq!(queue.completed().await.unwrap(), 100);
+    // A BLMOVE per slot for its first item, then some on the empty queue (one a second);
+    // every other item came with the ack before it, in the same script.
+    let blocking = redis.calls("blmove");
+    assert!(blocking < 20, "{blocking} BLMOVEs for 100 items");
+    let taken = redis.calls("lmove");
+    assert!(taken >= 98, "{taken} LMOVEs for 100 items");
+    assert_eq!(redis.calls("lpop"), 0, "no batch of items this long");
+}
+
+/// Items that take no time: the consumer takes them in batches, far fewer round trips than
+/// items, and each is completed and counted once.
+#[tokio::test]
+async fn takes_instant_items_in_batches() {
+    let (redis, queue) = padok();
+    let items: Vec<String> = (0..3_000)
         .map(|n| Item::new(format!("{n}")).encode())
         .collect();
     queue.push(&items).await.unwrap();
     let consumer = start(&redis, Duration::ZERO, 2).await;
-    consumer.wait_consumed("300 items counted", 300).await;
+    consumer.wait_consumed("3000 items counted", 3_000).await;
     consumer.stop().await;
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
-    assert_eq!(queue.completed().await.unwrap(), 300);
-    // A BLMOVE per slot for its first item, then some on the empty queue (one a second);
-    // every other item came with the ack before it, in the same script.
-    let blocking = redis.calls("blmove");
-    assert!(blocking < 20, "{blocking} BLMOVEs for 300 items");
-    let taken = redis.calls("lmove");
-    assert!(taken >= 298, "{taken} LMOVEs for 300 items");
+    assert_eq!(queue.completed().await.unwrap(), 3_000);
+    let scripts = redis.calls("evalsha");
+    assert!(scripts < 300, "{scripts} scripts for 3000 instant items");
 }
 
 /// How Redis fails in an outage test.

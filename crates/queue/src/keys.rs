@@ -291,27 +291,48 @@ end
 return removed
 ";
 
-/// Acknowledges one item like [`ACK`], then takes the next one into the same processing list
-/// with a non-blocking `LMOVE`, when the consumer may still take: registered, its heartbeat
-/// alive, and not marked draining. One round trip per item while items wait; `BLMOVE` is left
-/// for an empty queue. Checked in the script, so no item is ever moved into the list of a
-/// consumer that a reaper dropped. KEYS: processing list, completed counter, queue, registry,
-/// heartbeat, draining marker. ARGV: the raw item, the consumer id. Returns {removed, what
-/// happened (`taken`, `empty`, `unregistered`, `draining`), the item taken or ''}.
+/// Acknowledges finished items like [`ACK`], then takes the next ones into the same
+/// processing list, when the consumer may still take: registered, its heartbeat alive, and not
+/// marked draining. Checked in the script, so no item is ever moved into the list of a consumer
+/// that a reaper dropped. One round trip for the lot while items wait; `BLMOVE` is left for an
+/// empty queue. One item moves with `LMOVE`; several with `LPOP … count` and one `RPUSH`, the
+/// same move under the script's atomicity. KEYS: processing list, completed counter, queue,
+/// registry, heartbeat, draining marker. ARGV: the consumer id, how many to take at most, then
+/// the raw items finished. Returns {removed per finished item, what happened (`taken`,
+/// `empty`, `unregistered`, `draining`), the items taken (none unless `taken`)}.
 pub(crate) const ACK_AND_TAKE: &str = r"
-local removed = redis.call('LREM', KEYS[1], 1, ARGV[1])
-if removed > 0 then
-  redis.call('INCR', KEYS[2])
+local removed, acked = {}, 0
+for i = 3, #ARGV do
+  local count = redis.call('LREM', KEYS[1], 1, ARGV[i])
+  removed[i - 2] = count
+  acked = acked + count
 end
-if redis.call('SISMEMBER', KEYS[4], ARGV[2]) == 0 or redis.call('EXISTS', KEYS[5]) == 0 then
-  return { removed, 'unregistered', '' }
+if acked > 0 then
+  redis.call('INCRBY', KEYS[2], acked)
 end
-if redis.call('EXISTS', KEYS[6]) == 1 then
-  return { removed, 'draining', '' }
+if redis.call('SISMEMBER', KEYS[4], ARGV[1]) == 0 then
+  return { removed, 'unregistered', {} }
 end
-local taken = redis.call('LMOVE', KEYS[3], KEYS[1], 'LEFT', 'RIGHT')
+local marks = redis.call('MGET', KEYS[5], KEYS[6])
+if not marks[1] then
+  return { removed, 'unregistered', {} }
+end
+if marks[2] then
+  return { removed, 'draining', {} }
+end
+local wanted = tonumber(ARGV[2])
+local taken
+if wanted == 1 then
+  local item = redis.call('LMOVE', KEYS[3], KEYS[1], 'LEFT', 'RIGHT')
+  taken = item and { item }
+else
+  taken = redis.call('LPOP', KEYS[3], wanted)
+  if taken then
+    redis.call('RPUSH', KEYS[1], unpack(taken))
+  end
+end
 if not taken then
-  return { removed, 'empty', '' }
+  return { removed, 'empty', {} }
 end
 return { removed, 'taken', taken }
 ";

@@ -39,9 +39,10 @@
 //!   (register + extend the lease), [`pop`](ConsumerLease::pop) (leased `BLMOVE`, waiting in
 //!   Redis at most a sixth of the lease, heartbeating first when due, reconciling the
 //!   processing list after a failed pop), [`ack`](ConsumerLease::ack),
-//!   [`ack_and_take`](ConsumerLease::ack_and_take) (the ack and a non-blocking `LMOVE` of the
-//!   next item in one script, for a consumer still registered and not draining: one round trip
-//!   per item while items wait), [`release`](ConsumerLease::release),
+//!   [`ack_and_take`](ConsumerLease::ack_and_take) (the acks and a non-blocking move of the
+//!   next items in one script, for a consumer still registered and not draining: one round
+//!   trip per item while items wait, fewer for items shorter than [`BATCH_WORK`]),
+//!   [`release`](ConsumerLease::release),
 //!   [`leave`](ConsumerLease::leave) (graceful exit).
 //! - [`RedisErrorKind`]: what a failed call means (wrong password, WRONGTYPE naming the key,
 //!   OOM, READONLY, TLS mismatch, unreachable…), one line every component shows alike.
@@ -85,4 +86,4 @@ pub use lease::{ConsumerLease, Delivery, MAX_POP_WAIT, MIN_LEASE};
 pub use notify::{KeyWatch, KeyspaceEvents};
 pub use orphans::ORPHAN_SWEEP_EVERY;
 pub use queue::{COMMAND_TIMEOUT, Lengths, PING_TIMEOUT, Queue, Reaped};
-pub use take::{AckAndTake, Next};
+pub use take::{AckAndTake, BATCH_WORK, MAX_BATCH, Next, batch_to_take};

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ebb_queue::{AckAndTake, ConsumerLease, Delivery, Item, Lengths, Next, Queue, RedisAddress};
+use ebb_queue::{
+    AckAndTake, ConsumerLease, Delivery, Item, Lengths, MAX_BATCH, Next, Queue, RedisAddress,
+};
 use ebb_testkit::redis::RedisServer;
 
 fn items(count: usize) -> Vec<String> {
@@ -44,10 +46,14 @@ async fn one_round_trip_per_item_while_items_wait() {
     let mut delivery = pop(&lease).await;
     let mut delivered = vec![delivery.raw.clone()];
     loop {
-        let AckAndTake { acked, next } = lease.ack_and_take(&delivery).await.unwrap();
-        assert!(acked);
+        let AckAndTake { acked, next } = lease
+            .ack_and_take(std::slice::from_ref(&delivery), 1)
+            .await
+            .unwrap();
+        assert_eq!(acked, [true]);
         match next {
-            Next::Item(taken) => {
+            Next::Items(mut taken) if taken.len() == 1 => {
+                let taken = taken.remove(0);
                 delivered.push(taken.raw.clone());
                 delivery = taken;
             }
@@ -77,11 +83,14 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
     // Its heartbeat is gone (as if expired) and a reaper requeued its item and dropped it.
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
     assert_eq!(queue.reap().await.unwrap().items, 1);
-    let answer = lease.ack_and_take(&delivery).await.unwrap();
+    let answer = lease
+        .ack_and_take(std::slice::from_ref(&delivery), 1)
+        .await
+        .unwrap();
     assert_eq!(
         answer,
         AckAndTake {
-            acked: false,
+            acked: vec![false],
             next: Next::NotRegistered
         }
     );
@@ -93,11 +102,14 @@ async fn takes_nothing_into_a_consumer_that_is_not_registered() {
     let again = pop(&lease).await;
     assert_eq!(again.raw, published[0]);
     server.cli(&["DEL", "{padok}:heartbeat:c1"]);
-    let answer = lease.ack_and_take(&again).await.unwrap();
+    let answer = lease
+        .ack_and_take(std::slice::from_ref(&again), 1)
+        .await
+        .unwrap();
     assert_eq!(
         answer,
         AckAndTake {
-            acked: true,
+            acked: vec![true],
             next: Next::NotRegistered
         }
     );
@@ -116,11 +128,14 @@ async fn takes_nothing_while_draining() {
     let delivery = pop(&lease).await;
 
     server.cli(&["SET", "{padok}:draining:c1", "1", "PX", "60000"]);
-    let answer = lease.ack_and_take(&delivery).await.unwrap();
+    let answer = lease
+        .ack_and_take(std::slice::from_ref(&delivery), 1)
+        .await
+        .unwrap();
     assert_eq!(
         answer,
         AckAndTake {
-            acked: true,
+            acked: vec![true],
             next: Next::Draining
         }
     );
@@ -160,7 +175,13 @@ async fn takes_and_reconciliations_together_deliver_each_item_once() {
         slots.push(tokio::spawn(async move {
             let mut delivered = vec![first.raw.clone()];
             let mut delivery = first;
-            while let Next::Item(next) = lease.ack_and_take(&delivery).await.unwrap().next {
+            while let Next::Items(mut next) = lease
+                .ack_and_take(std::slice::from_ref(&delivery), 1)
+                .await
+                .unwrap()
+                .next
+            {
+                let next = next.remove(0);
                 delivered.push(next.raw.clone());
                 delivery = next;
             }
@@ -193,6 +214,139 @@ async fn takes_and_reconciliations_together_deliver_each_item_once() {
     assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
     assert_eq!(delivered.len(), published.len());
     assert_eq!(queue.completed().await.unwrap(), 2_000);
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    lease.leave().await.unwrap();
+}
+
+/// Short items go in batches: one script acknowledges a batch and takes the next, in queue
+/// order, each item once, and the counts come out exact.
+#[tokio::test]
+async fn a_batch_of_short_items_is_acknowledged_and_taken_in_one_round_trip() {
+    let (server, queue, lease, published) = padok_with(200).await;
+    server.reset_stats();
+
+    let mut batch = vec![pop(&lease).await];
+    let mut delivered = vec![batch[0].raw.clone()];
+    let mut scripts = 0;
+    loop {
+        let AckAndTake { acked, next } = lease.ack_and_take(&batch, MAX_BATCH).await.unwrap();
+        scripts += 1;
+        assert_eq!(acked, vec![true; batch.len()]);
+        match next {
+            Next::Items(taken) => {
+                assert!(taken.len() <= MAX_BATCH);
+                delivered.extend(taken.iter().map(|delivery| delivery.raw.clone()));
+                batch = taken;
+            }
+            Next::Empty => break,
+            other => panic!("a registered consumer got {other:?}"),
+        }
+    }
+    assert_eq!(delivered, published, "in queue order, each once");
+    // 199 items after the first: 64 + 64 + 64 + 7, then one script finding the queue empty.
+    assert_eq!(scripts, 5);
+    assert_eq!(server.calls("evalsha"), 5);
+    assert_eq!(server.calls("blmove"), 1);
+    assert_eq!(queue.completed().await.unwrap(), 200);
+    assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
+    lease.leave().await.unwrap();
+}
+
+/// A draining or unregistered consumer's batch is acknowledged and nothing is taken, however
+/// many it asks for.
+#[tokio::test]
+async fn a_batch_takes_nothing_while_draining_or_unregistered() {
+    let (server, queue, lease, _published) = padok_with(10).await;
+    let first = pop(&lease).await;
+    let Next::Items(batch) = lease.ack_and_take(&[first], 4).await.unwrap().next else {
+        panic!("took nothing")
+    };
+    assert_eq!(batch.len(), 4);
+
+    server.cli(&["SET", "{padok}:draining:c1", "1", "PX", "60000"]);
+    let answer = lease.ack_and_take(&batch[..2], MAX_BATCH).await.unwrap();
+    assert_eq!(
+        answer,
+        AckAndTake {
+            acked: vec![true, true],
+            next: Next::Draining
+        }
+    );
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 5,
+            in_flight: 2
+        }
+    );
+
+    server.cli(&["DEL", "{padok}:draining:c1", "{padok}:heartbeat:c1"]);
+    let answer = lease.ack_and_take(&batch[2..], MAX_BATCH).await.unwrap();
+    assert_eq!(
+        answer,
+        AckAndTake {
+            acked: vec![true, true],
+            next: Next::NotRegistered
+        }
+    );
+    assert_eq!(
+        queue.lengths().await.unwrap(),
+        Lengths {
+            waiting: 5,
+            in_flight: 0
+        }
+    );
+    assert_eq!(queue.completed().await.unwrap(), 5);
+    lease.leave().await.unwrap();
+}
+
+/// Batches of every size from several slots, with reconciliations reading the list all the
+/// while: no item of a batch is taken for a stray, none is delivered twice.
+#[tokio::test]
+async fn batches_and_reconciliations_together_deliver_each_item_once() {
+    let (_server, queue, lease, published) = padok_with(3_000).await;
+    let lease = Arc::new(lease);
+
+    let mut slots = Vec::new();
+    for slot in 0..4 {
+        let first = pop(&lease).await;
+        let lease = Arc::clone(&lease);
+        slots.push(tokio::spawn(async move {
+            let mut delivered = vec![first.raw.clone()];
+            let mut batch = vec![first];
+            let mut size = slot + 1;
+            while let Next::Items(next) = lease.ack_and_take(&batch, size).await.unwrap().next {
+                delivered.extend(next.iter().map(|delivery| delivery.raw.clone()));
+                batch = next;
+                size = size % MAX_BATCH + 7;
+            }
+            delivered
+        }));
+    }
+    let reconciler = {
+        let lease = Arc::clone(&lease);
+        let never_had = Delivery {
+            raw: "never had".into(),
+            item: Item::decode("never had"),
+        };
+        tokio::spawn(async move {
+            let mut returned = 0;
+            for _ in 0..300 {
+                lease.release(&never_had);
+                returned += lease.reconcile().await.unwrap();
+            }
+            returned
+        })
+    };
+    let mut delivered = Vec::new();
+    for slot in slots {
+        delivered.extend(slot.await.unwrap());
+    }
+    assert_eq!(reconciler.await.unwrap(), 0, "nothing is a stray");
+    let unique: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
+    assert_eq!(delivered.len(), published.len());
+    assert_eq!(queue.completed().await.unwrap(), 3_000);
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
     lease.leave().await.unwrap();
 }

@@ -12,7 +12,7 @@
 //!
 //! While items wait, each costs one round trip: the worker's ack takes the next item in the
 //! same script (`ConsumerLease::ack_and_take`), and the fetcher's `BLMOVE` waits only on an
-//! empty queue.
+//! empty queue. Items that take under a millisecond go in batches (see `work.rs`).
 //!
 //! Redis down or refusing (a wrong password, OOM…): every loop retries with capped backoff and
 //! `/readyz` (and `/healthz`) answers 503 with the reason, in the words of

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{Batcher, Command, LuaScript};
+use crate::holders::{ListedConsumer, PendingConsumer};
 use crate::keys::Keys;
 use crate::{RedisAddress, RedisErrorKind, Result};
 
@@ -22,13 +23,6 @@ use crate::{RedisAddress, RedisErrorKind, Result};
 const COUNT_PAGE: usize = 1_000;
 /// The connection's own limit, a backstop behind [`COMMAND_TIMEOUT`] on every call.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `XLEN` and `XINFO GROUPS` at one instant, and "no such stream" as an empty answer rather than
-/// the error `XINFO` gives. One key, so it runs on Redis Cluster as well.
-const STREAM_GROUPS: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return {redis.call('XLEN', KEYS[1]), redis.call('XINFO', 'GROUPS', KEYS[1])}
-";
 
 /// A read-only handle on one Redis server (or cluster). Cheap to clone; clones share one
 /// multiplexed, self-reconnecting connection, and their concurrent calls go out together: all
@@ -41,6 +35,7 @@ pub struct RedisReader {
     batcher: Arc<Batcher>,
     stream_groups: Arc<LuaScript>,
     queue_counts: Arc<LuaScript>,
+    pub(crate) queue_holders: Arc<LuaScript>,
 }
 
 /// An ebb leased queue's counts at one instant, as [`RedisReader::queue_counts`] reads them.
@@ -87,8 +82,9 @@ impl RedisReader {
                 address.clone(),
                 address.connection(RESPONSE_TIMEOUT)?,
             )),
-            stream_groups: Arc::new(LuaScript::new(STREAM_GROUPS)),
+            stream_groups: Arc::new(LuaScript::new(crate::holders::STREAM_GROUPS)),
             queue_counts: Arc::new(LuaScript::new(crate::keys::QUEUE_COUNTS)),
+            queue_holders: Arc::new(LuaScript::new(crate::holders::QUEUE_HOLDERS)),
         })
     }
 
@@ -100,7 +96,7 @@ impl RedisReader {
 
     /// Sends `command` with the calls queued beside it and decodes its answer. `keys` are the
     /// keys it reads with the type each must have: a `WRONGTYPE` names the one that has not.
-    async fn call<T: redis::FromRedisValue>(
+    pub(crate) async fn call<T: redis::FromRedisValue>(
         &self,
         command: Command,
         what: &str,
@@ -193,13 +189,42 @@ impl RedisReader {
     /// `last-delivered-id` are then counted with paged `XRANGE` calls, which costs a transfer of
     /// every undelivered entry and is not atomic with the rest of the reading.
     pub async fn stream_group(&self, stream: &str, group: &str) -> Result<StreamGroup> {
-        let command = Command::script(&self.stream_groups, &[stream], &[]);
-        let answer: Option<(u64, Vec<redis::Value>)> = self
+        Ok(self.stream_group_holders(stream, group).await?.0)
+    }
+
+    /// [`stream_group`](Self::stream_group), and in the same atomic call what each consumer
+    /// of the group holds (`XINFO CONSUMERS`, and `XPENDING` of those holding entries): one
+    /// command, however many consumers.
+    pub async fn stream_group_holders(
+        &self,
+        stream: &str,
+        group: &str,
+    ) -> Result<(StreamGroup, Vec<PendingConsumer>)> {
+        let command = Command::script(&self.stream_groups, &[stream], &[group]);
+        let answer: Option<(u64, Vec<redis::Value>, Vec<ListedConsumer>)> = self
             .call(command, "stream groups", &[(stream, "stream")])
             .await?;
-        let Some((length, groups)) = answer else {
-            return Ok(StreamGroup::MissingStream);
+        let Some((length, groups, holders)) = answer else {
+            return Ok((StreamGroup::MissingStream, Vec::new()));
         };
+        let holders = holders
+            .into_iter()
+            .map(|(consumer, pending, idle_ms)| PendingConsumer {
+                consumer,
+                pending,
+                oldest_idle: u64::try_from(idle_ms).ok().map(Duration::from_millis),
+            })
+            .collect();
+        Ok((self.backlog(stream, group, length, groups).await?, holders))
+    }
+
+    async fn backlog(
+        &self,
+        stream: &str,
+        group: &str,
+        length: u64,
+        groups: Vec<redis::Value>,
+    ) -> Result<StreamGroup> {
         let mut found = None;
         for entry in groups {
             let info: GroupInfo = self.parsed(entry)?;

@@ -47,7 +47,8 @@
 //! - [`RedisErrorKind`]: what a failed call means (wrong password, WRONGTYPE naming the key,
 //!   OOM, READONLY, TLS mismatch, unreachable…), one line every component shows alike.
 //! - [`RedisReader`]: read-only views for scalers: a list's length, a stream consumer group's
-//!   backlog ([`StreamGroup`]), a leased queue's counts ([`QueueCounts`]). One per server,
+//!   backlog ([`StreamGroup`]), a leased queue's counts ([`QueueCounts`]), and who holds what
+//!   ([`RedisReader::queue_holders`], [`RedisReader::stream_group_holders`]). One per server,
 //!   shared: concurrent calls are coalesced into one pipeline per round trip (per node on a
 //!   cluster), each caller getting its own answer or error.
 //! - [`Item`]: the JSON envelope `{"id", "enqueued_at_ms", "payload"}`; plain strings from other
@@ -64,6 +65,7 @@ mod args;
 mod batch;
 mod connection;
 mod error;
+mod holders;
 mod inspect;
 mod item;
 mod keys;
@@ -78,6 +80,7 @@ mod tls_diagnosis;
 pub use address::RedisAddress;
 pub use args::{QueueArgs, RedisServerParser};
 pub use error::{Error, Result};
+pub use holders::{FINGERPRINTED, HeldItems, PendingConsumer};
 pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{glob_escaped, key_name, key_patterns, key_prefix, queue_name};

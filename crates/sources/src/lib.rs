@@ -18,6 +18,7 @@
 
 mod catalogue;
 mod error;
+mod first_seen;
 pub mod http_client;
 mod reading;
 pub mod template;

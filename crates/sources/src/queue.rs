@@ -13,9 +13,13 @@
 //! replicas nobody else would ever find it ([`REAP_EVERY`] is the one reap period of every
 //! shared-reader source; a source of its own, `ebb up`'s, reaps at every read).
 //!
-//! In flight per consumer ([`Reading::leases`]) stays empty: the queue keeps one processing
-//! list per consumer but no lease start per item, and listing consumers is a scan that the
-//! shared read pipeline exists to avoid.
+//! In flight per consumer ([`Reading::leases`]): read through a shared reader, the counts'
+//! script also lists every registered consumer with its items held (every item in hand,
+//! whatever its `--concurrency`), one command in the reader's pipeline however many
+//! consumers; each lease is dated by when this source first saw its item (`first_seen.rs`
+//! says why and how closely). A processing list whose consumer is not registered counts
+//! nowhere, like its items in `in_flight`. On its own ([`RedisSource::new`], `ebb up`) the
+//! source lists no leases.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -23,6 +27,7 @@ use std::time::Duration;
 use ebb_queue::{Queue, RedisReader};
 
 use crate::catalogue::{fixed, redis};
+use crate::first_seen::FirstSeen;
 use crate::template::verbatim;
 use crate::{Count, Error, Kind, MetricSource, Reading, Redis, Result, Text};
 
@@ -47,8 +52,11 @@ impl Kind for EbbQueueSpec {
     const KIND: &'static str = "ebbQueue";
     const REDIS_KEY: Option<&'static str> = Some("queue");
     const FIELDS: &'static [&'static str] = &[];
-    const COUNTS: &'static [(&'static str, Count)] =
-        &[("waiting", Count::Waiting), ("inFlight", Count::InFlight)];
+    const COUNTS: &'static [(&'static str, Count)] = &[
+        ("waiting", Count::Waiting),
+        ("inFlight", Count::InFlight),
+        ("total", Count::Total),
+    ];
     type Source = RedisSource;
 
     fn check(&self, _field: &str) -> Result<()> {
@@ -78,6 +86,7 @@ pub struct RedisSource {
     reap_every: Duration,
     last_reap: Mutex<Option<std::time::Instant>>,
     last_idle_sweep: Mutex<Option<std::time::Instant>>,
+    first_seen: FirstSeen,
 }
 
 impl RedisSource {
@@ -88,6 +97,7 @@ impl RedisSource {
             reap_every: Duration::ZERO,
             last_reap: Mutex::new(None),
             last_idle_sweep: Mutex::new(None),
+            first_seen: FirstSeen::default(),
         }
     }
 
@@ -141,12 +151,15 @@ impl RedisSource {
     }
 
     async fn counts(&self, reader: &RedisReader) -> Result<Reading> {
-        let counts = reader
-            .queue_counts(self.queue.name())
+        let (counts, holders) = reader
+            .queue_holders(self.queue.name())
             .await
             .map_err(|error| self.failed(error))?;
         Ok(Reading {
             completed_total: Some(counts.completed),
+            leases: self
+                .first_seen
+                .leases(&holders, std::time::SystemTime::now()),
             ..Reading::counts(counts.waiting, counts.in_flight)
         })
     }

@@ -28,9 +28,12 @@ pub struct Reading {
     /// Items that become waiting at a later time (delayed, retried later), kept apart from
     /// `paused`, if the source has such a state.
     pub scheduled: Option<u64>,
-    /// In flight per consumer, with when each lease began, when the source can tell. Empty
-    /// when it cannot: the ebb queue keeps one processing list per consumer but no lease
-    /// start per item, and listing the consumers is a scan the shared read pipeline avoids.
+    /// In flight per consumer, with when each one's oldest lease began, from sources that
+    /// know who holds each item (the ebb queue, a stream's consumer group). Every consumer
+    /// the source knows is listed, idle ones with 0 items: a consumer missing from the list
+    /// is unknown to the source, which is not the same as idle. Empty when the source cannot
+    /// tell (a plain list, a PromQL value). Read in the same call as the counts, so the
+    /// leased items add up to `in_flight`.
     pub leases: Vec<Lease>,
 }
 
@@ -56,12 +59,24 @@ impl Reading {
 /// One consumer's share of the work in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    /// The consumer, as the queue names it.
+    /// The consumer, as the queue names it (the pod's name in the consumer chart).
     pub consumer: String,
-    /// Items it holds.
+    /// Items it holds: every item in hand, whatever its `--concurrency`.
     pub leased: u64,
-    /// When its lease began.
-    pub since: SystemTime,
+    /// When the oldest of them was taken, as the source can date it (each source's file says
+    /// how closely); `None` when it holds nothing.
+    pub since: Option<SystemTime>,
+}
+
+impl Lease {
+    /// A consumer holding nothing.
+    pub fn idle(consumer: impl Into<String>) -> Lease {
+        Lease {
+            consumer: consumer.into(),
+            leased: 0,
+            since: None,
+        }
+    }
 }
 
 /// Which number of a reading a metric serves (the metrics API serves one per metric; a
@@ -71,6 +86,9 @@ pub struct Lease {
 pub enum Count {
     Waiting,
     InFlight,
+    /// Waiting plus in flight: the work there is, held or not. What an HPA should scale on
+    /// when it must never remove the last pod while one item is still being worked on.
+    Total,
 }
 
 /// What one read of a source gave, for a server of the value itself: the counts, or a
@@ -92,6 +110,9 @@ impl Count {
         let count = match self {
             Count::Waiting => Some(reading.waiting),
             Count::InFlight => reading.in_flight,
+            Count::Total => reading
+                .in_flight
+                .map(|in_flight| in_flight + reading.waiting),
         };
         // Counts are far below 2^53: exact as f64.
         count
@@ -113,5 +134,23 @@ pub trait MetricSource: Send + Sync {
     /// a more exact value than a count (a PromQL sample).
     fn measure(&self) -> impl Future<Output = Result<Measured>> + Send {
         async { self.read().await.map(Measured::Counts) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn total_is_waiting_plus_in_flight_and_unknown_when_in_flight_is() {
+        let known = Measured::Counts(Reading::counts(3, 2));
+        assert_eq!(Count::Total.value(&known, "m").unwrap(), 5.0);
+        assert_eq!(Count::InFlight.value(&known, "m").unwrap(), 2.0);
+        let list = Measured::Counts(Reading::waiting(3));
+        let message = Count::Total.value(&list, "metrics[0]").unwrap_err().to_string();
+        assert!(message.contains("metrics[0]"), "{message}");
+        // One item in hand, nothing waiting: the HPA's value stays at 1, never 0.
+        let busy = Measured::Counts(Reading::counts(0, 1));
+        assert_eq!(Count::Total.value(&busy, "m").unwrap(), 1.0);
     }
 }

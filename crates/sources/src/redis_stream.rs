@@ -8,15 +8,23 @@
 //!
 //! A missing stream holds no work (0 and 0); a missing group is an error, never 0.
 //!
+//! In flight per consumer ([`Reading::leases`]): every consumer of the group (`XINFO
+//! CONSUMERS`) with its pending entries, and when its oldest lease began: now less the largest
+//! idle time of its pending entries (`XPENDING`; the time since each was last delivered, which
+//! a claim resets, as it starts a new lease). Read in the same script as the counts: one
+//! command per stream per tick, however many consumers.
+//!
 //! No completion counter: the group's `entries-read` counts deliveries, not acknowledgements,
 //! Redis documents it as a heuristic ("logical") counter, and `XGROUP SETID` rewrites it, so its
 //! differences are no service rate.
+
+use std::time::SystemTime;
 
 use ebb_queue::{RedisReader, StreamGroup};
 
 use crate::catalogue::{fixed, redis};
 use crate::template::verbatim;
-use crate::{Count, Error, Kind, MetricSource, Reading, Redis, Result, Text};
+use crate::{Count, Error, Kind, Lease, MetricSource, Reading, Redis, Result, Text};
 
 /// A stream consumer group's backlog: `redisStream` in a QueueScaler and in the metrics API.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,7 +40,11 @@ impl Kind for RedisStreamSpec {
     const REDIS_KEY: Option<&'static str> = Some("stream");
     const FIELDS: &'static [&'static str] = &["group"];
     const COUNTS: &'static [(&'static str, Count)] =
-        &[("lag", Count::Waiting), ("pending", Count::InFlight)];
+        &[
+            ("lag", Count::Waiting),
+            ("pending", Count::InFlight),
+            ("total", Count::Total),
+        ];
     type Source = RedisStreamSource;
 
     fn check(&self, field: &str) -> Result<()> {
@@ -89,9 +101,9 @@ impl MetricSource for RedisStreamSource {
     }
 
     async fn read(&self) -> Result<Reading> {
-        let answer = self
+        let (answer, holders) = self
             .redis
-            .stream_group(&self.stream, &self.group)
+            .stream_group_holders(&self.stream, &self.group)
             .await
             .map_err(|source| Error::Redis {
                 source_name: format!("stream {} group {}", self.stream, self.group),
@@ -112,7 +124,22 @@ impl MetricSource for RedisStreamSource {
                         backlog.undelivered
                     );
                 }
-                Ok(Reading::counts(backlog.undelivered, backlog.pending))
+                let now = SystemTime::now();
+                let leases = holders
+                    .into_iter()
+                    .map(|holder| Lease {
+                        since: holder
+                            .oldest_idle
+                            .filter(|_| holder.pending > 0)
+                            .map(|idle| now.checked_sub(idle).unwrap_or(now)),
+                        consumer: holder.consumer,
+                        leased: holder.pending,
+                    })
+                    .collect();
+                Ok(Reading {
+                    leases,
+                    ..Reading::counts(backlog.undelivered, backlog.pending)
+                })
             }
         }
     }

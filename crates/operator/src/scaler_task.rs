@@ -15,6 +15,7 @@
 //! This file is the task's life (start, retry, hands-off, paused, the loop); the Secrets it
 //! reads are resolved in `secrets.rs`, and the loop's status is followed in `follow.rs`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::scaler_config;
 use crate::context::Context;
-use crate::crd::{QueueScaler, QueueScalerStatus, SecretKeyRef, condition};
+use crate::crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, SecretKeyRef, condition};
 use crate::metrics::ScalerLabels;
 use crate::redis_pool::Server;
 use crate::source::watched_patterns;
@@ -177,18 +178,15 @@ impl Task {
         }
         let config = scaler_config(spec)?;
         let (source, secrets, watched) = self.source().await?;
-        let interval = Duration::from_secs(spec.polling_interval_seconds.max(1).into());
+        let interval = polling_interval(spec);
         let mut control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
         // A restart, or another replica taking over, continues the same decision: the
         // status holds the windows' recommendations and since when the queue is empty.
         if let Some(status) = &self.scaler.status {
             control = control.with_memory(status::memory(status, Timestamp::now()));
         }
-        if let Some(fallback) = &spec.fallback {
-            control = control.with_fallback(Fallback {
-                replicas: fallback.replicas,
-                after_failures: fallback.failure_threshold,
-            });
+        if let Some(fallback) = fallback(spec) {
+            control = control.with_fallback(fallback);
         }
         // Woken by a keyspace notification of a key it reads, through its server's one
         // subscription, unsubscribed with this life. The server is held for the whole life:
@@ -265,28 +263,8 @@ impl Task {
         }
     }
 
-    /// `None` when not paused; `Some(None)` frozen at the current count; `Some(Some(n))`
-    /// frozen at n.
     fn paused(&self) -> Result<Option<Option<u32>>> {
-        let annotations = self.scaler.annotations();
-        if let Some(count) = annotations.get(PAUSED_REPLICAS) {
-            let replicas = count
-                .trim()
-                .parse::<u32>()
-                .map_err(|_| Error::InvalidField {
-                    field: "metadata.annotations[ebb.dev/paused-replicas]",
-                    reason: format!("{count:?} is not a replica count (digits only)"),
-                })?;
-            return Ok(Some(Some(replicas)));
-        }
-        match annotations.get(PAUSED).map(|value| value.trim()) {
-            None | Some("false") => Ok(None),
-            Some("true") => Ok(Some(None)),
-            Some(other) => Err(Error::InvalidField {
-                field: "metadata.annotations[ebb.dev/paused]",
-                reason: format!("{other:?} is neither \"true\" nor \"false\""),
-            }),
-        }
+        paused(self.scaler.annotations())
     }
 
     async fn stay_paused(
@@ -386,6 +364,42 @@ impl Task {
                 self.describe()
             );
         }
+    }
+}
+
+/// How often the loop reads the queue (at least once a second, whatever the spec says).
+pub fn polling_interval(spec: &QueueScalerSpec) -> Duration {
+    Duration::from_secs(spec.polling_interval_seconds.max(1).into())
+}
+
+/// The count to run while the queue cannot be read, and after how many failed reads.
+pub fn fallback(spec: &QueueScalerSpec) -> Option<Fallback> {
+    spec.fallback.as_ref().map(|fallback| Fallback {
+        replicas: fallback.replicas,
+        after_failures: fallback.failure_threshold,
+    })
+}
+
+/// `None` when not paused; `Some(None)` frozen at the current count; `Some(Some(n))`
+/// frozen at n.
+pub fn paused(annotations: &BTreeMap<String, String>) -> Result<Option<Option<u32>>> {
+    if let Some(count) = annotations.get(PAUSED_REPLICAS) {
+        let replicas = count
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| Error::InvalidField {
+                field: "metadata.annotations[ebb.dev/paused-replicas]",
+                reason: format!("{count:?} is not a replica count (digits only)"),
+            })?;
+        return Ok(Some(Some(replicas)));
+    }
+    match annotations.get(PAUSED).map(|value| value.trim()) {
+        None | Some("false") => Ok(None),
+        Some("true") => Ok(Some(None)),
+        Some(other) => Err(Error::InvalidField {
+            field: "metadata.annotations[ebb.dev/paused]",
+            reason: format!("{other:?} is neither \"true\" nor \"false\""),
+        }),
     }
 }
 

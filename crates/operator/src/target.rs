@@ -135,6 +135,15 @@ pub struct KubeScaleTarget {
     written: Mutex<Option<(u32, Option<String>)>>,
 }
 
+/// The group, version and kind `target` names: `apiVersion` `v1` is the core group's.
+pub fn kind_of(target: &ScaleTargetRef) -> GroupVersionKind {
+    let (group, version) = match target.api_version.split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", target.api_version.as_str()),
+    };
+    GroupVersionKind::gvk(group, version, &target.kind)
+}
+
 impl KubeScaleTarget {
     /// Resolves the workload's kind and follows it through its kind's shared watch.
     pub async fn follow(
@@ -143,11 +152,7 @@ impl KubeScaleTarget {
         namespace: &str,
         target: &ScaleTargetRef,
     ) -> Result<Self, kube::Error> {
-        let (group, version) = match target.api_version.split_once('/') {
-            Some((group, version)) => (group, version),
-            None => ("", target.api_version.as_str()),
-        };
-        let gvk = GroupVersionKind::gvk(group, version, &target.kind);
+        let gvk = kind_of(target);
         Ok(KubeScaleTarget {
             watch: watches.watch(&gvk, namespace).await?,
             writer,

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(Count::Total.value(&known, "m").unwrap(), 5.0);
         assert_eq!(Count::InFlight.value(&known, "m").unwrap(), 2.0);
         let list = Measured::Counts(Reading::waiting(3));
-        let message = Count::Total.value(&list, "metrics[0]").unwrap_err().to_string();
+        let message = Count::Total
+            .value(&list, "metrics[0]")
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("metrics[0]"), "{message}");
         // One item in hand, nothing waiting: the HPA's value stays at 1, never 0.
         let busy = Measured::Counts(Reading::counts(0, 1));

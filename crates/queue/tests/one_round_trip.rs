@@ -11,6 +11,7 @@ use ebb_queue::{
     AckAndTake, ConsumerLease, Delivery, Item, Lengths, MAX_BATCH, Next, Queue, RedisAddress,
 };
 use ebb_testkit::redis::RedisServer;
+use tokio::task::JoinHandle;
 
 fn items(count: usize) -> Vec<String> {
     (0..count)
@@ -27,6 +28,30 @@ async fn padok_with(count: usize) -> (RedisServer, Queue, ConsumerLease, Vec<Str
     let published = items(count);
     queue.push(&published).await.unwrap();
     (server, queue, lease, published)
+}
+
+/// Reconciles `times` over while takes run, each time comparing the whole list: releasing an
+/// item it never had makes the lease do so, as it does after any release, lost answer or
+/// re-registration. Returns how many items the reconciliations found stray.
+fn reconcile_all_the_while(lease: Arc<ConsumerLease>, times: usize) -> JoinHandle<u64> {
+    let never_had = Delivery {
+        raw: "never had".into(),
+        item: Item::decode("never had"),
+    };
+    tokio::spawn(async move {
+        let mut returned = 0;
+        for _ in 0..times {
+            lease.release(&never_had);
+            returned += lease.reconcile().await.unwrap();
+        }
+        returned
+    })
+}
+
+fn assert_each_delivered_once(delivered: &[String], published: &[String]) {
+    let unique: HashSet<&String> = delivered.iter().collect();
+    assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
+    assert_eq!(delivered.len(), published.len());
 }
 
 /// The next item, by a (blocking) pop that must find one.
@@ -188,31 +213,13 @@ async fn takes_and_reconciliations_together_deliver_each_item_once() {
             delivered
         }));
     }
-    let reconciler = {
-        let lease = Arc::clone(&lease);
-        // Releasing an item it never had makes the lease compare the whole list each time,
-        // as it does after any release, lost answer or re-registration.
-        let never_had = Delivery {
-            raw: "never had".into(),
-            item: Item::decode("never had"),
-        };
-        tokio::spawn(async move {
-            let mut returned = 0;
-            for _ in 0..500 {
-                lease.release(&never_had);
-                returned += lease.reconcile().await.unwrap();
-            }
-            returned
-        })
-    };
+    let reconciler = reconcile_all_the_while(Arc::clone(&lease), 500);
     let mut delivered = Vec::new();
     for slot in slots {
         delivered.extend(slot.await.unwrap());
     }
     assert_eq!(reconciler.await.unwrap(), 0, "nothing is a stray");
-    let unique: HashSet<&String> = delivered.iter().collect();
-    assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
-    assert_eq!(delivered.len(), published.len());
+    assert_each_delivered_once(&delivered, &published);
     assert_eq!(queue.completed().await.unwrap(), 2_000);
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
     lease.leave().await.unwrap();
@@ -323,29 +330,13 @@ async fn batches_and_reconciliations_together_deliver_each_item_once() {
             delivered
         }));
     }
-    let reconciler = {
-        let lease = Arc::clone(&lease);
-        let never_had = Delivery {
-            raw: "never had".into(),
-            item: Item::decode("never had"),
-        };
-        tokio::spawn(async move {
-            let mut returned = 0;
-            for _ in 0..300 {
-                lease.release(&never_had);
-                returned += lease.reconcile().await.unwrap();
-            }
-            returned
-        })
-    };
+    let reconciler = reconcile_all_the_while(Arc::clone(&lease), 300);
     let mut delivered = Vec::new();
     for slot in slots {
         delivered.extend(slot.await.unwrap());
     }
     assert_eq!(reconciler.await.unwrap(), 0, "nothing is a stray");
-    let unique: HashSet<&String> = delivered.iter().collect();
-    assert_eq!(unique.len(), delivered.len(), "an item was delivered twice");
-    assert_eq!(delivered.len(), published.len());
+    assert_each_delivered_once(&delivered, &published);
     assert_eq!(queue.completed().await.unwrap(), 3_000);
     assert_eq!(queue.lengths().await.unwrap(), Lengths::default());
     lease.leave().await.unwrap();

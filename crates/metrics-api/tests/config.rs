@@ -2,6 +2,7 @@
 //! line and the field, and the built-in configuration is the dojo's.
 
 use ebb_metrics_api::{Config, DEFAULT_CONFIG, Error};
+use ebb_sources::Count;
 
 fn refused(text: &str) -> String {
     match Config::parse(text, "config.yaml") {
@@ -23,6 +24,10 @@ fn the_builtin_configuration_parses_and_a_written_copy_is_the_same() {
     let builtin = Config::builtin();
     assert_eq!(Config::parse(DEFAULT_CONFIG, "copy.yaml").unwrap(), builtin);
     assert_eq!(builtin.metrics[0].name, "redis_items_in_queue");
+    assert_eq!(builtin.metrics[0].count, Count::Waiting);
+    // The HPA's metric that counts the item a busy consumer holds.
+    assert_eq!(builtin.metrics[1].name, "ebb_queue_items");
+    assert_eq!(builtin.metrics[1].count, Count::Total);
 }
 
 #[test]

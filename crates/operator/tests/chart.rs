@@ -51,7 +51,7 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
         return;
     };
     let home = temp_dir("ebb-helm").unwrap();
-    let lints: [(&str, &[&str]); 8] = [
+    let lints: [(&str, &[&str]); 9] = [
         ("operator", &[]),
         ("operator", &["secrets.clusterWide=true"]),
         (
@@ -70,6 +70,7 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
         ),
         ("consumer", &[]),
         ("consumer", &["autoscaler=queueScaler"]),
+        ("consumer", &["autoscaler=metricsApi"]),
     ];
     for (chart, set) in lints {
         charts::lint_with(&bin, home.path(), chart, set)
@@ -95,7 +96,7 @@ fn charts_lint_strict_in_every_mode_and_refuse_bad_values_naming_them() {
         (
             "consumer",
             &["autoscaler=keda"],
-            r#"autoscaler: "keda" is neither hpa nor queueScaler"#,
+            r#"autoscaler: "keda" is not one of hpa, metricsApi, queueScaler"#,
         ),
         (
             "operator",

@@ -310,8 +310,14 @@ async fn leases_name_each_consumer_and_count_every_item_in_hand_with_concurrency
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(three.ack(&held[0]).await.unwrap());
     three.pop(Duration::ZERO).await.unwrap().unwrap();
-    let next = one.ack_and_take(&single).await.unwrap();
-    assert!(matches!(next.next, ebb_queue::Next::Item(_)), "{next:?}");
+    let next = one
+        .ack_and_take(std::slice::from_ref(&single), 1)
+        .await
+        .unwrap();
+    assert!(
+        matches!(&next.next, ebb_queue::Next::Items(items) if items.len() == 1),
+        "{next:?}"
+    );
     let second = source.read().await.unwrap();
     let leases = leases_of(&second);
     assert_eq!(leases[1].leased, 3);

@@ -19,11 +19,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
-{{/* `autoscaler`, checked: hpa or queueScaler. */}}
+{{/* `autoscaler`, checked: hpa, metricsApi or queueScaler. */}}
 {{- define "consumer.autoscaler" -}}
 {{- $autoscaler := .Values.autoscaler | default "hpa" -}}
-{{- if not (has $autoscaler (list "hpa" "queueScaler")) -}}
-{{- fail (printf "autoscaler: %q is neither hpa nor queueScaler" $autoscaler) -}}
+{{- if not (has $autoscaler (list "hpa" "metricsApi" "queueScaler")) -}}
+{{- fail (printf "autoscaler: %q is not one of hpa, metricsApi, queueScaler" $autoscaler) -}}
 {{- end -}}
 {{- $autoscaler -}}
 {{- end -}}

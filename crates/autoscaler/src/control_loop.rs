@@ -9,6 +9,9 @@ use serde::Serialize;
 use tokio::sync::{Notify, watch};
 use tokio::time::MissedTickBehavior;
 
+use crate::scale_in::{
+    DRAIN_RECHECK, Prepared, ScaleIn, ScaleInCounts, ScaleInPolicy, ScaleInStatus,
+};
 use crate::{Error, MetricSource, Result, ScaleTarget};
 
 /// What the loop saw and did last; `/status` serves it as JSON.
@@ -45,6 +48,9 @@ pub struct Status {
     /// [`ebb_scaling::Memory`]), as of the last successful tick.
     #[serde(skip)]
     pub memory: Memory,
+    /// The last scale-in: which replicas were chosen and why, or the drain it waits for.
+    pub scale_in: Option<ScaleInStatus>,
+    pub scale_in_counts: ScaleInCounts,
 }
 
 /// What the loop's ticks did since it started, by outcome.
@@ -105,6 +111,8 @@ pub struct ControlLoop<S, T> {
     /// The instant `run` starts its clock at: far enough from the epoch that a recalled
     /// memory's past still fits on the new clock.
     origin: Duration,
+    /// How a scale-in picks the replicas that go, and the drain under way.
+    scale_in: ScaleIn,
 }
 
 /// How far back a recalled memory can reach: the longest stabilization window upstream
@@ -136,7 +144,15 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             recall: None,
             wake: None,
             origin: Duration::ZERO,
+            scale_in: ScaleIn::new(ScaleInPolicy::Workload),
         })
+    }
+
+    /// Chooses the replicas a scale-in removes, and drains them first (see `scale_in.rs`);
+    /// without it the workload's own rules pick them.
+    pub fn with_scale_in(mut self, policy: ScaleInPolicy) -> Self {
+        self.scale_in = ScaleIn::new(policy);
+        self
     }
 
     /// Ticks at once whenever `wake` is notified, besides every interval: a source that can
@@ -199,6 +215,10 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 retry = (retry * 2).min(last_retry);
             } else {
                 retry = first_retry;
+                // The replicas go as soon as their last item is done, not a poll later.
+                if self.scale_in.is_draining() && DRAIN_RECHECK < self.interval {
+                    ticks.reset_after(DRAIN_RECHECK);
+                }
             }
         }
     }
@@ -334,14 +354,68 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         let proposal = self.scaler.propose(&input, now);
         let desired = proposal.decision().desired_replicas;
         let changed = desired != replicas;
+        if desired < replicas && desired > 0 {
+            let step = self
+                .scale_in
+                .prepare(&self.source, &self.target, (replicas, desired), &reading)
+                .await?;
+            if let Prepared::Wait = step {
+                // Not committed: the scale-in is still to come, its history untouched.
+                let mut decision = proposal.decision().clone();
+                decision.desired_replicas = replicas;
+                if let Some(waiting) = &self.scale_in.status {
+                    decision.reason = waiting.message.clone();
+                }
+                self.publish(
+                    &reading,
+                    replicas,
+                    &decision,
+                    now,
+                    read_started,
+                    read_seconds,
+                    false,
+                );
+                return Ok(decision);
+            }
+        } else {
+            self.scale_in.settle(&self.source, &self.target).await;
+        }
         if changed {
             self.target.scale(desired).await?;
+            if desired < replicas && desired > 0 {
+                self.scale_in.scaled();
+            }
         }
         let decision = self.scaler.commit(proposal);
         if changed {
             // The reason already says "scale 3 → 5".
             tracing::info!("{}: {}", self.target.describe(), decision.reason);
         }
+        self.publish(
+            &reading,
+            replicas,
+            &decision,
+            now,
+            read_started,
+            read_seconds,
+            changed,
+        );
+        Ok(decision)
+    }
+
+    /// Publishes the tick's status.
+    #[allow(clippy::too_many_arguments)]
+    fn publish(
+        &self,
+        reading: &crate::Reading,
+        replicas: u32,
+        decision: &Decision,
+        now: Instant,
+        read_started: std::time::Instant,
+        read_seconds: f64,
+        changed: bool,
+    ) {
+        let desired = decision.desired_replicas;
         let processed_per_sec = self.rates.completion_rate(DISPLAYED_RATE_WINDOW);
         self.status.send_modify(|status| {
             let mut counts = status.counts;
@@ -371,8 +445,9 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 tick_started: Some(read_started),
                 counts,
                 memory: self.scaler.memory(now),
+                scale_in: self.scale_in.status.clone(),
+                scale_in_counts: self.scale_in.counts,
             }
         });
-        Ok(decision)
     }
 }

@@ -124,7 +124,11 @@ async fn e2e_metrics_api_hpa_never_scales_to_zero_under_a_busy_pod() {
     .unwrap();
     control_plane.apply(WAITING_ONLY).await.unwrap();
     let hpa = control_plane
-        .get("horizontalpodautoscalers.v2.autoscaling", "default", "consumer")
+        .get(
+            "horizontalpodautoscalers.v2.autoscaling",
+            "default",
+            "consumer",
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -154,7 +158,10 @@ async fn e2e_metrics_api_hpa_never_scales_to_zero_under_a_busy_pod() {
     }
     let wrong = wait_for_replicas(&control_plane, "waiting-only", 0, SCALE_DOWN_WITHIN).await;
     eprintln!("the waiting-only HPA scaled the busy consumer away in {wrong:.1?}");
-    assert_eq!(external_value(&control_plane, "redis_items_in_queue").await, "0");
+    assert_eq!(
+        external_value(&control_plane, "redis_items_in_queue").await,
+        "0"
+    );
     assert_eq!(external_value(&control_plane, "ebb_queue_items").await, "3");
     let holding = Instant::now();
     while holding.elapsed() < HOLD_FOR {

@@ -41,11 +41,13 @@ use crate::defaults;
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".status.replicas"}"#,
     printcolumn = r#"{"name":"Waiting","type":"integer","jsonPath":".status.waiting"}"#,
     printcolumn = r#"{"name":"Active","type":"string","jsonPath":".status.conditions[?(@.type==\"Active\")].status"}"#,
+    printcolumn = r#"{"name":"Scale-in","type":"string","jsonPath":".status.scaleIn.reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.minReplicas <= self.maxReplicas").message("spec.minReplicas must not be above spec.maxReplicas").field_path(".minReplicas"))]
 #[x_kube(validation = Rule::new("!has(self.fallback) || self.fallback.replicas <= self.maxReplicas").message("spec.fallback.replicas must not be above spec.maxReplicas").field_path(".fallback.replicas"))]
+#[x_kube(validation = Rule::new("!has(self.scaleIn) || self.scaleIn.policy != 'Choose' || self.scaleTargetRef.kind in ['Deployment', 'ReplicaSet']").message("spec.scaleIn.policy: Choose needs a Deployment or a ReplicaSet, whose ReplicaSet honours pod-deletion-cost; a StatefulSet removes its highest ordinals whatever their cost (use Drain to let them finish first)").field_path(".scaleIn.policy"))]
 pub struct QueueScalerSpec {
     /// The workload to scale: anything with a scale subresource (Deployment, StatefulSet,
     /// a custom resource).
@@ -100,6 +102,40 @@ pub struct QueueScalerSpec {
     /// failed read holds the current count: it never scales to zero.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<Fallback>,
+
+    /// Which replicas go when the count drops, and whether they finish their items first.
+    /// Unset: `Drain` with a 300 s bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in: Option<ScaleIn>,
+}
+
+/// How a scale-in picks the replicas that go (docs/scale-in.md).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleIn {
+    /// `Drain`: the operator chooses the replicas that go (idle first, then the ones whose
+    /// oldest item began longest ago), asks them to take nothing new, waits until they hold
+    /// nothing (at most drainTimeoutSeconds), marks them with
+    /// controller.kubernetes.io/pod-deletion-cost and only then lowers the count: no item is
+    /// interrupted, however long it runs. `Choose`: the same without waiting. `Workload`:
+    /// only lower the count, and let the ReplicaSet pick (the HPA's behaviour).
+    #[serde(default)]
+    pub policy: ScaleInPolicyName,
+    /// The longest a drain waits for the chosen replicas to finish their items; then the
+    /// count drops anyway (their items are redelivered if they are killed).
+    #[serde(default = "defaults::drain_timeout_seconds")]
+    #[schemars(range(min = 1))]
+    pub drain_timeout_seconds: u32,
+}
+
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum ScaleInPolicyName {
+    #[default]
+    Drain,
+    Choose,
+    Workload,
 }
 
 /// The workload, as in an HPA's `scaleTargetRef`.
@@ -279,9 +315,39 @@ pub struct QueueScalerStatus {
     /// Failed reads in a row.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub consecutive_read_failures: u32,
-    /// Ready, Active, Fallback, Paused, Conflict.
+    /// The last scale-in: the replicas chosen and why, or the drain it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_in: Option<ScaleInStatus>,
+    /// Ready, Active, Fallback, Paused, Conflict, ScaleInOrder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// What the last scale-in did, or is waiting for.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleInStatus {
+    /// `Chosen`, `Draining`, `DrainCancelled`, `UnknownConsumer`, `SourceCannotTell`,
+    /// `FixedByWorkload`, `NotChoosable`, `WorkloadRules`.
+    pub reason: String,
+    pub message: String,
+    /// The replicas chosen to go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chosen: Vec<String>,
+    /// Of the chosen, how many held nothing and how many were busy.
+    #[serde(default)]
+    pub idle: u32,
+    #[serde(default)]
+    pub busy: u32,
+    /// Chosen replicas still finishing their items, while the drain waits.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting_for: Vec<String>,
+    /// How long the drain waited, whole seconds and tenths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_seconds: Option<String>,
+    /// Scale-ins since the operator started that found no idle replica to remove.
+    #[serde(default)]
+    pub without_idle: u64,
 }
 
 fn is_zero(value: &u32) -> bool {
@@ -308,6 +374,8 @@ pub mod condition {
     pub const PAUSED: &str = "Paused";
     /// Another QueueScaler or an HPA targets the same workload.
     pub const CONFLICT: &str = "Conflict";
+    /// A scale-in chooses the replicas that go (False: the workload's rules do, and why).
+    pub const SCALE_IN_ORDER: &str = "ScaleInOrder";
 }
 
 /// schemars names unsigned integers `uint32`/`uint64`, formats the API server does not know

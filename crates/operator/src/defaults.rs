@@ -35,6 +35,12 @@ pub(crate) fn fallback_failure_threshold() -> u32 {
     3
 }
 
+/// Five minutes: most queue items take seconds, and a drain that waits longer than this for
+/// one pod is more likely stuck than working. Hour-long jobs set their own.
+pub(crate) fn drain_timeout_seconds() -> u32 {
+    300
+}
+
 pub(crate) fn target_api_version() -> String {
     "apps/v1".into()
 }

@@ -61,6 +61,12 @@ pub enum Error {
         allowed: String,
     },
 
+    #[error("the workload has no spec.selector to find its pods by")]
+    NoSelector,
+
+    #[error("pod {pod}: the API server did not keep the scale-in mark")]
+    MarkNotStored { pod: String },
+
     #[error("the control loop stopped")]
     LoopStopped,
 }

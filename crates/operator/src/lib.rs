@@ -23,6 +23,7 @@ mod events;
 mod gate;
 mod leader;
 mod metrics;
+mod pods;
 pub mod reading;
 mod redis_pool;
 mod scaler_task;

@@ -1,12 +1,12 @@
 //! What the operator makes of a QueueScaler before it reads a queue or a Secret: the source,
 //! the Redis server and where it is written, the keys whose notifications wake the scaler, the
-//! workload's kind, the scaler's configuration, the polling interval, the fallback and the
-//! pause. Each part comes from the function the scaler task itself calls, so a test that
+//! workload's kind, the scaler's configuration, the polling interval, the fallback, the
+//! scale-in policy and the pause. Each part comes from the function the scaler task itself calls, so a test that
 //! pins a [`Reading`] pins what the operator does with the object.
 
 use std::time::Duration;
 
-use ebb_autoscaler::Fallback;
+use ebb_autoscaler::{Fallback, ScaleInPolicy};
 use ebb_scaling::ScalerConfig;
 use ebb_sources::SourceSpec;
 use kube::ResourceExt;
@@ -15,7 +15,7 @@ use kube::core::GroupVersionKind;
 use crate::Result;
 use crate::config::scaler_config;
 use crate::crd::{QueueScaler, RedisServer};
-use crate::scaler_task::{fallback, paused, polling_interval};
+use crate::scaler_task::{fallback, paused, polling_interval, scale_in_policy};
 use crate::source::{spec as source_spec, watched_patterns};
 use crate::target::kind_of;
 
@@ -32,6 +32,8 @@ pub struct Reading {
     pub scaler: ScalerConfig,
     pub polling_interval: Duration,
     pub fallback: Option<Fallback>,
+    /// How a scale-in picks the replicas that go.
+    pub scale_in: ScaleInPolicy,
     /// `None` when not paused; `Some(None)` frozen at the current count; `Some(Some(n))`
     /// frozen at n.
     pub paused: Option<Option<u32>>,
@@ -53,6 +55,7 @@ pub fn read(scaler: &QueueScaler) -> Result<Reading> {
         scaler: scaler_config(spec)?,
         polling_interval: polling_interval(spec),
         fallback: fallback(spec),
+        scale_in: scale_in_policy(spec),
         paused: paused(scaler.annotations())?,
     })
 }

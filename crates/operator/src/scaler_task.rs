@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ebb_autoscaler::{ControlLoop, Fallback, ScaleTarget};
+use ebb_autoscaler::{ControlLoop, Fallback, ScaleInPolicy, ScaleTarget};
 use ebb_scaling::Scaler;
 use ebb_sources::{Redis, Source};
 use k8s_openapi::jiff::Timestamp;
@@ -29,7 +29,10 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::scaler_config;
 use crate::context::Context;
-use crate::crd::{QueueScaler, QueueScalerSpec, QueueScalerStatus, SecretKeyRef, condition};
+use crate::crd::{
+    QueueScaler, QueueScalerSpec, QueueScalerStatus, ScaleInPolicyName, SecretKeyRef, condition,
+};
+use crate::defaults;
 use crate::metrics::ScalerLabels;
 use crate::redis_pool::Server;
 use crate::source::watched_patterns;
@@ -177,6 +180,18 @@ impl Task {
             return self.stay_paused(target, paused, stop).await;
         }
         let config = scaler_config(spec)?;
+        let scale_in = scale_in_policy(spec);
+        let scale_in_rule = match scale_in {
+            ScaleInPolicy::Workload => (
+                false,
+                "WorkloadRules",
+                "scaleIn.policy is Workload: the workload's own rules pick the replicas that go"
+                    .to_owned(),
+            ),
+            _ => target
+                .scale_in_rule()
+                .condition(&spec.scale_target_ref.kind),
+        };
         let (source, secrets, watched) = self.source().await?;
         let interval = polling_interval(spec);
         let mut control = ControlLoop::new(source, target, Scaler::new(config)?, interval)?;
@@ -188,6 +203,7 @@ impl Task {
         if let Some(fallback) = fallback(spec) {
             control = control.with_fallback(fallback);
         }
+        control = control.with_scale_in(scale_in);
         // Woken by a keyspace notification of a key it reads, through its server's one
         // subscription, unsubscribed with this life. The server is held for the whole life:
         // the pool shares it only while held.
@@ -209,7 +225,7 @@ impl Task {
         // task starts over with what changed.
         tokio::select! {
             () = control.run(stopped) => Ok(()),
-            result = self.follow_status(seen) => result,
+            result = self.follow_status(seen, scale_in_rule) => result,
             () = self.secrets_change(secrets) => {
                 tracing::info!("queuescaler {}: a Secret it reads changed", self.describe());
                 Ok(())
@@ -378,6 +394,24 @@ pub fn fallback(spec: &QueueScalerSpec) -> Option<Fallback> {
         replicas: fallback.replicas,
         after_failures: fallback.failure_threshold,
     })
+}
+
+/// How a scale-in picks the replicas that go: `Drain` within 300 s unless the spec says.
+pub fn scale_in_policy(spec: &QueueScalerSpec) -> ScaleInPolicy {
+    let (policy, bound) = spec.scale_in.as_ref().map_or(
+        (
+            ScaleInPolicyName::default(),
+            defaults::drain_timeout_seconds(),
+        ),
+        |scale_in| (scale_in.policy, scale_in.drain_timeout_seconds),
+    );
+    match policy {
+        ScaleInPolicyName::Drain => ScaleInPolicy::Drain {
+            bound: Duration::from_secs(bound.max(1).into()),
+        },
+        ScaleInPolicyName::Choose => ScaleInPolicy::Choose,
+        ScaleInPolicyName::Workload => ScaleInPolicy::Workload,
+    }
 }
 
 /// `None` when not paused; `Some(None)` frozen at the current count; `Some(Some(n))`

@@ -12,7 +12,7 @@ use ebb_scaling::Memory;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::crd::{QueueScalerStatus, TimedRecommendation, condition};
+use crate::crd::{QueueScalerStatus, ScaleInStatus, TimedRecommendation, condition};
 
 /// The field manager of every write this operator makes.
 pub const FIELD_MANAGER: &str = "ebb-operator";
@@ -20,16 +20,33 @@ pub const FIELD_MANAGER: &str = "ebb-operator";
 /// Counts alone (waiting, in flight) are refreshed at most this often.
 pub const COUNTS_EVERY: Duration = Duration::from_secs(5);
 
+/// What the status says besides the loop's own status.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub generation: Option<i64>,
+    /// This status follows a change of the count.
+    pub scaled_now: bool,
+    /// Another scaler of the same workload, in words.
+    pub conflict: Option<String>,
+    /// The ScaleInOrder condition before any scale-in: what the workload's kind and the
+    /// policy allow (see `pods.rs`).
+    pub scale_in_rule: (bool, &'static str, String),
+}
+
 /// The status for `seen`, carrying over from `previous` what did not change (condition
 /// transition times, the last scale time).
 pub fn next_status(
     previous: &QueueScalerStatus,
     seen: &Status,
-    generation: Option<i64>,
-    scaled_now: bool,
-    conflict: Option<String>,
+    facts: Facts,
     now: Timestamp,
 ) -> QueueScalerStatus {
+    let Facts {
+        generation,
+        scaled_now,
+        conflict,
+        scale_in_rule,
+    } = facts;
     let decision = seen.last_decision.as_ref();
     let ready = match &seen.last_error {
         None => (
@@ -73,6 +90,15 @@ pub fn next_status(
         ),
     };
     let paused = (false, "NotPaused", "decisions are applied".to_owned());
+    // The last scale-in's outcome once there was one; what the kind allows before.
+    let scale_in_order = match &seen.scale_in {
+        Some(scale_in) if scale_in.reason != "Draining" && scale_in.reason != "DrainCancelled" => (
+            scale_in.ordered,
+            scale_in.reason.as_str(),
+            scale_in.message.clone(),
+        ),
+        _ => (scale_in_rule.0, scale_in_rule.1, scale_in_rule.2.clone()),
+    };
     let mut conditions = Vec::new();
     for (kind, (status, reason, message)) in [
         (condition::READY, ready),
@@ -80,6 +106,7 @@ pub fn next_status(
         (condition::FALLBACK, fallback),
         (condition::PAUSED, paused),
         (condition::CONFLICT, conflict),
+        (condition::SCALE_IN_ORDER, scale_in_order),
     ] {
         conditions.push(carry_over(
             &previous.conditions,
@@ -129,6 +156,18 @@ pub fn next_status(
             })
             .collect(),
         consecutive_read_failures: seen.consecutive_read_failures,
+        scale_in: seen.scale_in.as_ref().map(|scale_in| ScaleInStatus {
+            reason: scale_in.reason.clone(),
+            message: scale_in.message.clone(),
+            chosen: scale_in.chosen.clone(),
+            idle: scale_in.idle,
+            busy: scale_in.busy,
+            waiting_for: scale_in.waiting_for.clone(),
+            drain_seconds: scale_in
+                .drain_seconds
+                .map(|seconds| format!("{seconds:.1}")),
+            without_idle: seen.scale_in_counts.without_idle,
+        }),
         conditions,
     }
 }
@@ -240,6 +279,15 @@ mod tests {
         }
     }
 
+    fn facts(scaled_now: bool) -> Facts {
+        Facts {
+            generation: Some(1),
+            scaled_now,
+            conflict: None,
+            scale_in_rule: (true, "DeletionCost", "chosen".to_owned()),
+        }
+    }
+
     #[test]
     fn quantities_are_plain_or_milli() {
         assert_eq!(quantity(20.0), "20");
@@ -252,9 +300,7 @@ mod tests {
         let status = next_status(
             &QueueScalerStatus::default(),
             &seen(0, 10, None),
-            Some(1),
-            true,
-            None,
+            facts(true),
             Timestamp::UNIX_EPOCH,
         );
         assert_eq!(status.average_per_replica, None);
@@ -268,16 +314,14 @@ mod tests {
         let first = next_status(
             &QueueScalerStatus::default(),
             &seen(1, 1, Some(20.0)),
-            Some(1),
-            false,
-            None,
+            facts(false),
             Timestamp::UNIX_EPOCH,
         );
         let later = Timestamp::from_second(60).unwrap();
-        let second = next_status(&first, &seen(1, 1, Some(20.0)), Some(1), false, None, later);
+        let second = next_status(&first, &seen(1, 1, Some(20.0)), facts(false), later);
         assert_eq!(first.conditions, second.conditions);
         assert!(!differs_beyond_counts(&first, &second));
-        let down = next_status(&second, &seen(0, 0, None), Some(1), true, None, later);
+        let down = next_status(&second, &seen(0, 0, None), facts(true), later);
         let active = down
             .conditions
             .iter()

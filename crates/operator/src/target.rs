@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
-use ebb_autoscaler::ScaleTarget;
+use ebb_autoscaler::{ScaleInReplicas, ScaleTarget};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -23,6 +23,7 @@ use kube::{Client, ResourceExt};
 use tokio::task::JoinHandle;
 
 use crate::crd::ScaleTargetRef;
+use crate::pods::{KindRule, WorkloadPods, highest_ordinals, unordered};
 use crate::writer::Writer;
 
 /// Why the workload cannot be read, besides an API error or its absence
@@ -133,6 +134,10 @@ pub struct KubeScaleTarget {
     /// The count this operator wrote last, and the workload's resourceVersion just before
     /// that write: until the watch delivers a newer version, the write is the truth.
     written: Mutex<Option<(u32, Option<String>)>>,
+    /// How its kind takes a scale-in, and its pods, read only when one comes.
+    rule: KindRule,
+    kind: String,
+    pods: WorkloadPods,
 }
 
 /// The group, version and kind `target` names: `apiVersion` `v1` is the core group's.
@@ -159,7 +164,22 @@ impl KubeScaleTarget {
             name: target.name.clone(),
             described: format!("{}/{}", target.kind.to_lowercase(), target.name),
             written: Mutex::new(None),
+            rule: KindRule::of(&gvk),
+            kind: target.kind.clone(),
+            pods: WorkloadPods::new(Api::namespaced(watches.client.clone(), namespace)),
         })
+    }
+
+    /// Its kind's rule for a scale-in, for the ScaleInOrder condition.
+    pub fn scale_in_rule(&self) -> KindRule {
+        self.rule
+    }
+
+    fn failed(&self, error: crate::Error) -> ebb_autoscaler::Error {
+        ebb_autoscaler::Error::Apply {
+            target: self.described.clone(),
+            source: Box::new(error),
+        }
     }
 
     async fn current(&self) -> ebb_autoscaler::Result<std::sync::Arc<DynamicObject>> {
@@ -241,5 +261,45 @@ impl ScaleTarget for KubeScaleTarget {
             })?;
         *self.written.lock().expect("not poisoned") = Some((replicas, before));
         Ok(())
+    }
+
+    async fn replicas_for_scale_in(
+        &self,
+        from: u32,
+        to: u32,
+    ) -> ebb_autoscaler::Result<ScaleInReplicas> {
+        match self.rule {
+            KindRule::Own => Ok(unordered(self.rule, &self.kind)),
+            KindRule::HighestOrdinals => Ok(ScaleInReplicas::Fixed {
+                going: highest_ordinals(&self.name, from, to),
+                why: self.rule.condition(&self.kind).2,
+            }),
+            KindRule::Costs => {
+                let object = self.current().await?;
+                let replicas = self
+                    .pods
+                    .replicas(&object)
+                    .await
+                    .map_err(|error| self.failed(error))?;
+                Ok(ScaleInReplicas::Choosable(replicas))
+            }
+        }
+    }
+
+    async fn order(&self, chosen: &[String]) -> ebb_autoscaler::Result<u32> {
+        self.pods
+            .order(&self.writer, chosen)
+            .await
+            .map_err(|error| self.failed(error))
+    }
+
+    async fn unorder(&self, replicas: &[String]) -> ebb_autoscaler::Result<u32> {
+        if self.rule != KindRule::Costs {
+            return Ok(0);
+        }
+        self.pods
+            .unorder(&self.writer, replicas)
+            .await
+            .map_err(|error| self.failed(error))
     }
 }

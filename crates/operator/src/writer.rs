@@ -4,6 +4,7 @@
 //!
 //! ```text
 //!  scale target ─┐
+//!  pod marks ────┤
 //!  status ───────┼─▶ Writer ── gate open? ──yes──▶ API server   ebb_operator_api_writes_total
 //!  Events ───────┘              │                                {write, result=written|failed}
 //!                               └─no──▶ NotLeading, nothing sent            {result=refused}
@@ -14,6 +15,7 @@
 
 use std::future::Future;
 
+use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::json;
@@ -64,6 +66,27 @@ impl Writer {
                 .map(drop)
         })
         .await
+    }
+
+    /// Sets (or with `None` values removes) annotations of the pod `name`, by merge patch;
+    /// returns the pod as the API server stored it.
+    pub async fn pod_annotations(
+        &self,
+        api: &Api<Pod>,
+        name: &str,
+        annotations: &serde_json::Map<String, serde_json::Value>,
+    ) -> crate::Result<Pod> {
+        let patch = json!({ "metadata": { "annotations": annotations } });
+        let mut stored = None;
+        self.send("pod", async {
+            stored = Some(
+                api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?,
+            );
+            Ok(())
+        })
+        .await?;
+        Ok(stored.expect("a written patch returns the pod"))
     }
 
     /// Writes `status` to the QueueScaler `name` by server-side apply, owning every field it

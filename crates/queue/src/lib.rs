@@ -43,7 +43,8 @@
 //!   next items in one script, for a consumer still registered and not draining: one round
 //!   trip per item while items wait, fewer for items shorter than [`BATCH_WORK`]),
 //!   [`release`](ConsumerLease::release),
-//!   [`leave`](ConsumerLease::leave) (graceful exit).
+//!   [`leave`](ConsumerLease::leave) (graceful exit); [`Queue::drain`] and
+//!   [`Queue::undrain`] ask consumers to take nothing new before a scale-in (`drain.rs`).
 //! - [`RedisErrorKind`]: what a failed call means (wrong password, WRONGTYPE naming the key,
 //!   OOM, READONLY, TLS mismatch, unreachable…), one line every component shows alike.
 //! - [`RedisReader`]: read-only views for scalers: a list's length, a stream consumer group's
@@ -64,6 +65,7 @@ mod address;
 mod args;
 mod batch;
 mod connection;
+mod drain;
 mod error;
 mod holders;
 mod inspect;

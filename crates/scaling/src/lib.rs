@@ -26,7 +26,9 @@
 //!   scale to 0 only when nothing waits or is in flight, for the whole cooldown;
 //! - a drain-time mode that sizes the count from measured rates ([`RateMeter`] measures
 //!   them from successive readings, the same for `ebb up` and `ebb simulate`);
-//! - the per-replica average is `None` at 0 replicas instead of upstream's −2⁶³.
+//! - the per-replica average is `None` at 0 replicas instead of upstream's −2⁶³;
+//! - on a scale-in, which replicas go ([`choose`]): idle ones first, then the busy ones
+//!   whose work began longest ago, from what the queue says each consumer holds.
 //!
 //! What a person sets (bounds, target, windows, interval) is [`ScalerSettings`], with the
 //! defaults in [`settings`] and one validation naming the offending flag or field; with
@@ -63,6 +65,7 @@ mod memory;
 mod normalize;
 mod rates;
 mod recommend;
+mod scale_in;
 mod scaler;
 mod setting;
 pub mod settings;
@@ -79,6 +82,7 @@ pub use input::{Change, Decision, Input, Rates};
 pub use memory::Memory;
 pub use rates::{RateMeter, RateReading};
 pub use recommend::Recommendation;
+pub use scale_in::{Choice, Chosen, Holding, Replica, Why, choose};
 pub use scaler::{Proposal, Scaler};
 pub use settings::{ScalerSettings, Setting};
 pub use state::ScalerState;

@@ -174,6 +174,28 @@ macro_rules! catalogue {
                     $(Source::$variant(source) => source.measure().await,)*
                 }
             }
+
+            fn can_drain(&self) -> bool {
+                match self {
+                    $(Source::$variant(source) => source.can_drain(),)*
+                }
+            }
+
+            async fn drain(
+                &self,
+                consumers: &[String],
+                ttl: std::time::Duration,
+            ) -> $crate::Result<()> {
+                match self {
+                    $(Source::$variant(source) => source.drain(consumers, ttl).await,)*
+                }
+            }
+
+            async fn undrain(&self, consumers: &[String]) -> $crate::Result<()> {
+                match self {
+                    $(Source::$variant(source) => source.undrain(consumers).await,)*
+                }
+            }
         }
     };
 }

@@ -194,6 +194,25 @@ impl MetricSource for RedisSource {
             ..Reading::counts(lengths.waiting, lengths.in_flight)
         })
     }
+
+    /// Consumers check their draining marker in the same script that takes their next items.
+    fn can_drain(&self) -> bool {
+        true
+    }
+
+    async fn drain(&self, consumers: &[String], ttl: Duration) -> Result<()> {
+        self.queue
+            .drain(consumers, ttl)
+            .await
+            .map_err(|error| self.failed(error))
+    }
+
+    async fn undrain(&self, consumers: &[String]) -> Result<()> {
+        self.queue
+            .undrain(consumers)
+            .await
+            .map_err(|error| self.failed(error))
+    }
 }
 
 /// Whether `every` has passed since `last` (never set counts as passed); if so, `last` is

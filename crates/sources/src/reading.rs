@@ -135,6 +135,33 @@ pub trait MetricSource: Send + Sync {
     fn measure(&self) -> impl Future<Output = Result<Measured>> + Send {
         async { self.read().await.map(Measured::Counts) }
     }
+
+    /// Whether [`drain`](Self::drain) can ask this source's consumers to take nothing new: a
+    /// source whose queue its consumers consult before each take (the ebb queue's draining
+    /// markers). A scale-in then waits for the chosen consumers to finish what they hold.
+    fn can_drain(&self) -> bool {
+        false
+    }
+
+    /// Asks `consumers` (their ids, as [`Reading::leases`] names them) to finish what they
+    /// hold and take nothing new, until [`undrain`](Self::undrain) or for `ttl`, whichever
+    /// comes first: a scaler that dies mid-drain never leaves consumers idle for good.
+    /// Idempotent. Does nothing on a source that [cannot drain](Self::can_drain).
+    fn drain(
+        &self,
+        consumers: &[String],
+        ttl: Duration,
+    ) -> impl Future<Output = Result<()>> + Send {
+        let _ = (consumers, ttl);
+        async { Ok(()) }
+    }
+
+    /// Lets `consumers` take work again (a drain cancelled: the queue grew, or the scale-in
+    /// went without them).
+    fn undrain(&self, consumers: &[String]) -> impl Future<Output = Result<()>> + Send {
+        let _ = consumers;
+        async { Ok(()) }
+    }
 }
 
 #[cfg(test)]

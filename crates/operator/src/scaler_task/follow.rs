@@ -22,7 +22,11 @@ impl Task {
     /// Follows the loop's status: writes it to the QueueScaler (decisions, replica changes
     /// and conditions at once; counts alone at most every `COUNTS_EVERY`), keeps the metrics,
     /// and records an Event on every scale, and when someone else changed the count.
-    pub(super) async fn follow_status(&self, mut seen: watch::Receiver<Status>) -> Result<()> {
+    pub(super) async fn follow_status(
+        &self,
+        mut seen: watch::Receiver<Status>,
+        scale_in_rule: (bool, &'static str, String),
+    ) -> Result<()> {
         let name = self.scaler.name_any();
         let mut written = self.scaler.status.clone().unwrap_or_default();
         let mut written_at = tokio::time::Instant::now();
@@ -57,7 +61,17 @@ impl Task {
                 our_count = Some(current.desired_replicas);
             }
             if scaled_now && let Some(decision) = &current.last_decision {
-                self.event("Scaled", decision.reason.clone()).await;
+                // A scale-in says which replicas went and why, in the same Event.
+                let chosen = current.scale_in.as_ref().filter(|_| {
+                    current.desired_replicas < current.replicas && current.desired_replicas > 0
+                });
+                let note = match chosen {
+                    Some(scale_in) if !scale_in.chosen.is_empty() => {
+                        format!("{}; {}", decision.reason, scale_in.message)
+                    }
+                    _ => decision.reason.clone(),
+                };
+                self.event("Scaled", note).await;
             }
             let conflict = self
                 .conflict()
@@ -65,9 +79,12 @@ impl Task {
             let next = status::next_status(
                 &written,
                 &current,
-                self.generation(),
-                scaled_now,
-                conflict,
+                status::Facts {
+                    generation: self.generation(),
+                    scaled_now,
+                    conflict,
+                    scale_in_rule: scale_in_rule.clone(),
+                },
                 Timestamp::now(),
             );
             let due = written_at.elapsed() >= COUNTS_EVERY;

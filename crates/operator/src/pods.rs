@@ -156,10 +156,11 @@ impl WorkloadPods {
         Ok(writes)
     }
 
-    /// Removes this operator's mark from `pods` (gone ones are skipped).
+    /// Removes this operator's mark from those of `pods` that carry it (gone ones skipped).
     pub async fn unorder(&self, writer: &Writer, pods: &[String]) -> crate::Result<u32> {
+        let marked = self.marked.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut writes = 0;
-        for name in pods {
+        for name in pods.iter().filter(|name| marked.contains(*name)) {
             match writer.pod_annotations(&self.api, name, &mark(false)).await {
                 Ok(_) => writes += 1,
                 Err(crate::Error::Kube(kube::Error::Api(status))) if status.code == 404 => {}

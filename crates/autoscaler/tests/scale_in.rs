@@ -145,6 +145,7 @@ impl ScaleTarget for Pods {
                 .map(|name| Replica {
                     name: name.clone(),
                     ready: true,
+                    marked: self.marked.lock().unwrap().contains(name),
                 })
                 .collect(),
         ))

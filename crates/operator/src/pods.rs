@@ -113,14 +113,17 @@ impl WorkloadPods {
         let mut replicas = Vec::new();
         for pod in pods {
             let name = pod.metadata.name.clone().unwrap_or_default();
-            if is_marked(&pod) {
-                marked.insert(name.clone());
-            }
+            // A pod already going needs no mark, nor its removal.
             if pod.metadata.deletion_timestamp.is_some() {
                 continue;
             }
+            let chosen_before = is_marked(&pod);
+            if chosen_before {
+                marked.insert(name.clone());
+            }
             replicas.push(Replica {
                 ready: is_ready(&pod),
+                marked: chosen_before,
                 name,
             });
         }
@@ -158,7 +161,11 @@ impl WorkloadPods {
 
     /// Removes this operator's mark from those of `pods` that carry it (gone ones skipped).
     pub async fn unorder(&self, writer: &Writer, pods: &[String]) -> crate::Result<u32> {
-        let marked = self.marked.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let marked = self
+            .marked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut writes = 0;
         for name in pods.iter().filter(|name| marked.contains(*name)) {
             match writer.pod_annotations(&self.api, name, &mark(false)).await {

@@ -25,6 +25,9 @@ pub struct Replica {
     pub name: String,
     /// Its Ready condition.
     pub ready: bool,
+    /// An earlier scale-in chose it and its mark is still on it (that scaler stopped before
+    /// lowering the count): among equals it is chosen again, so a restart converges.
+    pub marked: bool,
 }
 
 /// What one consumer holds, as the queue tells.
@@ -76,8 +79,8 @@ impl Choice {
     }
 }
 
-/// Chooses `remove` replicas of `replicas` to go, preferring the ones in `prefer` (already
-/// draining: they have stopped taking work) among equals. A consumer in `holdings` that is
+/// Chooses `remove` replicas of `replicas` to go, preferring among equals the ones in
+/// `prefer` (already draining: they have stopped taking work) and the marked ones. A consumer in `holdings` that is
 /// no replica is ignored (a pod gone, its lease not yet expired): it neither blocks nor
 /// skews the choice.
 pub fn choose(
@@ -113,8 +116,8 @@ pub fn choose(
         a.0.cmp(&b.0)
             .then(b.1.cmp(&a.1))
             .then_with(|| {
-                let draining = |replica: &Replica| !prefer.contains(&replica.name);
-                draining(a.2).cmp(&draining(b.2))
+                let other = |replica: &Replica| !(replica.marked || prefer.contains(&replica.name));
+                other(a.2).cmp(&other(b.2))
             })
             .then(a.3.cmp(&b.3))
             .then_with(|| a.2.name.cmp(&b.2.name))
@@ -140,6 +143,7 @@ mod tests {
         Replica {
             name: name.to_owned(),
             ready: true,
+            marked: false,
         }
     }
 
@@ -166,6 +170,7 @@ mod tests {
             Replica {
                 name: "c".into(),
                 ready: false,
+                marked: false,
             },
             ready("d"),
         ];
@@ -239,6 +244,13 @@ mod tests {
         assert_eq!(
             names(&choose(&replicas, &holdings, 1, &[])),
             [("a", Why::Idle)]
+        );
+        // A mark left by an earlier scale-in counts as a preference.
+        let mut marked = replicas.to_vec();
+        marked[1].marked = true;
+        assert_eq!(
+            names(&choose(&marked, &holdings, 1, &[])),
+            [("b", Why::Idle)]
         );
     }
 }

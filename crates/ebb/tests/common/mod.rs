@@ -5,6 +5,7 @@
 pub mod dojo;
 pub mod node;
 pub mod operator;
+pub mod ready_pods;
 
 use std::collections::HashMap;
 use std::process::{Command, ExitStatus};

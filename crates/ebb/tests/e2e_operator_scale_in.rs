@@ -17,7 +17,6 @@ use ebb_testkit::scenario::condition;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
-use common::http;
 use common::operator::OperatorScenario;
 use common::ready_pods::{ReadyNode, is_going, make_ready, pods};
 
@@ -120,8 +119,10 @@ async fn push(queue: &Queue, count: usize) {
 
 /// Keeps the first `count` waiting items (`LTRIM`): fewer replicas wanted, nobody busy more.
 fn keep_waiting(redis: &RedisServer, count: usize) {
-    let last = count as i64 - 1;
-    redis.cli(&["LTRIM", "padok", "0", &last.to_string()]);
+    match count {
+        0 => redis.cli(&["DEL", "padok"]),
+        _ => redis.cli(&["LTRIM", "padok", "0", &(count - 1).to_string()]),
+    };
 }
 
 /// Waits until exactly `going` of the consumer pods are going, and returns them.
@@ -153,8 +154,13 @@ fn annotation<'p>(pods: &'p [Value], name: &str, key: &str) -> Option<&'p str> {
 }
 
 /// `ebb_operator_api_writes_total{write="pod",result="written"}` of the scenario's operator.
-fn pod_writes(scenario: &OperatorScenario) -> u64 {
-    let (_, metrics) = http("GET", &scenario.operator.url("/metrics"));
+async fn pod_writes(scenario: &OperatorScenario) -> u64 {
+    let metrics = reqwest::get(scenario.operator.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     metrics
         .lines()
         .find(|line| {
@@ -219,7 +225,7 @@ async fn scale_in_removes_the_idle_pods_not_the_ones_the_replicaset_would_pick()
     let events = scenario.events("consumer", "Scaled").await;
     assert!(events.contains("idle, 0 busy"), "{events}");
     // One write per chosen pod, none twice.
-    assert_eq!(pod_writes(&scenario), 2);
+    assert_eq!(pod_writes(&scenario).await, 2);
 }
 
 /// 3 busy pods, one replica wanted: the two whose items began first are drained (they take
@@ -317,8 +323,12 @@ async fn scale_in_drains_busy_pods_and_removes_them_once_their_items_are_done() 
     assert_eq!(status["scaleIn"]["reason"], "Chosen", "{status}");
     assert!(status["scaleIn"]["drainSeconds"].is_string(), "{status}");
     let events = scenario.events("consumer", "Scaled").await;
-    assert!(events.contains("2 idle, 0 busy, drained for"), "{events}");
-    assert_eq!(pod_writes(&scenario), 2);
+    assert!(
+        events.contains("1 waiting / 1 per replica = 1; ")
+            && events.contains(" go (2 idle, 0 busy), drained for "),
+        "{events}"
+    );
+    assert_eq!(pod_writes(&scenario).await, 2);
 }
 
 /// A drain cancelled by a growing queue lets its consumer take work again and writes no pod;
@@ -371,7 +381,11 @@ async fn scale_in_cancels_the_drain_when_the_queue_grows_again() {
         answer.next
     );
     assert_eq!(scenario.replicas("consumer").await.unwrap(), Some(2));
-    assert_eq!(pod_writes(&scenario), 0, "a cancelled drain marked no pod");
+    assert_eq!(
+        pod_writes(&scenario).await,
+        0,
+        "a cancelled drain marked no pod"
+    );
 }
 
 /// What an operator that stopped between its pod writes and its scale patch left behind: the
@@ -421,7 +435,7 @@ async fn scale_in_after_a_restart_between_the_marks_and_the_patch_writes_nothing
     let now = pods(scenario.control_plane, &scenario.namespace, "app=consumer").await;
     assert_eq!(annotation(&now, &pods_now[2], "ebb.dev/scale-in"), None);
     assert_eq!(
-        pod_writes(&scenario),
+        pod_writes(&scenario).await,
         1,
         "only the stale mark was written: the chosen pod was marked already"
     );

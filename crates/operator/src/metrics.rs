@@ -59,6 +59,18 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     pub api_writes: Family<WriteLabels, Counter>,
     pub scalers: Gauge,
+    /// Scale-ins that lowered the count, by outcome (`reason`): `idle` (every replica that
+    /// went was idle), `busy` (some went busy: no idle one, or a drain ran out), `unchosen`
+    /// (the workload's rules picked).
+    pub scale_ins: Family<DecisionLabels, Counter>,
+    /// Replicas chosen to go, by state when chosen (`reason`: idle, busy).
+    pub scale_in_replicas: Family<DecisionLabels, Counter>,
+    /// Drains, by end (`reason`): done, timed_out, cancelled.
+    pub drains: Family<DecisionLabels, Counter>,
+    /// How long each drain that ended in a scale-in waited.
+    pub drain_duration: Family<ScalerLabels, Histogram, fn() -> Histogram>,
+    /// Chosen replicas still finishing their items now.
+    pub draining_replicas: Family<ScalerLabels, Gauge>,
 }
 
 impl Metrics {
@@ -76,6 +88,11 @@ impl Metrics {
             errors: Family::default(),
             api_writes: Family::default(),
             scalers: Gauge::default(),
+            scale_ins: Family::default(),
+            scale_in_replicas: Family::default(),
+            drains: Family::default(),
+            drain_duration: Family::new_with_constructor(seconds_buckets),
+            draining_replicas: Family::default(),
         };
         let registry = registry.sub_registry_with_prefix("ebb_operator");
         registry.register(
@@ -129,7 +146,51 @@ impl Metrics {
             "QueueScalers this operator drives",
             metrics.scalers.clone(),
         );
+        registry.register(
+            "scale_ins",
+            "Scale-ins that lowered the count, by outcome: idle (only idle replicas went), busy (a busy one went), unchosen (the workload's rules picked)",
+            metrics.scale_ins.clone(),
+        );
+        registry.register(
+            "scale_in_replicas",
+            "Replicas chosen to go on a scale-in, by state when chosen: idle, busy",
+            metrics.scale_in_replicas.clone(),
+        );
+        registry.register(
+            "drains",
+            "Drains before a scale-in, by end: done, timed_out, cancelled",
+            metrics.drains.clone(),
+        );
+        registry.register(
+            "drain_duration_seconds",
+            "How long a drain waited for its replicas to finish their items",
+            metrics.drain_duration.clone(),
+        );
+        registry.register(
+            "draining_replicas",
+            "Replicas chosen to go that are still finishing their items",
+            metrics.draining_replicas.clone(),
+        );
         metrics
+    }
+
+    /// Counts `count` in the `family` series of `scaler` with `reason` (none: no series).
+    pub fn count_by(
+        family: &Family<DecisionLabels, Counter>,
+        scaler: &ScalerLabels,
+        reason: &str,
+        count: u64,
+    ) {
+        if count == 0 {
+            return;
+        }
+        family
+            .get_or_create(&DecisionLabels {
+                namespace: scaler.namespace.clone(),
+                queuescaler: scaler.queuescaler.clone(),
+                reason: reason.into(),
+            })
+            .inc_by(count);
     }
 
     pub fn error(&self, scaler: &ScalerLabels, kind: &str) {
@@ -174,5 +235,7 @@ impl Metrics {
         self.reads.remove(scaler);
         self.read_duration.remove(scaler);
         self.reconcile_duration.remove(scaler);
+        self.drain_duration.remove(scaler);
+        self.draining_replicas.remove(scaler);
     }
 }

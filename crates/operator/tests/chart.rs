@@ -415,6 +415,10 @@ fn needed_in(scope: &str) -> Vec<String> {
     checks.push(format!(
         "patch queuescalers.ebb.dev --subresource=status {scope}"
     ));
+    // A scale-in's choice: the target's pods listed, the chosen ones marked.
+    for verb in ["list", "patch"] {
+        checks.push(format!("{verb} pods {scope}"));
+    }
     for verb in ["create", "patch"] {
         checks.push(format!("{verb} events.events.k8s.io {scope}"));
     }
@@ -447,6 +451,8 @@ fn never_needed(namespace: &str, release_namespace: &str) -> Vec<String> {
         format!("delete events.events.k8s.io -n {namespace}"),
         format!("create events -n {namespace}"),
         format!("get pods -n {namespace}"),
+        format!("watch pods -n {namespace}"),
+        format!("delete pods -n {namespace}"),
         format!("list configmaps -n {namespace}"),
         format!("create leases.coordination.k8s.io -n {namespace}"),
         format!("get leases.coordination.k8s.io/{LEASE} -n {namespace}"),

@@ -183,6 +183,35 @@ async fn e2e_operator_crd_defaults_columns_and_refusals_naming_the_field() {
             "spec.fallback.replicas must not be above spec.maxReplicas",
         ),
         (
+            "a drain bound of 0",
+            object("drain-zero", |o| {
+                o["spec"]["scaleIn"] = serde_json::json!({"drainTimeoutSeconds": 0});
+            }),
+            "spec.scaleIn.drainTimeoutSeconds",
+        ),
+        (
+            "a negative drain bound",
+            object("drain-negative", |o| {
+                o["spec"]["scaleIn"] = serde_json::json!({"drainTimeoutSeconds": -30});
+            }),
+            "spec.scaleIn.drainTimeoutSeconds",
+        ),
+        (
+            "an unknown scale-in policy",
+            object("scale-in-unknown", |o| {
+                o["spec"]["scaleIn"] = serde_json::json!({"policy": "Random"});
+            }),
+            "spec.scaleIn.policy: Unsupported value: \"Random\"",
+        ),
+        (
+            "Choose on a kind without costs",
+            object("choose-statefulset", |o| {
+                o["spec"]["scaleTargetRef"]["kind"] = "StatefulSet".into();
+                o["spec"]["scaleIn"] = serde_json::json!({"policy": "Choose"});
+            }),
+            "spec.scaleIn.policy: Choose needs a Deployment or a ReplicaSet",
+        ),
+        (
             "no target name",
             object("no-target-name", |o| {
                 o["spec"]["scaleTargetRef"] = serde_json::json!({"kind": "Deployment"});

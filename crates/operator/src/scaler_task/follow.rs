@@ -8,13 +8,13 @@
 //!                                                 └─▶ Events: Scaled, Overridden
 //! ```
 
-use ebb_autoscaler::{Status, TickCounts};
+use ebb_autoscaler::{ScaleInCounts, Status, TickCounts};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use tokio::sync::watch;
 
 use super::Task;
-use crate::metrics::{DecisionLabels, ScalerLabels};
+use crate::metrics::{DecisionLabels, Metrics, ScalerLabels};
 use crate::status::{self, COUNTS_EVERY};
 use crate::{Error, Result};
 
@@ -33,6 +33,7 @@ impl Task {
         let mut scale_events = 0;
         let mut our_count: Option<u32> = None;
         let mut counted = TickCounts::default();
+        let mut counted_scale_ins = ScaleInCounts::default();
         let mut reconciled = None;
         loop {
             seen.changed().await.map_err(|_| Error::LoopStopped)?;
@@ -41,6 +42,7 @@ impl Task {
             let scaled_now = scales > 0;
             scale_events = current.scale_events;
             self.observe(&current, scales, since(&mut counted, current.counts));
+            self.observe_scale_in(&current, &mut counted_scale_ins);
             if current.last_error.is_none() || current.fallback_active {
                 if let Some(ours) = our_count
                     && current.replicas != ours
@@ -67,7 +69,12 @@ impl Task {
                 });
                 let note = match chosen {
                     Some(scale_in) if !scale_in.chosen.is_empty() => {
-                        format!("{}; {}", decision.reason, scale_in.message)
+                        // The decision's reason already says "scale 3 → 1".
+                        let chosen = scale_in
+                            .message
+                            .split_once(": ")
+                            .map_or(scale_in.message.as_str(), |(_, chosen)| chosen);
+                        format!("{}; {chosen}", decision.reason)
                     }
                     _ => decision.reason.clone(),
                 };
@@ -171,6 +178,65 @@ impl Task {
                     })
                     .inc_by(count);
             }
+        }
+    }
+}
+
+impl Task {
+    /// The scale-in metrics: what the loop's scale-in totals did since `counted`.
+    fn observe_scale_in(&self, current: &Status, counted: &mut ScaleInCounts) {
+        let metrics = &self.context.metrics;
+        let labels = &self.labels;
+        let now = current.scale_in_counts;
+        let before = std::mem::replace(counted, now);
+        let waiting = current
+            .scale_in
+            .as_ref()
+            .map_or(0, |scale_in| scale_in.waiting_for.len());
+        metrics
+            .draining_replicas
+            .get_or_create(labels)
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+        let drains = [
+            ("timed_out", now.drains_timed_out - before.drains_timed_out),
+            ("cancelled", now.drains_cancelled - before.drains_cancelled),
+        ];
+        for (end, count) in drains {
+            Metrics::count_by(&metrics.drains, labels, end, count);
+        }
+        let scale_ins = now.scale_ins - before.scale_ins;
+        let Some(scale_in) = current.scale_in.as_ref().filter(|_| scale_ins > 0) else {
+            return;
+        };
+        // Merged statuses: the last scale-in stands for the ones merged into it.
+        let outcome = if !scale_in.ordered && scale_in.chosen.is_empty() {
+            "unchosen"
+        } else if scale_in.busy > 0 || scale_in.drain_timed_out {
+            "busy"
+        } else {
+            "idle"
+        };
+        Metrics::count_by(&metrics.scale_ins, labels, outcome, scale_ins);
+        Metrics::count_by(
+            &metrics.scale_in_replicas,
+            labels,
+            "idle",
+            scale_in.idle.into(),
+        );
+        Metrics::count_by(
+            &metrics.scale_in_replicas,
+            labels,
+            "busy",
+            scale_in.busy.into(),
+        );
+        if let Some(seconds) = scale_in.drain_seconds {
+            if !scale_in.drain_timed_out {
+                Metrics::count_by(&metrics.drains, labels, "done", scale_ins);
+            }
+            metrics
+                .drain_duration
+                .get_or_create(labels)
+                .observe(seconds);
         }
     }
 }

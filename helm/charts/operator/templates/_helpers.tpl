@@ -80,6 +80,12 @@ the same list in the ClusterRole (every namespace) and in the single-namespace R
     {{- end }}
   verbs: ["get", "patch"]
 {{- end }}
+# A scale-in lists the target's pods (once, when it comes) and marks the ones it chose with
+# controller.kubernetes.io/pod-deletion-cost, so that the ReplicaSet removes idle pods rather
+# than busy ones (docs/scale-in.md). Only list and patch: never get, watch or delete.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list", "patch"]
 # An HPA on the same workload is reported as a Conflict, never fought.
 - apiGroups: ["autoscaling"]
   resources: ["horizontalpodautoscalers"]

@@ -12,6 +12,8 @@ declare -A packages=(
   [shellcheck]=shellcheck
   [wrk]=wrk
   [jq]=jq
+  # The Python peers' venvs (scripts/lib/peers.sh).
+  [python3-venv]=/usr/share/doc/python3-venv
   [curl]=curl
   [openssl]=openssl
   [iproute2]=ss
@@ -45,3 +47,8 @@ done
 # shellcheck source=scripts/lib/go.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 ebb_install_go
+
+# The Python peers of the tests (tests/peers/*/requirements.txt), one venv each.
+# shellcheck source=scripts/lib/peers.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/peers.sh"
+ebb_install_peers "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

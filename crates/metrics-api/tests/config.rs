@@ -136,6 +136,11 @@ fn example(kind: &str, field: &str) -> &'static str {
         "group" => "workers",
         "query" => "\"vector(1)\"",
         "emptyResult" => "zero",
+        "prioritySteps" => "[0, 1, 5]",
+        "separator" => "\":\"",
+        "keyPrefix" => "\"app1:\"",
+        "acksLate" => "true",
+        "visibilityTimeoutSeconds" => "600",
         other => panic!("no example value for {kind}.{other}: add one to this test"),
     }
 }

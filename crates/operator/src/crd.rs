@@ -157,7 +157,7 @@ pub struct ScaleTargetRef {
 /// Where the work is counted: exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus"))]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery"))]
 pub struct Source {
     /// The length of a Redis list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -172,6 +172,10 @@ pub struct Source {
     /// The value of a PromQL query.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prometheus: Option<PrometheusSource>,
+    /// Celery queues on their Redis broker: every priority list, and the tasks workers hold
+    /// (see docs/sources/celery.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub celery: Option<CelerySource>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -202,6 +206,36 @@ pub struct RedisStreamSource {
     /// The consumer group whose backlog counts.
     #[schemars(length(min = 1))]
     pub group: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CelerySource {
+    /// The broker; its database is the address's (`redis://redis:6379/1`).
+    pub redis: RedisServer,
+    /// The queues the workers consume (`celery worker -Q`); their work adds up.
+    #[schemars(length(min = 1), inner(length(min = 1)))]
+    pub queues: Vec<String>,
+    /// kombu's `priority_steps` transport option, ascending.
+    #[serde(default = "ebb_sources::celery::default_priority_steps")]
+    #[schemars(length(min = 1))]
+    pub priority_steps: Vec<u32>,
+    /// kombu's `sep` transport option, between a queue's name and its priority step.
+    #[serde(default = "ebb_sources::celery::default_separator")]
+    pub separator: String,
+    /// kombu's `global_keyprefix` transport option.
+    #[serde(default)]
+    pub key_prefix: String,
+    /// Whether the app sets `task_acks_late=True`. Without it (Celery's default) the running
+    /// tasks are in no Redis key: in flight is unknown, and the prefetched tasks count as
+    /// waiting.
+    #[serde(default)]
+    pub acks_late: bool,
+    /// kombu's `visibility_timeout` transport option: tasks held longer (a killed worker's)
+    /// count as waiting again.
+    #[serde(default = "ebb_sources::celery::default_visibility_timeout_seconds")]
+    #[schemars(range(min = 1))]
+    pub visibility_timeout_seconds: u64,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

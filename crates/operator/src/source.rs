@@ -4,6 +4,7 @@
 //! wake the scaler. Reading, checking and building the source are the catalogue's.
 
 use ebb_sources::SourceSpec;
+use ebb_sources::celery::CelerySpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
@@ -21,6 +22,7 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.ebb_queue.is_some(),
         source.redis_stream.is_some(),
         source.prometheus.is_some(),
+        source.celery.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -62,6 +64,22 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             None,
         )
+    } else if let Some(celery) = &source.celery {
+        (
+            SourceSpec::Celery(CelerySpec {
+                queues: celery
+                    .queues
+                    .iter()
+                    .map(|queue| Text::Fixed(queue.clone()))
+                    .collect(),
+                priority_steps: celery.priority_steps.clone(),
+                separator: celery.separator.clone(),
+                key_prefix: celery.key_prefix.clone(),
+                acks_late: celery.acks_late,
+                visibility_timeout_seconds: celery.visibility_timeout_seconds,
+            }),
+            redis(&celery.redis, CelerySpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -93,6 +111,7 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         SourceSpec::EbbQueue(EbbQueueSpec {
             queue: Text::Fixed(queue),
         }) => ebb_queue::key_patterns(queue),
+        SourceSpec::Celery(celery) => celery.watched_patterns(),
         _ => Vec::new(),
     }
 }

@@ -34,6 +34,7 @@ fn example(kind: &str, field: &str) -> Value {
         "redis" => json!({"address": "127.0.0.1:6379"}),
         "key" | "queue" | "stream" => json!("jobs"),
         "group" => json!("workers"),
+        "queues" => json!(["jobs"]),
         "query" => json!("vector(1)"),
         "serverAddress" => json!("http://127.0.0.1:9090"),
         other => panic!("no example value for {kind}.{other}: add one to this test"),

@@ -38,6 +38,18 @@ pub struct RedisReader {
     pub(crate) queue_holders: Arc<LuaScript>,
 }
 
+/// A read-only Lua script of a source outside this crate (a job framework's layout, in the
+/// source catalogue), run by [`RedisReader::read_script`] in the reader's shared pipeline:
+/// sent by hash, in full only when Redis does not know it yet.
+pub struct ReadScript(LuaScript);
+
+impl ReadScript {
+    /// `code` must only read: it runs on replicas too, and a scaler's read never writes.
+    pub fn new(code: &'static str) -> ReadScript {
+        ReadScript(LuaScript::new(code))
+    }
+}
+
 /// An ebb leased queue's counts at one instant, as [`RedisReader::queue_counts`] reads them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct QueueCounts {
@@ -142,6 +154,22 @@ impl RedisReader {
     /// Where Redis is, password hidden.
     pub fn address(&self) -> &RedisAddress {
         &self.address
+    }
+
+    /// Runs `script` on `keys` with `args`, queued with the other calls of this reader (one
+    /// round trip for all), and decodes its answer; `what` names it in a decoding error. Each
+    /// key comes with the type it must have: a `WRONGTYPE` names the one that has not. On a
+    /// cluster the first key routes the call, and every key must be in its slot.
+    pub async fn read_script<T: redis::FromRedisValue>(
+        &self,
+        script: &ReadScript,
+        what: &str,
+        keys: &[(&str, &'static str)],
+        args: &[&str],
+    ) -> Result<T> {
+        let names: Vec<&str> = keys.iter().map(|(key, _)| *key).collect();
+        self.call(Command::script(&script.0, &names, args), what, keys)
+            .await
     }
 
     /// The length of list `key` (`LLEN`): 0 when it does not exist.

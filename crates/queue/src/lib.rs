@@ -83,7 +83,7 @@ pub use address::RedisAddress;
 pub use args::{QueueArgs, RedisServerParser};
 pub use error::{Error, Result};
 pub use holders::{FINGERPRINTED, HeldItems, PendingConsumer};
-pub use inspect::{GroupBacklog, QueueCounts, RedisReader, StreamGroup};
+pub use inspect::{GroupBacklog, QueueCounts, ReadScript, RedisReader, StreamGroup};
 pub use item::{Batch, DEFAULT_PAYLOAD, Item, unix_ms_now};
 pub use keys::{glob_escaped, key_name, key_patterns, key_prefix, queue_name};
 pub use kind::RedisErrorKind;

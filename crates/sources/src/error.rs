@@ -32,6 +32,17 @@ pub enum Error {
         group: String,
     },
 
+    /// Nothing on the broker knows the Celery queue: no binding set, no task listed or held.
+    /// Far more likely a typo than an idle queue, and a typo must not scale to zero.
+    #[error(
+        "reading celery queue {queue:?} at {address}: no such queue ({binding:?} is missing, and no task is listed or held for it; check the queue's name, its keyPrefix and the database, or declare it by starting a worker or sending a task)"
+    )]
+    MissingCeleryQueue {
+        address: String,
+        queue: String,
+        binding: String,
+    },
+
     /// The Prometheus server address is not an http URL.
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },

@@ -33,4 +33,5 @@ catalogue::catalogue! {
     EbbQueue => queue::EbbQueueSpec,
     RedisStream => redis_stream::RedisStreamSpec,
     Prometheus => prometheus::PrometheusSpec,
+    Celery => celery::CelerySpec,
 }

@@ -7,6 +7,7 @@
 //! - [`prometheus`]: a throwaway Prometheus scraping nothing, for PromQL queries.
 //! - [`control_plane`]: etcd, kube-apiserver, kube-controller-manager and kube-scheduler, one
 //!   per test or one per test binary ([`control_plane::shared_or_skip`]).
+//! - [`peers`]: the Python peers' venvs (a real Celery worker, …), built by install-deps.sh.
 //! - [`poll`]: the one way a test waits for something to become true.
 //! - [`process`]: the one wrapper of a child process a test starts (output kept, killed on
 //!   drop).
@@ -19,6 +20,7 @@
 
 pub mod control_plane;
 mod error;
+pub mod peers;
 mod pod_report;
 pub mod poll;
 pub mod process;

@@ -5,6 +5,7 @@
 //! the file's top-level `prometheus`. The kinds are the catalogue's names (`ebbQueue`);
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
+use ebb_sources::celery::CelerySpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
@@ -49,6 +50,24 @@ impl Checker<'_> {
                 SourceSpec::RedisStream(RedisStreamSpec {
                     stream: label_key(),
                     group,
+                }),
+                Some(count),
+            ),
+            SourceFile::Celery {
+                priority_steps,
+                separator,
+                key_prefix,
+                acks_late,
+                visibility_timeout_seconds,
+                count,
+            } => (
+                SourceSpec::Celery(CelerySpec {
+                    queues: vec![label_key()],
+                    priority_steps,
+                    separator,
+                    key_prefix,
+                    acks_late,
+                    visibility_timeout_seconds,
                 }),
                 Some(count),
             ),

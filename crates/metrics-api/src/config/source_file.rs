@@ -2,6 +2,7 @@
 //! (which holds it while it checks a metric) and the mapping to the catalogue's spec read,
 //! kept apart so that neither imports the other.
 
+use ebb_sources::celery;
 use ebb_sources::prometheus::EmptyResult;
 use serde::Deserialize;
 
@@ -17,6 +18,22 @@ pub(super) enum SourceFile {
     #[serde(alias = "stream")]
     RedisStream {
         group: String,
+        count: String,
+    },
+    /// Celery queues on Redis: the label's value names the queue; kombu's options default as
+    /// kombu defaults them.
+    #[serde(rename_all = "camelCase")]
+    Celery {
+        #[serde(default = "celery::default_priority_steps")]
+        priority_steps: Vec<u32>,
+        #[serde(default = "celery::default_separator")]
+        separator: String,
+        #[serde(default)]
+        key_prefix: String,
+        #[serde(default)]
+        acks_late: bool,
+        #[serde(default = "celery::default_visibility_timeout_seconds")]
+        visibility_timeout_seconds: u64,
         count: String,
     },
     #[serde(rename_all = "camelCase")]

@@ -34,6 +34,9 @@ enum Command {
     /// The custom and external metrics API (custom.metrics.k8s.io, external.metrics.k8s.io)
     /// the HPA queries, read straight from the queue.
     MetricsApi(ebb_metrics_api::MetricsApiArgs),
+    /// Read a source once, written as a QueueScaler's spec.source, and print what ebb sees:
+    /// waiting, in flight, the oldest age, who holds what.
+    Inspect(ebb_operator::InspectArgs),
     /// Exec probe: GET /livez (--ready: /readyz) on the port the container's main process
     /// listens on (for replicas that each pick a free port on a host-network node).
     Probe(ebb_runtime::ProbeArgs),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             ebb_runtime::run_service(2, |shutdown| ebb_metrics_api::run(args, shutdown))
                 .map_err(Into::into)
         }
+        Command::Inspect(args) => ebb_operator::inspect_main(args).map_err(Into::into),
         Command::Probe(args) => ebb_runtime::probe(&args).map_err(Into::into),
     };
     match result {

@@ -196,12 +196,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_builtin_configuration_is_the_dojo() {
+    fn the_builtin_configuration_is_the_dojo_and_its_busy_safe_twin() {
         let config = Config::builtin();
         assert_eq!(config.interval, Duration::from_secs(1));
-        let [metric] = config.metrics.as_slice() else {
-            panic!("one metric: {config:?}")
+        let [metric, total] = config.metrics.as_slice() else {
+            panic!("two metrics: {config:?}")
         };
+        // The twin: the same key and objects, waiting plus in flight of the ebb queue.
+        assert_eq!(total.name, "ebb_queue_items");
+        assert_eq!(total.source.kind(), "ebbQueue");
+        assert_eq!(total.count, Count::Total);
+        assert_eq!(total.objects, metric.objects);
+        assert_eq!(
+            total.literal_keys().collect::<Vec<_>>(),
+            metric.literal_keys().collect::<Vec<_>>()
+        );
         assert_eq!(metric.name, "redis_items_in_queue");
         assert_eq!(metric.source.kind(), "redisList");
         assert_eq!(metric.count, Count::Waiting);

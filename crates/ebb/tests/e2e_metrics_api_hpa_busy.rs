@@ -88,10 +88,11 @@ async fn external_value(control_plane: &ControlPlane, metric: &str) -> String {
     let path = format!(
         "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}?labelSelector=key%3Dpadok"
     );
-    let list = control_plane
-        .kubectl_json(&["get", "--raw", &path])
+    let raw = control_plane
+        .kubectl(&["get", "--raw", &path])
         .await
         .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&raw).unwrap();
     list["items"][0]["value"].as_str().unwrap_or("?").to_owned()
 }
 

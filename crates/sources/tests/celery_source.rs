@@ -82,6 +82,20 @@ impl<'p> App<'p> {
         );
     }
 
+    /// Runs kombu's restore of lost tasks once (`restore.py`), as a polling worker would.
+    fn restore(&self) {
+        let output = self
+            .command(&self.peer.python)
+            .arg("restore.py")
+            .output()
+            .expect("the peer's python runs");
+        assert!(
+            output.status.success(),
+            "restore.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
     /// A worker of the default queue with Celery's defaults (but `--concurrency 2`), in a
     /// process group of its own so that a SIGKILL reaches its pool's processes too.
     fn worker(&self) -> Worker {
@@ -219,6 +233,11 @@ async fn source_celery_counts_running_and_prefetched_tasks_with_acks_late_and_ag
     .unwrap();
     assert_eq!(bounded.broker().await.unwrap(), counts(listed, 0, 8));
     assert_eq!(celery.read().await.unwrap(), Reading::counts(listed, 8));
+    // kombu agrees: with the same bound, its own restore (what the next worker does when it
+    // polls) puts exactly those 8 back on the list, and every reading then agrees too.
+    app.with("EBB_VISIBILITY_TIMEOUT", "2").restore();
+    assert_eq!(celery.broker().await.unwrap(), counts(listed + 8, 0, 0));
+    assert_eq!(celery.read().await.unwrap(), Reading::counts(listed + 8, 0));
 }
 
 #[tokio::test]

@@ -373,7 +373,7 @@ async fn source_celery_errors_name_the_queue_or_the_key_and_never_read_as_zero()
     let message = celery.read().await.unwrap_err().to_string();
     assert_eq!(
         message,
-        "reading celery queues celery: 1 value(s) of \"unacked\" are not kombu's [message, exchange, routing_key] JSON"
+        "reading celery queues celery: 1 value(s) of \"unacked\" are not kombu's [message, exchange, routing_key] JSON array"
     );
 
     server.stop();

@@ -121,7 +121,7 @@ pub struct ScaleTargetRef {
 /// Where the work is counted: exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery"))]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq"))]
 pub struct Source {
     /// The length of a Redis list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -140,6 +140,10 @@ pub struct Source {
     /// (see docs/sources/celery.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery: Option<CelerySource>,
+    /// An RQ (python-rq) queue: jobs waiting plus jobs its workers run (the started
+    /// registry), per worker by `rq worker --name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rq: Option<RqSource>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -200,6 +204,16 @@ pub struct CelerySource {
     #[serde(default = "ebb_sources::celery::default_visibility_timeout_seconds")]
     #[schemars(range(min = 1))]
     pub visibility_timeout_seconds: u64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RqSource {
+    pub redis: RedisServer,
+    /// The queue's name, as given to `Queue(name)` and `rq worker <name>` (RQ's keys are
+    /// `rq:queue:<name>`, …: RQ has no key prefix setting).
+    #[schemars(length(min = 1))]
+    pub queue: String,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
+use ebb_sources::rq::RqSpec;
 use ebb_sources::{Kind, Text};
 
 use crate::crd::{RedisServer, Source};
@@ -23,6 +24,7 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.redis_stream.is_some(),
         source.prometheus.is_some(),
         source.celery.is_some(),
+        source.rq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -80,6 +82,13 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&celery.redis, CelerySpec::KIND),
         )
+    } else if let Some(rq) = &source.rq {
+        (
+            SourceSpec::Rq(RqSpec {
+                queue: Text::Fixed(rq.queue.clone()),
+            }),
+            redis(&rq.redis, RqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -97,8 +106,8 @@ fn ebb_sources_kinds() -> String {
 }
 
 /// The Redis glob patterns whose keyspace notifications mean `spec`'s counts may have
-/// changed: its key, or a leased queue's keys as the queue crate lays them out. None for a
-/// source that reads no Redis.
+/// changed: its key, a leased queue's keys as the queue crate lays them out, or a job
+/// framework's keys as it lays them out. None for a source that reads no Redis.
 pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
     match spec {
         SourceSpec::RedisList(RedisListSpec {
@@ -112,6 +121,7 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
             queue: Text::Fixed(queue),
         }) => ebb_queue::key_patterns(queue),
         SourceSpec::Celery(celery) => celery.watched_patterns(),
+        SourceSpec::Rq(rq) => rq.watched_patterns(),
         _ => Vec::new(),
     }
 }

@@ -34,4 +34,5 @@ catalogue::catalogue! {
     RedisStream => redis_stream::RedisStreamSpec,
     Prometheus => prometheus::PrometheusSpec,
     Celery => celery::CelerySpec,
+    Rq => rq::RqSpec,
 }

@@ -10,6 +10,7 @@ use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
+use ebb_sources::rq::RqSpec;
 use ebb_sources::{Count, SourceSpec, Template, Text};
 use serde_saphyr::{Location, Spanned};
 
@@ -71,6 +72,9 @@ impl Checker<'_> {
                 }),
                 Some(count),
             ),
+            SourceFile::Rq { count } => {
+                (SourceSpec::Rq(RqSpec { queue: label_key() }), Some(count))
+            }
             SourceFile::Prometheus {
                 server,
                 query,

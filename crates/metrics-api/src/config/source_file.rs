@@ -36,6 +36,9 @@ pub(super) enum SourceFile {
         visibility_timeout_seconds: u64,
         count: String,
     },
+    Rq {
+        count: String,
+    },
     #[serde(rename_all = "camelCase")]
     Prometheus {
         server: Option<String>,

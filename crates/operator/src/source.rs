@@ -5,6 +5,7 @@
 
 use ebb_sources::SourceSpec;
 use ebb_sources::celery::CelerySpec;
+use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
@@ -25,6 +26,7 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.prometheus.is_some(),
         source.celery.is_some(),
         source.rq.is_some(),
+        source.dramatiq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -89,6 +91,15 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&rq.redis, RqSpec::KIND),
         )
+    } else if let Some(dramatiq) = &source.dramatiq {
+        (
+            SourceSpec::Dramatiq(DramatiqSpec {
+                queue: Text::Fixed(dramatiq.queue.clone()),
+                namespace: dramatiq.namespace.clone(),
+                heartbeat_timeout_ms: dramatiq.heartbeat_timeout_ms,
+            }),
+            redis(&dramatiq.redis, DramatiqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -122,6 +133,7 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         }) => ebb_queue::key_patterns(queue),
         SourceSpec::Celery(celery) => celery.watched_patterns(),
         SourceSpec::Rq(rq) => rq.watched_patterns(),
+        SourceSpec::Dramatiq(dramatiq) => dramatiq.watched_patterns(),
         _ => Vec::new(),
     }
 }

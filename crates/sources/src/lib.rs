@@ -35,4 +35,5 @@ catalogue::catalogue! {
     Prometheus => prometheus::PrometheusSpec,
     Celery => celery::CelerySpec,
     Rq => rq::RqSpec,
+    Dramatiq => dramatiq::DramatiqSpec,
 }

@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ebb_queue::{ReadScript, RedisReader};
 
-use crate::catalogue::{fixed, redis};
+use crate::catalogue::{fixed, standalone_redis};
 use crate::template::verbatim;
 use crate::{Count, Error, Kind, Lease, MetricSource, Reading, Redis, Result, Text};
 
@@ -121,16 +121,7 @@ impl Kind for RqSpec {
 
     fn build(&self, redis_at: Option<&Redis>) -> Result<RqSource> {
         let queue = fixed(&self.queue, Self::KIND, "queue")?;
-        let redis = redis(redis_at, Self::KIND)?;
-        if redis.address.is_cluster() {
-            return Err(Error::Invalid {
-                field: format!("{}.redis", Self::KIND),
-                reason: format!(
-                    "{} is a Redis Cluster, and RQ's keys of one queue are in different hash slots: RQ runs on a standalone Redis",
-                    redis.address
-                ),
-            });
-        }
+        let redis = standalone_redis(redis_at, Self::KIND, "RQ")?;
         Ok(RqSource::new(redis.reader.clone(), queue))
     }
 }

@@ -6,6 +6,7 @@
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
 use ebb_sources::celery::CelerySpec;
+use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
@@ -75,6 +76,18 @@ impl Checker<'_> {
             SourceFile::Rq { count } => {
                 (SourceSpec::Rq(RqSpec { queue: label_key() }), Some(count))
             }
+            SourceFile::Dramatiq {
+                namespace,
+                heartbeat_timeout_ms,
+                count,
+            } => (
+                SourceSpec::Dramatiq(DramatiqSpec {
+                    queue: label_key(),
+                    namespace,
+                    heartbeat_timeout_ms,
+                }),
+                Some(count),
+            ),
             SourceFile::Prometheus {
                 server,
                 query,

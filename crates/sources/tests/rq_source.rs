@@ -86,8 +86,7 @@ impl Peer {
             .arg(peer_dir())
             .args(extra)
             .arg(queue);
-        // Its own process group: a SIGKILL of the group takes the work-horse too, as a pod's
-        // end does.
+        // Its own process group, for `Worker::kill`.
         std::os::unix::process::CommandExt::process_group(&mut command, 0);
         Worker(Process::spawn(name, &mut command).expect("rq worker starts"))
     }
@@ -97,7 +96,13 @@ impl Peer {
 struct Worker(Process);
 
 impl Worker {
+    /// SIGKILLs the worker and its work-horse, as a pod's end does. The horse is a child in
+    /// a process group of its own (RQ calls `os.setpgrp()` in it): it goes by
+    /// its parent's pid, first.
     fn kill(&self) {
+        let _ = Command::new("pkill")
+            .args(["-KILL", "-P", &self.0.pid().to_string()])
+            .status();
         let _ = Command::new("kill")
             .args(["-s", "KILL", "--", &format!("-{}", self.0.pid())])
             .stderr(std::process::Stdio::null())

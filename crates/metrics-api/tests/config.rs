@@ -141,6 +141,8 @@ fn example(kind: &str, field: &str) -> &'static str {
         "keyPrefix" => "\"app1:\"",
         "acksLate" => "true",
         "visibilityTimeoutSeconds" => "600",
+        "namespace" => "app1",
+        "heartbeatTimeoutMs" => "5000",
         other => panic!("no example value for {kind}.{other}: add one to this test"),
     }
 }

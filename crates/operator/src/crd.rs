@@ -157,7 +157,7 @@ pub struct ScaleTargetRef {
 /// Where the work is counted: exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery"))]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq), has(self.dramatiq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq, dramatiq"))]
 pub struct Source {
     /// The length of a Redis list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +176,14 @@ pub struct Source {
     /// (see docs/sources/celery.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub celery: Option<CelerySource>,
+    /// An RQ (python-rq) queue: jobs waiting plus jobs its workers run (the started
+    /// registry), per worker by `rq worker --name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rq: Option<RqSource>,
+    /// A Dramatiq queue on its Redis broker: messages waiting plus messages its live workers
+    /// hold (running and prefetched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dramatiq: Option<DramatiqSource>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -236,6 +244,34 @@ pub struct CelerySource {
     #[serde(default = "ebb_sources::celery::default_visibility_timeout_seconds")]
     #[schemars(range(min = 1))]
     pub visibility_timeout_seconds: u64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RqSource {
+    pub redis: RedisServer,
+    /// The queue's name, as given to `Queue(name)` and `rq worker <name>` (RQ's keys are
+    /// `rq:queue:<name>`, …: RQ has no key prefix setting).
+    #[schemars(length(min = 1))]
+    pub queue: String,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DramatiqSource {
+    pub redis: RedisServer,
+    /// The queue's name (an actor's `queue_name`; `default` unless set).
+    #[schemars(length(min = 1))]
+    pub queue: String,
+    /// The broker's key namespace (`RedisBroker(namespace=…)`).
+    #[serde(default = "ebb_sources::dramatiq::default_namespace")]
+    #[schemars(length(min = 1))]
+    pub namespace: String,
+    /// The broker's `heartbeat_timeout` in ms: what a worker holds after this long without a
+    /// heartbeat counts as waiting (Dramatiq puts it back in the queue).
+    #[serde(default = "ebb_sources::dramatiq::default_heartbeat_timeout_ms")]
+    #[schemars(range(min = 1))]
+    pub heartbeat_timeout_ms: u64,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

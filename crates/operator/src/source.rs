@@ -5,10 +5,12 @@
 
 use ebb_sources::SourceSpec;
 use ebb_sources::celery::CelerySpec;
+use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
+use ebb_sources::rq::RqSpec;
 use ebb_sources::{Kind, Text};
 
 use crate::crd::{RedisServer, Source};
@@ -23,6 +25,8 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.redis_stream.is_some(),
         source.prometheus.is_some(),
         source.celery.is_some(),
+        source.rq.is_some(),
+        source.dramatiq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -80,6 +84,22 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&celery.redis, CelerySpec::KIND),
         )
+    } else if let Some(rq) = &source.rq {
+        (
+            SourceSpec::Rq(RqSpec {
+                queue: Text::Fixed(rq.queue.clone()),
+            }),
+            redis(&rq.redis, RqSpec::KIND),
+        )
+    } else if let Some(dramatiq) = &source.dramatiq {
+        (
+            SourceSpec::Dramatiq(DramatiqSpec {
+                queue: Text::Fixed(dramatiq.queue.clone()),
+                namespace: dramatiq.namespace.clone(),
+                heartbeat_timeout_ms: dramatiq.heartbeat_timeout_ms,
+            }),
+            redis(&dramatiq.redis, DramatiqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -97,8 +117,8 @@ fn ebb_sources_kinds() -> String {
 }
 
 /// The Redis glob patterns whose keyspace notifications mean `spec`'s counts may have
-/// changed: its key, or a leased queue's keys as the queue crate lays them out. None for a
-/// source that reads no Redis.
+/// changed: its key, a leased queue's keys as the queue crate lays them out, or a job
+/// framework's keys as it lays them out. None for a source that reads no Redis.
 pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
     match spec {
         SourceSpec::RedisList(RedisListSpec {
@@ -112,6 +132,8 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
             queue: Text::Fixed(queue),
         }) => ebb_queue::key_patterns(queue),
         SourceSpec::Celery(celery) => celery.watched_patterns(),
+        SourceSpec::Rq(rq) => rq.watched_patterns(),
+        SourceSpec::Dramatiq(dramatiq) => dramatiq.watched_patterns(),
         _ => Vec::new(),
     }
 }

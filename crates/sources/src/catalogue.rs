@@ -79,6 +79,26 @@ pub(crate) fn redis<'r>(redis: Option<&'r Redis>, kind: &'static str) -> Result<
     redis.ok_or(crate::Error::NoRedis { kind })
 }
 
+/// The `Redis` a source needs, refused when it is a Redis Cluster: for a framework (`name`)
+/// whose keys of one queue are in different hash slots, which one script cannot read.
+pub(crate) fn standalone_redis<'r>(
+    redis_at: Option<&'r Redis>,
+    kind: &'static str,
+    name: &str,
+) -> Result<&'r Redis> {
+    let redis = redis(redis_at, kind)?;
+    if redis.address.is_cluster() {
+        return Err(crate::Error::Invalid {
+            field: format!("{kind}.redis"),
+            reason: format!(
+                "{} is a Redis Cluster, and {name}'s keys of one queue are in different hash slots: {name} runs on a standalone Redis",
+                redis.address
+            ),
+        });
+    }
+    Ok(redis)
+}
+
 /// A text of the spec that must be fixed by now.
 pub(crate) fn fixed<'t>(
     text: &'t crate::Text,

@@ -34,7 +34,8 @@
 //! completion counter, and no per-worker leases: `unacked` does not record who holds a task.
 //!
 //! One script per read (queued with every other read of the server: one round trip per tick),
-//! costing an `HGET` per held task of the whole broker, to read its routing key.
+//! costing an `HGET` per held task of the whole broker, whose routing key is read from the
+//! value's last bytes (no JSON decoding).
 //!
 //! [`keyPrefix`]: CelerySpec::key_prefix
 
@@ -227,18 +228,19 @@ pub struct CelerySource {
 }
 
 /// KEYS: `unacked`, `unacked_index`, then per queue its binding set and its step lists.
-/// ARGV: the cutoff (epoch seconds: older deliveries are stale), the lists per queue, then the
-/// queues' names (the routing keys of their messages).
+/// ARGV: the cutoff (epoch seconds: older deliveries are stale), the lists per queue, then per
+/// queue how its held tasks' values end ([`held_suffix`]).
 /// Returns listed, held, stale, unreadable `unacked` values, and the 1-based indexes of the
 /// queues nothing knows.
 const SCRIPT: &str = r#"
 local cutoff = tonumber(ARGV[1])
 local lists = tonumber(ARGV[2])
-local index_of, known = {}, {}
+local index_of, known, lengths = {}, {}, {}
 local listed = 0
 local key = 3
 for q = 3, #ARGV do
   index_of[ARGV[q]] = q - 2
+  lengths[#ARGV[q]] = true
   known[q - 2] = redis.call('EXISTS', KEYS[key]) == 1
   key = key + 1
   for _ = 1, lists do
@@ -248,25 +250,24 @@ for q = 3, #ARGV do
     key = key + 1
   end
 end
--- The routing key ends the JSON array; decode in full only when it holds an escape.
-local function routing_key(value)
-  local plain = string.match(value, '[, ]"([^"\\]*)"%]$')
-  if plain then return plain end
-  local ok, decoded = pcall(cjson.decode, value)
-  if ok and type(decoded) == 'table' and type(decoded[3]) == 'string' then return decoded[3] end
-  return nil
-end
+-- A held task's queue is told by the end of its value alone: no JSON decoding, whatever
+-- the message's size.
 local held, stale, unreadable = 0, 0, 0
 local delivered = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
 for i = 1, #delivered, 2 do
   local value = redis.call('HGET', KEYS[1], delivered[i])
   if value then
-    local rk = routing_key(value)
-    if rk == nil then
+    if string.sub(value, -2) ~= '"]' then
       unreadable = unreadable + 1
-    elseif index_of[rk] then
-      known[index_of[rk]] = true
-      if tonumber(delivered[i + 1]) < cutoff then stale = stale + 1 else held = held + 1 end
+    else
+      local q
+      for length in pairs(lengths) do
+        q = q or index_of[string.sub(value, -length)]
+      end
+      if q then
+        known[q] = true
+        if tonumber(delivered[i + 1]) < cutoff then stale = stale + 1 else held = held + 1 end
+      end
     end
   end
 end
@@ -276,6 +277,33 @@ for q = 1, #ARGV - 2 do
 end
 return {listed, held, stale, unreadable, missing}
 "#;
+
+/// How kombu's `unacked` value of a task routed to `queue` ends: `json.dumps([message,
+/// exchange, routing_key])` with Python's defaults, so `, "<queue>"]` with the name escaped as
+/// Python escapes it (`ensure_ascii`: every non-ASCII character as `\uXXXX`, UTF-16).
+fn held_suffix(queue: &str) -> String {
+    let mut suffix = String::from(", \"");
+    for c in queue.chars() {
+        match c {
+            '"' => suffix.push_str("\\\""),
+            '\\' => suffix.push_str("\\\\"),
+            '\n' => suffix.push_str("\\n"),
+            '\r' => suffix.push_str("\\r"),
+            '\t' => suffix.push_str("\\t"),
+            '\u{8}' => suffix.push_str("\\b"),
+            '\u{c}' => suffix.push_str("\\f"),
+            ' '..='~' => suffix.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    suffix.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
+    suffix.push_str("\"]");
+    suffix
+}
 
 static READ: LazyLock<ReadScript> = LazyLock::new(|| ReadScript::new(SCRIPT));
 
@@ -305,8 +333,9 @@ impl CelerySource {
             .as_secs_f64();
         let cutoff = format!("{:.6}", now - self.spec.visibility_timeout_seconds as f64);
         let lists = self.spec.priority_steps.len().to_string();
+        let suffixes: Vec<String> = self.queues.iter().map(|queue| held_suffix(queue)).collect();
         let mut args = vec![cutoff.as_str(), lists.as_str()];
-        args.extend(self.queues.iter().map(String::as_str));
+        args.extend(suffixes.iter().map(String::as_str));
         let typed: Vec<(&str, &'static str)> =
             keys.iter().map(|(key, kind)| (key.as_str(), *kind)).collect();
         let (listed, held, stale, unreadable, missing): (u64, u64, u64, u64, Vec<usize>) = self
@@ -321,7 +350,7 @@ impl CelerySource {
             return Err(Error::Read {
                 source_name: self.describe_queues(),
                 source: format!(
-                    "{unreadable} value(s) of {unacked:?} are not kombu's [message, exchange, routing_key] JSON"
+                    "{unreadable} value(s) of {unacked:?} are not kombu's [message, exchange, routing_key] JSON array"
                 )
                 .into(),
             });
@@ -359,5 +388,20 @@ impl MetricSource for CelerySource {
         } else {
             Reading::waiting(waiting + broker.held)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::held_suffix;
+
+    /// Each expectation is what Python 3.11 printed for
+    /// `json.dumps([{}, "", name])[-len(…):]`, kombu's encoding of an `unacked` value.
+    #[test]
+    fn a_held_tasks_queue_is_told_by_the_end_kombu_writes() {
+        assert_eq!(held_suffix("celery"), r#", "celery"]"#);
+        assert_eq!(held_suffix("a\"b\\c"), r#", "a\"b\\c"]"#);
+        assert_eq!(held_suffix("rapports-é"), r#", "rapports-\u00e9"]"#);
+        assert_eq!(held_suffix("q\u{1}\u{7f}😀"), r#", "q\u0001\u007f\ud83d\ude00"]"#);
     }
 }

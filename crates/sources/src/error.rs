@@ -43,6 +43,13 @@ pub enum Error {
         binding: String,
     },
 
+    /// Nothing on Redis knows the RQ queue: never enqueued to, no worker, nothing held.
+    /// Far more likely a typo than an idle queue, and a typo must not scale to zero.
+    #[error(
+        "reading rq queue {queue:?} at {address}: no such queue (\"rq:queue:{queue}\" is not in rq:queues, no worker serves it and no job of it is held; check the queue's name and the database, or enqueue to it or start a worker on it)"
+    )]
+    MissingRqQueue { address: String, queue: String },
+
     /// The Prometheus server address is not an http URL.
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },

@@ -34,4 +34,6 @@ catalogue::catalogue! {
     RedisStream => redis_stream::RedisStreamSpec,
     Prometheus => prometheus::PrometheusSpec,
     Celery => celery::CelerySpec,
+    Rq => rq::RqSpec,
+    Dramatiq => dramatiq::DramatiqSpec,
 }

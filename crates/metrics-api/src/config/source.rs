@@ -6,10 +6,12 @@
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
 use ebb_sources::celery::CelerySpec;
+use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
+use ebb_sources::rq::RqSpec;
 use ebb_sources::{Count, SourceSpec, Template, Text};
 use serde_saphyr::{Location, Spanned};
 
@@ -68,6 +70,21 @@ impl Checker<'_> {
                     key_prefix,
                     acks_late,
                     visibility_timeout_seconds,
+                }),
+                Some(count),
+            ),
+            SourceFile::Rq { count } => {
+                (SourceSpec::Rq(RqSpec { queue: label_key() }), Some(count))
+            }
+            SourceFile::Dramatiq {
+                namespace,
+                heartbeat_timeout_ms,
+                count,
+            } => (
+                SourceSpec::Dramatiq(DramatiqSpec {
+                    queue: label_key(),
+                    namespace,
+                    heartbeat_timeout_ms,
                 }),
                 Some(count),
             ),

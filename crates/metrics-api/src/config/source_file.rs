@@ -2,8 +2,8 @@
 //! (which holds it while it checks a metric) and the mapping to the catalogue's spec read,
 //! kept apart so that neither imports the other.
 
-use ebb_sources::celery;
 use ebb_sources::prometheus::EmptyResult;
+use ebb_sources::{celery, dramatiq};
 use serde::Deserialize;
 
 /// A metric's `source`, as written.
@@ -34,6 +34,19 @@ pub(super) enum SourceFile {
         acks_late: bool,
         #[serde(default = "celery::default_visibility_timeout_seconds")]
         visibility_timeout_seconds: u64,
+        count: String,
+    },
+    Rq {
+        count: String,
+    },
+    /// A Dramatiq queue: the label's value names the queue; the broker's options default as
+    /// Dramatiq defaults them.
+    #[serde(rename_all = "camelCase")]
+    Dramatiq {
+        #[serde(default = "dramatiq::default_namespace")]
+        namespace: String,
+        #[serde(default = "dramatiq::default_heartbeat_timeout_ms")]
+        heartbeat_timeout_ms: u64,
         count: String,
     },
     #[serde(rename_all = "camelCase")]

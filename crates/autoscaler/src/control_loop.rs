@@ -115,6 +115,14 @@ pub struct ControlLoop<S, T> {
     scale_in: ScaleIn,
 }
 
+/// When a tick read, and how long the read took: what its status reports.
+#[derive(Clone, Copy)]
+struct TickClock {
+    now: Instant,
+    read_started: std::time::Instant,
+    read_seconds: f64,
+}
+
 /// How far back a recalled memory can reach: the longest stabilization window upstream
 /// allows (an hour).
 const RECALL_HORIZON: Duration = Duration::from_secs(3600);
@@ -323,7 +331,11 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
         now: Instant,
         read_started: std::time::Instant,
     ) -> Result<Decision> {
-        let read_seconds = read_started.elapsed().as_secs_f64();
+        let clock = TickClock {
+            now,
+            read_started,
+            read_seconds: read_started.elapsed().as_secs_f64(),
+        };
         if let Some(memory) = self.recall.take() {
             self.scaler.recall(&memory, now);
         }
@@ -366,15 +378,7 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
                 if let Some(waiting) = &self.scale_in.status {
                     decision.reason = waiting.message.clone();
                 }
-                self.publish(
-                    &reading,
-                    replicas,
-                    &decision,
-                    now,
-                    read_started,
-                    read_seconds,
-                    false,
-                );
+                self.publish(&reading, replicas, &decision, &clock, false);
                 return Ok(decision);
             }
         } else {
@@ -391,30 +395,24 @@ impl<S: MetricSource, T: ScaleTarget> ControlLoop<S, T> {
             // The reason already says "scale 3 → 5".
             tracing::info!("{}: {}", self.target.describe(), decision.reason);
         }
-        self.publish(
-            &reading,
-            replicas,
-            &decision,
-            now,
-            read_started,
-            read_seconds,
-            changed,
-        );
+        self.publish(&reading, replicas, &decision, &clock, changed);
         Ok(decision)
     }
 
     /// Publishes the tick's status.
-    #[allow(clippy::too_many_arguments)]
     fn publish(
         &self,
         reading: &crate::Reading,
         replicas: u32,
         decision: &Decision,
-        now: Instant,
-        read_started: std::time::Instant,
-        read_seconds: f64,
+        clock: &TickClock,
         changed: bool,
     ) {
+        let TickClock {
+            now,
+            read_started,
+            read_seconds,
+        } = *clock;
         let desired = decision.desired_replicas;
         let processed_per_sec = self.rates.completion_rate(DISPLAYED_RATE_WINDOW);
         self.status.send_modify(|status| {

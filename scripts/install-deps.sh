@@ -12,6 +12,8 @@ declare -A packages=(
   [shellcheck]=shellcheck
   [wrk]=wrk
   [jq]=jq
+  # The Sidekiq peer (tests/peers/sidekiq): Sidekiq 6.4.1 and ruby 3.1.
+  [ruby-sidekiq]=/usr/bin/sidekiq
   # The Python peers' venvs (scripts/lib/peers.sh).
   [python3-venv]=/usr/share/doc/python3-venv
   [curl]=curl

@@ -50,6 +50,19 @@ pub enum Error {
     )]
     MissingRqQueue { address: String, queue: String },
 
+    /// Nothing on Redis knows the Sidekiq queue: no job listed or ever pushed, no live
+    /// process serving it. Far more likely a typo than an idle queue, and a typo must not
+    /// scale to zero.
+    #[error(
+        "reading sidekiq queue {queue:?} at {address}: no such queue ({list:?} is empty, {queue:?} is not in {queues:?} and no live process serves it; check the queue's name, the namespace and the database, or push a job to it or start a process on it)"
+    )]
+    MissingSidekiqQueue {
+        address: String,
+        queue: String,
+        list: String,
+        queues: String,
+    },
+
     /// The Prometheus server address is not an http URL.
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },

@@ -36,4 +36,5 @@ catalogue::catalogue! {
     Celery => celery::CelerySpec,
     Rq => rq::RqSpec,
     Dramatiq => dramatiq::DramatiqSpec,
+    Sidekiq => sidekiq::SidekiqSpec,
 }

@@ -37,6 +37,24 @@ pub fn venv_bin_or_skip(test: &str, peer: &str, program: &str) -> Option<PathBuf
     None
 }
 
+/// The system program `program` (`/usr/bin/sidekiq`), installed from the Debian package
+/// `package` by `scripts/install-deps.sh`, or `None` after a loud `SKIPPED` line naming
+/// `test` when it is not installed; a panic under CI.
+pub fn system_program_or_skip(test: &str, program: &str, package: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(program);
+    if path.is_file() {
+        return Some(path);
+    }
+    let reason = format!(
+        "{program} is missing: run scripts/install-deps.sh (it installs the Debian package {package})"
+    );
+    if crate::under_ci() {
+        panic!("{test}: required under CI but unavailable: {reason}");
+    }
+    eprintln!("\n!!!!!!!! SKIPPED {test}: {reason}\n");
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
 use ebb_sources::rq::RqSpec;
+use ebb_sources::sidekiq::SidekiqSpec;
 use ebb_sources::{Kind, Text};
 
 use crate::crd::{RedisServer, Source};
@@ -27,6 +28,7 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.celery.is_some(),
         source.rq.is_some(),
         source.dramatiq.is_some(),
+        source.sidekiq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -100,6 +102,19 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&dramatiq.redis, DramatiqSpec::KIND),
         )
+    } else if let Some(sidekiq) = &source.sidekiq {
+        (
+            SourceSpec::Sidekiq(SidekiqSpec {
+                queues: sidekiq
+                    .queues
+                    .iter()
+                    .map(|queue| Text::Fixed(queue.clone()))
+                    .collect(),
+                namespace: sidekiq.namespace.clone(),
+                heartbeat_timeout_seconds: sidekiq.heartbeat_timeout_seconds,
+            }),
+            redis(&sidekiq.redis, SidekiqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -134,6 +149,7 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         SourceSpec::Celery(celery) => celery.watched_patterns(),
         SourceSpec::Rq(rq) => rq.watched_patterns(),
         SourceSpec::Dramatiq(dramatiq) => dramatiq.watched_patterns(),
+        SourceSpec::Sidekiq(sidekiq) => sidekiq.watched_patterns(),
         _ => Vec::new(),
     }
 }

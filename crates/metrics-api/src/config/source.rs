@@ -12,6 +12,7 @@ use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
 use ebb_sources::rq::RqSpec;
+use ebb_sources::sidekiq::SidekiqSpec;
 use ebb_sources::{Count, SourceSpec, Template, Text};
 use serde_saphyr::{Location, Spanned};
 
@@ -85,6 +86,18 @@ impl Checker<'_> {
                     queue: label_key(),
                     namespace,
                     heartbeat_timeout_ms,
+                }),
+                Some(count),
+            ),
+            SourceFile::Sidekiq {
+                namespace,
+                heartbeat_timeout_seconds,
+                count,
+            } => (
+                SourceSpec::Sidekiq(SidekiqSpec {
+                    queues: vec![label_key()],
+                    namespace,
+                    heartbeat_timeout_seconds,
                 }),
                 Some(count),
             ),

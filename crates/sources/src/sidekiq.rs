@@ -21,9 +21,10 @@
 //! - scheduled: the jobs of the queues in the `schedule` and `retry` zsets (one set each for
 //!   the whole app: each entry's JSON names its queue), kept apart.
 //! - leases ([`Reading::leases`]): every live process serving one of the queues (its `info`
-//!   lists them) or running a job of them, by its identity (`<hostname>:<pid>:<nonce>`, the
-//!   hostname from `DYNO` when set: set it from the pod's name), holding the jobs it runs of
-//!   these queues (0 when idle), dated by the oldest `run_at`.
+//!   lists them) or running a job of them, by the hostname of its identity
+//!   (`<hostname>:<pid>:<nonce>`, the hostname from `DYNO` when set: set it from the pod's
+//!   name, which scale-in then matches), holding the jobs it runs of these queues (0 when
+//!   idle), dated by the oldest `run_at`; the processes of one host add up.
 //!
 //! [`SidekiqSpec::namespace`] is Sidekiq 6's `redis-namespace` (keys `<namespace>:…`; Sidekiq
 //! 7 dropped it). A queue nothing knows (not in the `queues` set Sidekiq's client adds to,
@@ -334,16 +335,7 @@ impl MetricSource for SidekiqSource {
             );
         }
         let now = SystemTime::now();
-        let leases = listed
-            .into_iter()
-            .map(|(consumer, leased, since)| Lease {
-                consumer,
-                leased,
-                since: since
-                    .and_then(|seconds| seconds.parse::<u64>().ok())
-                    .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds)),
-            })
-            .collect();
+        let leases = by_host(listed);
         Ok(Reading {
             oldest_waiting_age: oldest
                 .as_deref()
@@ -354,6 +346,31 @@ impl MetricSource for SidekiqSource {
             ..Reading::counts(waiting, in_flight)
         })
     }
+}
+
+/// One lease per host (the pod's name, from `DYNO`): the identity `<hostname>:<pid>:<nonce>`
+/// less its last two fields; the processes of one pod (sidekiqswarm) add up, dated by the
+/// oldest of their work.
+fn by_host(listed: Vec<ListedProcess>) -> Vec<Lease> {
+    let mut leases: Vec<Lease> = Vec::new();
+    for (identity, leased, since) in listed {
+        let host = identity.rsplitn(3, ':').nth(2).unwrap_or(&identity).to_owned();
+        let since = since
+            .and_then(|seconds| seconds.parse::<u64>().ok())
+            .map(|seconds| UNIX_EPOCH + Duration::from_secs(seconds));
+        match leases.iter_mut().find(|lease| lease.consumer == host) {
+            Some(lease) => {
+                lease.leased += leased;
+                lease.since = lease.since.into_iter().chain(since).min();
+            }
+            None => leases.push(Lease {
+                consumer: host,
+                leased,
+                since,
+            }),
+        }
+    }
+    leases
 }
 
 /// An epoch time in (fractional) seconds, as the script gives it.

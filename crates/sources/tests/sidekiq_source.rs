@@ -200,7 +200,7 @@ async fn source_sidekiq_counts_a_real_processes_jobs_before_while_and_after_it_w
         let oldest = oldest_enqueued(&server, "reports");
         (held == count && oldest.is_some() == (waiting > 0)).then(|| {
             let lease = Lease {
-                consumer: identity,
+                consumer: "reports-0".to_owned(),
                 leased: count,
                 since,
             };
@@ -213,8 +213,8 @@ async fn source_sidekiq_counts_a_real_processes_jobs_before_while_and_after_it_w
     .await;
     reads(&source, "the last two running", within, || busy(2, 0)).await;
     reads(&source, "all done, the process idle", within, || {
-        let identity = identity(&server, "reports-0")?;
-        Some((reading(0, 0, 1, vec![Lease::idle(identity)]), None))
+        identity(&server, "reports-0")?;
+        Some((reading(0, 0, 1, vec![Lease::idle("reports-0")]), None))
     })
     .await;
     assert_eq!(
@@ -248,7 +248,7 @@ async fn source_sidekiq_drops_a_sigkilled_process_once_its_heartbeat_is_stale() 
         let (held, since) = work(&server, &identity);
         (held == 1).then(|| {
             let lease = Lease {
-                consumer: identity,
+                consumer: "crashes-0".to_owned(),
                 leased: 1,
                 since,
             };
@@ -318,6 +318,9 @@ async fn source_sidekiq_reads_sidekiq_8s_work_hash_and_millisecond_enqueue_times
     let beat = format!("{:.4}", now.as_secs_f64());
     let info = r#"{"hostname":"eight-0","queues":["eight"],"concurrency":5}"#;
     server.cli(&["HSET", identity, "beat", &beat, "info", info, "busy", "1"]);
+    // A second, idle process of the same pod (sidekiqswarm): one lease for the pod.
+    server.cli(&["SADD", "processes", "eight-0:13:fedcba"]);
+    server.cli(&["HSET", "eight-0:13:fedcba", "beat", &beat, "info", info]);
     let run_at = now.as_secs() - 30;
     let entry = serde_json::json!({"queue": "eight", "payload": job, "run_at": run_at});
     server.cli(&[
@@ -333,8 +336,9 @@ async fn source_sidekiq_reads_sidekiq_8s_work_hash_and_millisecond_enqueue_times
         age >= Duration::from_secs(90) && age < Duration::from_secs(95),
         "{age:?}: milliseconds read as milliseconds"
     );
+    // The lease names the host, DYNO's pod name, as scale-in matches pods.
     let lease = Lease {
-        consumer: identity.to_owned(),
+        consumer: "eight-0".to_owned(),
         leased: 1,
         since: Some(UNIX_EPOCH + Duration::from_secs(run_at)),
     };

@@ -37,4 +37,5 @@ catalogue::catalogue! {
     Rq => rq::RqSpec,
     Dramatiq => dramatiq::DramatiqSpec,
     Sidekiq => sidekiq::SidekiqSpec,
+    Bullmq => bullmq::BullmqSpec,
 }

@@ -144,6 +144,7 @@ fn example(kind: &str, field: &str) -> &'static str {
         "namespace" => "app1",
         "heartbeatTimeoutMs" => "5000",
         "heartbeatTimeoutSeconds" => "20",
+        "prefix" => "shop",
         other => panic!("no example value for {kind}.{other}: add one to this test"),
     }
 }

@@ -157,7 +157,7 @@ pub struct ScaleTargetRef {
 /// Where the work is counted: exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq), has(self.dramatiq), has(self.sidekiq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq, dramatiq, sidekiq"))]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq), has(self.dramatiq), has(self.sidekiq), has(self.bullmq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq, dramatiq, sidekiq, bullmq"))]
 pub struct Source {
     /// The length of a Redis list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -188,6 +188,10 @@ pub struct Source {
     /// identity (see docs/sources/sidekiq.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sidekiq: Option<SidekiqSource>,
+    /// A BullMQ queue: jobs waiting (prioritized too) plus jobs its Workers hold (`active`),
+    /// per Worker by its `name` option; a paused queue's jobs apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bullmq: Option<BullmqSource>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -294,6 +298,19 @@ pub struct SidekiqSource {
     #[serde(default = "ebb_sources::sidekiq::default_heartbeat_timeout_seconds")]
     #[schemars(range(min = 1))]
     pub heartbeat_timeout_seconds: u64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BullmqSource {
+    pub redis: RedisServer,
+    /// The queue's name, as given to `new Queue(name)` and `new Worker(name, …)`.
+    #[schemars(length(min = 1))]
+    pub queue: String,
+    /// The key prefix (the Queue's and Worker's `prefix` option).
+    #[serde(default = "ebb_sources::bullmq::default_prefix")]
+    #[schemars(length(min = 1))]
+    pub prefix: String,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

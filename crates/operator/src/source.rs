@@ -4,6 +4,7 @@
 //! wake the scaler. Reading, checking and building the source are the catalogue's.
 
 use ebb_sources::SourceSpec;
+use ebb_sources::bullmq::BullmqSpec;
 use ebb_sources::celery::CelerySpec;
 use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
@@ -29,6 +30,7 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.rq.is_some(),
         source.dramatiq.is_some(),
         source.sidekiq.is_some(),
+        source.bullmq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -115,6 +117,14 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&sidekiq.redis, SidekiqSpec::KIND),
         )
+    } else if let Some(bullmq) = &source.bullmq {
+        (
+            SourceSpec::Bullmq(BullmqSpec {
+                queue: Text::Fixed(bullmq.queue.clone()),
+                prefix: bullmq.prefix.clone(),
+            }),
+            redis(&bullmq.redis, BullmqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -150,6 +160,7 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         SourceSpec::Rq(rq) => rq.watched_patterns(),
         SourceSpec::Dramatiq(dramatiq) => dramatiq.watched_patterns(),
         SourceSpec::Sidekiq(sidekiq) => sidekiq.watched_patterns(),
+        SourceSpec::Bullmq(bullmq) => bullmq.watched_patterns(),
         _ => Vec::new(),
     }
 }

@@ -6,6 +6,7 @@
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
 use ebb_sources::celery::CelerySpec;
+use ebb_sources::bullmq::BullmqSpec;
 use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;
@@ -98,6 +99,13 @@ impl Checker<'_> {
                     queues: vec![label_key()],
                     namespace,
                     heartbeat_timeout_seconds,
+                }),
+                Some(count),
+            ),
+            SourceFile::Bullmq { prefix, count } => (
+                SourceSpec::Bullmq(BullmqSpec {
+                    queue: label_key(),
+                    prefix,
                 }),
                 Some(count),
             ),

@@ -78,7 +78,11 @@ impl<'s> Peer<'s> {
 
     /// `node queue.js <args>` (add, pause, resume), which must succeed.
     fn queue(&self, args: &[&str]) {
-        let output = self.node("queue.js").args(args).output().expect("node runs");
+        let output = self
+            .node("queue.js")
+            .args(args)
+            .output()
+            .expect("node runs");
         assert!(
             output.status.success(),
             "queue.js {args:?} failed: {}",
@@ -118,7 +122,9 @@ impl<'s> Peer<'s> {
     /// of `wait` and the first of `prioritized`, as the source reads it.
     fn oldest_added(&self) -> Option<SystemTime> {
         let head = self.server.cli(&["LINDEX", &self.key("wait"), "-1"]);
-        let next = self.server.cli(&["ZRANGE", &self.key("prioritized"), "0", "0"]);
+        let next = self
+            .server
+            .cli(&["ZRANGE", &self.key("prioritized"), "0", "0"]);
         [head, next]
             .iter()
             .filter(|id| !id.is_empty())
@@ -368,7 +374,10 @@ async fn source_bullmq_spec_is_checked_and_refuses_a_redis_cluster() {
         prefix: prefix.to_owned(),
     };
     assert_eq!(
-        spec("").check("spec.source.bullmq").unwrap_err().to_string(),
+        spec("")
+            .check("spec.source.bullmq")
+            .unwrap_err()
+            .to_string(),
         "spec.source.bullmq.prefix: the prefix is empty (BullMQ's default is \"bull\")"
     );
     let address: RedisAddress = "redis+cluster://127.0.0.1:7000".parse().unwrap();

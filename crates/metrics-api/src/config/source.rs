@@ -5,8 +5,8 @@
 //! the file's top-level `prometheus`. The kinds are the catalogue's names (`ebbQueue`);
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
-use ebb_sources::celery::CelerySpec;
 use ebb_sources::bullmq::BullmqSpec;
+use ebb_sources::celery::CelerySpec;
 use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
 use ebb_sources::queue::EbbQueueSpec;

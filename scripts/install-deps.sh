@@ -12,8 +12,13 @@ declare -A packages=(
   [shellcheck]=shellcheck
   [wrk]=wrk
   [jq]=jq
+  # The Sidekiq peer (tests/peers/sidekiq): Sidekiq 6.4.1 and ruby 3.1.
+  [ruby-sidekiq]=/usr/bin/sidekiq
   # The Python peers' venvs (scripts/lib/peers.sh).
   [python3-venv]=/usr/share/doc/python3-venv
+  # The Node peers (tests/peers/*/package-lock.json, scripts/lib/peers.sh).
+  [nodejs]=node
+  [npm]=npm
   [curl]=curl
   [openssl]=openssl
   [iproute2]=ss
@@ -48,7 +53,9 @@ done
 source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 ebb_install_go
 
-# The Python peers of the tests (tests/peers/*/requirements.txt), one venv each.
+# The peers of the tests: Python (tests/peers/*/requirements.txt), one venv each, and Node
+# (tests/peers/*/package-lock.json), one npm install each.
 # shellcheck source=scripts/lib/peers.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/peers.sh"
 ebb_install_peers "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ebb_install_node_peers "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -143,6 +143,8 @@ fn example(kind: &str, field: &str) -> &'static str {
         "visibilityTimeoutSeconds" => "600",
         "namespace" => "app1",
         "heartbeatTimeoutMs" => "5000",
+        "heartbeatTimeoutSeconds" => "20",
+        "prefix" => "shop",
         other => panic!("no example value for {kind}.{other}: add one to this test"),
     }
 }

@@ -157,7 +157,7 @@ pub struct ScaleTargetRef {
 /// Where the work is counted: exactly one field is set.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq), has(self.dramatiq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq, dramatiq"))]
+#[x_kube(validation = Rule::new("[has(self.redisList), has(self.ebbQueue), has(self.redisStream), has(self.prometheus), has(self.celery), has(self.rq), has(self.dramatiq), has(self.sidekiq), has(self.bullmq)].filter(x, x).size() == 1").message("spec.source must set exactly one of redisList, ebbQueue, redisStream, prometheus, celery, rq, dramatiq, sidekiq, bullmq"))]
 pub struct Source {
     /// The length of a Redis list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +184,14 @@ pub struct Source {
     /// hold (running and prefetched).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dramatiq: Option<DramatiqSource>,
+    /// Sidekiq queues: jobs waiting plus jobs its live processes run, per process by its
+    /// identity (see docs/sources/sidekiq.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sidekiq: Option<SidekiqSource>,
+    /// A BullMQ queue: jobs waiting (prioritized too) plus jobs its Workers hold (`active`),
+    /// per Worker by its `name` option; a paused queue's jobs apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bullmq: Option<BullmqSource>,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -272,6 +280,37 @@ pub struct DramatiqSource {
     #[serde(default = "ebb_sources::dramatiq::default_heartbeat_timeout_ms")]
     #[schemars(range(min = 1))]
     pub heartbeat_timeout_ms: u64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SidekiqSource {
+    pub redis: RedisServer,
+    /// The queues the processes serve (`sidekiq -q a -q b`); their work adds up.
+    #[schemars(length(min = 1), inner(length(min = 1)))]
+    pub queues: Vec<String>,
+    /// Sidekiq 6's `redis-namespace` (keys `<namespace>:queue:…`); empty: none (Sidekiq 7
+    /// and later have none).
+    #[serde(default)]
+    pub namespace: String,
+    /// A process whose last heartbeat (`beat`) is older than this is taken for dead: what it
+    /// ran is not counted (Sidekiq's own is 60 s, when its heartbeat hash expires).
+    #[serde(default = "ebb_sources::sidekiq::default_heartbeat_timeout_seconds")]
+    #[schemars(range(min = 1))]
+    pub heartbeat_timeout_seconds: u64,
+}
+
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BullmqSource {
+    pub redis: RedisServer,
+    /// The queue's name, as given to `new Queue(name)` and `new Worker(name, …)`.
+    #[schemars(length(min = 1))]
+    pub queue: String,
+    /// The key prefix (the Queue's and Worker's `prefix` option).
+    #[serde(default = "ebb_sources::bullmq::default_prefix")]
+    #[schemars(length(min = 1))]
+    pub prefix: String,
 }
 
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@
 //! wake the scaler. Reading, checking and building the source are the catalogue's.
 
 use ebb_sources::SourceSpec;
+use ebb_sources::bullmq::BullmqSpec;
 use ebb_sources::celery::CelerySpec;
 use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
@@ -11,6 +12,7 @@ use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
 use ebb_sources::rq::RqSpec;
+use ebb_sources::sidekiq::SidekiqSpec;
 use ebb_sources::{Kind, Text};
 
 use crate::crd::{RedisServer, Source};
@@ -27,6 +29,8 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
         source.celery.is_some(),
         source.rq.is_some(),
         source.dramatiq.is_some(),
+        source.sidekiq.is_some(),
+        source.bullmq.is_some(),
     ];
     if set.into_iter().filter(|set| *set).count() != 1 {
         // The CRD's own rule says the same; this is for objects the API server did not check.
@@ -100,6 +104,27 @@ pub fn spec(source: &Source) -> Result<(SourceSpec, Option<(&RedisServer, String
             }),
             redis(&dramatiq.redis, DramatiqSpec::KIND),
         )
+    } else if let Some(sidekiq) = &source.sidekiq {
+        (
+            SourceSpec::Sidekiq(SidekiqSpec {
+                queues: sidekiq
+                    .queues
+                    .iter()
+                    .map(|queue| Text::Fixed(queue.clone()))
+                    .collect(),
+                namespace: sidekiq.namespace.clone(),
+                heartbeat_timeout_seconds: sidekiq.heartbeat_timeout_seconds,
+            }),
+            redis(&sidekiq.redis, SidekiqSpec::KIND),
+        )
+    } else if let Some(bullmq) = &source.bullmq {
+        (
+            SourceSpec::Bullmq(BullmqSpec {
+                queue: Text::Fixed(bullmq.queue.clone()),
+                prefix: bullmq.prefix.clone(),
+            }),
+            redis(&bullmq.redis, BullmqSpec::KIND),
+        )
     } else {
         unreachable!("exactly one field is set (checked above)")
     };
@@ -134,6 +159,8 @@ pub fn watched_patterns(spec: &SourceSpec) -> Vec<String> {
         SourceSpec::Celery(celery) => celery.watched_patterns(),
         SourceSpec::Rq(rq) => rq.watched_patterns(),
         SourceSpec::Dramatiq(dramatiq) => dramatiq.watched_patterns(),
+        SourceSpec::Sidekiq(sidekiq) => sidekiq.watched_patterns(),
+        SourceSpec::Bullmq(bullmq) => bullmq.watched_patterns(),
         _ => Vec::new(),
     }
 }

@@ -50,6 +50,31 @@ pub enum Error {
     )]
     MissingRqQueue { address: String, queue: String },
 
+    /// Nothing on Redis knows the Sidekiq queue: no job listed or ever pushed, no live
+    /// process serving it. Far more likely a typo than an idle queue, and a typo must not
+    /// scale to zero.
+    #[error(
+        "reading sidekiq queue {queue:?} at {address}: no such queue ({list:?} is empty, {queue:?} is not in {queues:?} and no live process serves it; check the queue's name, the namespace and the database, or push a job to it or start a process on it)"
+    )]
+    MissingSidekiqQueue {
+        address: String,
+        queue: String,
+        list: String,
+        queues: String,
+    },
+
+    /// Nothing on Redis knows the BullMQ queue: no meta hash (written by the first `add` and by
+    /// every Worker), nothing waiting, delayed or held. Far more likely a typo (of the queue or
+    /// its prefix) than an idle queue, and a typo must not scale to zero.
+    #[error(
+        "reading bullmq queue {queue:?} at {address}: no such queue ({meta:?} is missing and no job of it is listed; check the queue's name, its prefix and the database, or add a job to it or start a Worker on it)"
+    )]
+    MissingBullmqQueue {
+        address: String,
+        queue: String,
+        meta: String,
+    },
+
     /// The Prometheus server address is not an http URL.
     #[error("invalid Prometheus server address {given:?}: {reason}")]
     InvalidPrometheusAddress { given: String, reason: String },

@@ -36,4 +36,6 @@ catalogue::catalogue! {
     Celery => celery::CelerySpec,
     Rq => rq::RqSpec,
     Dramatiq => dramatiq::DramatiqSpec,
+    Sidekiq => sidekiq::SidekiqSpec,
+    Bullmq => bullmq::BullmqSpec,
 }

@@ -5,6 +5,7 @@
 //! the file's top-level `prometheus`. The kinds are the catalogue's names (`ebbQueue`);
 //! `queue` and `stream` are still read, as files written before the catalogue said them.
 
+use ebb_sources::bullmq::BullmqSpec;
 use ebb_sources::celery::CelerySpec;
 use ebb_sources::dramatiq::DramatiqSpec;
 use ebb_sources::prometheus::PrometheusSpec;
@@ -12,6 +13,7 @@ use ebb_sources::queue::EbbQueueSpec;
 use ebb_sources::redis_list::RedisListSpec;
 use ebb_sources::redis_stream::RedisStreamSpec;
 use ebb_sources::rq::RqSpec;
+use ebb_sources::sidekiq::SidekiqSpec;
 use ebb_sources::{Count, SourceSpec, Template, Text};
 use serde_saphyr::{Location, Spanned};
 
@@ -85,6 +87,25 @@ impl Checker<'_> {
                     queue: label_key(),
                     namespace,
                     heartbeat_timeout_ms,
+                }),
+                Some(count),
+            ),
+            SourceFile::Sidekiq {
+                namespace,
+                heartbeat_timeout_seconds,
+                count,
+            } => (
+                SourceSpec::Sidekiq(SidekiqSpec {
+                    queues: vec![label_key()],
+                    namespace,
+                    heartbeat_timeout_seconds,
+                }),
+                Some(count),
+            ),
+            SourceFile::Bullmq { prefix, count } => (
+                SourceSpec::Bullmq(BullmqSpec {
+                    queue: label_key(),
+                    prefix,
                 }),
                 Some(count),
             ),

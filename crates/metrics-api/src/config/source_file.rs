@@ -3,7 +3,7 @@
 //! kept apart so that neither imports the other.
 
 use ebb_sources::prometheus::EmptyResult;
-use ebb_sources::{celery, dramatiq};
+use ebb_sources::{bullmq, celery, dramatiq, sidekiq};
 use serde::Deserialize;
 
 /// A metric's `source`, as written.
@@ -47,6 +47,21 @@ pub(super) enum SourceFile {
         namespace: String,
         #[serde(default = "dramatiq::default_heartbeat_timeout_ms")]
         heartbeat_timeout_ms: u64,
+        count: String,
+    },
+    /// Sidekiq queues: the label's value names the queue (a list of one).
+    #[serde(rename_all = "camelCase")]
+    Sidekiq {
+        #[serde(default)]
+        namespace: String,
+        #[serde(default = "sidekiq::default_heartbeat_timeout_seconds")]
+        heartbeat_timeout_seconds: u64,
+        count: String,
+    },
+    /// A BullMQ queue: the label's value names the queue; the prefix defaults as BullMQ's.
+    Bullmq {
+        #[serde(default = "bullmq::default_prefix")]
+        prefix: String,
         count: String,
     },
     #[serde(rename_all = "camelCase")]

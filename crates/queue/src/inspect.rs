@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::batch::{Batcher, Command, LuaScript};
-use crate::holders::{ListedConsumer, PendingConsumer};
+use crate::held::{ListedConsumer, PendingConsumer};
 use crate::keys::Keys;
 use crate::{RedisAddress, RedisErrorKind, Result};
 
@@ -94,9 +94,9 @@ impl RedisReader {
                 address.clone(),
                 address.connection(RESPONSE_TIMEOUT)?,
             )),
-            stream_groups: Arc::new(LuaScript::new(crate::holders::STREAM_GROUPS)),
+            stream_groups: Arc::new(LuaScript::new(crate::held::STREAM_GROUPS)),
             queue_counts: Arc::new(LuaScript::new(crate::keys::QUEUE_COUNTS)),
-            queue_holders: Arc::new(LuaScript::new(crate::holders::QUEUE_HOLDERS)),
+            queue_holders: Arc::new(LuaScript::new(crate::held::QUEUE_HOLDERS)),
         })
     }
 

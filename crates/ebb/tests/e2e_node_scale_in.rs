@@ -60,13 +60,19 @@ fn is_ready(pod: &Value) -> bool {
         .any(|condition| condition["type"] == "Ready" && condition["status"] == "True")
 }
 
-/// One look: the pods of `namespace`, who holds what, who is going.
-async fn look(cluster: &ControlPlane, namespace: &str, redis: &RedisServer, seen: &Mutex<Seen>) {
+/// One look: the pods of `namespace`, who holds what, who is going. Returns how many pods
+/// are not going (`None` when the look failed).
+async fn look(
+    cluster: &ControlPlane,
+    namespace: &str,
+    redis: &RedisServer,
+    seen: &Mutex<Seen>,
+) -> Option<usize> {
     let Ok(pods) = cluster
         .kubectl_json(&["get", "pods", "-n", namespace, "-l", SELECTOR])
         .await
     else {
-        return;
+        return None;
     };
     let pods = pods["items"].as_array().cloned().unwrap_or_default();
     let mut idle_left = false;
@@ -82,6 +88,7 @@ async fn look(cluster: &ControlPlane, namespace: &str, redis: &RedisServer, seen
             going.push((name.to_owned(), items));
         }
     }
+    let staying = pods.len() - going.len();
     let mut seen = seen.lock().unwrap();
     seen.busiest = seen.busiest.max(busy);
     for (name, items) in going {
@@ -93,6 +100,7 @@ async fn look(cluster: &ControlPlane, namespace: &str, redis: &RedisServer, seen
             }
         }
     }
+    Some(staying)
 }
 
 /// The consumer chart in `namespace`, scaled by a host operator of its own, on `redis`.
@@ -149,12 +157,13 @@ impl Scenario {
     async fn watch_until_done(&self, cluster: &ControlPlane, total: u64, within: Duration) {
         let started = Instant::now();
         loop {
-            look(cluster, &self.namespace, &self.redis, &self.seen).await;
+            let staying = look(cluster, &self.namespace, &self.redis, &self.seen).await;
             let completed = node::completed(&self.redis);
             let replicas = node::spec_replicas(cluster, &self.namespace, "consumer")
                 .await
                 .unwrap_or(-1);
-            if completed >= total && replicas == 0 {
+            // Done once the last pod is seen going, not only asked to.
+            if completed >= total && replicas == 0 && staying == Some(0) {
                 return;
             }
             assert!(
@@ -242,7 +251,7 @@ async fn e2e_scale_in_never_interrupts_an_item_in_a_burst_nor_in_a_trickle() {
     trickle.push(15);
     for _ in 0..15 {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        look(cluster, &trickle.namespace, &trickle.redis, &trickle.seen).await;
+        let _ = look(cluster, &trickle.namespace, &trickle.redis, &trickle.seen).await;
         trickle.push(1);
     }
     trickle
